@@ -11,24 +11,6 @@
 
 #define QBLOCK 64
 
-/* Softmax of s[0..n) in place; s[n..m) set to 0. */
-static void softmax_row(float *s, int n, int m)
-{
-	float mx = s[0];
-	for (int j = 1; j < n; j++)
-		mx = s[j] > mx ? s[j] : mx;
-	float sum = 0.0f;
-	for (int j = 0; j < n; j++) {
-		s[j] = expf(s[j] - mx);
-		sum += s[j];
-	}
-	float inv = 1.0f / sum;
-	for (int j = 0; j < n; j++)
-		s[j] *= inv;
-	for (int j = n; j < m; j++)
-		s[j] = 0.0f;
-}
-
 void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
 {
 	int G = H / Hkv;
@@ -49,7 +31,7 @@ void cpu_attn_causal(float *out, const float *q, const float *k, const float *v,
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, nk, D, scale,
 				    q + (size_t)i0 * ldq + (size_t)h * D, ldq, kh, ldk, 0.0f, s, nk);
 			for (int r = 0; r < bq; r++)
-				softmax_row(s + (size_t)r * nk, i0 + r + 1, nk);
+				cpu_softmax_row(s + (size_t)r * nk, i0 + r + 1, nk);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, D, nk, 1.0f, s, nk, vh, ldk, 0.0f,
 				    out + (size_t)i0 * ldq + (size_t)h * D, ldq);
 		}
@@ -76,7 +58,7 @@ void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, 
 				continue;
 			}
 			cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n, D, scale, c->k, c->ld, q + (size_t)h * D, 1, 0.0f, s, 1);
-			softmax_row(s, c->n, c->n);
+			cpu_softmax_row(s, c->n, c->n);
 			cblas_sgemv(CblasRowMajor, CblasTrans, c->n, D, 1.0f, c->v, c->ld, s, 1, 0.0f, o, 1);
 		}
 		free(s);

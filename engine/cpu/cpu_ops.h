@@ -8,6 +8,8 @@ void cpu_matmul(float *y, const float *x, const float *w, int T, int in, int out
 void cpu_rmsnorm(float *y, const float *x, const float *w, int T, int E, float eps);
 void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq);
 void cpu_swiglu(float *g, const float *u, int T, int F);
+/* Softmax of s[0..n) in place (vectorised exp, about 1 ulp); s[n..m) set to 0. */
+void cpu_softmax_row(float *s, int n, int m);
 void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
 void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D);
 
