@@ -45,7 +45,7 @@ void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, 
 	int nmax = 0;
 	for (int i = 0; i < n_kv; i++)
 		nmax = kv[i].n > nmax ? kv[i].n : nmax;
-#pragma omp parallel if (nmax > 256)
+#pragma omp parallel
 	{
 		float *s = malloc(sizeof(float) * (size_t)(nmax > 0 ? nmax : 1));
 #pragma omp for schedule(static)
