@@ -8,31 +8,8 @@ cd "$(dirname "$0")/.."
 K=${KVLAB:-./kvlab}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. tests/lib_cli.sh
 T="--synthetic tiny --tsp_idx 1 --filter_idx 1 --threads 1"
-
-# expect NAME WANT_RC PATTERN -- CMD...: runs CMD, checks exit code and that
-# stderr+stdout match PATTERN (grep -E).
-expect() {
-	local name=$1 want=$2 pat=$3
-	shift 4
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if { [ "$want" = nonzero ] && [ $rc -ne 0 ]; } || [ "$want" = "$rc" ]; then
-		if cat "$tmp/out" "$tmp/err" | grep -qE -- "$pat"; then
-			echo "ok   $name"
-			return
-		fi
-	fi
-	echo "FAIL $name (exit $rc, want $want, pattern '$pat')"
-	sed 's/^/    /' "$tmp/err" | tail -5
-}
-
-# check NAME CONDITION-COMMAND...: ok when the command succeeds.
-check() {
-	local name=$1
-	shift
-	if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fi
-}
 
 expect bench_without_benchmark_should_print_usage 2 "usage: kvlab bench prefill\|e2e" -- $K bench
 expect bench_should_reject_an_unknown_benchmark 2 "unknown benchmark 'ttft'" -- $K bench ttft
@@ -93,15 +70,7 @@ w=$(sqlite3 "$db" "select count(*) from bench_latency where weights like '%share
 	and model_shape like '%\"n_head_kv\":1%'" 2>/dev/null)
 check bench_rows_should_record_shared_layer_weights test "$w" = 2
 
-if $K report --help 2>/dev/null | grep -q -- "--bench"; then
-	expect report_bench_should_print_both_invocations 0 "bench prefill.*" -- $K report --bench --db "$db"
-	check report_bench_should_list_the_e2e_invocation grep -q "## bench e2e" "$tmp/out"
-else
-	echo "skip report_bench (kvlab report has no --bench yet)"
-fi
-if $K plot --help 2>/dev/null | grep -q "bench"; then
-	expect plot_bench_should_write_a_png 0 "" -- $K plot bench --db "$db" --out "$tmp/b.png"
-	check plot_bench_png_should_start_with_the_png_magic test "$(head -c 4 "$tmp/b.png" | tail -c 3)" = PNG
-else
-	echo "skip plot_bench (kvlab plot has no bench branch yet)"
-fi
+expect report_bench_should_print_both_invocations 0 "bench prefill.*" -- $K report --bench --db "$db"
+check report_bench_should_list_the_e2e_invocation grep -q "## bench e2e" "$tmp/out"
+expect plot_bench_should_write_a_png 0 "" -- $K plot bench --db "$db" --out "$tmp/b.png"
+check plot_bench_png_should_start_with_the_png_magic test "$(head -c 4 "$tmp/b.png" | tail -c 3)" = PNG

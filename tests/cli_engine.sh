@@ -8,23 +8,7 @@ K=${KVLAB:-./kvlab}
 M=models/SmolLM2-135M-Instruct.Q4_1.gguf
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-
-# expect NAME WANT_RC PATTERN -- CMD...: runs CMD, checks exit code and that
-# stderr+stdout match PATTERN (grep -E).
-expect() {
-	local name=$1 want=$2 pat=$3
-	shift 4
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if { [ "$want" = nonzero ] && [ $rc -ne 0 ]; } || [ "$want" = "$rc" ]; then
-		if cat "$tmp/out" "$tmp/err" | grep -qE -- "$pat"; then
-			echo "ok   $name"
-			return
-		fi
-	fi
-	echo "FAIL $name (exit $rc, want $want, pattern '$pat')"
-	sed 's/^/    /' "$tmp/err" | head -5
-}
+. tests/lib_cli.sh
 
 expect kvlab_without_command_should_print_usage 2 "usage: kvlab" -- $K
 expect kvlab_should_reject_an_unknown_command 2 "unknown command 'frobnicate'" -- $K frobnicate

@@ -12,31 +12,7 @@ K=$(cd "$(dirname "$K")" && pwd)/$(basename "$K") # absolute: some cases change 
 M=models/SmolLM2-135M-Instruct.Q4_1.gguf
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-
-# expect NAME WANT_RC PATTERN -- CMD...: runs CMD, checks exit code and that
-# stderr+stdout match PATTERN (grep -E).
-expect() {
-	local name=$1 want=$2 pat=$3
-	shift 4
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if { [ "$want" = nonzero ] && [ $rc -ne 0 ]; } || [ "$want" = "$rc" ]; then
-		if cat "$tmp/out" "$tmp/err" | grep -qE -- "$pat"; then
-			echo "ok   $name"
-			return 0
-		fi
-	fi
-	echo "FAIL $name (exit $rc, want $want, pattern '$pat')"
-	sed 's/^/    /' "$tmp/out" "$tmp/err" | head -8
-	return 1
-}
-
-# check NAME COND...: ok when the test command succeeds.
-check() {
-	local name=$1
-	shift
-	if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fi
-}
+. tests/lib_cli.sh
 
 is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] && [ "$(stat -c %s "$1")" -gt 1024 ]; }
 is_svg() { head -c 300 "$1" | grep -q '<svg' && [ "$(stat -c %s "$1")" -gt 1024 ]; }

@@ -9,9 +9,8 @@ L3=models/tokenizers/llama3/tokenizer.gguf
 G=tests/golden/ruler_smollm2_4096.tsv
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. tests/lib_cli.sh
 
-ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1: $2"; }
 
 # 1. the first 25 records of niah_multikey_3 are RULER's own bytes (SmolLM2 tokenizer)
 want=$(awk -F'\t' '$1 == "niah_multikey_3" { print $4 }' "$G")

@@ -8,10 +8,9 @@ K=${KVLAB:-./kvlab}
 M=models/SmolLM2-135M-Instruct.Q4_1.gguf
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+. tests/lib_cli.sh
 GRID=(--context_lengths 400,600 --depths 0,50,100 --threads 1)
 
-ok() { echo "ok   $1"; }
-fail() { echo "FAIL $1: $2"; }
 count() { sqlite3 "$1" "SELECT COUNT(*) FROM samples" 2>/dev/null || echo 0; }
 
 # 1. an uninterrupted run is the reference

@@ -1,0 +1,30 @@
+# Shared helpers of the tests/cli_*.sh scripts (sourced, not run). Each script sets
+# $tmp (a scratch directory) before calling expect.
+
+ok() { echo "ok   $1"; }
+fail() { echo "FAIL $1: $2"; }
+
+# expect NAME WANT_RC PATTERN -- CMD...: runs CMD, checks the exit code (a number or
+# 'nonzero') and that stdout+stderr match PATTERN (grep -E); returns 0 when both hold.
+expect() {
+	local name=$1 want=$2 pat=$3
+	shift 4
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	local rc=$?
+	if { [ "$want" = nonzero ] && [ $rc -ne 0 ]; } || [ "$want" = "$rc" ]; then
+		if cat "$tmp/out" "$tmp/err" | grep -qE -- "$pat"; then
+			echo "ok   $name"
+			return 0
+		fi
+	fi
+	echo "FAIL $name (exit $rc, want $want, pattern '$pat')"
+	sed 's/^/    /' "$tmp/out" "$tmp/err" | tail -8
+	return 1
+}
+
+# check NAME COND...: ok when the condition command succeeds.
+check() {
+	local name=$1
+	shift
+	if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fi
+}
