@@ -79,6 +79,7 @@ model:
 	@if [ -f scripts/fetch_tokenizers.sh ]; then bash scripts/fetch_tokenizers.sh; fi
 	@if [ -f scripts/fetch_jieba.sh ]; then bash scripts/fetch_jieba.sh; fi
 	@bash scripts/fetch_wonderwords.sh
+	@bash scripts/fetch_punkt.sh
 
 test-build: $(BUILD)/kvlab $(TEST_BIN)
 

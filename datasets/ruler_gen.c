@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "datasets/needle.h"   // haystack_read_dir
+#include "datasets/punkt.h"    // punkt_load, punkt_sentences (nltk.sent_tokenize)
 #include "datasets/pyrandom.h" // struct pyrand, pyrand_*
 #include "engine/errors.h"
 #include "engine/fileio.h"     // kv_read_file
@@ -237,6 +238,7 @@ struct gen {
 	char *essay;
 	char **ew;                /* (n_ew,) pointers into essay */
 	int n_ew;
+	struct punkt *punkt;      /* NLTK Punkt English parameters (models/punkt/english.tab) */
 	/* cwe word list (sorted, shuffled by R(seed)) */
 	char **cw;
 	int n_cw;
@@ -458,6 +460,8 @@ static int essay_init(struct gen *g)
 	int n_files, rc;
 	char *text = NULL;
 	const char *dir = g->o->haystack_dir ? g->o->haystack_dir : RULER_DEFAULT_HAYSTACK;
+	if ((rc = punkt_load(PUNKT_DEFAULT_TAB, &g->punkt, g->err, g->errlen)))
+		return rc;
 	if ((rc = haystack_read_dir(dir, &text, &len, &n_files, g->err, g->errlen)))
 		return rc;
 	/* re.sub(r'\s+', ' ', text).split(' '): collapse in place, then cut at the spaces */
@@ -494,63 +498,6 @@ static int essay_init(struct gen *g)
 			text[i] = 0;
 			g->ew[g->n_ew++] = text + i + 1;
 		}
-	return 0;
-}
-
-/* Sentence starts (byte offsets into t) by a heuristic stand-in for NLTK Punkt: a word
- * ending in . ? or ! (closing quotes or brackets allowed after it), not an initial or a
- * common abbreviation, followed by a word that starts with an upper-case letter, a digit,
- * or an opening quote/bracket. Punkt's trained English model is not available here; the
- * haystack text is the same either way, only where needles may go differs. */
-static bool abbreviation(const char *w, size_t n)
-{
-	static const char *const ab[] = { "mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "etc.", "e.g.", "i.e.", "jr.", "sr.",
-					  "inc.", "no.", "prof.", "u.s.", "a.m.", "p.m." };
-	if (n == 2 && ((w[0] >= 'A' && w[0] <= 'Z') || (w[0] >= 'a' && w[0] <= 'z')))
-		return true; /* an initial: "J." */
-	for (size_t i = 0; i < sizeof(ab) / sizeof(ab[0]); i++)
-		if (strlen(ab[i]) == n && strncasecmp(ab[i], w, n) == 0)
-			return true;
-	return false;
-}
-
-static int split_sentences(const char *t, size_t n, size_t **starts, int *n_s)
-{
-	int cap = 256, k = 0;
-	size_t *s = malloc((size_t)cap * sizeof(size_t));
-	if (!s)
-		return KV_ENOMEM;
-	if (n)
-		s[k++] = 0;
-	size_t ws = 0; /* start of the current word */
-	for (size_t i = 0; i < n; i++) {
-		if (t[i] != ' ')
-			continue;
-		size_t we = i; /* word = t[ws..we) */
-		size_t e = we;
-		while (e > ws && strchr("\"')]", t[e - 1]))
-			e--;
-		if (e >= 3 && e - ws >= 1 && (unsigned char)t[e - 1] == 0x9d && (unsigned char)t[e - 2] == 0x80 &&
-		    (unsigned char)t[e - 3] == 0xe2) /* closing double quote U+201D */
-			e -= 3;
-		bool end = e > ws && (t[e - 1] == '.' || t[e - 1] == '?' || t[e - 1] == '!') && !abbreviation(t + ws, e - ws);
-		unsigned char nx = i + 1 < n ? (unsigned char)t[i + 1] : 0;
-		bool next_ok = (nx >= 'A' && nx <= 'Z') || (nx >= '0' && nx <= '9') || nx == '"' || nx == '(' || nx == '\'' || nx == 0xe2;
-		if (end && next_ok) {
-			if (k == cap) {
-				size_t *q = realloc(s, (size_t)(cap *= 2) * sizeof(size_t));
-				if (!q) {
-					free(s);
-					return KV_ENOMEM;
-				}
-				s = q;
-			}
-			s[k++] = i + 1;
-		}
-		ws = i + 1;
-	}
-	*starts = s;
-	*n_s = k;
 	return 0;
 }
 
@@ -650,8 +597,9 @@ static int niah_gen(struct gen *g, int n, struct sample_out *out)
 			b++;
 		while (e > b && txt.p[e - 1] == ' ')
 			e--;
+		/* document_sents = sent_tokenize(text.strip()) */
 		int S = 0;
-		if (split_sentences(txt.p + b, e - b, &sent, &S)) {
+		if ((rc = punkt_sentences(g->punkt, txt.p + b, e - b, &sent, &S, g->err, g->errlen))) {
 			sb_free(&txt);
 			goto out;
 		}
@@ -671,15 +619,14 @@ static int niah_gen(struct gen *g, int n, struct sample_out *out)
 			}
 		cut[nn + 1] = S;
 		const char *base = txt.p + b;
-		size_t bl = e - b;
 		bool oom = false;
 		for (int i = 1; i <= nn + 1 && !oom; i++) {
 			int a = cut[i - 1], z = cut[i];
 			if (i > 1)
 				oom |= sb_add(&ctx, " ", 1) != 0;
-			if (z > a) { /* sentences a..z-1 joined by spaces = the text between their starts */
-				size_t s0 = sent[a], s1 = z < S ? sent[z] - 1 : bl;
-				oom |= sb_add(&ctx, base + s0, s1 - s0) != 0;
+			for (int k = a; k < z; k++) { /* " ".join(document_sents[a:z]) */
+				size_t s0 = sent[2 * k], s1 = sent[2 * k + 1];
+				oom |= (k > a && sb_add(&ctx, " ", 1)) || (s1 > s0 && sb_add(&ctx, base + s0, s1 - s0));
 			}
 			if (i - 1 < nn)
 				oom |= sb_add(&ctx, " ", 1) || sb_adds(&ctx, needles[i - 1]);
@@ -1646,6 +1593,7 @@ static void gen_free(struct gen *g)
 	free(g->pairs);
 	free(g->essay);
 	free(g->ew);
+	punkt_free(g->punkt);
 	for (int i = 0; i < g->n_cw; i++)
 		free(g->cw[i]);
 	free(g->cw);

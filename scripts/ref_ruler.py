@@ -18,10 +18,21 @@ the task's synthetic.yaml arguments and seed 42, and writes:
   tests/golden/ruler_<tok>_<length>.tsv    task, samples, sha256 of the whole JSONL file,
                                            sha256 of its first 25 lines, line count
   tests/golden/ruler_<tok>_<length>_first2.jsonl the first 2 records of every task
+The essay haystack tasks (niah_single_2/3, niah_multikey_1, niah_multivalue,
+niah_multiquery) read json/PaulGrahamEssays.json and split it with nltk.sent_tokenize.
+Offline neither exists, so every script runs under a small wrapper (WRAP below) that
+replaces nltk.tokenize.sent_tokenize (and the cached PunktTokenizer behind it) by NLTK's
+PunktSentenceTokenizer built from the English punkt_tab tables in models/punkt/english.tab
+(scripts/fetch_punkt.sh; scripts/ref_punkt.py make_tokenizer, the same PunktParameters
+NLTK's punkt_tab loader fills), and essay tasks get --essay_json pointing at a temporary
+{"text": ...} made of the 49 essays of --haystack_dir concatenated in name order with no
+separator (what download_paulgraham_essay.py puts first; the html part is never reached
+at these lengths, ../shared/spec/ruler.md 3.2).
 With --head the scripts are RULER's 2025 ones (binary-search sizing, separate answer_prefix),
 reconstructed beside the 2024 ones as <family>_head.py (only niah so far).
 """
 import argparse
+import glob
 import hashlib
 import json
 import os
@@ -68,17 +79,41 @@ TASKS = {
 }
 
 
-def run_task(ruler_dir, name, tokenizer, length, samples, out_dir, extra, head=False):
+# Runs a RULER script (argv[3:]) with sent_tokenize backed by the punkt tables (argv[2]).
+WRAP = r"""
+import os, runpy, sys
+sys.path.insert(0, sys.argv[1])
+import ref_punkt
+import nltk.tokenize
+tok = ref_punkt.make_tokenizer(sys.argv[2])
+nltk.tokenize._get_punkt_tokenizer = lambda language="english": tok
+nltk.tokenize.sent_tokenize = lambda text, language="english": tok.tokenize(text)
+sys.argv = sys.argv[3:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def essay_json(haystack_dir, path):
+    text = "".join(open(f, encoding="utf-8").read() for f in sorted(glob.glob(os.path.join(haystack_dir, "*.txt"))))
+    with open(path, "w") as f:
+        json.dump({"text": text}, f)
+    return path
+
+
+def run_task(ruler_dir, name, tokenizer, length, samples, out_dir, extra, head=False, punkt_tab=None, essays=None):
     family, targs = TASKS[name]
     tmpl, prefix, ttg = FAMILY[family]
     if head:  # HEAD renamed the 'repeat' haystack 'noise'; its scripts sit beside as <family>_head.py
         targs = {k: ("noise" if v == "repeat" else v) for k, v in targs.items()}
-    cmd = [sys.executable, os.path.join(ruler_dir, "scripts/data/synthetic", family + ("_head" if head else "") + ".py"),
+    cmd = [sys.executable, "-c", WRAP, os.path.join(ROOT, "scripts"), punkt_tab, os.path.join(ruler_dir, "scripts/data/synthetic", family + ("_head" if head else "") + ".py"),
            "--save_dir", out_dir, "--save_name", name, "--tokenizer_path", tokenizer, "--tokenizer_type", "hf",
            "--max_seq_length", str(length), "--tokens_to_generate", str(ttg), "--num_samples", str(samples),
            "--random_seed", "42", "--template", tmpl + prefix]
     for k, v in targs.items():
         cmd += ["--" + k, str(v)]
+    if targs.get("type_haystack") == "essay":
+        cmd += ["--essay_json", essays]
     cmd += extra.get(family, [])
     env = dict(os.environ, PYTHONPATH=os.path.join(ruler_dir, "stub"))
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -92,7 +127,10 @@ def main():
     ap.add_argument("--tag", default="smollm2")
     ap.add_argument("--length", type=int, default=4096)
     ap.add_argument("--samples", type=int, default=500)
-    ap.add_argument("--tasks", default="niah_single_1,niah_multikey_2,niah_multikey_3,vt,cwe,fwe")
+    ap.add_argument("--tasks", default="niah_single_1,niah_single_2,niah_single_3,niah_multikey_1,niah_multikey_2,"
+                    "niah_multikey_3,niah_multivalue,niah_multiquery,vt,cwe,fwe")
+    ap.add_argument("--punkt_tab", default=os.path.join(ROOT, "models/punkt/english.tab"))
+    ap.add_argument("--haystack_dir", default=os.path.join(ROOT, "../shared/data/paul_graham_essays"))
     ap.add_argument("--keep", default="", help="also copy the generated files into this folder")
     ap.add_argument("--vt_rev", default="2407", help="variable_tracking revision: 2407 (5973c2a) or 2412 (c5341b4)")
     ap.add_argument("--head", action="store_true", help="run the HEAD scripts (<family>_head.py) instead of the 2024 ones")
@@ -102,7 +140,8 @@ def main():
     rows, heads = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.tasks.split(","):
-            path = run_task(a.ruler_dir, name, tokenizer, a.length, a.samples, tmp, extra, a.head)
+            essays = essay_json(a.haystack_dir, os.path.join(tmp, "PaulGrahamEssays.json"))
+            path = run_task(a.ruler_dir, name, tokenizer, a.length, a.samples, tmp, extra, a.head, a.punkt_tab, essays)
             data = open(path, "rb").read()
             lines = data.split(b"\n")
             head25 = b"".join(l + b"\n" for l in lines[:25])
