@@ -35,7 +35,7 @@ static inline __attribute__((always_inline)) v8f exp_nonpos8(v8f x)
 	return p * (v8f)bits;
 }
 
-/* The row body; compiled once for AVX2+FMA and once for the baseline ISA. */
+/* The row body, inlined into each clone of cpu_softmax_row. */
 static inline __attribute__((always_inline)) void softmax_body(float *s, int n, int m)
 {
 	float mx = s[0];
@@ -68,23 +68,9 @@ static inline __attribute__((always_inline)) void softmax_body(float *s, int n, 
 		s[j] = 0.0f;
 }
 
-__attribute__((target("avx2,fma"))) static void softmax_avx2(float *s, int n, int m)
+/* One AVX2 clone and one baseline clone; the loader's resolver picks by CPU. (No FMA
+ * clone: -std=c11 keeps -ffp-contract=off, so no FMAs would be emitted.) */
+__attribute__((target_clones("avx2", "default"))) void cpu_softmax_row(float *s, int n, int m)
 {
 	softmax_body(s, n, m);
-}
-
-static void softmax_base(float *s, int n, int m)
-{
-	softmax_body(s, n, m);
-}
-
-void cpu_softmax_row(float *s, int n, int m)
-{
-	static int use_avx2 = -1; /* racy first write is benign: every thread stores the same value */
-	if (use_avx2 < 0)
-		use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-	if (use_avx2)
-		softmax_avx2(s, n, m);
-	else
-		softmax_base(s, n, m);
 }
