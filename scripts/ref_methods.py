@@ -87,7 +87,6 @@ that justify TIE_RTOL.
 """
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -96,13 +95,12 @@ import sys
 
 import numpy as np
 
+from ref_engine import essay, sha256_file  # same folder; shared with the engine goldens
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 MODEL_DIR = os.path.join(ROOT, "models")
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-ESSAYS = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "paul_graham_essays"))
-if not os.path.isdir(ESSAYS):
-    ESSAYS = "/work/shared/data/paul_graham_essays"
 
 TIE_RTOL = 5e-4          # see "Boundary ties" above and --check_dump
 N_TOP = 8                # logits stored per case
@@ -154,23 +152,6 @@ def cases_for(n):
 
 def log(*a):
     print("ref_methods:", *a, file=sys.stderr, flush=True)
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def essay(name):
-    """Essay text without the 'Want to start a startup?' banner the files start with."""
-    with open(os.path.join(ESSAYS, name), encoding="utf-8") as f:
-        text = f.read()
-    if "Y Combinator." in text[:200]:
-        text = text.split("Y Combinator.", 1)[1]
-    return text.strip()
 
 
 # ----------------------------------------------------------------------------
@@ -301,28 +282,25 @@ def m_fastkv(p, l, pass_, q, k, N):
     return d
 
 
-def m_snapkv(p, l, pass_, q, k, N):
+def per_query_head_topk(p, q, scores):
+    """SnapKV/H2O: per query head, the top C - w of scores(q) plus the window."""
     H, n, _ = q.shape
     C = p.budget(n, p.retain, p.cap)
     d = Decision()
     d.per_query = True
     if n < C or C <= p.w:
         return d
-    s = window_scores(q, k, p)
+    s = scores()
     d.heads = [topk_window(s[h], n, C, p.w) for h in range(H)]
     return d
+
+
+def m_snapkv(p, l, pass_, q, k, N):
+    return per_query_head_topk(p, q, lambda: window_scores(q, k, p))
 
 
 def m_h2o(p, l, pass_, q, k, N):
-    H, n, _ = q.shape
-    C = p.budget(n, p.retain, p.cap)
-    d = Decision()
-    d.per_query = True
-    if n < C or C <= p.w:
-        return d
-    s = h2o_scores(q, k, p.w)
-    d.heads = [topk_window(s[h], n, C, p.w) for h in range(H)]
-    return d
+    return per_query_head_topk(p, q, lambda: h2o_scores(q, k, p.w))
 
 
 def m_streamingllm(p, l, pass_, q, k, N):
