@@ -39,7 +39,7 @@ tiny   tests/golden/tiny_llama/   LlamaForCausalLM, random weights, Llama-3.1 st
              char magic[4] = "KVLT"; u32 version = 1; u32 n_tokens; u32 n_vocab;
              int32 tokens[n_tokens]; float32 logits[n_tokens][n_vocab].
 
-logits tests/golden/smollm2_logits_<n>.bin for prompts of n = 8, 500, 2000 tokens
+logits tests/golden/smollm2_logits_<n>.bin for prompts of n = 8, 500, 2000, 8192 tokens
            (essay text tokenized by the GGUF's HF tokenizer, truncated to n ids),
            transformers fp32, eager attention, on the GGUF's dequantised weights:
              char magic[4] = "KVLG"; u32 version = 1; char model_sha256[64] (hex);
@@ -494,13 +494,21 @@ def check_gguf_import(path, tok, model):
 
 # (n tokens, essay). The 500-token prompt is checked for argmax at every position, so
 # its essay was picked among all 49 for the largest smallest top-1/top-2 margin (8.4e-3).
-LOGIT_PROMPTS = [(8, "apple.txt"), (500, "superangels.txt"), (2000, "before.txt")]
+# The 8192-token prompt (SmolLM2's whole context, the length the LongBench runs use) is
+# every essay in name order joined by blank lines, cut to 8192 ids: no essay is that long.
+LOGIT_PROMPTS = [(8, "apple.txt"), (500, "superangels.txt"), (2000, "before.txt"), (8192, "*")]
+
+
+def logit_prompt_text(src):
+    if src != "*":
+        return essay(src)
+    return "\n\n".join(essay(n) for n in sorted(os.listdir(ESSAYS)) if n.endswith(".txt"))
 
 
 def gen_logits(path, sha, tok, model):
     import torch
     for n, src in LOGIT_PROMPTS:
-        ids = tok(essay(src))["input_ids"]
+        ids = tok(logit_prompt_text(src))["input_ids"]
         if len(ids) < n:
             raise SystemExit(f"{src} has only {len(ids)} tokens, need {n}")
         ids = ids[:n]

@@ -1,8 +1,9 @@
 /* SmolLM2-135M-Instruct (Q4_1 GGUF) logits against transformers fp32 on the same
  * dequantised weights (tests/golden/smollm2_logits_<n>.bin from scripts/ref_engine.py):
- * three essay prompts of 8, 500 and 2000 tokens; the last row within LOGITS_TOL, and
- * for 500 tokens the argmax at every position identical (that prompt was chosen so
- * every position's top-1/top-2 margin is >= 8e-3, well above fp32 noise). */
+ * essay prompts of 8, 500, 2000 and 8192 tokens (8192: all essays joined); the last
+ * row within LOGITS_TOL, and for 500 tokens the argmax at every position identical
+ * (that prompt was chosen so every position's top-1/top-2 margin is >= 8e-3, well
+ * above fp32 noise). */
 #include <sys/types.h>
 #include <sha2.h> // SHA256File (libmd)
 #include <math.h>
@@ -149,6 +150,13 @@ static void logits_should_match_transformers_on_2000_tokens(void)
 	check_prompt(2000, false);
 }
 
+/* SmolLM2's whole context window: the length of the LongBench runs (rope at far positions,
+ * attention over 8K keys) */
+static void logits_should_match_transformers_on_8192_tokens(void)
+{
+	check_prompt(8192, false);
+}
+
 int main(void)
 {
 	char err[512] = "";
@@ -163,6 +171,7 @@ int main(void)
 	T_RUN(logits_should_match_transformers_on_8_tokens);
 	T_RUN(logits_and_every_argmax_should_match_transformers_on_500_tokens);
 	T_RUN(logits_should_match_transformers_on_2000_tokens);
+	T_RUN(logits_should_match_transformers_on_8192_tokens);
 	model_free(model);
 	return t_done();
 }
