@@ -52,9 +52,9 @@ def load(model_dir, gguf, device):
 
 
 def gguf_eos(path):
-    """tokenizer.ggml.eos_token_id of the GGUF: the id kvlab stops at. (A run under
-    transformers 5.17 given tokenizer.eos_token_id ran past <|im_end|> (2) and stopped at
-    <|im_start|> (1); reading the id from the file does not depend on the import.)"""
+    """tokenizer.ggml.eos_token_id of the GGUF: the id kvlab stops at. (transformers 5.17's
+    GGUF import sets SmolLM2's tokenizer.eos_token_id to 1, <|im_start|>, where the file
+    says 2, <|im_end|>; 5.23's gives 2. Reading the file does not depend on the import.)"""
     import gguf
     f = gguf.GGUFReader(path).fields["tokenizer.ggml.eos_token_id"]
     return int(f.parts[f.data[0]][0])
