@@ -388,16 +388,27 @@ def gen_tiny():
 # ----------------------------------------------------------------------------
 # SmolLM2 from the GGUF: independent check of transformers' import, logits, greedy
 
-def load_smollm2():
+def load_gguf_model(model_dir=MODEL_DIR, model_file=MODEL_FILE, device="cpu"):
+    """transformers' tokenizer and fp32 eager-attention model read from a GGUF (on a GPU
+    with TF32 off, so products stay fp32). Returns (path, tokenizer, model)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    path = os.path.join(MODEL_DIR, MODEL_FILE)
+    path = os.path.join(model_dir, model_file)
     if not os.path.exists(path):
         raise SystemExit(f"{path} missing: run 'make model' first")
-    tok = AutoTokenizer.from_pretrained(MODEL_DIR, gguf_file=MODEL_FILE)
-    model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, gguf_file=MODEL_FILE, dtype=torch.float32,
-                                                 attn_implementation="eager")
+    if device != "cpu":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+    tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=model_file)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=model_file, dtype=torch.float32,
+                                                 attn_implementation="eager").to(device)
     model.eval()
+    return path, tok, model
+
+
+def load_smollm2():
+    path, tok, model = load_gguf_model()
     return path, sha256_file(path), tok, model
 
 

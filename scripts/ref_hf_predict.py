@@ -35,20 +35,7 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-
-def load(model_dir, gguf, device):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        torch.set_float32_matmul_precision("highest")
-    tok = AutoTokenizer.from_pretrained(model_dir, gguf_file=gguf)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=gguf, dtype=torch.float32,
-                                                 attn_implementation="eager").to(device)
-    model.eval()
-    return tok, model
+from ref_engine import load_gguf_model  # noqa: E402  (same folder)
 
 
 def gguf_eos(path):
@@ -111,8 +98,8 @@ def ruler_cases(tok, data_dir, limit):
 
 def predict(args):
     import time
-    tok, model = load(args.model_dir, args.gguf, args.device)
-    eos = gguf_eos(os.path.join(args.model_dir, args.gguf))
+    path, tok, model = load_gguf_model(args.model_dir, args.gguf, args.device)
+    eos = gguf_eos(path)
     print(f"eos {eos} ({tok.convert_ids_to_tokens(eos)}); tokenizer.eos_token_id {tok.eos_token_id}", flush=True)
     cases = []
     if args.longbench:

@@ -95,12 +95,10 @@ import sys
 
 import numpy as np
 
-from ref_engine import essay, sha256_file  # same folder; shared with the engine goldens
+from ref_engine import essay, load_gguf_model, sha256_file  # same folder; shared with the engine goldens
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 GOLDEN = os.path.join(ROOT, "tests", "golden")
-MODEL_DIR = os.path.join(ROOT, "models")
-MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 TIE_RTOL = 5e-4          # see "Boundary ties" above and --check_dump
 N_TOP = 8                # logits stored per case
@@ -374,19 +372,6 @@ METHODS = {"fullkv": m_fullkv, "fastkv": m_fastkv, "snapkv": m_snapkv, "h2o": m_
 # ----------------------------------------------------------------------------
 # the prefill: our layer loop around transformers' modules
 
-def load_model():
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    path = os.path.join(MODEL_DIR, MODEL_FILE)
-    if not os.path.exists(path):
-        raise SystemExit(f"{path} missing: run 'make model' first")
-    tok = AutoTokenizer.from_pretrained(MODEL_DIR, gguf_file=MODEL_FILE)
-    model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, gguf_file=MODEL_FILE, dtype=torch.float32,
-                                                 attn_implementation="eager")
-    model.eval()
-    return path, tok, model
-
-
 def prefill(model, ids, method, params):
     """Returns a dict: per layer (n_alive, heads as [(positions, band positions)]),
     prop / restart (layer, positions, band positions) and the last row's logits."""
@@ -639,7 +624,7 @@ def main():
     a = ap.parse_args()
     import torch
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    path, tok, model = load_model()
+    path, tok, model = load_gguf_model()
     if a.check_dump:
         check_dump(a.check_dump, a.case, tok, model, a.n)
     else:
