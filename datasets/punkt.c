@@ -4,7 +4,7 @@
  * _annotate_first_pass / _annotate_second_pass with the orthographic, collocation and
  * sentence-starter heuristics, _realign_boundaries) and PunktLanguageVars' regular
  * expressions, written out by hand on code points. Python str semantics (re's \s \w \d on
- * str, str.lower, str.isupper/islower of one character) come from eval/metrics/pystr.c.
+ * str, str.lower, str.isupper/islower of one character) come from engine/pystr.c.
  * All positions below are code point indices into the decoded text until the very end,
  * where they become byte offsets. */
 #include "datasets/punkt.h"
@@ -18,7 +18,7 @@
 
 #include "engine/errors.h"              // kv_errf, KV_E*
 #include "engine/fileio.h"              // kv_read_file
-#include "eval/metrics/metrics_internal.h" // py_isspace, py_isword, py_isdecimal, py_lower, struct pystr
+#include "engine/pystr.h"               // array_grow, py_is*, py_lower, struct pystr
 
 // ----------------------------------------------------------------------------
 // parameter table: one open-addressing set of UTF-8 keys; a collocation is "T1\tT2"
@@ -369,14 +369,8 @@ static int is_abbrev(const struct punkt *p, const uint32_t *s, const struct ptok
 
 static int push_tok(struct toks *t, const uint32_t *s, size_t b, size_t e, struct pystr *low)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 32;
-		struct ptok *v = realloc(t->v, cap * sizeof(*v));
-		if (!v)
-			return KV_ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
+	if (array_grow((void **)&t->v, &t->cap, t->n + 1, sizeof(*t->v)))
+		return KV_ENOMEM;
 	struct ptok *k = &t->v[t->n];
 	memset(k, 0, sizeof(*k));
 	k->b = b;
@@ -574,14 +568,8 @@ struct slices {
 
 static int slice_push(struct slices *sl, size_t a, size_t b)
 {
-	if (sl->n == sl->cap) {
-		size_t cap = sl->cap ? sl->cap * 2 : 64;
-		size_t (*v)[2] = realloc(sl->v, cap * sizeof(*v));
-		if (!v)
-			return KV_ENOMEM;
-		sl->v = v;
-		sl->cap = cap;
-	}
+	if (array_grow((void **)&sl->v, &sl->cap, sl->n + 1, sizeof(*sl->v)))
+		return KV_ENOMEM;
 	sl->v[sl->n][0] = a;
 	sl->v[sl->n][1] = b;
 	sl->n++;

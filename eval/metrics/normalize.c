@@ -1,5 +1,5 @@
 /* LongBench's answer normalisation (metrics.py normalize_answer, normalize_zh_answer),
- * with Python's Unicode str.lower(), re '\b' and str.split() (pystr.c). */
+ * with Python's Unicode str.lower(), re '\b' and str.split() (engine/pystr.c). */
 #include "eval/metrics/metrics_internal.h"
 
 #include "engine/errors.h" // defines: KV_ENOMEM

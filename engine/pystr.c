@@ -1,13 +1,14 @@
-/* Python str semantics for the LongBench metrics: UTF-8 <-> code points, the character
- * classes CPython's str methods and re use (isspace, \w, \d), str.lower() with its full
- * mapping and final-sigma rule, and str.split(). Mirrors CPython 3.11's
- * Objects/unicodeobject.c (do_lower, handle_capital_sigma) and Modules/_sre (SRE_UNI_IS_*).
+/* Python str semantics (engine/pystr.h) for the LongBench metrics and Punkt: UTF-8 <->
+ * code points, the character classes CPython's str methods and re use (isspace, \w, \d),
+ * str.lower() with its full mapping and final-sigma rule, and str.split(). Mirrors
+ * CPython 3.11's Objects/unicodeobject.c (do_lower, handle_capital_sigma) and
+ * Modules/_sre (SRE_UNI_IS_*).
  *
  * Unicode version: CPython 3.11 ships Unicode 14.0; utf8proc 2.8 ships 15.0. Every
  * code point assigned in 15.0 but not in 14.0 (the table below) is treated as
  * unassigned, so these predicates agree with CPython 3.11 on all code points
  * (tests/test_metrics.c checks all 1,112,064 against tests/golden/metrics_unicode.tsv). */
-#include "eval/metrics/metrics_internal.h"
+#include "engine/pystr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 // ----------------------------------------------------------------------------
 // strings and spans
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+int array_grow(void **p, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
 		return 0;
@@ -36,7 +37,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 
 int pystr_push(struct pystr *s, uint32_t c)
 {
-	if (grow((void **)&s->cp, &s->cap, s->n + 1, sizeof(*s->cp)))
+	if (array_grow((void **)&s->cp, &s->cap, s->n + 1, sizeof(*s->cp)))
 		return KV_ENOMEM;
 	s->cp[s->n++] = c;
 	return 0;
@@ -44,7 +45,7 @@ int pystr_push(struct pystr *s, uint32_t c)
 
 int pystr_append(struct pystr *s, const uint32_t *cp, size_t n)
 {
-	if (grow((void **)&s->cp, &s->cap, s->n + n, sizeof(*s->cp)))
+	if (array_grow((void **)&s->cp, &s->cap, s->n + n, sizeof(*s->cp)))
 		return KV_ENOMEM;
 	if (n)
 		memcpy(s->cp + s->n, cp, n * sizeof(*cp));
@@ -66,7 +67,7 @@ bool cp_eq(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
 
 int spans_push(struct spans *s, size_t off, size_t len)
 {
-	if (grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)))
+	if (array_grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)))
 		return KV_ENOMEM;
 	s->v[s->n].off = off;
 	s->v[s->n].len = len;
@@ -85,7 +86,7 @@ int pystr_from_utf8(struct pystr *s, const char *utf8, const char *what, char *e
 {
 	const uint8_t *p = (const uint8_t *)utf8;
 	size_t len = strlen(utf8);
-	if (grow((void **)&s->cp, &s->cap, s->n + len + 1, sizeof(*s->cp))) /* never NULL after */
+	if (array_grow((void **)&s->cp, &s->cap, s->n + len + 1, sizeof(*s->cp))) /* never NULL after */
 		return kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory decoding %zu bytes", what, len);
 	for (size_t i = 0; i < len;) {
 		utf8proc_int32_t c;
