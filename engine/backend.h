@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "engine/qmat.h" // defines: struct qmat
+
 /* One head of a ragged KV cache as the attention op reads it. */
 struct attn_kv_view {
 	const float *k;   /* (N, D), row stride ld */
@@ -21,6 +23,9 @@ struct backend_ops {
 	void (*set_threads)(int n_threads);
 	/* y (T, out) = x (T, in) . W^T, W (out, in). */
 	void (*matmul)(float *y, const float *x, const float *w, int T, int in, int out);
+	/* y (w->rows) = W x for one token x (w->cols) with W block-quantised (engine/qmat.h);
+	 * the same fp32 weights as matmul's, summed in another order. */
+	void (*qmatvec)(float *y, const float *x, const struct qmat *w);
 	/* y (T, E) = RMSNorm(x) * w; y may alias x. */
 	void (*rmsnorm)(float *y, const float *x, const float *w, int T, int E, float eps);
 	/* Rotates x (T, nh, D) in place (row stride ld floats per token) by positions pos (T,),

@@ -96,6 +96,17 @@ static int check_ids(const struct model *m, const int32_t *ids, int n, char *err
 	return 0;
 }
 
+/* y (T, out) = x (T, in) . W^T: one row through the block-quantised copy q when the
+ * model has one (decode reads a fifth of the bytes), else the fp32 weights. */
+static void mm(const struct backend_ops *be, float *y, const float *x, const float *w, const struct qmat *q, int T,
+	       int in, int out)
+{
+	if (T == 1 && q->type != QMAT_NONE && be->qmatvec)
+		be->qmatvec(y, x, q);
+	else
+		be->matmul(y, x, w, T, in, out);
+}
+
 /* The feed-forward block for T rows of xn into out (T, E), FFN_CHUNK rows at a time. */
 static void ffn(const struct backend_ops *be, const struct model_config *c, const struct layer_weights *w,
 		float *out, const float *xn, int T, float *g, float *u)
@@ -103,10 +114,10 @@ static void ffn(const struct backend_ops *be, const struct model_config *c, cons
 	int E = c->n_embd, F = c->n_ff;
 	for (int t0 = 0; t0 < T; t0 += FFN_CHUNK) {
 		int tc = T - t0 < FFN_CHUNK ? T - t0 : FFN_CHUNK;
-		be->matmul(g, xn + (size_t)t0 * E, w->w_gate, tc, E, F);
-		be->matmul(u, xn + (size_t)t0 * E, w->w_up, tc, E, F);
+		mm(be, g, xn + (size_t)t0 * E, w->w_gate, &w->q[QW_GATE], tc, E, F);
+		mm(be, u, xn + (size_t)t0 * E, w->w_up, &w->q[QW_UP], tc, E, F);
 		be->swiglu(g, u, tc, F);
-		be->matmul(out + (size_t)t0 * E, g, w->w_down, tc, F, E);
+		mm(be, out + (size_t)t0 * E, g, w->w_down, &w->q[QW_DOWN], tc, F, E);
 	}
 }
 
@@ -195,9 +206,9 @@ restart:
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct layer_weights *w = &m->layers[l];
 		be->rmsnorm(xn, x, w->attn_norm, T, E, c->norm_eps);
-		be->matmul(q, xn, w->wq, T, E, H * D);
-		be->matmul(k, xn, w->wk, T, E, Hkv * D);
-		be->matmul(v, xn, w->wv, T, E, Hkv * D);
+		mm(be, q, xn, w->wq, &w->q[QW_Q], T, E, H * D);
+		mm(be, k, xn, w->wk, &w->q[QW_K], T, E, Hkv * D);
+		mm(be, v, xn, w->wv, &w->q[QW_V], T, E, Hkv * D);
 		be->rope(q, H * D, pos, T, H, D, m->rope_inv_freq);
 		be->rope(k, Hkv * D, pos, T, Hkv, D, m->rope_inv_freq);
 
@@ -238,7 +249,7 @@ restart:
 		tr->n_alive[l] = T;
 
 		be->attn_causal(att, q, k, v, T, H, Hkv, D);
-		be->matmul(tmp, att, w->wo, T, H * D, E);
+		mm(be, tmp, att, w->wo, &w->q[QW_O], T, H * D, E);
 		add_rows(x, tmp, (size_t)T * E);
 		be->rmsnorm(xn, x, w->ffn_norm, T, E, c->norm_eps);
 		ffn(be, c, w, tmp, xn, T, g, u);
@@ -259,7 +270,7 @@ restart:
 	}
 	int r0 = all_rows ? 0 : T - 1, nr = all_rows ? T : 1;
 	be->rmsnorm(xn, x + (size_t)r0 * E, m->out_norm, nr, E, c->norm_eps);
-	be->matmul(logits, xn, m->output, nr, E, V);
+	mm(be, logits, xn, m->output, &m->q_output, nr, E, V);
 	s->decode_step = 0;
 	rc = 0;
 out_free:
@@ -327,9 +338,9 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 		const struct layer_weights *w = &m->layers[l];
 		struct kv_layer *L = &s->cache->layers[l];
 		be->rmsnorm(xn, x, w->attn_norm, 1, E, c->norm_eps);
-		be->matmul(q, xn, w->wq, 1, E, H * D);
-		be->matmul(k, xn, w->wk, 1, E, Hkv * D);
-		be->matmul(v, xn, w->wv, 1, E, Hkv * D);
+		mm(be, q, xn, w->wq, &w->q[QW_Q], 1, E, H * D);
+		mm(be, k, xn, w->wk, &w->q[QW_K], 1, E, Hkv * D);
+		mm(be, v, xn, w->wv, &w->q[QW_V], 1, E, Hkv * D);
 		be->rope(q, H * D, &pos, 1, H, D, m->rope_inv_freq);
 		be->rope(k, Hkv * D, &pos, 1, Hkv, D, m->rope_inv_freq);
 		if ((rc = kv_cache_append(s->cache, l, k, v, Hkv * D, &pos, 1, Hkv, err, errlen)))
@@ -342,14 +353,14 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 		 * its cache after the layer's attention) */
 		if ((rc = decode_evict(s, l, q, pos, err, errlen)))
 			return rc;
-		be->matmul(tmp, att, w->wo, 1, H * D, E);
+		mm(be, tmp, att, w->wo, &w->q[QW_O], 1, H * D, E);
 		add_rows(x, tmp, E);
 		be->rmsnorm(xn, x, w->ffn_norm, 1, E, c->norm_eps);
 		ffn(be, c, w, tmp, xn, 1, g, u);
 		add_rows(x, tmp, E);
 	}
 	be->rmsnorm(xn, x, m->out_norm, 1, E, c->norm_eps);
-	be->matmul(logits, xn, m->output, 1, E, V);
+	mm(be, logits, xn, m->output, &m->q_output, 1, E, V);
 	s->next_pos++;
 	s->decode_step++;
 	return 0;

@@ -116,6 +116,10 @@ void model_free(struct model *m)
 	free(m->chat_template);
 	free(m->path);
 	free(m->file_type);
+	qmat_free(&m->q_output);
+	for (int l = 0; m->layers && l < (m->shared_layers ? 1 : m->cfg.n_layer); l++)
+		for (int i = 0; i < 7; i++)
+			qmat_free(&m->layers[l].q[i]);
 	free(m->layers);
 	free(m->arena);
 	free(m);

@@ -1,5 +1,6 @@
 /* A loaded model: configuration read from metadata, fp32 weights in Hugging Face
- * layout (Q/K rows in HF order, whatever the file stored), tokenizer and chat format.
+ * layout (Q/K rows in HF order, whatever the file stored), for GGUF Q4_1/Q8_0 matrices
+ * also a block-quantised copy for decode, tokenizer and chat format.
  * L = n_layer, E = n_embd, H = n_head, Hkv = n_head_kv, D = head_dim, F = n_ff, V = n_vocab */
 #ifndef KVLAB_ENGINE_MODEL_H
 #define KVLAB_ENGINE_MODEL_H
@@ -9,6 +10,7 @@
 #include <stdint.h>
 
 #include "engine/chat.h"
+#include "engine/qmat.h" // defines: struct qmat
 
 enum model_arch { ARCH_LLAMA = 0, ARCH_MISTRAL = 1 };
 enum rope_scaling_type { ROPE_SCALING_NONE = 0, ROPE_SCALING_LLAMA3 = 1, ROPE_SCALING_LINEAR = 2 };
@@ -36,7 +38,13 @@ struct layer_weights {
 	float *w_gate;     /* (F, E) */
 	float *w_up;       /* (F, E) */
 	float *w_down;     /* (E, F) */
+	/* The same matrices block-quantised for decode (engine/qmat.h), in the order
+	 * wq, wk, wv, wo, w_gate, w_up, w_down; type QMAT_NONE where the file's type has no
+	 * packed form (then decode reads the fp32 copy). Owned. */
+	struct qmat q[7];
 };
+
+enum { QW_Q, QW_K, QW_V, QW_O, QW_GATE, QW_UP, QW_DOWN };
 
 struct tokenizer;
 
@@ -48,6 +56,7 @@ struct model {
 	float *tok_embd;            /* (V, E) */
 	float *out_norm;            /* (E,) */
 	float *output;              /* (V, E); == tok_embd when cfg.tied_embd */
+	struct qmat q_output;       /* output block-quantised for decode, or QMAT_NONE; owned */
 	float *rope_inv_freq;       /* (D/2,) RoPE inverse frequencies, scaling applied */
 	struct layer_weights *layers; /* (L,) */
 	struct tokenizer *tok;      /* owned; NULL for tokenizer-less synthetic models */

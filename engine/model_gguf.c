@@ -107,9 +107,10 @@ out:
 // ----------------------------------------------------------------------------
 // tensors
 
-/* Dequantises the tensor name, checking it is (rows, cols) in HF terms (ggml ne = {cols, rows}). */
+/* Dequantises the tensor name, checking it is (rows, cols) in HF terms (ggml ne = {cols, rows});
+ * when q is given and the type has a block-quantised form, also fills *q (engine/qmat.h). */
 static int load_tensor(const struct gguf_file *g, const char *name, int64_t rows, int64_t cols, float *dst,
-		       char *err, size_t errlen)
+		       struct qmat *q, char *err, size_t errlen)
 {
 	const struct gguf_tensor *t = gguf_find_tensor(g, name);
 	if (!t)
@@ -127,25 +128,42 @@ static int load_tensor(const struct gguf_file *g, const char *name, int64_t rows
 #pragma omp parallel for schedule(static)
 	for (int64_t r = 0; r < rows; r++)
 		quant_dequant_row(t->type, src + (size_t)r * rb, dst + r * cols, cols);
+	if (q && qmat_type_of_ggml(t->type) != QMAT_NONE && qmat_from_ggml(q, t->type, src, (int)rows, (int)cols))
+		return kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", g->path);
 	return 0;
 }
 
 /* llama.cpp stores Q/K rows of each head as interleaved pairs (i, j) -> row 2i + j;
- * Hugging Face keeps halves: row j*(D/2) + i. Reorders rows in place per head. */
-static int unpermute_rows(float *w, int n_head, int head_dim, int cols)
+ * Hugging Face keeps halves: row j*(D/2) + i. Reorders rows of row_bytes in place per head. */
+static int unpermute_rows(void *w, int n_head, int head_dim, size_t row_bytes)
 {
 	int half = head_dim / 2;
-	float *tmp = malloc((size_t)head_dim * cols * sizeof(float));
+	char *tmp = malloc((size_t)head_dim * row_bytes);
 	if (!tmp)
 		return KV_ENOMEM;
 	for (int h = 0; h < n_head; h++) {
-		float *blk = w + (size_t)h * head_dim * cols;
-		memcpy(tmp, blk, (size_t)head_dim * cols * sizeof(float));
+		char *blk = (char *)w + (size_t)h * head_dim * row_bytes;
+		memcpy(tmp, blk, (size_t)head_dim * row_bytes);
 		for (int i = 0; i < half; i++)
 			for (int j = 0; j < 2; j++)
-				memcpy(blk + (size_t)(j * half + i) * cols, tmp + (size_t)(2 * i + j) * cols, cols * sizeof(float));
+				memcpy(blk + (size_t)(j * half + i) * row_bytes, tmp + (size_t)(2 * i + j) * row_bytes, row_bytes);
 	}
 	free(tmp);
+	return 0;
+}
+
+/* unpermute_rows on the fp32 matrix (cols wide) and its block-quantised copy, if any. */
+static int unpermute_qk(float *w, struct qmat *q, int n_head, int head_dim, int cols)
+{
+	size_t nb = (size_t)cols / QMAT_BLOCK;
+	if (unpermute_rows(w, n_head, head_dim, (size_t)cols * sizeof(float)))
+		return KV_ENOMEM;
+	if (q->type == QMAT_NONE)
+		return 0;
+	if (unpermute_rows(q->d, n_head, head_dim, nb * sizeof(float)) ||
+	    (q->m && unpermute_rows(q->m, n_head, head_dim, nb * sizeof(float))) ||
+	    unpermute_rows(q->qs, n_head, head_dim, nb * qmat_code_bytes(q->type)))
+		return KV_ENOMEM;
 	return 0;
 }
 
@@ -155,30 +173,32 @@ static int load_weights(const struct gguf_file *g, struct model *m, char *err, s
 	int E = c->n_embd, D = c->head_dim, F = c->n_ff;
 	int rc;
 	char name[96];
-	if ((rc = load_tensor(g, "token_embd.weight", c->n_vocab, E, m->tok_embd, err, errlen)) ||
-	    (rc = load_tensor(g, "output_norm.weight", 1, E, m->out_norm, err, errlen)))
+	if ((rc = load_tensor(g, "token_embd.weight", c->n_vocab, E, m->tok_embd, c->tied_embd ? &m->q_output : NULL,
+			      err, errlen)) ||
+	    (rc = load_tensor(g, "output_norm.weight", 1, E, m->out_norm, NULL, err, errlen)))
 		return rc;
-	if (!c->tied_embd && (rc = load_tensor(g, "output.weight", c->n_vocab, E, m->output, err, errlen)))
+	if (!c->tied_embd &&
+	    (rc = load_tensor(g, "output.weight", c->n_vocab, E, m->output, &m->q_output, err, errlen)))
 		return rc;
 	for (int l = 0; l < c->n_layer; l++) {
 		struct layer_weights *w = &m->layers[l];
-		struct { const char *n; int64_t rows, cols; float *dst; } tabs[] = {
-			{ "attn_norm", 1, E, w->attn_norm },
-			{ "attn_q", (int64_t)c->n_head * D, E, w->wq },
-			{ "attn_k", (int64_t)c->n_head_kv * D, E, w->wk },
-			{ "attn_v", (int64_t)c->n_head_kv * D, E, w->wv },
-			{ "attn_output", E, (int64_t)c->n_head * D, w->wo },
-			{ "ffn_norm", 1, E, w->ffn_norm },
-			{ "ffn_gate", F, E, w->w_gate },
-			{ "ffn_up", F, E, w->w_up },
-			{ "ffn_down", E, F, w->w_down },
+		struct { const char *n; int64_t rows, cols; float *dst; struct qmat *q; } tabs[] = {
+			{ "attn_norm", 1, E, w->attn_norm, NULL },
+			{ "attn_q", (int64_t)c->n_head * D, E, w->wq, &w->q[QW_Q] },
+			{ "attn_k", (int64_t)c->n_head_kv * D, E, w->wk, &w->q[QW_K] },
+			{ "attn_v", (int64_t)c->n_head_kv * D, E, w->wv, &w->q[QW_V] },
+			{ "attn_output", E, (int64_t)c->n_head * D, w->wo, &w->q[QW_O] },
+			{ "ffn_norm", 1, E, w->ffn_norm, NULL },
+			{ "ffn_gate", F, E, w->w_gate, &w->q[QW_GATE] },
+			{ "ffn_up", F, E, w->w_up, &w->q[QW_UP] },
+			{ "ffn_down", E, F, w->w_down, &w->q[QW_DOWN] },
 		};
 		for (size_t i = 0; i < sizeof(tabs) / sizeof(tabs[0]); i++) {
 			snprintf(name, sizeof(name), "blk.%d.%s.weight", l, tabs[i].n);
-			if ((rc = load_tensor(g, name, tabs[i].rows, tabs[i].cols, tabs[i].dst, err, errlen)))
+			if ((rc = load_tensor(g, name, tabs[i].rows, tabs[i].cols, tabs[i].dst, tabs[i].q, err, errlen)))
 				return rc;
 		}
-		if (unpermute_rows(w->wq, c->n_head, D, E) || unpermute_rows(w->wk, c->n_head_kv, D, E))
+		if (unpermute_qk(w->wq, &w->q[QW_Q], c->n_head, D, E) || unpermute_qk(w->wk, &w->q[QW_K], c->n_head_kv, D, E))
 			return kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", g->path);
 	}
 	return 0;

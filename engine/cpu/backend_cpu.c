@@ -16,6 +16,7 @@ const struct backend_ops backend_cpu = {
 	.name = "cpu",
 	.set_threads = cpu_set_threads,
 	.matmul = cpu_matmul,
+	.qmatvec = cpu_qmatvec,
 	.rmsnorm = cpu_rmsnorm,
 	.rope = cpu_rope,
 	.swiglu = cpu_swiglu,

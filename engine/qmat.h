@@ -1,0 +1,42 @@
+/* Weight matrices kept block-quantised for single-token products (decode), where the
+ * fp32 copy would be read whole for every token. Per 32-weight block: an fp32 scale d
+ * (and min m for Q4_1) converted once from the file's fp16, and the block's codes.
+ * A product dequantises each weight exactly as quant_dequant_row does (q*d + m in fp32)
+ * and sums the fp32 products, so it is the fp32 product in another summation order. */
+#ifndef KVLAB_ENGINE_QMAT_H
+#define KVLAB_ENGINE_QMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum qmat_type {
+	QMAT_NONE = 0, /* no packed copy: use the fp32 weights */
+	QMAT_Q4_1,     /* 16 bytes of nibbles per block: low nibbles elements 0..15, high 16..31 */
+	QMAT_Q8_0,     /* 32 int8 per block; m unused */
+};
+
+struct qmat {
+	enum qmat_type type;
+	int rows, cols;  /* cols a multiple of QMAT_BLOCK */
+	float *d;        /* (rows, cols / 32) scales */
+	float *m;        /* (rows, cols / 32) mins (Q4_1), else NULL */
+	uint8_t *qs;     /* (rows, cols / 32, qmat_code_bytes(type)), then QMAT_PAD zero bytes */
+	void *mem;       /* owned: backs d, m and qs */
+};
+
+#define QMAT_BLOCK 32
+#define QMAT_PAD 16 /* readable bytes after the last block */
+
+/* The qmat type holding ggml type t (GGML_DT_*), or QMAT_NONE when kvlab keeps none. */
+enum qmat_type qmat_type_of_ggml(uint32_t t);
+/* Code bytes per block of type (16 or 32; 0 for QMAT_NONE). */
+int qmat_code_bytes(enum qmat_type type);
+/* Fills q from rows x cols of ggml type t stored as in a GGUF file (qmat_type_of_ggml(t)
+ * must not be QMAT_NONE). q owns new memory (qmat_free); 0 or KV_ENOMEM. */
+int qmat_from_ggml(struct qmat *q, uint32_t t, const void *src, int rows, int cols);
+/* Releases q's memory and zeroes it; NULL and empty are fine. */
+void qmat_free(struct qmat *q);
+/* Total bytes q holds. */
+size_t qmat_bytes(const struct qmat *q);
+
+#endif

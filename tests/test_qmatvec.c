@@ -1,0 +1,120 @@
+/* Decode's block-quantised products (engine/qmat.c repacking, engine/cpu/qmatvec.c)
+ * against quant_dequant_row followed by a double-precision dot product: every output
+ * within 1e-6 of sum |w x| (fp32 products in another order), for Q4_1 and Q8_0 rows of
+ * random codes with fp16 scales, row counts that split unevenly over threads, widths of
+ * one and many blocks, and a last row whose padding read must not matter. Also checks
+ * that only Q4_1 and Q8_0 get a packed copy, and the same outputs as the fp32 matmul. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "engine/cpu/cpu_ops.h" // cpu_qmatvec, cpu_matmul
+#include "engine/gguf.h"        // GGML_DT_*
+#include "engine/qmat.h"
+#include "engine/quant.h"       // quant_dequant_row, quant_row_bytes, quant_f32_to_f16
+#include "tests/test.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t next_u32(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 32);
+}
+
+static float uniform(float lo, float hi)
+{
+	return lo + (hi - lo) * (float)((next_u32() >> 8) / 16777216.0);
+}
+
+/* rows x cols of type t as a GGUF stores them: per block fp16 d (and m), then codes. */
+static uint8_t *random_blocks(uint32_t t, int rows, int cols)
+{
+	size_t rb = quant_row_bytes(t, cols), bb = quant_block_bytes(t);
+	uint8_t *buf = malloc(rb * rows);
+	for (size_t i = 0; i < rb * rows; i += bb) {
+		uint16_t d = quant_f32_to_f16(uniform(-0.05f, 0.05f)), m = quant_f32_to_f16(uniform(-0.4f, 0.4f));
+		memcpy(buf + i, &d, 2);
+		size_t c0 = 2;
+		if (t == GGML_DT_Q4_1) {
+			memcpy(buf + i + 2, &m, 2);
+			c0 = 4;
+		}
+		for (size_t j = c0; j < bb; j++)
+			buf[i + j] = (uint8_t)next_u32();
+	}
+	return buf;
+}
+
+static void check_type(uint32_t t, const char *name, int rows, int cols)
+{
+	uint8_t *src = random_blocks(t, rows, cols);
+	size_t rb = quant_row_bytes(t, cols);
+	float *w = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * cols);
+	float *y = malloc(sizeof(float) * rows), *y32 = malloc(sizeof(float) * rows);
+	for (int r = 0; r < rows; r++)
+		quant_dequant_row(t, src + (size_t)r * rb, w + (size_t)r * cols, cols);
+	for (int j = 0; j < cols; j++)
+		x[j] = uniform(-2.0f, 2.0f);
+	struct qmat q;
+	T_CHECK(qmat_from_ggml(&q, t, src, rows, cols) == 0, "%s: qmat_from_ggml failed", name);
+	cpu_qmatvec(y, x, &q);
+	cpu_matmul(y32, x, w, 1, cols, rows);
+	double worst = 0, worst32 = 0;
+	for (int r = 0; r < rows; r++) {
+		double ref = 0, mag = 0;
+		for (int j = 0; j < cols; j++) {
+			ref += (double)w[(size_t)r * cols + j] * x[j];
+			mag += fabs((double)w[(size_t)r * cols + j] * x[j]);
+		}
+		double e = fabs(y[r] - ref) / (mag > 0 ? mag : 1), e32 = fabs(y[r] - y32[r]) / (mag > 0 ? mag : 1);
+		worst = e > worst || isnan(e) ? e : worst;
+		worst32 = e32 > worst32 || isnan(e32) ? e32 : worst32;
+	}
+	T_CHECK(worst <= 1e-6, "%s %dx%d: error %.3g of sum |w x| against the double reference", name, rows, cols, worst);
+	T_CHECK(worst32 <= 1e-6, "%s %dx%d: differs from the fp32 matmul by %.3g of sum |w x|", name, rows, cols, worst32);
+	qmat_free(&q);
+	free(src);
+	free(w);
+	free(x);
+	free(y);
+	free(y32);
+}
+
+static void q4_1_products_match_the_dequantised_weights(void)
+{
+	const int shapes[][2] = { { 1, 32 }, { 37, 96 }, { 192, 576 }, { 576, 1536 }, { 1537, 64 } };
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+		check_type(GGML_DT_Q4_1, "Q4_1", shapes[i][0], shapes[i][1]);
+}
+
+static void q8_0_products_match_the_dequantised_weights(void)
+{
+	const int shapes[][2] = { { 1, 32 }, { 37, 96 }, { 3001, 576 } };
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+		check_type(GGML_DT_Q8_0, "Q8_0", shapes[i][0], shapes[i][1]);
+}
+
+static void only_q4_1_and_q8_0_get_a_packed_copy(void)
+{
+	T_CHECK(qmat_type_of_ggml(GGML_DT_Q4_1) == QMAT_Q4_1, "Q4_1");
+	T_CHECK(qmat_type_of_ggml(GGML_DT_Q8_0) == QMAT_Q8_0, "Q8_0");
+	const uint32_t none[] = { GGML_DT_F32, GGML_DT_F16, GGML_DT_Q4_0, GGML_DT_Q5_1, GGML_DT_Q4_K, GGML_DT_Q6_K };
+	for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+		T_CHECK(qmat_type_of_ggml(none[i]) == QMAT_NONE, "type %u should have no packed copy", none[i]);
+	struct qmat q;
+	T_CHECK(qmat_from_ggml(&q, GGML_DT_Q8_0, (uint8_t[34]){ 0 }, 1, 32) == 0 && qmat_bytes(&q) == 36,
+		"one Q8_0 block holds 36 bytes (fp32 scale + 32 codes), got %zu", qmat_bytes(&q));
+	qmat_free(&q);
+	T_CHECK(q.mem == NULL && q.type == QMAT_NONE, "qmat_free leaves an empty qmat");
+}
+
+int main(void)
+{
+	T_RUN(q4_1_products_match_the_dequantised_weights);
+	T_RUN(q8_0_products_match_the_dequantised_weights);
+	T_RUN(only_q4_1_and_q8_0_get_a_packed_copy);
+	return t_done();
+}
