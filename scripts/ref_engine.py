@@ -407,6 +407,21 @@ def load_gguf_model(model_dir=MODEL_DIR, model_file=MODEL_FILE, device="cpu"):
     return path, tok, model
 
 
+def original_pretokenizer(tok, path):
+    """transformers' GGUF import gives a 'smollm' BPE tokenizer a plain ByteLevel
+    pre-tokenizer; SmolLM2's own tokenizer.json splits digits first (Digits with
+    individual_digits, then ByteLevel), which is what kvlab and the HF checkpoint do. They
+    differ on e.g. two newlines before a digit. Restores the original on tok (returned)."""
+    import gguf
+    from tokenizers import pre_tokenizers
+    f = gguf.GGUFReader(path).fields.get("tokenizer.ggml.pre")
+    if f is not None and bytes(f.parts[f.data[0]]).decode("utf-8") == "smollm":
+        tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)])
+    return tok
+
+
 def load_smollm2():
     path, tok, model = load_gguf_model()
     return path, sha256_file(path), tok, model

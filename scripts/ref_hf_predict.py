@@ -15,8 +15,9 @@ Two steps; CI never runs either.
       python3 scripts/ref_hf_predict.py compare --preds preds.jsonl \\
           --db results/longbench.db --db results/ruler.db [--method fullkv]
 
-Prompts are built as the FastKV drivers build them (../shared/spec/eval.md 1.2-1.5, 3.3):
-LongBench through scripts/ref_longbench.py's build_ids (proven byte-identical to kvlab's
+Prompts are built as the FastKV drivers build them (../shared/spec/eval.md 1.2-1.5, 3.3),
+with SmolLM2's original pre-tokenizer (ref_engine.original_pretokenizer: transformers' GGUF
+import drops its digit split, which changed 6 of 50 multifieldqa_zh prompts). LongBench through scripts/ref_longbench.py's build_ids (proven byte-identical to kvlab's
 prompts by tests/test_longbench.c), RULER as the record's input in the chat template, with
 the tokenizer's special tokens added. Decoding is generate(do_sample=False, num_beams=1,
 min_length=prompt+1, eos_token_id=[eos]) with the dataset's max_new_tokens (RULER: 64).
@@ -34,8 +35,7 @@ import os
 import sqlite3
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ref_engine import load_gguf_model  # noqa: E402  (same folder)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # ref_engine, ref_longbench
 
 
 def gguf_eos(path):
@@ -98,7 +98,9 @@ def ruler_cases(tok, data_dir, limit):
 
 def predict(args):
     import time
+    from ref_engine import load_gguf_model, original_pretokenizer  # numpy, torch: predict only
     path, tok, model = load_gguf_model(args.model_dir, args.gguf, args.device)
+    original_pretokenizer(tok, path)
     eos = gguf_eos(path)
     print(f"eos {eos} ({tok.convert_ids_to_tokens(eos)}); tokenizer.eos_token_id {tok.eos_token_id}", flush=True)
     cases = []

@@ -239,6 +239,8 @@ def main():
     args = ap.parse_args()
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(args.model_dir, gguf_file=args.gguf)
+    from ref_engine import original_pretokenizer  # same folder
+    original_pretokenizer(tok, os.path.join(args.model_dir, args.gguf))
 
     gdir = os.path.join(ROOT, "tests", "golden", "longbench_data")
     os.makedirs(gdir, exist_ok=True)
