@@ -23,9 +23,10 @@ struct backend_ops {
 	void (*set_threads)(int n_threads);
 	/* y (T, out) = x (T, in) . W^T, W (out, in). */
 	void (*matmul)(float *y, const float *x, const float *w, int T, int in, int out);
-	/* y (w->rows) = W x for one token x (w->cols) with W block-quantised (engine/qmat.h);
-	 * the same fp32 weights as matmul's, summed in another order. */
-	void (*qmatvec)(float *y, const float *x, const struct qmat *w);
+	/* y[i] (w[i]->rows) = W_i x for i < n, one token x (w[i]->cols), each W_i
+	 * block-quantised (engine/qmat.h), in one pass over the threads; the same fp32
+	 * weights as matmul's, summed in another order. */
+	void (*qmatvec)(float *const *y, const float *x, const struct qmat *const *w, int n);
 	/* y (T, E) = RMSNorm(x) * w; y may alias x. */
 	void (*rmsnorm)(float *y, const float *x, const float *w, int T, int E, float eps);
 	/* Rotates x (T, nh, D) in place (row stride ld floats per token) by positions pos (T,),

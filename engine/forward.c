@@ -96,15 +96,35 @@ static int check_ids(const struct model *m, const int32_t *ids, int n, char *err
 	return 0;
 }
 
-/* y (T, out) = x (T, in) . W^T: one row through the block-quantised copy q when the
- * model has one (decode reads a fifth of the bytes), else the fp32 weights. */
-static void mm(const struct backend_ops *be, float *y, const float *x, const float *w, const struct qmat *q, int T,
-	       int in, int out)
+/* One product y (T, out) = x . W^T of a list sharing x: W's fp32 weights w and its
+ * block-quantised copy q (type QMAT_NONE when the model has none). */
+struct prod {
+	float *y;
+	const float *w;
+	const struct qmat *q;
+	int out;
+};
+
+/* The n (<= 4) products p of x (T, in). One row goes through the block-quantised copies
+ * in a single backend call when every W has one (decode reads a fifth of the bytes and
+ * wakes the worker threads once for the list); otherwise the fp32 weights, one by one. */
+static void mm(const struct backend_ops *be, const float *x, int T, int in, const struct prod *p, int n)
 {
-	if (T == 1 && q->type != QMAT_NONE && be->qmatvec)
-		be->qmatvec(y, x, q);
-	else
-		be->matmul(y, x, w, T, in, out);
+	bool packed = T == 1 && be->qmatvec;
+	for (int i = 0; i < n; i++)
+		packed = packed && p[i].q->type != QMAT_NONE;
+	if (packed) {
+		float *ys[4];
+		const struct qmat *qs[4];
+		for (int i = 0; i < n; i++) {
+			ys[i] = p[i].y;
+			qs[i] = p[i].q;
+		}
+		be->qmatvec(ys, x, qs, n);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		be->matmul(p[i].y, x, p[i].w, T, in, p[i].out);
 }
 
 /* The feed-forward block for T rows of xn into out (T, E), FFN_CHUNK rows at a time. */
@@ -114,10 +134,10 @@ static void ffn(const struct backend_ops *be, const struct model_config *c, cons
 	int E = c->n_embd, F = c->n_ff;
 	for (int t0 = 0; t0 < T; t0 += FFN_CHUNK) {
 		int tc = T - t0 < FFN_CHUNK ? T - t0 : FFN_CHUNK;
-		mm(be, g, xn + (size_t)t0 * E, w->w_gate, &w->q[QW_GATE], tc, E, F);
-		mm(be, u, xn + (size_t)t0 * E, w->w_up, &w->q[QW_UP], tc, E, F);
+		const struct prod gate_up[] = { { g, w->w_gate, &w->q[QW_GATE], F }, { u, w->w_up, &w->q[QW_UP], F } };
+		mm(be, xn + (size_t)t0 * E, tc, E, gate_up, 2);
 		be->swiglu(g, u, tc, F);
-		mm(be, out + (size_t)t0 * E, g, w->w_down, &w->q[QW_DOWN], tc, F, E);
+		mm(be, g, tc, F, &(struct prod){ out + (size_t)t0 * E, w->w_down, &w->q[QW_DOWN], E }, 1);
 	}
 }
 
@@ -206,9 +226,9 @@ restart:
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct layer_weights *w = &m->layers[l];
 		be->rmsnorm(xn, x, w->attn_norm, T, E, c->norm_eps);
-		mm(be, q, xn, w->wq, &w->q[QW_Q], T, E, H * D);
-		mm(be, k, xn, w->wk, &w->q[QW_K], T, E, Hkv * D);
-		mm(be, v, xn, w->wv, &w->q[QW_V], T, E, Hkv * D);
+		const struct prod qkv[] = { { q, w->wq, &w->q[QW_Q], H * D }, { k, w->wk, &w->q[QW_K], Hkv * D },
+					    { v, w->wv, &w->q[QW_V], Hkv * D } };
+		mm(be, xn, T, E, qkv, 3);
 		be->rope(q, H * D, pos, T, H, D, m->rope_inv_freq);
 		be->rope(k, Hkv * D, pos, T, Hkv, D, m->rope_inv_freq);
 
@@ -249,7 +269,7 @@ restart:
 		tr->n_alive[l] = T;
 
 		be->attn_causal(att, q, k, v, T, H, Hkv, D);
-		mm(be, tmp, att, w->wo, &w->q[QW_O], T, H * D, E);
+		mm(be, att, T, H * D, &(struct prod){ tmp, w->wo, &w->q[QW_O], E }, 1);
 		add_rows(x, tmp, (size_t)T * E);
 		be->rmsnorm(xn, x, w->ffn_norm, T, E, c->norm_eps);
 		ffn(be, c, w, tmp, xn, T, g, u);
@@ -270,7 +290,7 @@ restart:
 	}
 	int r0 = all_rows ? 0 : T - 1, nr = all_rows ? T : 1;
 	be->rmsnorm(xn, x + (size_t)r0 * E, m->out_norm, nr, E, c->norm_eps);
-	mm(be, logits, xn, m->output, &m->q_output, nr, E, V);
+	mm(be, xn, nr, E, &(struct prod){ logits, m->output, &m->q_output, V }, 1);
 	s->decode_step = 0;
 	rc = 0;
 out_free:
@@ -338,9 +358,9 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 		const struct layer_weights *w = &m->layers[l];
 		struct kv_layer *L = &s->cache->layers[l];
 		be->rmsnorm(xn, x, w->attn_norm, 1, E, c->norm_eps);
-		mm(be, q, xn, w->wq, &w->q[QW_Q], 1, E, H * D);
-		mm(be, k, xn, w->wk, &w->q[QW_K], 1, E, Hkv * D);
-		mm(be, v, xn, w->wv, &w->q[QW_V], 1, E, Hkv * D);
+		const struct prod qkv[] = { { q, w->wq, &w->q[QW_Q], H * D }, { k, w->wk, &w->q[QW_K], Hkv * D },
+					    { v, w->wv, &w->q[QW_V], Hkv * D } };
+		mm(be, xn, 1, E, qkv, 3);
 		be->rope(q, H * D, &pos, 1, H, D, m->rope_inv_freq);
 		be->rope(k, Hkv * D, &pos, 1, Hkv, D, m->rope_inv_freq);
 		if ((rc = kv_cache_append(s->cache, l, k, v, Hkv * D, &pos, 1, Hkv, err, errlen)))
@@ -353,14 +373,14 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 		 * its cache after the layer's attention) */
 		if ((rc = decode_evict(s, l, q, pos, err, errlen)))
 			return rc;
-		mm(be, tmp, att, w->wo, &w->q[QW_O], 1, H * D, E);
+		mm(be, att, 1, H * D, &(struct prod){ tmp, w->wo, &w->q[QW_O], E }, 1);
 		add_rows(x, tmp, E);
 		be->rmsnorm(xn, x, w->ffn_norm, 1, E, c->norm_eps);
 		ffn(be, c, w, tmp, xn, 1, g, u);
 		add_rows(x, tmp, E);
 	}
 	be->rmsnorm(xn, x, m->out_norm, 1, E, c->norm_eps);
-	mm(be, logits, xn, m->output, &m->q_output, 1, E, V);
+	mm(be, xn, 1, E, &(struct prod){ logits, m->output, &m->q_output, V }, 1);
 	s->next_pos++;
 	s->decode_step++;
 	return 0;

@@ -60,7 +60,7 @@ static void check_type(uint32_t t, const char *name, int rows, int cols)
 		x[j] = uniform(-2.0f, 2.0f);
 	struct qmat q;
 	T_CHECK(qmat_from_ggml(&q, t, src, rows, cols) == 0, "%s: qmat_from_ggml failed", name);
-	cpu_qmatvec(y, x, &q);
+	cpu_qmatvec(&y, x, (const struct qmat *[]){ &q }, 1);
 	cpu_matmul(y32, x, w, 1, cols, rows);
 	double worst = 0, worst32 = 0;
 	for (int r = 0; r < rows; r++) {
@@ -97,6 +97,32 @@ static void q8_0_products_match_the_dequantised_weights(void)
 		check_type(GGML_DT_Q8_0, "Q8_0", shapes[i][0], shapes[i][1]);
 }
 
+/* decode's q, k, v (and gate, up) go in one call: the same outputs as one call each */
+static void one_call_over_several_matrices_matches_separate_calls(void)
+{
+	const uint32_t types[3] = { GGML_DT_Q4_1, GGML_DT_Q8_0, GGML_DT_Q4_1 };
+	const int rows[3] = { 576, 7, 193 }, cols = 576;
+	struct qmat q[3];
+	float *y[3], *y1[3], x[576];
+	for (int j = 0; j < cols; j++)
+		x[j] = uniform(-1.0f, 1.0f);
+	for (int i = 0; i < 3; i++) {
+		uint8_t *src = random_blocks(types[i], rows[i], cols);
+		T_CHECK(qmat_from_ggml(&q[i], types[i], src, rows[i], cols) == 0, "qmat_from_ggml failed");
+		free(src);
+		y[i] = malloc(sizeof(float) * rows[i]);
+		y1[i] = malloc(sizeof(float) * rows[i]);
+		cpu_qmatvec(&y1[i], x, (const struct qmat *[]){ &q[i] }, 1);
+	}
+	cpu_qmatvec(y, x, (const struct qmat *[]){ &q[0], &q[1], &q[2] }, 3);
+	for (int i = 0; i < 3; i++) {
+		T_CHECK(memcmp(y[i], y1[i], sizeof(float) * rows[i]) == 0, "matrix %d differs between the calls", i);
+		qmat_free(&q[i]);
+		free(y[i]);
+		free(y1[i]);
+	}
+}
+
 static void only_q4_1_and_q8_0_get_a_packed_copy(void)
 {
 	T_CHECK(qmat_type_of_ggml(GGML_DT_Q4_1) == QMAT_Q4_1, "Q4_1");
@@ -115,6 +141,7 @@ int main(void)
 {
 	T_RUN(q4_1_products_match_the_dequantised_weights);
 	T_RUN(q8_0_products_match_the_dequantised_weights);
+	T_RUN(one_call_over_several_matrices_matches_separate_calls);
 	T_RUN(only_q4_1_and_q8_0_get_a_packed_copy);
 	return t_done();
 }

@@ -5,7 +5,7 @@
 #include "engine/backend.h"
 
 void cpu_matmul(float *y, const float *x, const float *w, int T, int in, int out);
-void cpu_qmatvec(float *y, const float *x, const struct qmat *w);
+void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n);
 void cpu_rmsnorm(float *y, const float *x, const float *w, int T, int E, float eps);
 void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq);
 void cpu_swiglu(float *g, const float *u, int T, int F);

@@ -2,7 +2,8 @@
  * dequantised in fp32 as quant_dequant_row does (code * d + m, no fused multiply-add:
  * -std=c11 implies -ffp-contract=off) and the fp32 products are summed in 8 lanes x 4
  * partial sums per row. Reads about 0.75 (Q4_1) or 1.1 (Q8_0) bytes per weight instead
- * of the fp32 copy's 4, which is what bounds decode. Rows are split over OpenMP threads. */
+ * of the fp32 copy's 4, which is what bounds decode. The rows of all the matrices of one
+ * call (decode's q, k, v; gate, up) are split over the OpenMP threads in one loop. */
 #include <stdint.h>
 #include <string.h>
 
@@ -74,15 +75,23 @@ static inline __attribute__((always_inline)) float row_q8_0(const struct qmat *w
 	return hsum((a0 + a1) + (a2 + a3));
 }
 
-__attribute__((target_clones("avx2", "default"))) void cpu_qmatvec(float *y, const float *x, const struct qmat *w)
+static inline __attribute__((always_inline)) float row_dot(const struct qmat *w, int r, const float *x)
 {
-	if (w->type == QMAT_Q4_1) {
+	return w->type == QMAT_Q4_1 ? row_q4_1(w, r, x) : row_q8_0(w, r, x);
+}
+
+__attribute__((target_clones("avx2", "default"))) void cpu_qmatvec(float *const *y, const float *x,
+								    const struct qmat *const *w, int n)
+{
+	int total = 0;
+	for (int i = 0; i < n; i++)
+		total += w[i]->rows;
+	/* one parallel loop over the rows of all n matrices: one wake-up of the team */
 #pragma omp parallel for schedule(static)
-		for (int r = 0; r < w->rows; r++)
-			y[r] = row_q4_1(w, r, x);
-	} else {
-#pragma omp parallel for schedule(static)
-		for (int r = 0; r < w->rows; r++)
-			y[r] = row_q8_0(w, r, x);
+	for (int t = 0; t < total; t++) {
+		int i = 0, r = t;
+		while (r >= w[i]->rows)
+			r -= w[i++]->rows;
+		y[i][r] = row_dot(w[i], r, x);
 	}
 }
