@@ -5,6 +5,7 @@
 #include <cblas.h> // cblas_sgemm, cblas_sgemv
 #include <math.h>
 
+#include "engine/cpu/cpu_ops.h" // cpu_softmax_row
 #include "engine/errors.h"
 #include "engine/kv_method.h"
 
@@ -22,22 +23,10 @@ int kv_view_attn_probs(const struct kv_layer_view *v, int row0, int n_rows, int 
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, T, D, scale, v->q + (size_t)row0 * H * D + (size_t)h * D,
 			    H * D, v->k + (size_t)(h / G) * D, Hkv * D, 0.0f, o, T);
 		for (int r = 0; r < n_rows; r++) {
-			float *row = o + (size_t)r * T;
 			int i = row0 + r;
-			int nv = i >= causal_from ? i + 1 : T; /* columns that take part */
-			float mx = row[0];
-			for (int j = 1; j < nv; j++)
-				mx = row[j] > mx ? row[j] : mx;
-			float sum = 0.0f;
-			for (int j = 0; j < nv; j++) {
-				row[j] = expf(row[j] - mx);
-				sum += row[j];
-			}
-			float inv = 1.0f / sum;
-			for (int j = 0; j < nv; j++)
-				row[j] *= inv;
-			for (int j = nv; j < T; j++)
-				row[j] = 0.0f;
+			/* columns that take part; the rest are set to 0 (the vectorised exp: H2O
+			 * scores every row, T x T exps per head and layer) */
+			cpu_softmax_row(o + (size_t)r * T, i >= causal_from ? i + 1 : T, T);
 		}
 	}
 	return 0;
