@@ -108,6 +108,21 @@ int model_alloc(const struct model_config *c, struct model **out, char *err, siz
 	return 0;
 }
 
+/* Layers with weights of their own: shared_layers models point every layer at layer 0's. */
+static int n_distinct_layers(const struct model *m)
+{
+	return m->shared_layers ? 1 : m->cfg.n_layer;
+}
+
+size_t model_packed_bytes(const struct model *m)
+{
+	size_t n = qmat_bytes(&m->q_output);
+	for (int l = 0; l < n_distinct_layers(m); l++)
+		for (int i = 0; i < QW_COUNT; i++)
+			n += qmat_bytes(&m->layers[l].q[i]);
+	return n;
+}
+
 void model_free(struct model *m)
 {
 	if (!m)
@@ -117,8 +132,8 @@ void model_free(struct model *m)
 	free(m->path);
 	free(m->file_type);
 	qmat_free(&m->q_output);
-	for (int l = 0; m->layers && l < (m->shared_layers ? 1 : m->cfg.n_layer); l++)
-		for (int i = 0; i < 7; i++)
+	for (int l = 0; m->layers && l < n_distinct_layers(m); l++)
+		for (int i = 0; i < QW_COUNT; i++)
 			qmat_free(&m->layers[l].q[i]);
 	free(m->layers);
 	free(m->arena);

@@ -28,6 +28,8 @@ struct model_config {
 	bool tied_embd;                   /* output projection shares tok_embd */
 };
 
+enum { QW_Q, QW_K, QW_V, QW_O, QW_GATE, QW_UP, QW_DOWN, QW_COUNT }; /* layer_weights.q */
+
 struct layer_weights {
 	float *attn_norm;  /* (E,) */
 	float *wq;         /* (H*D, E) row-major, out x in */
@@ -41,10 +43,8 @@ struct layer_weights {
 	/* The same matrices block-quantised for decode (engine/qmat.h), in the order
 	 * wq, wk, wv, wo, w_gate, w_up, w_down; type QMAT_NONE where the file's type has no
 	 * packed form (then decode reads the fp32 copy). Owned. */
-	struct qmat q[7];
+	struct qmat q[QW_COUNT];
 };
-
-enum { QW_Q, QW_K, QW_V, QW_O, QW_GATE, QW_UP, QW_DOWN };
 
 struct tokenizer;
 
@@ -88,6 +88,8 @@ int model_config_validate(const struct model_config *c, const char *src, char *e
  * the caller fills the weights. Free with model_free. */
 int model_alloc(const struct model_config *c, struct model **out, char *err, size_t errlen);
 void model_free(struct model *m);
+/* Bytes of the block-quantised copies decode reads per token (0 when the model has none). */
+size_t model_packed_bytes(const struct model *m);
 
 /* Fills m->rope_inv_freq from cfg (theta and scaling) as transformers computes it;
  * freq_factors (D/2,) when non-NULL divides each frequency (GGUF rope_freqs.weight). */

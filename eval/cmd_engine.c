@@ -68,10 +68,7 @@ int cmd_info(int argc, char **argv)
 	printf("\n");
 	printf("embeddings:   %s\n", c->tied_embd ? "tied (output = token embedding)" : "separate output matrix");
 	printf("weights:      %.1f MiB fp32 in memory\n", m->arena_bytes / 1048576.0);
-	size_t qb = qmat_bytes(&m->q_output);
-	for (int l = 0; l < (m->shared_layers ? 1 : m->cfg.n_layer); l++)
-		for (int i = 0; i < 7; i++)
-			qb += qmat_bytes(&m->layers[l].q[i]);
+	size_t qb = model_packed_bytes(m);
 	if (qb)
 		printf("decode:       %.1f MiB of Q4_1/Q8_0 blocks read per token instead of fp32 (block-quantised copy)\n",
 		       qb / 1048576.0);
