@@ -127,13 +127,8 @@ static int add_file(struct lb_state *st, const char *name, int limit, char *err,
 	if (bl > 2 && !strcmp(base + bl - 2, "_e"))
 		base[bl - 2] = 0;
 	int lineno = 0;
-	for (char *line = txt, *next; line && *line && (limit <= 0 || taken < limit); line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		lineno++;
-		if (strspn(line, " \t\r") == strlen(line))
-			continue;
+	char *cur = txt, *line;
+	while ((limit <= 0 || taken < limit) && (line = kv_next_line(&cur, &lineno))) {
 		cJSON *r = cJSON_Parse(line);
 		if (!r || !cJSON_IsString(cJSON_GetObjectItem(r, "context")) || !cJSON_IsString(cJSON_GetObjectItem(r, "input")) ||
 		    !cJSON_IsArray(cJSON_GetObjectItem(r, "answers"))) {

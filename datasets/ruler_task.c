@@ -21,7 +21,7 @@
 
 #include "engine/chat.h"      // chat_render_user
 #include "engine/errors.h"
-#include "engine/fileio.h"    // kv_read_file
+#include "engine/fileio.h"    // kv_read_file, kv_next_line
 #include "engine/model.h"     // struct model
 #include "engine/tokenizer.h" // tok_encode, tok_decode, tok_bos, tok_piece
 #include "results/store.h"    // sha256_hex
@@ -78,26 +78,14 @@ static void ruler_close(void *state)
 }
 
 /* Parses one JSONL text of task def into st; path names it in messages. */
-static int parse_jsonl(struct ruler_state *st, const struct ruler_task_def *def, const char *text, const char *path, int limit,
+static int parse_jsonl(struct ruler_state *st, const struct ruler_task_def *def, char *text, const char *path, int limit,
 		       char *err, size_t errlen)
 {
-	int line = 0, taken = 0;
-	for (const char *p = text; *p && (limit <= 0 || taken < limit); line++) {
-		const char *e = strchr(p, '\n');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-		char *buf = strndup(p, l);
-		p += l + (e ? 1 : 0);
-		if (!buf)
-			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-		bool blank = true;
-		for (size_t i = 0; i < l && blank; i++)
-			blank = isspace((unsigned char)buf[i]);
-		if (blank) {
-			free(buf);
-			continue;
-		}
+	int lineno = 0, taken = 0;
+	char *cur = text, *buf;
+	while ((limit <= 0 || taken < limit) && (buf = kv_next_line(&cur, &lineno))) {
+		int line = lineno - 1;
 		cJSON *j = cJSON_Parse(buf);
-		free(buf);
 		const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "input");
 		const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
 		const cJSON *ap = cJSON_GetObjectItemCaseSensitive(j, "answer_prefix");

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/errors.h"
 
@@ -36,4 +39,48 @@ int kv_read_file(const char *path, char **out, size_t *len, char *err, size_t er
 	if (len)
 		*len = n;
 	return 0;
+}
+
+int kv_map_file(const char *path, const char *what, size_t min_size, const void **map, size_t *size,
+		char *err, size_t errlen)
+{
+	struct stat st;
+	int rc = 0;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return kv_errf(err, errlen, KV_EIO, "%s: cannot open (%s); expected %s", path, strerror(errno), what);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = kv_errf(err, errlen, KV_EIO, "%s: not a regular file; expected %s", path, what);
+	} else if ((unsigned long long)st.st_size < min_size) {
+		rc = kv_errf(err, errlen, KV_EFORMAT, "%s: %lld bytes, too short for %s (needs %zu)", path,
+			     (long long)st.st_size, what, min_size);
+	} else {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m == MAP_FAILED) {
+			rc = kv_errf(err, errlen, KV_EIO, "%s: mmap failed (%s)", path, strerror(errno));
+		} else {
+			*map = m;
+			*size = (size_t)st.st_size;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+char *kv_next_line(char **cur, int *lineno)
+{
+	char *line = *cur;
+	while (line && *line) {
+		char *next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (lineno)
+			++*lineno;
+		*cur = next;
+		if (strspn(line, " \t\r\v\f") != strlen(line))
+			return line;
+		line = next;
+	}
+	*cur = NULL;
+	return NULL;
 }

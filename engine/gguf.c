@@ -4,15 +4,12 @@
  * u64 ne[n_dims], u32 type, u64 offset), padding to general.alignment, data. */
 #include "engine/gguf.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "engine/errors.h" // kv_errf, KV_E*
+#include "engine/fileio.h" // kv_map_file
 #include "engine/quant.h"  // quant_row_bytes, quant_supported
 
 // ----------------------------------------------------------------------------
@@ -191,30 +188,10 @@ int gguf_open(const char *path, struct gguf_file **out, char *err, size_t errlen
 		free(g);
 		return kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", path);
 	}
-	int fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: cannot open (%s); expected a GGUF model file", path, strerror(errno));
+	const void *map;
+	if ((rc = kv_map_file(path, "a GGUF model file", 24, &map, &g->map_size, err, errlen)))
 		goto out_free;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: not a regular file; expected a GGUF model file", path);
-		goto out_close_fd;
-	}
-	if (st.st_size < 24) {
-		rc = kv_errf(err, errlen, KV_EFORMAT, "%s: truncated GGUF file (%lld bytes, header needs 24)",
-			     path, (long long)st.st_size);
-		goto out_close_fd;
-	}
-	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: mmap failed (%s)", path, strerror(errno));
-		goto out_close_fd;
-	}
-	close(fd);
-	fd = -1;
 	g->map = map;
-	g->map_size = (size_t)st.st_size;
 
 	struct cursor c = { .base = g->map, .p = g->map, .end = g->map + g->map_size, .path = path, .err = err, .errlen = errlen };
 	uint32_t magic;
@@ -286,9 +263,6 @@ int gguf_open(const char *path, struct gguf_file **out, char *err, size_t errlen
 	*out = g;
 	return 0;
 
-out_close_fd:
-	if (fd >= 0)
-		close(fd);
 out_free:
 	gguf_close(g);
 	return rc;

@@ -4,18 +4,15 @@
 #include "engine/safetensors.h"
 
 #include <cjson/cJSON.h> // cJSON_ParseWithLengthOpts
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "engine/errors.h" // kv_errf
+#include "engine/fileio.h" // kv_map_file
 #include "engine/quant.h"  // quant_f16_to_f32, quant_bf16_to_f32
 
 #define ST_MAX_HEADER (100u << 20) /* the Rust loader's limit (100 MB) */
@@ -157,7 +154,6 @@ out_free:
 
 int safetensors_open(const char *path, struct st_file **out, char *err, size_t errlen)
 {
-	struct stat st;
 	int rc;
 	struct st_file *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -167,34 +163,15 @@ int safetensors_open(const char *path, struct st_file **out, char *err, size_t e
 		rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", path);
 		goto out_free;
 	}
-	int fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: cannot open (%s)", path, strerror(errno));
+	const void *map;
+	if ((rc = kv_map_file(path, "a safetensors file (8-byte header length, then JSON)", 8, &map, &f->map_size,
+			      err, errlen)))
 		goto out_free;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: not a regular file", path);
-		goto out_close_fd;
-	}
-	if (st.st_size < 8) {
-		rc = kv_errf(err, errlen, KV_EFORMAT, "%s: %lld bytes, too short for a safetensors header (8-byte length + JSON)",
-			     path, (long long)st.st_size);
-		goto out_close_fd;
-	}
-	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: mmap failed (%s)", path, strerror(errno));
-		goto out_close_fd;
-	}
-	close(fd);
 	f->map = map;
-	f->map_size = (size_t)st.st_size;
 	if ((rc = parse_header(f, err, errlen)))
 		goto out_free;
 	*out = f;
 	return 0;
-out_close_fd:
-	close(fd);
 out_free:
 	safetensors_close(f);
 	return rc;

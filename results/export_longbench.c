@@ -13,7 +13,7 @@
 
 #include "datasets/ruler.h"          // ruler_json_str (json.dumps string, ensure_ascii)
 #include "engine/errors.h"
-#include "engine/fileio.h"           // kv_read_file
+#include "engine/fileio.h"           // kv_read_file, kv_next_line
 #include "eval/metrics/metrics.h"    // metric_score_dataset (samples stored without a score)
 #include "results/export_ruler.h"    // export_ruler_fmt_score (repr(round(x, 2)))
 #include "results/store.h"
@@ -194,13 +194,7 @@ static int data_file_load(const char *dir, const char *file, struct data_file *d
 		snprintf(err + l, errlen > l ? errlen - l : 0, " (the run's task.data_dir; prompt, input and context are read there)");
 		goto out_fail;
 	}
-	for (char *line = txt, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		lineno++;
-		if (strspn(line, " \t\r") == strlen(line))
-			continue;
+	for (char *cur = txt, *line; (line = kv_next_line(&cur, &lineno));) {
 		cJSON *r = cJSON_Parse(line);
 		cJSON **nr = r ? realloc(d->recs, sizeof(*nr) * (size_t)(d->n + 1)) : NULL;
 		if (!nr) {

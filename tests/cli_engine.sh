@@ -27,9 +27,9 @@ expect generate_should_need_exactly_one_prompt 1 "exactly one of --prompt" -- $K
 expect generate_should_name_a_missing_prompt_file 1 "$tmp/none.txt: cannot open" -- \
 	$K generate --model $M --prompt_file "$tmp/none.txt"
 printf 'GGUF\x03\x00\x00\x00' >"$tmp/trunc.gguf"
-expect info_should_reject_a_truncated_model 1 "$tmp/trunc.gguf: truncated GGUF" -- $K info --model "$tmp/trunc.gguf"
+expect info_should_reject_a_truncated_model 1 "$tmp/trunc.gguf: 8 bytes, too short for a GGUF model file" -- $K info --model "$tmp/trunc.gguf"
 echo "not a model" >"$tmp/text.gguf"
-expect info_should_reject_a_non_gguf_file 1 "$tmp/text.gguf: (bad GGUF magic|truncated)" -- $K info --model "$tmp/text.gguf"
+expect info_should_reject_a_non_gguf_file 1 "$tmp/text.gguf: (bad GGUF magic|12 bytes, too short for a GGUF model file)" -- $K info --model "$tmp/text.gguf"
 expect info_should_describe_smollm2 0 "layers: +30" -- $K info --model $M
 expect info_should_name_the_chat_family 0 "chat format: +chatml" -- $K info --model $M
 expect tokenize_should_print_ids_on_one_line 0 "^[0-9]+( [0-9]+)*$" -- $K tokenize --model $M --text "Hello world 123"
