@@ -9,12 +9,13 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "engine/errors.h"  // kv_errf
-#include "engine/forward.h" // fwd_session_init, fwd_prefill, fwd_decode
-#include "engine/kvcache.h" // kv_cache_bytes
-#include "methods/params.h" // kv_param_keys
+#include "engine/clock.h"    // kv_clock_s
+#include "engine/errors.h"   // kv_errf
+#include "engine/forward.h"  // fwd_session_init, fwd_prefill, fwd_decode
+#include "engine/generate.h" // gen_argmax
+#include "engine/kvcache.h"  // kv_cache_bytes
+#include "methods/params.h"  // kv_param_keys
 
 // ----------------------------------------------------------------------------
 // parsing
@@ -165,23 +166,6 @@ void bench_input(int32_t *ids, int n, const int32_t *text, int n_text)
 // ----------------------------------------------------------------------------
 // timing
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-/* Greedy choice; ties go to the lowest id (torch.argmax). */
-static int32_t argmax(const float *x, int n)
-{
-	int32_t best = 0;
-	for (int i = 1; i < n; i++)
-		if (x[i] > x[best])
-			best = i;
-	return best;
-}
-
 struct one_run {
 	double prefill_ms, decode_ms, e2e_ms;
 	long long kv_bytes;
@@ -202,18 +186,18 @@ static int run_once(const struct model *m, const struct bench_opts *o, const str
 		kv_policy_describe(&pol, params, params_len);
 	if ((rc = fwd_session_init(m, &pol, steps, o->threads, &s, err, errlen)))
 		goto out;
-	double t0 = now_ms();
+	double t0 = 1e3 * kv_clock_s();
 	if ((rc = fwd_prefill(s, ids, n, false, logits, err, errlen)))
 		goto out;
-	int32_t tok = argmax(logits, c->n_vocab);
-	double t1 = now_ms();
+	int32_t tok = gen_argmax(logits, c->n_vocab);
+	double t1 = 1e3 * kv_clock_s();
 	r->kv_bytes = (long long)kv_cache_bytes(s->cache);
 	for (int t = 0; t < steps; t++) {
 		if ((rc = fwd_decode(s, tok, logits, err, errlen)))
 			goto out;
-		tok = argmax(logits, c->n_vocab);
+		tok = gen_argmax(logits, c->n_vocab);
 	}
-	double t2 = now_ms();
+	double t2 = 1e3 * kv_clock_s();
 	r->prefill_ms = t1 - t0;
 	r->e2e_ms = t2 - t0;
 	r->decode_ms = steps > 0 ? (t2 - t1) / steps : 0.0;

@@ -3,23 +3,15 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "engine/clock.h"     // kv_clock_s
 #include "engine/errors.h"    // kv_errf
 #include "engine/forward.h"   // fwd_session_*
 #include "engine/kvcache.h"   // kv_cache_bytes
 #include "engine/model.h"     // struct model
 #include "engine/tokenizer.h" // tok_eos_ids
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Index of the largest logit; ties go to the lowest id, as torch.argmax does. */
-static int32_t argmax(const float *x, int n)
+int32_t gen_argmax(const float *x, int n)
 {
 	int32_t best = 0;
 	for (int i = 1; i < n; i++)
@@ -72,11 +64,11 @@ int gen_greedy(const struct model *m, const int32_t *prompt, int n_prompt, const
 	if (o->max_new_tokens > 0) {
 		if ((rc = fwd_session_init(m, o->policy, o->max_new_tokens, o->n_threads, &s, err, errlen)))
 			goto out_free;
-		double t0 = now_s();
+		double t0 = kv_clock_s();
 		if ((rc = fwd_prefill(s, prompt, n_prompt, false, logits, err, errlen)))
 			goto out_free;
-		ids[n++] = o->min_one_token ? argmax_no_stop(m, o, logits, m->cfg.n_vocab) : argmax(logits, m->cfg.n_vocab);
-		double t1 = now_s();
+		ids[n++] = o->min_one_token ? argmax_no_stop(m, o, logits, m->cfg.n_vocab) : gen_argmax(logits, m->cfg.n_vocab);
+		double t1 = kv_clock_s();
 		stats.prefill_s = t1 - t0;
 		stats.kv_bytes_prefill = kv_cache_bytes(s->cache);
 		if (o->on_prefill)
@@ -84,9 +76,9 @@ int gen_greedy(const struct model *m, const int32_t *prompt, int n_prompt, const
 		while (n < o->max_new_tokens && !is_stop(m, o, ids[n - 1])) {
 			if ((rc = fwd_decode(s, ids[n - 1], logits, err, errlen)))
 				goto out_free;
-			ids[n++] = argmax(logits, m->cfg.n_vocab);
+			ids[n++] = gen_argmax(logits, m->cfg.n_vocab);
 		}
-		stats.decode_s = now_s() - t1;
+		stats.decode_s = kv_clock_s() - t1;
 	}
 	stats.n_generated = n;
 	if (st)

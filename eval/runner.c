@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "engine/clock.h"     // kv_clock_s
 #include "engine/errors.h"
 #include "engine/forward.h"   // struct fwd_session
 #include "engine/generate.h"  // gen_greedy
@@ -16,13 +16,6 @@
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_decode
 #include "results/store.h"    // store_*
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Strips leading and trailing ASCII whitespace in place (Python's str.strip on ASCII). */
 static char *strip(char *s)
@@ -144,7 +137,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	bool tty = isatty(2);
 	fprintf(stderr, "run %.12s: task %s, method %s, %d samples, db %s\n", res->run_id, o->task->task, pol.m->name, total,
 		o->db_path);
-	double t0 = now_s();
+	double t0 = kv_clock_s();
 	for (int i = 0; i < total; i++) {
 		struct task_sample smp = { 0 };
 		bool have = false;
@@ -161,7 +154,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 				goto out;
 			}
 			res->n_done_now++;
-			progress(i + 1, total, smp.id, now_s() - t0, res->n_done_now, tty);
+			progress(i + 1, total, smp.id, kv_clock_s() - t0, res->n_done_now, tty);
 		}
 		task_sample_free(&smp);
 	}
