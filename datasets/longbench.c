@@ -22,7 +22,7 @@
 
 /* The datasets, in the official order: the 16 English tasks the driver runs, then the
  * five Chinese ones LongBench configures. */
-static const char *const lb_datasets[] = {
+const char *const longbench_datasets[] = {
 	"narrativeqa", "qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "musique", "gov_report", "qmsum",
 	"multi_news", "trec", "triviaqa", "samsum", "passage_count", "passage_retrieval_en", "lcc", "repobench-p",
 	"multifieldqa_zh", "dureader", "vcsum", "lsht", "passage_retrieval_zh", NULL,
@@ -122,10 +122,7 @@ static int add_file(struct lb_state *st, const char *name, int limit, char *err,
 	if ((rc = kv_read_file(path, &txt, &len, err, errlen)))
 		return rc;
 	char base[64];
-	snprintf(base, sizeof(base), "%s", name);
-	size_t bl = strlen(base);
-	if (bl > 2 && !strcmp(base + bl - 2, "_e"))
-		base[bl - 2] = 0;
+	longbench_base_name(name, base, sizeof(base));
 	int lineno = 0;
 	char *cur = txt, *line;
 	while ((limit <= 0 || taken < limit) && (line = kv_next_line(&cur, &lineno))) {
@@ -173,10 +170,33 @@ static void lb_close(void *state)
 	free(st);
 }
 
+bool longbench_base_name(const char *file, char *base, size_t n)
+{
+	snprintf(base, n, "%s", file);
+	size_t bl = strlen(base);
+	bool e = bl > 2 && !strcmp(base + bl - 2, "_e");
+	if (e)
+		base[bl - 2] = 0;
+	return e;
+}
+
+int longbench_file_rank(const char *file)
+{
+	char base[128];
+	bool e = longbench_base_name(file, base, sizeof(base));
+	int n = 0;
+	while (longbench_datasets[n])
+		n++;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(longbench_datasets[i], base))
+			return i + (e ? n : 0);
+	return 2 * n;
+}
+
 static bool known_dataset(const char *base)
 {
-	for (int i = 0; lb_datasets[i]; i++)
-		if (!strcmp(lb_datasets[i], base))
+	for (int i = 0; longbench_datasets[i]; i++)
+		if (!strcmp(longbench_datasets[i], base))
 			return true;
 	return false;
 }
@@ -213,10 +233,7 @@ static int lb_open(const struct task_args *a, const struct model *m, void **stat
 	if (sub) {
 		sub++;
 		char base[64];
-		snprintf(base, sizeof(base), "%s", sub);
-		size_t bl = strlen(base);
-		if (bl > 2 && !strcmp(base + bl - 2, "_e"))
-			base[bl - 2] = 0;
+		longbench_base_name(sub, base, sizeof(base));
 		if (!known_dataset(base)) {
 			rc = kv_errf(err, errlen, KV_EINVAL, "--task: unknown LongBench dataset '%s' (e.g. longbench:qasper, longbench:qasper_e)", sub);
 			goto out_fail;
@@ -225,11 +242,11 @@ static int lb_open(const struct task_args *a, const struct model *m, void **stat
 			goto out_fail;
 	} else {
 		int found = 0;
-		for (int i = 0; lb_datasets[i]; i++) {
-			snprintf(path, sizeof(path), "%s/%s.jsonl", st->data_dir, lb_datasets[i]);
+		for (int i = 0; longbench_datasets[i]; i++) {
+			snprintf(path, sizeof(path), "%s/%s.jsonl", st->data_dir, longbench_datasets[i]);
 			if (stat(path, &sb) != 0)
 				continue;
-			if ((rc = add_file(st, lb_datasets[i], a->limit, err, errlen)))
+			if ((rc = add_file(st, longbench_datasets[i], a->limit, err, errlen)))
 				goto out_fail;
 			found++;
 		}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datasets/longbench.h"      // longbench_base_name, longbench_file_rank
 #include "datasets/ruler.h"          // ruler_json_str (json.dumps string, ensure_ascii)
 #include "engine/errors.h"
 #include "engine/fileio.h"           // kv_read_file, kv_next_line
@@ -20,12 +21,6 @@
 
 #define LB_SHARED_CONFIG "../shared/data/longbench/config"
 
-/* Column order: the official dataset order (datasets/longbench.c), then the _e files. */
-static const char *const lb_order[] = {
-	"narrativeqa", "qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "musique", "gov_report", "qmsum",
-	"multi_news", "trec", "triviaqa", "samsum", "passage_count", "passage_retrieval_en", "lcc", "repobench-p",
-	"multifieldqa_zh", "dureader", "vcsum", "lsht", "passage_retrieval_zh", NULL,
-};
 /* Row order: eval_longbench.py's method loop (metrics.json ends up holding the last). */
 static const char *const method_order[] = { "fullkv", "streamingllm", "h2o", "snapkv", "pyramidinfer", "gemfilter", "fastkv", NULL };
 
@@ -58,18 +53,13 @@ static int name_index(struct names *l, const char *s, bool add)
 	return l->n++;
 }
 
-static int rank(const char *const *order, const char *s, int n_order)
+/* Position of method m in method_order; unknown methods last. */
+static int method_rank(const char *m)
 {
-	char base[128];
-	snprintf(base, sizeof(base), "%s", s);
-	size_t bl = strlen(base);
-	bool e = bl > 2 && !strcmp(base + bl - 2, "_e");
-	if (e)
-		base[bl - 2] = 0;
-	for (int i = 0; order[i]; i++)
-		if (!strcmp(order[i], base))
-			return i + (e ? n_order : 0);
-	return 2 * n_order;
+	int i = 0;
+	while (method_order[i] && strcmp(method_order[i], m))
+		i++;
+	return i;
 }
 
 // ----------------------------------------------------------------------------
@@ -508,7 +498,6 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		goto out;
 	}
 	/* renumber methods and files into the official orders, then group */
-	int n_lb = (int)(sizeof(lb_order) / sizeof(lb_order[0])) - 1, n_mo = (int)(sizeof(method_order) / sizeof(method_order[0])) - 1;
 	int *mrank = calloc((size_t)methods.n, sizeof(int)), *frank = calloc((size_t)files.n, sizeof(int));
 	int *mpos = calloc((size_t)methods.n, sizeof(int)), *fpos = calloc((size_t)files.n, sizeof(int));
 	if (!mrank || !frank || !mpos || !fpos) {
@@ -517,9 +506,9 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		goto out;
 	}
 	for (int i = 0; i < methods.n; i++)
-		mrank[i] = rank(method_order, methods.v[i], n_mo) * 1000 + i;
+		mrank[i] = method_rank(methods.v[i]) * 1000 + i;
 	for (int i = 0; i < files.n; i++)
-		frank[i] = rank(lb_order, files.v[i], n_lb) * 1000 + i;
+		frank[i] = longbench_file_rank(files.v[i]) * 1000 + i;
 	for (int i = 0; i < methods.n; i++)
 		for (int j = 0; j < methods.n; j++)
 			mpos[i] += mrank[j] < mrank[i];
@@ -568,11 +557,7 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		}
 		const char *file = files.v[rows[i].file], *method = methods.v[rows[i].method];
 		char base[160], path[4096];
-		snprintf(base, sizeof(base), "%s", file);
-		size_t bl = strlen(base);
-		bool e = bl > 2 && !strcmp(base + bl - 2, "_e");
-		if (e)
-			base[bl - 2] = 0;
+		bool e = longbench_base_name(file, base, sizeof(base));
 		snprintf(path, sizeof(path), "%s/%s", o->out_dir, file);
 		if (make_dir(path)) {
 			rc = kv_errf(err, errlen, KV_EIO, "%s: cannot create the folder", path);
