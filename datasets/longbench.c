@@ -14,6 +14,7 @@
 #include "engine/chat.h"
 #include "engine/errors.h"
 #include "engine/fileio.h"
+#include "engine/grow.h"   // kv_grow
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 #include "eval/metrics/metrics.h"
@@ -47,7 +48,8 @@ struct lb_record {
 struct lb_state {
 	const struct model *m;
 	struct lb_record *recs;
-	int n, cap;
+	int n;
+	size_t cap;
 	cJSON *prompts, *maxlens;
 	char data_dir[1024];
 	int max_len;           /* resolved prompt cap */
@@ -133,16 +135,10 @@ static int add_file(struct lb_state *st, const char *name, int limit, char *err,
 			rc = kv_errf(err, errlen, KV_EFORMAT, "%s:%d: expected a LongBench record (context, input, answers)", path, lineno);
 			goto out;
 		}
-		if (st->n == st->cap) {
-			int nc = st->cap ? st->cap * 2 : 256;
-			struct lb_record *nr = realloc(st->recs, sizeof(*nr) * nc);
-			if (!nr) {
-				cJSON_Delete(r);
-				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-				goto out;
-			}
-			st->recs = nr;
-			st->cap = nc;
+		if (kv_grow((void **)&st->recs, &st->cap, (size_t)st->n + 1, sizeof(*st->recs))) {
+			cJSON_Delete(r);
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			goto out;
 		}
 		st->recs[st->n] = (struct lb_record){ .dataset = strdup(base), .file_name = strdup(name), .rec = r };
 		st->n++;

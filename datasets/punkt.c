@@ -18,7 +18,8 @@
 
 #include "engine/errors.h"              // kv_errf, KV_E*
 #include "engine/fileio.h"              // kv_read_file
-#include "engine/pystr.h"               // array_grow, py_is*, py_lower, struct pystr
+#include "engine/grow.h"                // kv_grow
+#include "engine/pystr.h"               // py_is*, py_lower, struct pystr
 
 // ----------------------------------------------------------------------------
 // parameter table: one open-addressing set of UTF-8 keys; a collocation is "T1\tT2"
@@ -369,7 +370,7 @@ static int is_abbrev(const struct punkt *p, const uint32_t *s, const struct ptok
 
 static int push_tok(struct toks *t, const uint32_t *s, size_t b, size_t e, struct pystr *low)
 {
-	if (array_grow((void **)&t->v, &t->cap, t->n + 1, sizeof(*t->v)))
+	if (kv_grow((void **)&t->v, &t->cap, t->n + 1, sizeof(*t->v)))
 		return KV_ENOMEM;
 	struct ptok *k = &t->v[t->n];
 	memset(k, 0, sizeof(*k));
@@ -568,7 +569,7 @@ struct slices {
 
 static int slice_push(struct slices *sl, size_t a, size_t b)
 {
-	if (array_grow((void **)&sl->v, &sl->cap, sl->n + 1, sizeof(*sl->v)))
+	if (kv_grow((void **)&sl->v, &sl->cap, sl->n + 1, sizeof(*sl->v)))
 		return KV_ENOMEM;
 	sl->v[sl->n][0] = a;
 	sl->v[sl->n][1] = b;

@@ -17,6 +17,7 @@
 #include "datasets/pyrandom.h" // struct pyrand, pyrand_*
 #include "engine/errors.h"
 #include "engine/fileio.h"     // kv_read_file
+#include "engine/grow.h"       // kv_grow
 #include "engine/tokenizer.h"  // tok_encode
 
 #include <cjson/cJSON.h>
@@ -113,16 +114,8 @@ struct sb {
 
 static int sb_add(struct sb *b, const char *s, size_t n)
 {
-	if (b->n + n + 1 > b->cap) {
-		size_t c = b->cap ? b->cap : 256;
-		while (c < b->n + n + 1)
-			c *= 2;
-		char *q = realloc(b->p, c);
-		if (!q)
-			return KV_ENOMEM;
-		b->p = q;
-		b->cap = c;
-	}
+	if (kv_grow((void **)&b->p, &b->cap, b->n + n + 1, 1))
+		return KV_ENOMEM;
 	memcpy(b->p + b->n, s, n);
 	b->n += n;
 	b->p[b->n] = 0;
@@ -303,23 +296,17 @@ static int words_read(struct gen *g, const char *file, struct words *out)
 		return kv_errf(g->err, g->errlen, KV_EIO,
 			       "%s: cannot read RULER's word list; run 'make model' (scripts/fetch_wonderwords.sh) or give --words_dir",
 			       path);
-	int cap = 1024;
-	out->w = malloc((size_t)cap * sizeof(char *));
+	size_t cap = 0;
+	out->w = NULL;
 	out->n = 0;
-	if (!out->w)
-		goto oom;
 	for (char *p = text; *p;) {
 		char *e = strchr(p, '\n');
 		size_t l = e ? (size_t)(e - p) : strlen(p);
 		size_t k = l;
 		while (k && (p[k - 1] == ' ' || p[k - 1] == '\t' || p[k - 1] == '\r' || p[k - 1] == '\f' || p[k - 1] == '\v'))
 			k--;
-		if (out->n == cap) {
-			char **q = realloc(out->w, (size_t)(cap *= 2) * sizeof(char *));
-			if (!q)
-				goto oom;
-			out->w = q;
-		}
+		if (kv_grow((void **)&out->w, &cap, (size_t)out->n + 1, sizeof(*out->w)))
+			goto oom;
 		if (!(out->w[out->n] = strndup(p, k)))
 			goto oom;
 		out->n++;
@@ -1181,14 +1168,10 @@ static int docs_find(struct gen *g, const char *doc)
 	return -1;
 }
 
-static int docs_add(struct gen *g, int *cap, const char *doc)
+static int docs_add(struct gen *g, size_t *cap, const char *doc)
 {
-	if (g->n_docs == *cap) {
-		char **q = realloc(g->docs, (size_t)(*cap = *cap ? *cap * 2 : 1024) * sizeof(char *));
-		if (!q)
-			return KV_ENOMEM;
-		g->docs = q;
-	}
+	if (kv_grow((void **)&g->docs, cap, (size_t)g->n_docs + 1, sizeof(*g->docs)))
+		return KV_ENOMEM;
 	if (!(g->docs[g->n_docs] = strdup(doc)))
 		return KV_ENOMEM;
 	g->n_docs++;
@@ -1223,7 +1206,8 @@ static int qa_init(struct gen *g)
 			       squad ? "qa_1 = SQuAD" : "qa_2 = HotpotQA");
 	char *text = NULL;
 	size_t len;
-	int rc, cap = 0;
+	int rc;
+	size_t cap = 0;
 	if ((rc = kv_read_file(path, &text, &len, g->err, g->errlen)))
 		return rc;
 	const char *end = NULL;
@@ -1259,7 +1243,7 @@ static int qa_init(struct gen *g)
 	}
 	sort_unique(g->docs, &g->n_docs);
 	/* questions, in file order */
-	int qcap = 0;
+	size_t qcap = 0;
 	cJSON_ArrayForEach(art, data)
 	{
 		int *more = NULL, n_more = 0;
@@ -1279,13 +1263,9 @@ static int qa_init(struct gen *g)
 			for (; qq; qq = squad ? qq->next : NULL) {
 				if (squad && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(qq, "is_impossible")))
 					continue;
-				if (g->n_qas == qcap) {
-					struct qa_item *n2 = realloc(g->qas, (size_t)(qcap = qcap ? qcap * 2 : 1024) * sizeof(*n2));
-					if (!n2) {
-						free(more);
-						return kv_errf(g->err, g->errlen, KV_ENOMEM, "out of memory");
-					}
-					g->qas = n2;
+				if (kv_grow((void **)&g->qas, &qcap, (size_t)g->n_qas + 1, sizeof(*g->qas))) {
+					free(more);
+					return kv_errf(g->err, g->errlen, KV_ENOMEM, "out of memory");
 				}
 				struct qa_item *it = &g->qas[g->n_qas];
 				memset(it, 0, sizeof(*it));

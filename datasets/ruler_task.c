@@ -22,6 +22,7 @@
 #include "engine/chat.h"      // chat_render_user
 #include "engine/errors.h"
 #include "engine/fileio.h"    // kv_read_file, kv_next_line
+#include "engine/grow.h"   // kv_grow
 #include "engine/model.h"     // struct model
 #include "engine/tokenizer.h" // tok_encode, tok_decode, tok_bos, tok_piece
 #include "results/store.h"    // sha256_hex
@@ -47,7 +48,8 @@ struct rrec {
 struct ruler_state {
 	const struct model *m;
 	struct rrec *r;
-	int n, cap;
+	int n;
+	size_t cap;
 	bool official;
 	bool all;
 	int cap_tokens;    /* middle-truncation cap (0 = none) */
@@ -95,13 +97,9 @@ static int parse_jsonl(struct ruler_state *st, const struct ruler_task_def *def,
 				       "%s:%d: expected a RULER record {\"index\", \"input\": str, \"outputs\": [str], \"length\"}", path,
 				       line + 1);
 		}
-		if (st->n == st->cap) {
-			struct rrec *q = realloc(st->r, (size_t)(st->cap = st->cap ? st->cap * 2 : 512) * sizeof(*q));
-			if (!q) {
-				cJSON_Delete(j);
-				return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-			}
-			st->r = q;
+		if (kv_grow((void **)&st->r, &st->cap, (size_t)st->n + 1, sizeof(*st->r))) {
+			cJSON_Delete(j);
+			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 		}
 		struct rrec *r = &st->r[st->n];
 		memset(r, 0, sizeof(*r));

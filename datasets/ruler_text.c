@@ -8,27 +8,13 @@
 #include <utf8proc.h> // utf8proc_iterate, utf8proc_tolower, utf8proc_encode_char
 
 #include "engine/errors.h"
+#include "engine/grow.h" // kv_grow
 
 bool ruler_py_isspace(uint32_t cp)
 {
 	return (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x20) || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
 	       (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f ||
 	       cp == 0x3000;
-}
-
-static int grow(char **buf, size_t *cap, size_t need)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 256;
-	while (c < need)
-		c *= 2;
-	char *p = realloc(*buf, c);
-	if (!p)
-		return KV_ENOMEM;
-	*buf = p;
-	*cap = c;
-	return 0;
 }
 
 /* Decodes one UTF-8 code point at s (n bytes left); invalid bytes decode as themselves
@@ -48,7 +34,7 @@ static uint32_t next_cp(const char *s, size_t n, size_t *adv)
 int ruler_json_str(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	if (grow(buf, cap, *len + n * 6 + 16))
+	if (kv_grow((void **)buf, cap, *len + n * 6 + 16, 1))
 		return KV_ENOMEM;
 	char *o = *buf + *len;
 	*o++ = '"';

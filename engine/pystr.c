@@ -16,28 +16,14 @@
 #include <utf8proc.h> // defines: utf8proc_get_property, utf8proc_tolower, UTF8PROC_CATEGORY_*
 
 #include "engine/errors.h" // defines: kv_errf, KV_EINVAL, KV_ENOMEM
+#include "engine/grow.h"   // kv_grow
 
 // ----------------------------------------------------------------------------
 // strings and spans
 
-int array_grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 16;
-	while (c < need)
-		c *= 2;
-	void *q = realloc(*p, c * elem);
-	if (!q)
-		return KV_ENOMEM;
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 int pystr_push(struct pystr *s, uint32_t c)
 {
-	if (array_grow((void **)&s->cp, &s->cap, s->n + 1, sizeof(*s->cp)))
+	if (kv_grow((void **)&s->cp, &s->cap, s->n + 1, sizeof(*s->cp)))
 		return KV_ENOMEM;
 	s->cp[s->n++] = c;
 	return 0;
@@ -45,7 +31,7 @@ int pystr_push(struct pystr *s, uint32_t c)
 
 int pystr_append(struct pystr *s, const uint32_t *cp, size_t n)
 {
-	if (array_grow((void **)&s->cp, &s->cap, s->n + n, sizeof(*s->cp)))
+	if (kv_grow((void **)&s->cp, &s->cap, s->n + n, sizeof(*s->cp)))
 		return KV_ENOMEM;
 	if (n)
 		memcpy(s->cp + s->n, cp, n * sizeof(*cp));
@@ -67,7 +53,7 @@ bool cp_eq(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
 
 int spans_push(struct spans *s, size_t off, size_t len)
 {
-	if (array_grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)))
+	if (kv_grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)))
 		return KV_ENOMEM;
 	s->v[s->n].off = off;
 	s->v[s->n].len = len;
@@ -86,7 +72,7 @@ int pystr_from_utf8(struct pystr *s, const char *utf8, const char *what, char *e
 {
 	const uint8_t *p = (const uint8_t *)utf8;
 	size_t len = strlen(utf8);
-	if (array_grow((void **)&s->cp, &s->cap, s->n + len + 1, sizeof(*s->cp))) /* never NULL after */
+	if (kv_grow((void **)&s->cp, &s->cap, s->n + len + 1, sizeof(*s->cp))) /* never NULL after */
 		return kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory decoding %zu bytes", what, len);
 	for (size_t i = 0; i < len;) {
 		utf8proc_int32_t c;

@@ -8,10 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Grows the realloc'd array *p (capacity *cap elements of elem bytes, doubling from 16)
- * to hold at least need elements; the caller keeps owning *p. 0 or KV_ENOMEM. */
-int array_grow(void **p, size_t *cap, size_t need, size_t elem);
-
 /* A Python str: n Unicode code points. Owned; release with pystr_free. */
 struct pystr {
 	uint32_t *cp; /* (n,) code points */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine/errors.h" // defines: KV_ENOMEM
+#include "engine/grow.h"   // kv_grow
 
 struct sym {
 	int32_t id;
@@ -45,14 +46,8 @@ static bool merge_less(const struct merge *a, const struct merge *b)
 
 static int heap_push(struct tok_bpe_scratch *s, struct merge m)
 {
-	if (s->heap_len == s->heap_cap) {
-		size_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
-		struct merge *p = realloc(s->heap, cap * sizeof(*p));
-		if (!p)
-			return KV_ENOMEM;
-		s->heap = p;
-		s->heap_cap = cap;
-	}
+	if (kv_grow((void **)&s->heap, &s->heap_cap, s->heap_len + 1, sizeof(*s->heap)))
+		return KV_ENOMEM;
 	size_t i = s->heap_len++;
 	while (i > 0) {
 		size_t up = (i - 1) / 2;

@@ -10,6 +10,7 @@
 #include <utf8proc.h> // defines: utf8proc_map, UTF8PROC_COMPOSE
 
 #include "engine/errors.h" // defines: kv_errf, KV_E*
+#include "engine/grow.h"   // kv_grow
 
 /* The regex of HF's ByteLevel pre-tokenizer (use_regex=true), from GPT-2. */
 const char tok_re_gpt2[] =
@@ -212,14 +213,8 @@ static int spans_push(struct tok_spans *v, size_t off, size_t len)
 {
 	if (len == 0)
 		return 0;
-	if (v->len == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 256;
-		struct tok_span *p = realloc(v->data, cap * sizeof(*p));
-		if (!p)
-			return KV_ENOMEM;
-		v->data = p;
-		v->cap = cap;
-	}
+	if (kv_grow((void **)&v->data, &v->cap, v->len + 1, sizeof(*v->data)))
+		return KV_ENOMEM;
 	v->data[v->len++] = (struct tok_span){ (uint32_t)off, (uint32_t)len };
 	return 0;
 }

@@ -6,23 +6,14 @@
 #include <string.h>
 
 #include "engine/errors.h" // defines: KV_ENOMEM
+#include "engine/grow.h"   // kv_grow
 
 // ----------------------------------------------------------------------------
 // buffers
 
 static int buf_reserve(struct tok_buf *b, size_t extra)
 {
-	if (b->len + extra + 1 <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 64;
-	while (cap < b->len + extra + 1)
-		cap *= 2;
-	char *p = realloc(b->data, cap);
-	if (!p)
-		return KV_ENOMEM;
-	b->data = p;
-	b->cap = cap;
-	return 0;
+	return kv_grow((void **)&b->data, &b->cap, b->len + extra + 1, 1);
 }
 
 int tok_buf_put(struct tok_buf *b, const void *p, size_t n)
@@ -43,14 +34,8 @@ int tok_buf_putc(struct tok_buf *b, char c)
 
 int tok_ids_push(struct tok_ids *v, int32_t id)
 {
-	if (v->len == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		int32_t *p = realloc(v->data, cap * sizeof(*p));
-		if (!p)
-			return KV_ENOMEM;
-		v->data = p;
-		v->cap = cap;
-	}
+	if (kv_grow((void **)&v->data, &v->cap, v->len + 1, sizeof(*v->data)))
+		return KV_ENOMEM;
 	v->data[v->len++] = id;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <utf8proc.h> // defines: utf8proc_category
 
 #include "engine/errors.h"       // defines: kv_errf, KV_E*
+#include "engine/grow.h"   // kv_grow
 #include "engine/tok_internal.h" // defines: struct tokenizer and the tok_* helpers
 
 // ----------------------------------------------------------------------------
@@ -565,14 +566,8 @@ struct strv {            /* a list of strings stored back to back */
 
 static int strv_push(struct strv *v, const char *s, size_t n)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		size_t *p = realloc(v->end, cap * sizeof(*p));
-		if (!p)
-			return KV_ENOMEM;
-		v->end = p;
-		v->cap = cap;
-	}
+	if (kv_grow((void **)&v->end, &v->cap, v->n + 1, sizeof(*v->end)))
+		return KV_ENOMEM;
 	if (tok_buf_put(&v->text, s, n))
 		return KV_ENOMEM;
 	v->end[v->n++] = v->text.len;

@@ -15,6 +15,7 @@
 #include "datasets/ruler.h"          // ruler_json_str (json.dumps string, ensure_ascii)
 #include "engine/errors.h"
 #include "engine/fileio.h"           // kv_read_file, kv_next_line
+#include "engine/grow.h"             // kv_grow
 #include "eval/metrics/metrics.h"    // metric_score_dataset (samples stored without a score)
 #include "results/export_ruler.h"    // export_ruler_fmt_score (repr(round(x, 2)))
 #include "results/store.h"
@@ -73,14 +74,8 @@ struct buf {
 static int put(struct buf *o, const char *s)
 {
 	size_t n = strlen(s);
-	if (o->len + n + 1 > o->cap) {
-		size_t nc = (o->len + n + 1) * 2;
-		char *nb = realloc(o->b, nc);
-		if (!nb)
-			return KV_ENOMEM;
-		o->b = nb;
-		o->cap = nc;
-	}
+	if (kv_grow((void **)&o->b, &o->cap, o->len + n + 1, 1))
+		return KV_ENOMEM;
 	memcpy(o->b + o->len, s, n + 1);
 	o->len += n;
 	return 0;
@@ -429,7 +424,8 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 	struct xrow *rows = NULL;
 	struct names methods = { 0 }, files = { 0 };
 	double *cells = NULL, *scores = NULL, *lengths = NULL;
-	int n = 0, cap = 0, rc = 0, st;
+	int n = 0, rc = 0, st;
+	size_t cap = 0;
 	const char *sql =
 		"SELECT r.run_id, r.method, r.config_json, s.idx, s.sample_id, s.prediction, s.meta_json, sc.value"
 		" FROM runs r JOIN samples s ON s.run_id = r.run_id"
@@ -460,15 +456,11 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		}
 		char file[160];
 		snprintf(file, sizeof(file), "%s%s", ds->valuestring, cJSON_IsTrue(ee) ? "_e" : "");
-		if (n == cap) {
-			struct xrow *r2 = realloc(rows, (size_t)(cap = cap ? cap * 2 : 256) * sizeof(*r2));
-			if (!r2) {
-				cJSON_Delete(cfg);
-				cJSON_Delete(meta);
-				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-				goto out;
-			}
-			rows = r2;
+		if (kv_grow((void **)&rows, &cap, (size_t)n + 1, sizeof(*rows))) {
+			cJSON_Delete(cfg);
+			cJSON_Delete(meta);
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			goto out;
 		}
 		struct xrow *r = &rows[n++];
 		memset(r, 0, sizeof(*r));

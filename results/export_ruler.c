@@ -11,6 +11,7 @@
 
 #include "datasets/ruler.h" // ruler_tasks, ruler_postprocess, ruler_match_*, ruler_json_str
 #include "engine/errors.h"
+#include "engine/grow.h"   // kv_grow
 #include "results/store.h"
 
 void export_ruler_fmt_score(double x, char *buf, size_t len)
@@ -57,7 +58,8 @@ int export_ruler(struct store *s, const struct export_ruler_opts *o, FILE *log, 
 {
 	sqlite3_stmt *q = NULL;
 	struct xrow *rows = NULL;
-	int n = 0, cap = 0, rc = 0;
+	int n = 0, rc = 0;
+	size_t cap = 0;
 	char method[64] = "";
 	const char *sql =
 		"SELECT r.run_id, r.method, s.idx, s.prediction, s.answers_json, s.meta_json FROM runs r JOIN samples s ON"
@@ -91,14 +93,10 @@ int export_ruler(struct store *s, const struct export_ruler_opts *o, FILE *log, 
 			cJSON_Delete(meta);
 			continue; /* not a RULER sample */
 		}
-		if (n == cap) {
-			struct xrow *r2 = realloc(rows, (size_t)(cap = cap ? cap * 2 : 256) * sizeof(*r2));
-			if (!r2) {
-				cJSON_Delete(meta);
-				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-				goto out;
-			}
-			rows = r2;
+		if (kv_grow((void **)&rows, &cap, (size_t)n + 1, sizeof(*rows))) {
+			cJSON_Delete(meta);
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			goto out;
 		}
 		struct xrow *r = &rows[n++];
 		r->task = ti;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/errors.h"
+#include "engine/grow.h" // kv_grow
 #include "results/report.h"
 #include "results/store.h"
 
@@ -47,20 +48,16 @@ int report_longbench(struct store *s, FILE *out, char *err, size_t errlen)
 		" GROUP BY r.run_id, col ORDER BY r.created_at, r.run_id, col";
 	sqlite3_stmt *q = NULL;
 	struct lb_cell *cells = NULL;
-	int n_cells = 0, cap = 0, rc = 0;
+	int n_cells = 0, rc = 0;
+	size_t cap = 0;
 	char cols[LB_MAX_COLS][48];
 	int n_cols = 0;
 	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL))
 		return kv_errf(err, errlen, KV_EIO, "%s: reading LongBench results: %s", s->path, sqlite3_errmsg(s->db));
 	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (n_cells == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct lb_cell *nc = realloc(cells, sizeof(*nc) * cap);
-			if (!nc) {
-				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-				goto out;
-			}
-			cells = nc;
+		if (kv_grow((void **)&cells, &cap, (size_t)n_cells + 1, sizeof(*cells))) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			goto out;
 		}
 		struct lb_cell *c = &cells[n_cells++];
 		snprintf(c->run, sizeof(c->run), "%s", sqlite3_column_text(q, 0));

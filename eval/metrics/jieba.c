@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/errors.h" // defines: kv_errf, KV_EIO, KV_EFORMAT, KV_ENOMEM
+#include "engine/grow.h"   // kv_grow
 
 #define MIN_FLOAT (-3.14e100) /* finalseg's stand-in for log(0) */
 
@@ -74,14 +75,8 @@ out_close:
 
 static int set_freq(struct jieba *j, int id, int64_t f)
 {
-	if ((size_t)id >= j->freq_cap) {
-		size_t c = j->freq_cap ? j->freq_cap * 2 : 1 << 16;
-		int64_t *p = realloc(j->freq, c * sizeof(*p));
-		if (!p)
-			return KV_ENOMEM;
-		j->freq = p;
-		j->freq_cap = c;
-	}
+	if (kv_grow((void **)&j->freq, &j->freq_cap, (size_t)id + 1, sizeof(*j->freq)))
+		return KV_ENOMEM;
 	j->freq[id] = f;
 	return 0;
 }
@@ -230,14 +225,9 @@ static int load_hmm(struct jieba *j, const char *path, char *err, size_t errlen)
 				rc = kv_errf(err, errlen, KV_EFORMAT, "%s:%zu: bad code point '%s'", path, lineno, f[2]);
 				goto out;
 			}
-			if (j->n_emit[s] == cap[s]) {
-				cap[s] = cap[s] ? cap[s] * 2 : 1024;
-				struct emit_entry *e = realloc(j->emit[s], cap[s] * sizeof(*e));
-				if (!e) {
-					rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", path);
-					goto out;
-				}
-				j->emit[s] = e;
+			if (kv_grow((void **)&j->emit[s], &cap[s], j->n_emit[s] + 1, sizeof(*j->emit[s]))) {
+				rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", path);
+				goto out;
 			}
 			j->emit[s][j->n_emit[s]++] = (struct emit_entry){.cp = (uint32_t)cp, .logp = v};
 			n_emit++;

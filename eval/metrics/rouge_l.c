@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "engine/errors.h" // defines: kv_errf, KV_ENOMEM
+#include "engine/grow.h"   // kv_grow
 
 /* A text split the way _get_avg_scores and _split_into_words do: word ids in order,
  * sentence k = words[sent_off[k], sent_off[k + 1]). */
@@ -27,28 +28,16 @@ struct sents {
 
 static int push_word(struct sents *s, int id)
 {
-	if (s->n_words == s->cap_words) {
-		size_t c = s->cap_words ? s->cap_words * 2 : 64;
-		int *p = realloc(s->words, c * sizeof(*p));
-		if (!p)
-			return KV_ENOMEM;
-		s->words = p;
-		s->cap_words = c;
-	}
+	if (kv_grow((void **)&s->words, &s->cap_words, s->n_words + 1, sizeof(*s->words)))
+		return KV_ENOMEM;
 	s->words[s->n_words++] = id;
 	return 0;
 }
 
 static int push_sent_end(struct sents *s)
 {
-	if (s->n_sent + 2 > s->cap_sent) {
-		size_t c = s->cap_sent ? s->cap_sent * 2 : 16;
-		size_t *p = realloc(s->sent_off, c * sizeof(*p));
-		if (!p)
-			return KV_ENOMEM;
-		s->sent_off = p;
-		s->cap_sent = c;
-	}
+	if (kv_grow((void **)&s->sent_off, &s->cap_sent, s->n_sent + 2, sizeof(*s->sent_off)))
+		return KV_ENOMEM;
 	if (s->n_sent == 0)
 		s->sent_off[0] = 0;
 	s->sent_off[++s->n_sent] = s->n_words;
