@@ -19,10 +19,11 @@
 #include "engine/errors.h"              // kv_errf, KV_E*
 #include "engine/fileio.h"              // kv_read_file
 #include "engine/grow.h"                // kv_grow
+#include "engine/interner.h"            // interner_*
 #include "engine/pystr.h"               // py_is*, py_lower, struct pystr
 
 // ----------------------------------------------------------------------------
-// parameter table: one open-addressing set of UTF-8 keys; a collocation is "T1\tT2"
+// parameter table: UTF-8 keys interned (engine/interner.h) with their kinds; a collocation is "T1\tT2"
 
 enum {
 	KEY_ABBREV = 1 << 0,
@@ -32,75 +33,35 @@ enum {
 };
 
 struct entry {
-	char *key;   /* owned, NUL-terminated; NULL = empty slot */
-	size_t len;
-	int kinds;   /* KEY_* */
-	int ortho;   /* enum punkt_ortho flags */
+	int kinds; /* KEY_* */
+	int ortho; /* enum punkt_ortho flags */
 };
 
 struct punkt {
-	struct entry *slot; /* (cap,) */
-	size_t cap, n;      /* cap a power of two, n <= cap / 2 */
+	struct interner *keys; /* UTF-8 key -> index into info */
+	struct entry *info;    /* (n,) */
+	size_t n, cap;
 };
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
-}
 
 static const struct entry *find(const struct punkt *p, const char *k, size_t n)
 {
-	for (size_t i = fnv1a(k, n) & (p->cap - 1);; i = (i + 1) & (p->cap - 1)) {
-		const struct entry *e = &p->slot[i];
-		if (!e->key)
-			return NULL;
-		if (e->len == n && memcmp(e->key, k, n) == 0)
-			return e;
-	}
-}
-
-static int grow(struct punkt *p)
-{
-	size_t cap = p->cap ? p->cap * 2 : 1024;
-	struct entry *s = calloc(cap, sizeof(*s));
-	if (!s)
-		return KV_ENOMEM;
-	for (size_t j = 0; j < p->cap; j++) {
-		if (!p->slot[j].key)
-			continue;
-		size_t i = fnv1a(p->slot[j].key, p->slot[j].len) & (cap - 1);
-		while (s[i].key)
-			i = (i + 1) & (cap - 1);
-		s[i] = p->slot[j];
-	}
-	free(p->slot);
-	p->slot = s;
-	p->cap = cap;
-	return 0;
+	int id = interner_find(p->keys, k, n);
+	return id >= 0 ? &p->info[id] : NULL;
 }
 
 /* Adds kinds (and ortho flags) to key k, inserting it when new. */
 static int add(struct punkt *p, const char *k, size_t n, int kinds, int ortho)
 {
-	if ((p->n + 1) * 2 > p->cap && grow(p))
+	int id = interner_id(p->keys, k, n);
+	if (id < 0)
 		return KV_ENOMEM;
-	size_t i = fnv1a(k, n) & (p->cap - 1);
-	while (p->slot[i].key && !(p->slot[i].len == n && memcmp(p->slot[i].key, k, n) == 0))
-		i = (i + 1) & (p->cap - 1);
-	struct entry *e = &p->slot[i];
-	if (!e->key) {
-		if (!(e->key = malloc(n + 1)))
+	if ((size_t)id == p->n) {
+		if (kv_grow((void **)&p->info, &p->cap, p->n + 1, sizeof(*p->info)))
 			return KV_ENOMEM;
-		memcpy(e->key, k, n);
-		e->key[n] = 0;
-		e->len = n;
-		p->n++;
+		p->info[p->n++] = (struct entry){ 0, 0 };
 	}
-	e->kinds |= kinds;
-	e->ortho |= ortho;
+	p->info[id].kinds |= kinds;
+	p->info[id].ortho |= ortho;
 	return 0;
 }
 
@@ -108,9 +69,8 @@ void punkt_free(struct punkt *p)
 {
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->cap; i++)
-		free(p->slot[i].key);
-	free(p->slot);
+	interner_free(p->keys);
+	free(p->info);
 	free(p);
 }
 
@@ -124,7 +84,7 @@ int punkt_load(const char *path, struct punkt **out, char *err, size_t errlen)
 			       "%s: cannot read the Punkt sentence-splitter parameters; run 'make model' or 'bash scripts/fetch_punkt.sh'",
 			       path);
 	struct punkt *p = calloc(1, sizeof(*p));
-	if (!p || grow(p)) {
+	if (!p || !(p->keys = interner_new())) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory reading %s", path);
 		goto out_free;
 	}

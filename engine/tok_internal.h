@@ -48,8 +48,6 @@ void *tok_arena_alloc(struct tok_arena *a, size_t n);              /* NULL on OO
 char *tok_arena_strndup(struct tok_arena *a, const char *s, size_t n); /* NUL-terminated */
 void tok_arena_free(struct tok_arena *a);
 
-uint64_t tok_hash_bytes(const void *p, size_t n);
-
 /* Length of the valid UTF-8 prefix of s[0..n) (n when all valid). */
 size_t tok_utf8_valid_prefix(const uint8_t *s, size_t n);
 /* Length in bytes of the UTF-8 sequence starting with lead byte c (1 for invalid leads). */

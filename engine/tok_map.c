@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h" // defines: KV_ENOMEM
+#include "engine/errors.h"   // defines: KV_ENOMEM
+#include "engine/interner.h" // kv_hash_bytes
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -37,7 +38,7 @@ void tok_strmap_put(struct tok_strmap *m, int32_t id)
 {
 	const uint8_t *k = m->key[id];
 	uint32_t n = m->key_len[id];
-	uint64_t h = tok_hash_bytes(k, n);
+	uint64_t h = kv_hash_bytes(k, n);
 	uint32_t i = (uint32_t)h & m->mask;
 	for (;; i = (i + 1) & m->mask) {
 		int32_t s = m->slot[i];
@@ -55,7 +56,7 @@ int32_t tok_strmap_get(const struct tok_strmap *m, const void *s, size_t n)
 {
 	if (!m->slot)
 		return -1;
-	uint64_t h = tok_hash_bytes(s, n);
+	uint64_t h = kv_hash_bytes(s, n);
 	for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
 		int32_t id = m->slot[i];
 		if (id < 0)

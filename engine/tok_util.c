@@ -90,21 +90,6 @@ void tok_arena_free(struct tok_arena *a)
 	a->head = NULL;
 }
 
-// FNV-1a then a 64-bit finalizer (keys are short; this is plenty)
-uint64_t tok_hash_bytes(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 1099511628211ull;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return h;
-}
-
 // ----------------------------------------------------------------------------
 // UTF-8
 

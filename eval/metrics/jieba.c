@@ -132,7 +132,7 @@ static int load_dict(struct jieba *j, const char *path, char *err, size_t errlen
 		w.n = 0;
 		if ((rc = pystr_from_utf8(&w, line, path, err, errlen)) != 0)
 			goto out;
-		int id = interner_id(j->words, w.cp, w.n);
+		int id = word_id(j->words, w.cp, w.n);
 		if (id < 0 || set_freq(j, id, f)) {
 			rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory at line %zu", path, lineno);
 			goto out;
@@ -140,7 +140,7 @@ static int load_dict(struct jieba *j, const char *path, char *err, size_t errlen
 		total += f;
 		for (size_t k = 1; k < w.n; k++) {
 			int before = interner_count(j->words);
-			int pid = interner_id(j->words, w.cp, k);
+			int pid = word_id(j->words, w.cp, k);
 			if (pid < 0 || (pid >= before && set_freq(j, pid, 0))) {
 				rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory at line %zu", path, lineno);
 				goto out;
@@ -418,7 +418,7 @@ static int finalseg_cut(const struct jieba *j, const uint32_t *text, size_t s, s
 
 static int64_t freq_of(const struct jieba *j, const uint32_t *w, size_t n)
 {
-	int id = interner_find(j->words, w, n);
+	int id = word_find(j->words, w, n);
 	return id < 0 ? 0 : j->freq[id];
 }
 
@@ -456,7 +456,7 @@ static int dag_cut(const struct jieba *j, const uint32_t *text, size_t s, size_t
 		double bestp = 0;
 		size_t bestx = idx;
 		for (size_t i = idx; i < N; i++) {
-			int id = interner_find(j->words, sent + idx, i - idx + 1);
+			int id = word_find(j->words, sent + idx, i - idx + 1);
 			if (id < 0)
 				break;
 			if (j->freq[id] == 0)

@@ -1,5 +1,5 @@
 /* Internals shared by the LongBench metric files in eval/metrics/: word interning
- * (interner.c), difflib's matching (difflib.c) and pltrdy's ROUGE-L (rouge_l.c), over
+ * (engine/interner.c), difflib's matching (difflib.c) and pltrdy's ROUGE-L (rouge_l.c), over
  * the code point strings of engine/pystr.h. Not part of the public API (metrics.h). */
 #ifndef KVLAB_EVAL_METRICS_INTERNAL_H
 #define KVLAB_EVAL_METRICS_INTERNAL_H
@@ -8,18 +8,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/pystr.h" // defines: struct pystr, struct spans
+#include "engine/interner.h" // struct interner, interner_*
+#include "engine/pystr.h"    // defines: struct pystr, struct spans
 
 // ----------------------------------------------------------------------------
-// word interning (interner.c)
+// word interning (engine/interner.h, keyed by code point strings)
 
-/* Maps code point strings to dense ids 0, 1, 2, ... in first-seen order. */
-struct interner;
-struct interner *interner_new(void);                            /* NULL on OOM; free with interner_free */
-int interner_id(struct interner *t, const uint32_t *cp, size_t n); /* id >= 0, or KV_ENOMEM */
-int interner_find(const struct interner *t, const uint32_t *cp, size_t n); /* id, or -1 when absent */
-int interner_count(const struct interner *t);
-void interner_free(struct interner *t);
+/* The id of word cp[0..n), adding it when new: id >= 0, or KV_ENOMEM. */
+static inline int word_id(struct interner *t, const uint32_t *cp, size_t n)
+{
+	return interner_id(t, cp, n * sizeof(*cp));
+}
+
+/* The id of word cp[0..n), or -1 when absent. */
+static inline int word_find(const struct interner *t, const uint32_t *cp, size_t n)
+{
+	return interner_find(t, cp, n * sizeof(*cp));
+}
 
 // ----------------------------------------------------------------------------
 // difflib (difflib.c), pltrdy ROUGE-L (rouge_l.c), f1 (qa_f1.c)

@@ -38,7 +38,7 @@ static int intern_spans(struct interner *in, const uint32_t *text, const struct 
 	if (!*ids)
 		return KV_ENOMEM;
 	for (size_t k = 0; k < sp->n; k++) {
-		int id = interner_id(in, text + sp->v[k].off, sp->v[k].len);
+		int id = word_id(in, text + sp->v[k].off, sp->v[k].len);
 		if (id < 0)
 			return KV_ENOMEM;
 		(*ids)[k] = id;
@@ -99,7 +99,7 @@ static int zh_tokens(const struct jieba *jb, const struct pystr *text, struct in
 			goto out;
 		if (norm.n == 0)
 			continue;
-		int id = interner_id(in, norm.cp, norm.n);
+		int id = word_id(in, norm.cp, norm.n);
 		if (id < 0) {
 			rc = KV_ENOMEM;
 			goto out;

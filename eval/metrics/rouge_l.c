@@ -58,11 +58,11 @@ static int split_text(const struct pystr *t, struct interner *in, struct sents *
 			if ((rc = py_split(t->cp + i, j - i, i, &w)) != 0)
 				break;
 			if (w.n == 0) { /* "" -> [""] */
-				int id = interner_id(in, empty, 0);
+				int id = word_id(in, empty, 0);
 				rc = id < 0 ? id : push_word(s, id);
 			}
 			for (size_t k = 0; k < w.n && !rc; k++) {
-				int id = interner_id(in, t->cp + w.v[k].off, w.v[k].len);
+				int id = word_id(in, t->cp + w.v[k].off, w.v[k].len);
 				rc = id < 0 ? id : push_word(s, id);
 			}
 			if (!rc)
