@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/errors.h"  // kv_errf
+#include "engine/grow.h"    // kv_grow
 #include "results/store.h"  // struct store
 
 static const char *const bench_schema =
@@ -208,26 +209,20 @@ int bench_store_load(struct store *s, const char *invocation, struct bench_row *
 {
 	sqlite3_stmt *q = NULL;
 	struct bench_row *v = NULL;
-	int k = 0, cap = 0, rc;
+	int k = 0, rc;
+	size_t cap = 0;
 	if ((rc = bench_store_schema(s, err, errlen)))
 		return rc;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT " ROW_COLS " FROM bench_latency b WHERE ?1 IS NULL OR invocation = ?1"
-			       " ORDER BY (SELECT MIN(id) FROM bench_latency c WHERE c.invocation = b.invocation), id",
-			       -1, &q, NULL) != SQLITE_OK)
-		return db_err(s, "reading benchmark rows", err, errlen);
-	if (invocation)
-		sqlite3_bind_text(q, 1, invocation, -1, SQLITE_TRANSIENT);
+	if ((rc = store_query(s,
+			      "SELECT " ROW_COLS " FROM bench_latency b WHERE ?1 IS NULL OR invocation = ?1"
+			      " ORDER BY (SELECT MIN(id) FROM bench_latency c WHERE c.invocation = b.invocation), id",
+			      invocation, NULL, &q, "benchmark rows", err, errlen)))
+		return rc;
 	int st;
 	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
-		if (k == cap) {
-			cap = cap ? 2 * cap : 32;
-			struct bench_row *nv = realloc(v, sizeof(*v) * (size_t)cap);
-			if (!nv) {
-				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d benchmark rows", cap);
-				goto out_fail;
-			}
-			v = nv;
+		if (kv_grow((void **)&v, &cap, (size_t)k + 1, sizeof(*v))) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d benchmark rows", k + 1);
+			goto out_fail;
 		}
 		read_row(q, &v[k++]);
 	}

@@ -432,12 +432,8 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		" LEFT JOIN scores sc ON sc.run_id = s.run_id AND sc.sample_id = s.sample_id AND sc.metric = 'score'"
 		" WHERE r.kind = 'eval' AND r.task LIKE 'longbench%' AND (?1 IS NULL OR r.run_id LIKE ?1 || '%')"
 		" AND (?2 IS NULL OR r.method = ?2) ORDER BY r.created_at, r.run_id, s.idx";
-	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL))
-		return kv_errf(err, errlen, KV_EIO, "%s: reading runs: %s", s->path, sqlite3_errmsg(s->db));
-	if (o->run)
-		sqlite3_bind_text(q, 1, o->run, -1, SQLITE_TRANSIENT);
-	if (o->method)
-		sqlite3_bind_text(q, 2, o->method, -1, SQLITE_TRANSIENT);
+	if ((rc = store_query(s, sql, o->run, o->method, &q, "runs", err, errlen)))
+		return rc;
 	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *run_id = (const char *)sqlite3_column_text(q, 0);
 		const char *sid = (const char *)sqlite3_column_text(q, 4);

@@ -65,12 +65,8 @@ int export_ruler(struct store *s, const struct export_ruler_opts *o, FILE *log, 
 		"SELECT r.run_id, r.method, s.idx, s.prediction, s.answers_json, s.meta_json FROM runs r JOIN samples s ON"
 		" s.run_id = r.run_id WHERE r.kind = 'eval' AND r.task LIKE 'ruler%' AND (?1 IS NULL OR r.run_id LIKE ?1 || '%')"
 		" AND (?2 IS NULL OR r.method = ?2) ORDER BY r.created_at, s.idx";
-	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL))
-		return kv_errf(err, errlen, KV_EIO, "%s: reading runs: %s", s->path, sqlite3_errmsg(s->db));
-	if (o->run)
-		sqlite3_bind_text(q, 1, o->run, -1, SQLITE_TRANSIENT);
-	if (o->method)
-		sqlite3_bind_text(q, 2, o->method, -1, SQLITE_TRANSIENT);
+	if ((rc = store_query(s, sql, o->run, o->method, &q, "runs", err, errlen)))
+		return rc;
 	int st;
 	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *m = (const char *)sqlite3_column_text(q, 1);

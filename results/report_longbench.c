@@ -52,8 +52,8 @@ int report_longbench(struct store *s, FILE *out, char *err, size_t errlen)
 	size_t cap = 0;
 	char cols[LB_MAX_COLS][48];
 	int n_cols = 0;
-	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL))
-		return kv_errf(err, errlen, KV_EIO, "%s: reading LongBench results: %s", s->path, sqlite3_errmsg(s->db));
+	if ((rc = store_query(s, sql, NULL, NULL, &q, "LongBench results", err, errlen)))
+		return rc;
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		if (kv_grow((void **)&cells, &cap, (size_t)n_cells + 1, sizeof(*cells))) {
 			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");

@@ -36,6 +36,18 @@ static int db_err(struct store *s, char *err, size_t errlen, const char *what)
 	return kv_errf(err, errlen, KV_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
 
+int store_query(struct store *s, const char *sql, const char *p1, const char *p2, sqlite3_stmt **q,
+		const char *what, char *err, size_t errlen)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, q, NULL))
+		return kv_errf(err, errlen, KV_EIO, "%s: reading %s: %s", s->path, what, sqlite3_errmsg(s->db));
+	if (p1)
+		sqlite3_bind_text(*q, 1, p1, -1, SQLITE_TRANSIENT);
+	if (p2)
+		sqlite3_bind_text(*q, 2, p2, -1, SQLITE_TRANSIENT);
+	return 0;
+}
+
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));

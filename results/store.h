@@ -21,6 +21,13 @@ struct store {
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 
+/* Prepares the read-only query sql into *q (caller finalizes) and binds its ?1 and ?2 to
+ * p1 and p2 where they are not NULL (so "?1 IS NULL OR ..." filters are off when NULL).
+ * Errors: "PATH: reading WHAT: sqlite message". */
+struct sqlite3_stmt;
+int store_query(struct store *s, const char *sql, const char *p1, const char *p2, struct sqlite3_stmt **q,
+		const char *what, char *err, size_t errlen);
+
 /* Provenance recorded with every run and benchmark row. */
 struct provenance {
 	char git_commit[48];
