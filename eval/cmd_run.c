@@ -1,6 +1,7 @@
 /* kvlab run: evaluate one method on one task, every sample stored in the database. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "eval/cli.h"
 #include "eval/commands.h"
@@ -13,13 +14,16 @@ struct run_cfg {
 	struct method_args ma;
 	int threads;
 	const char *haystack_dir;
+	const char *shard;
 };
 
 static const struct cli_flag run_flags[] = {
-	{ "--task", CLI_STR, offsetof(struct run_cfg, ta.task), 0, 0, "NAME", "task: needle (more to come: ruler:*, longbench:*)", true },
+	{ "--task", CLI_STR, offsetof(struct run_cfg, ta.task), 0, 0, "NAME", "task: needle, ruler (FastKV's 11 tasks) or ruler:SUB, longbench (every file in --data) or longbench:DATASET", true },
 	{ "--model", CLI_STR, offsetof(struct run_cfg, model), 0, 0, "PATH", "GGUF file or Hugging Face model folder", false },
 	{ "--db", CLI_STR, offsetof(struct run_cfg, db), 0, 0, "PATH", "SQLite results database", false },
 	{ "--threads", CLI_INT, offsetof(struct run_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
+	{ "--shard", CLI_STR, offsetof(struct run_cfg, shard), 0, 0, "K/N",
+	  "run only samples i with i % N == K; N processes with K = 0..N-1 fill one run (same database)", false },
 	{ "--context_lengths", CLI_STR, offsetof(struct run_cfg, ta.context_lengths), 0, 0, "L1,L2,..",
 	  "needle: context lengths in tokens (default: the official 16000..128000 grid)", false },
 	{ "--depths", CLI_STR, offsetof(struct run_cfg, ta.depths), 0, 0, "D1,D2,..",
@@ -62,7 +66,17 @@ int cmd_run(int argc, char **argv)
 		cfg.ta.data = cfg.haystack_dir;
 	}
 	struct runner_opts o = { .model_path = cfg.model, .db_path = cfg.db, .task = &cfg.ta, .method = &cfg.ma,
-				 .threads = cfg.threads };
+				 .threads = cfg.threads, .n_shards = 1 };
+	if (cfg.shard) {
+		char *end;
+		long k = strtol(cfg.shard, &end, 10), n = end != cfg.shard && *end == '/' ? strtol(end + 1, &end, 10) : 0;
+		if (*end || n < 1 || n > 1000 || k < 0 || k >= n) {
+			fprintf(stderr, "kvlab: --shard: expected K/N with 0 <= K < N <= 1000 (e.g. 1/2), got '%s'\n", cfg.shard);
+			return 1;
+		}
+		o.shard = (int)k;
+		o.n_shards = (int)n;
+	}
 	struct runner_result r;
 	if (runner_run(&o, &r, err, sizeof(err))) {
 		fprintf(stderr, "kvlab: %s\n", err);

@@ -138,9 +138,15 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	fprintf(stderr, "run %.12s: task %s, method %s, %d samples, db %s\n", res->run_id, o->task->task, pol.m->name, total,
 		o->db_path);
 	double t0 = kv_clock_s();
+	int n_shards = o->n_shards > 1 ? o->n_shards : 1;
+	if (n_shards > 1)
+		fprintf(stderr, "run %.12s: shard %d of 0..%d (samples i with i %% %d == %d)\n", res->run_id, o->shard,
+			n_shards - 1, n_shards, o->shard);
 	for (int i = 0; i < total; i++) {
 		struct task_sample smp = { 0 };
 		bool have = false;
+		if (i % n_shards != o->shard % n_shards)
+			continue;
 		if ((rc = t->sample(ts, i, &smp, err, errlen)) ||
 		    (rc = store_sample_exists(st, res->run_id, smp.id, &have, err, errlen))) {
 			task_sample_free(&smp);

@@ -15,6 +15,7 @@ struct runner_opts {
 	const struct task_args *task;
 	const struct method_args *method;
 	int threads;
+	int shard, n_shards; /* this process runs samples i with i % n_shards == shard (0 and 1: all) */
 };
 
 struct runner_result {
@@ -22,7 +23,8 @@ struct runner_result {
 	int n_total, n_done_before, n_done_now;
 };
 
-/* Runs the evaluation; progress on stderr. */
+/* Runs the evaluation; progress on stderr. Shards are not part of the run's configuration:
+ * processes running shards 0..N-1 of one configuration fill one run between them. */
 int runner_run(const struct runner_opts *o, struct runner_result *res, char *err, size_t errlen);
 
 #endif

@@ -64,6 +64,21 @@ else
 	fail two_processes_writing_one_database_should_both_finish "rc $ra/$rb samples $(count "$tmp/two.db") runs $runs"
 fi
 
+# 3b. two shards of one configuration, run side by side, fill one run equal to the reference
+$K run --task needle --model $M --method fullkv --db "$tmp/shard.db" "${GRID[@]}" --shard 0/2 >"$tmp/s0.id" 2>"$tmp/s0.err" &
+a=$!
+$K run --task needle --model $M --method fullkv --db "$tmp/shard.db" "${GRID[@]}" --shard 1/2 >"$tmp/s1.id" 2>"$tmp/s1.err" &
+b=$!
+wait $a; ra=$?
+wait $b; rb=$?
+if [ $ra = 0 ] && [ $rb = 0 ] && [ "$(count "$tmp/shard.db")" = 6 ] && cmp -s "$tmp/s0.id" "$tmp/ref.id" &&
+	cmp -s "$tmp/s1.id" "$tmp/ref.id" && [ "$(sqlite3 "$tmp/shard.db" "$q")" = "$(sqlite3 "$tmp/ref.db" "$q")" ] &&
+	grep -q "3 samples stored now, 0 already present" "$tmp/s0.err" && grep -q "3 samples stored now" "$tmp/s1.err"; then
+	ok shards_should_split_the_samples_and_fill_the_same_run
+else
+	fail shards_should_split_the_samples_and_fill_the_same_run "rc $ra/$rb samples $(count "$tmp/shard.db"): $(tail -1 "$tmp/s0.err")"
+fi
+
 # 4. bad input: one line naming the problem, non-zero exit, database unchanged
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 h=$(sum "$tmp/ref.db")
@@ -87,5 +102,7 @@ check_bad run_should_reject_a_length_below_the_needle "--context_lengths" \
 	$K run --task needle --model $M --db "$tmp/ref.db" --context_lengths 100
 check_bad run_should_reject_a_bad_method_value "--tsp_rate: expected a number in \(0, 1\], got '1.5'" \
 	$K run --task needle --model $M --db "$tmp/ref.db" --method fastkv --tsp_rate 1.5 --context_lengths 400
+check_bad run_should_reject_a_bad_shard "--shard: expected K/N with 0 <= K < N <= 1000 \(e.g. 1/2\), got '2/2'" \
+	$K run --task needle --model $M --db "$tmp/ref.db" --shard 2/2 --context_lengths 400
 check_bad run_should_reject_an_unwritable_db "/nonexistent/dir/x.db" \
 	$K run --task needle --model $M --db /nonexistent/dir/x.db --context_lengths 400 --depths 0
