@@ -1057,9 +1057,10 @@ struct fwe_vocab {
 
 static int fwe_vocab_draw(struct gen *g, int V, struct fwe_vocab *v)
 {
-	int cap = V + 16, n = 0;
-	char(*w)[8] = malloc((size_t)cap * sizeof(*w));
-	if (!w)
+	int n = 0;
+	size_t cap = 0;
+	char(*w)[8] = NULL;
+	if (kv_grow((void **)&w, &cap, (size_t)V + 16, sizeof(*w)))
 		return KV_ENOMEM;
 	for (; n < V; n++) {
 		for (int k = 0; k < 6; k++)
@@ -1085,13 +1086,9 @@ static int fwe_vocab_draw(struct gen *g, int V, struct fwe_vocab *v)
 			break;
 		}
 		free(tmp);
-		if (n == cap) {
-			char(*q)[8] = realloc(w, (size_t)(cap *= 2) * sizeof(*w));
-			if (!q) {
-				free(w);
-				return KV_ENOMEM;
-			}
-			w = q;
+		if (kv_grow((void **)&w, &cap, (size_t)n + 1, sizeof(*w))) {
+			free(w);
+			return KV_ENOMEM;
 		}
 		for (int k = 0; k < 6; k++)
 			w[n][k] = (char)('a' + pyrand_choices_index(&g->G, 26));

@@ -22,7 +22,7 @@
 #include "engine/chat.h"      // chat_render_user
 #include "engine/errors.h"
 #include "engine/fileio.h"    // kv_read_file, kv_next_line
-#include "engine/grow.h"   // kv_grow
+#include "engine/grow.h"      // kv_grow
 #include "engine/model.h"     // struct model
 #include "engine/tokenizer.h" // tok_encode, tok_decode, tok_bos, tok_piece
 #include "results/store.h"    // sha256_hex

@@ -32,11 +32,11 @@ struct gen_stats {
 	size_t kv_bytes_prefill; /* K+V bytes held right after prefill */
 };
 
-/* Generates greedily after prompt[0..n_prompt). *out (malloc'd, caller frees) holds the
- * generated ids, the stopping EOS included if one was produced; *n_out its length. */
 /* Index of the largest of x[0..n); ties go to the lowest index, as torch.argmax does. */
 int32_t gen_argmax(const float *x, int n);
 
+/* Generates greedily after prompt[0..n_prompt). *out (malloc'd, caller frees) holds the
+ * generated ids, the stopping EOS included if one was produced; *n_out its length. */
 int gen_greedy(const struct model *m, const int32_t *prompt, int n_prompt, const struct gen_opts *o,
 	       int32_t **out, int *n_out, struct gen_stats *st, char *err, size_t errlen);
 

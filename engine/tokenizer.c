@@ -9,7 +9,7 @@
 #include <utf8proc.h> // defines: utf8proc_category
 
 #include "engine/errors.h"       // defines: kv_errf, KV_E*
-#include "engine/grow.h"   // kv_grow
+#include "engine/grow.h"         // kv_grow
 #include "engine/tok_internal.h" // defines: struct tokenizer and the tok_* helpers
 
 // ----------------------------------------------------------------------------
@@ -222,14 +222,9 @@ int tok_synth_merges(struct tokenizer *t, bool by_score, char *err, size_t errle
 			int32_t r = tok_strmap_get(&t->vocab, k + i, kn - i);
 			if (l < 0 || r < 0 || t->type[l] == TOK_TYPE_CONTROL || t->type[r] == TOK_TYPE_CONTROL)
 				continue;
-			if (n == cap) {
-				cap *= 2;
-				struct cand *p = realloc(c, cap * sizeof(*p));
-				if (!p) {
-					free(c);
-					return kv_errf(err, errlen, KV_ENOMEM, "tokenizer: out of memory synthesizing merges");
-				}
-				c = p;
+			if (kv_grow((void **)&c, &cap, n + 1, sizeof(*c))) {
+				free(c);
+				return kv_errf(err, errlen, KV_ENOMEM, "tokenizer: out of memory synthesizing merges");
 			}
 			c[n++] = (struct cand){ by_score ? -t->score[id] : (float)id, id, l, r };
 		}
@@ -269,7 +264,7 @@ int tok_add_added(struct tokenizer *t, const char *text, size_t n, int32_t id, b
 	return 0;
 }
 
-static int trie_add(struct tokenizer *t, int idx, int *cap)
+static int trie_add(struct tokenizer *t, int idx, size_t *cap)
 {
 	const uint8_t *s = (const uint8_t *)t->added[idx].text;
 	int32_t node = 0;
@@ -278,13 +273,8 @@ static int trie_add(struct tokenizer *t, int idx, int *cap)
 		while (c >= 0 && t->trie[c].byte != s[i])
 			c = t->trie[c].sibling;
 		if (c < 0) {
-			if (t->n_trie == *cap) {
-				*cap *= 2;
-				struct tok_trie_node *p = realloc(t->trie, (size_t)*cap * sizeof(*p));
-				if (!p)
-					return KV_ENOMEM;
-				t->trie = p;
-			}
+			if (kv_grow((void **)&t->trie, cap, (size_t)t->n_trie + 1, sizeof(*t->trie)))
+				return KV_ENOMEM;
 			c = t->n_trie++;
 			t->trie[c] = (struct tok_trie_node){ -1, t->trie[node].child, -1, s[i] };
 			t->trie[node].child = c;
@@ -309,9 +299,8 @@ static void eos_add(struct tokenizer *t, int32_t id)
 
 int tok_finish(struct tokenizer *t, const char *src, char *err, size_t errlen)
 {
-	int cap = 256;
-	t->trie = malloc((size_t)cap * sizeof(*t->trie));
-	if (!t->trie)
+	size_t cap = 0;
+	if (kv_grow((void **)&t->trie, &cap, 256, sizeof(*t->trie)))
 		return kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", src);
 	t->trie[0] = (struct tok_trie_node){ -1, -1, -1, 0 };
 	t->n_trie = 1;

@@ -24,11 +24,6 @@ static const char *const bench_schema =
 	"  UNIQUE (invocation, label, n_ctx, phase));";
 
 /* Copies sqlite's message (borrowed, changed by the next call) into err at once. */
-static int db_err(struct store *s, const char *what, char *err, size_t errlen)
-{
-	return kv_errf(err, errlen, KV_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
-}
-
 int bench_store_schema(struct store *s, char *err, size_t errlen)
 {
 	char *msg = NULL;
@@ -128,10 +123,10 @@ int bench_store_put(struct store *s, const struct bench_row *rows, int n, char *
 	if ((rc = bench_store_schema(s, err, errlen)))
 		return rc;
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_err(s, "starting a transaction", err, errlen);
+		return store_err(s, "starting a transaction", err, errlen);
 	if (sqlite3_prepare_v2(s->db, "INSERT INTO bench_latency (" ROW_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &q, NULL) != SQLITE_OK) {
-		rc = db_err(s, "preparing a benchmark row", err, errlen);
+		rc = store_err(s, "preparing a benchmark row", err, errlen);
 		goto out_rollback;
 	}
 	for (int i = 0; i < n; i++) {
@@ -147,13 +142,13 @@ int bench_store_put(struct store *s, const struct bench_row *rows, int n, char *
 		if (sqlite3_step(q) != SQLITE_DONE) {
 			char what[256];
 			snprintf(what, sizeof(what), "writing the %s row of %s at N=%d", r->phase, r->label, r->n_ctx);
-			rc = db_err(s, what, err, errlen);
+			rc = store_err(s, what, err, errlen);
 			goto out_rollback;
 		}
 	}
 	sqlite3_finalize(q);
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = db_err(s, "committing benchmark rows", err, errlen);
+		rc = store_err(s, "committing benchmark rows", err, errlen);
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
@@ -216,7 +211,7 @@ int bench_store_load(struct store *s, const char *invocation, struct bench_row *
 	if ((rc = store_query(s,
 			      "SELECT " ROW_COLS " FROM bench_latency b WHERE ?1 IS NULL OR invocation = ?1"
 			      " ORDER BY (SELECT MIN(id) FROM bench_latency c WHERE c.invocation = b.invocation), id",
-			      invocation, NULL, &q, "benchmark rows", err, errlen)))
+			      invocation, NULL, &q, "reading benchmark rows", err, errlen)))
 		return rc;
 	int st;
 	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
@@ -227,7 +222,7 @@ int bench_store_load(struct store *s, const char *invocation, struct bench_row *
 		read_row(q, &v[k++]);
 	}
 	if (st != SQLITE_DONE) {
-		rc = db_err(s, "reading benchmark rows", err, errlen);
+		rc = store_err(s, "reading benchmark rows", err, errlen);
 		goto out_fail;
 	}
 	sqlite3_finalize(q);
@@ -247,7 +242,7 @@ int bench_store_latest(struct store *s, char inv[40], char *err, size_t errlen)
 	if ((rc = bench_store_schema(s, err, errlen)))
 		return rc;
 	if (sqlite3_prepare_v2(s->db, "SELECT invocation FROM bench_latency ORDER BY id DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK)
-		return db_err(s, "reading benchmark rows", err, errlen);
+		return store_err(s, "reading benchmark rows", err, errlen);
 	if (sqlite3_step(q) == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(q, 0);
 		snprintf(inv, 40, "%s", t ? (const char *)t : "");

@@ -432,7 +432,7 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		" LEFT JOIN scores sc ON sc.run_id = s.run_id AND sc.sample_id = s.sample_id AND sc.metric = 'score'"
 		" WHERE r.kind = 'eval' AND r.task LIKE 'longbench%' AND (?1 IS NULL OR r.run_id LIKE ?1 || '%')"
 		" AND (?2 IS NULL OR r.method = ?2) ORDER BY r.created_at, r.run_id, s.idx";
-	if ((rc = store_query(s, sql, o->run, o->method, &q, "runs", err, errlen)))
+	if ((rc = store_query(s, sql, o->run, o->method, &q, "reading runs", err, errlen)))
 		return rc;
 	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *run_id = (const char *)sqlite3_column_text(q, 0);
@@ -477,7 +477,7 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		}
 	}
 	if (st != SQLITE_DONE) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: reading samples: %s", s->path, sqlite3_errmsg(s->db));
+		rc = store_err(s, "reading samples", err, errlen);
 		goto out;
 	}
 	if (n == 0) {

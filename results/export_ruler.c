@@ -65,7 +65,7 @@ int export_ruler(struct store *s, const struct export_ruler_opts *o, FILE *log, 
 		"SELECT r.run_id, r.method, s.idx, s.prediction, s.answers_json, s.meta_json FROM runs r JOIN samples s ON"
 		" s.run_id = r.run_id WHERE r.kind = 'eval' AND r.task LIKE 'ruler%' AND (?1 IS NULL OR r.run_id LIKE ?1 || '%')"
 		" AND (?2 IS NULL OR r.method = ?2) ORDER BY r.created_at, s.idx";
-	if ((rc = store_query(s, sql, o->run, o->method, &q, "runs", err, errlen)))
+	if ((rc = store_query(s, sql, o->run, o->method, &q, "reading runs", err, errlen)))
 		return rc;
 	int st;
 	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
@@ -109,7 +109,7 @@ int export_ruler(struct store *s, const struct export_ruler_opts *o, FILE *log, 
 		}
 	}
 	if (st != SQLITE_DONE) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: reading samples: %s", s->path, sqlite3_errmsg(s->db));
+		rc = store_err(s, "reading samples", err, errlen);
 		goto out;
 	}
 	if (n == 0) {

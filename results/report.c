@@ -24,13 +24,10 @@ int report_runs(struct store *s, FILE *out, const char *task_prefix, char *err, 
 		" FROM runs r LEFT JOIN samples s ON s.run_id = r.run_id"
 		" WHERE r.kind = 'eval' AND (?1 IS NULL OR r.task LIKE ?1 || '%')"
 		" GROUP BY r.run_id ORDER BY r.task, r.created_at, r.method";
-	if ((rc = store_query(s, sql, task_prefix, NULL, &q, "runs", err, errlen)))
+	if ((rc = store_query(s, sql, task_prefix, NULL, &q, "reading runs", err, errlen)) ||
+	    (rc = store_query(s, "SELECT metric, AVG(value), COUNT(*) FROM scores WHERE run_id = ? GROUP BY metric ORDER BY metric",
+			      NULL, NULL, &m, "reading runs", err, errlen)))
 		goto out;
-	if (sqlite3_prepare_v2(s->db, "SELECT metric, AVG(value), COUNT(*) FROM scores WHERE run_id = ? GROUP BY metric ORDER BY metric",
-			       -1, &m, NULL)) {
-		rc = kv_errf(err, errlen, KV_EIO, "%s: reading runs: %s", s->path, sqlite3_errmsg(s->db));
-		goto out;
-	}
 	fprintf(out, "%-12s  %-14s  %-13s  %7s  %8s  %9s  %8s  %s\n", "run", "task", "method", "samples", "avg_len",
 		"prefill_s", "kv_MiB", "scores (mean) | parameters | model");
 	while (sqlite3_step(q) == SQLITE_ROW) {

@@ -52,7 +52,7 @@ int report_longbench(struct store *s, FILE *out, char *err, size_t errlen)
 	size_t cap = 0;
 	char cols[LB_MAX_COLS][48];
 	int n_cols = 0;
-	if ((rc = store_query(s, sql, NULL, NULL, &q, "LongBench results", err, errlen)))
+	if ((rc = store_query(s, sql, NULL, NULL, &q, "reading LongBench results", err, errlen)))
 		return rc;
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		if (kv_grow((void **)&cells, &cap, (size_t)n_cells + 1, sizeof(*cells))) {

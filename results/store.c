@@ -31,7 +31,7 @@ static const char *const schema =
 	"  PRIMARY KEY (path, size, mtime_ns));";
 
 /* Copies sqlite's message (borrowed, changes on the next call) into err at once. */
-static int db_err(struct store *s, char *err, size_t errlen, const char *what)
+int store_err(struct store *s, const char *what, char *err, size_t errlen)
 {
 	return kv_errf(err, errlen, KV_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
@@ -40,7 +40,7 @@ int store_query(struct store *s, const char *sql, const char *p1, const char *p2
 		const char *what, char *err, size_t errlen)
 {
 	if (sqlite3_prepare_v2(s->db, sql, -1, q, NULL))
-		return kv_errf(err, errlen, KV_EIO, "%s: reading %s: %s", s->path, what, sqlite3_errmsg(s->db));
+		return store_err(s, what, err, errlen);
 	if (p1)
 		sqlite3_bind_text(*q, 1, p1, -1, SQLITE_TRANSIENT);
 	if (p2)
@@ -104,7 +104,7 @@ int store_file_sha256(struct store *s, const char *path, char hex[65], char *err
 		return kv_errf(err, errlen, KV_EIO, "%s: cannot stat for hashing", path);
 	long long mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 	if (sqlite3_prepare_v2(s->db, "SELECT sha256 FROM file_hashes WHERE path=? AND size=? AND mtime_ns=?", -1, &q, NULL))
-		return db_err(s, err, errlen, "reading file hashes");
+		return store_err(s, "reading file hashes", err, errlen);
 	sqlite3_bind_text(q, 1, path, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)st.st_size);
 	sqlite3_bind_int64(q, 3, mt);
@@ -118,12 +118,12 @@ int store_file_sha256(struct store *s, const char *path, char hex[65], char *err
 	if (!SHA256File(path, hex))
 		return kv_errf(err, errlen, KV_EIO, "%s: cannot read for hashing", path);
 	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO file_hashes VALUES (?,?,?,?)", -1, &q, NULL))
-		return db_err(s, err, errlen, "caching a file hash");
+		return store_err(s, "caching a file hash", err, errlen);
 	sqlite3_bind_text(q, 1, path, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)st.st_size);
 	sqlite3_bind_int64(q, 3, mt);
 	sqlite3_bind_text(q, 4, hex, 64, SQLITE_TRANSIENT);
-	rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_err(s, err, errlen, "caching a file hash");
+	rc = sqlite3_step(q) == SQLITE_DONE ? 0 : store_err(s, "caching a file hash", err, errlen);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -143,7 +143,7 @@ int store_run_begin(struct store *s, const struct run_info *r, char run_id[65], 
 			       " model_sha256, config_json, backend, threads, git_commit, host_cpu, engine_version)"
 			       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &q, NULL))
-		return db_err(s, err, errlen, "recording the run");
+		return store_err(s, "recording the run", err, errlen);
 	const char *txt[] = { run_id, p.date_utc, r->kind, r->task, r->method, r->method_json, r->model_path,
 			      r->model_sha256, r->config_json, r->backend };
 	for (int i = 0; i < 10; i++)
@@ -152,7 +152,7 @@ int store_run_begin(struct store *s, const struct run_info *r, char run_id[65], 
 	sqlite3_bind_text(q, 12, p.git_commit, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(q, 13, p.host_cpu, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(q, 14, p.engine_version, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_err(s, err, errlen, "recording the run");
+	rc = sqlite3_step(q) == SQLITE_DONE ? 0 : store_err(s, "recording the run", err, errlen);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -161,13 +161,13 @@ int store_sample_exists(struct store *s, const char *run_id, const char *sample_
 {
 	sqlite3_stmt *q = NULL;
 	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM samples WHERE run_id=? AND sample_id=?", -1, &q, NULL))
-		return db_err(s, err, errlen, "reading samples");
+		return store_err(s, "reading samples", err, errlen);
 	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(q, 2, sample_id, -1, SQLITE_TRANSIENT);
 	int st = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (st != SQLITE_ROW && st != SQLITE_DONE)
-		return db_err(s, err, errlen, "reading samples");
+		return store_err(s, "reading samples", err, errlen);
 	*exists = st == SQLITE_ROW;
 	return 0;
 }
@@ -181,12 +181,12 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 	provenance_get(&p);
 	/* IMMEDIATE takes the write lock up front, so two writers never deadlock mid-transaction */
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return db_err(s, err, errlen, "starting a sample transaction");
+		return store_err(s, "starting a sample transaction", err, errlen);
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT OR IGNORE INTO samples (run_id, sample_id, idx, n_prompt, prediction, answers_json,"
 			       " meta_json, prefill_s, decode_s, n_generated, kv_bytes, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &q, NULL)) {
-		rc = db_err(s, err, errlen, "writing a sample");
+		rc = store_err(s, "writing a sample", err, errlen);
 		goto out_rollback;
 	}
 	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
@@ -202,7 +202,7 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 	sqlite3_bind_int64(q, 11, row->kv_bytes);
 	sqlite3_bind_text(q, 12, p.date_utc, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(q) != SQLITE_DONE) {
-		rc = db_err(s, err, errlen, "writing a sample");
+		rc = store_err(s, "writing a sample", err, errlen);
 		goto out_rollback;
 	}
 	bool fresh = sqlite3_changes(s->db) > 0;
@@ -211,7 +211,7 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 	if (fresh) {
 		if (sqlite3_prepare_v2(s->db, "INSERT INTO scores (run_id, sample_id, metric, value) VALUES (?,?,?,?)", -1, &q,
 				       NULL)) {
-			rc = db_err(s, err, errlen, "writing scores");
+			rc = store_err(s, "writing scores", err, errlen);
 			goto out_rollback;
 		}
 		for (int i = 0; i < row->n_scores; i++) {
@@ -221,7 +221,7 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 			sqlite3_bind_text(q, 3, row->score_names[i], -1, SQLITE_TRANSIENT);
 			sqlite3_bind_double(q, 4, row->score_values[i]);
 			if (sqlite3_step(q) != SQLITE_DONE) {
-				rc = db_err(s, err, errlen, "writing scores");
+				rc = store_err(s, "writing scores", err, errlen);
 				goto out_rollback;
 			}
 		}
@@ -229,7 +229,7 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 		q = NULL;
 	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = db_err(s, err, errlen, "committing a sample");
+		rc = store_err(s, "committing a sample", err, errlen);
 		goto out_rollback;
 	}
 	if (inserted)

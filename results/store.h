@@ -21,9 +21,12 @@ struct store {
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 
+/* KV_EIO with "PATH: WHAT: sqlite's last message" (what: e.g. "reading runs"). */
+int store_err(struct store *s, const char *what, char *err, size_t errlen);
+
 /* Prepares the read-only query sql into *q (caller finalizes) and binds its ?1 and ?2 to
  * p1 and p2 where they are not NULL (so "?1 IS NULL OR ..." filters are off when NULL).
- * Errors: "PATH: reading WHAT: sqlite message". */
+ * Errors: "PATH: WHAT: sqlite message" (what: "reading runs"). */
 struct sqlite3_stmt;
 int store_query(struct store *s, const char *sql, const char *p1, const char *p2, struct sqlite3_stmt **q,
 		const char *what, char *err, size_t errlen);
