@@ -182,30 +182,67 @@ static void gather_i32(int32_t *x, const int32_t *rows, int k)
 		x[i] = x[rows[i]];
 }
 
+/* The propagated rows a decision asks for: 0 when every row goes on. */
+static int n_prop_of(const struct kv_decision *d, int T)
+{
+	return d->n_prop > 0 && d->n_prop < T ? d->n_prop : 0;
+}
+
+/* Checks that member i of a shared prefill decided the same propagation and restart as
+ * member 0 at layer l: the forward is computed once, so only the caches may differ. */
+static int check_same_flow(const struct fwd_session *const *ss, const struct kv_decision *d, int i, int T, int l,
+			   char *err, size_t errlen)
+{
+	const struct kv_decision *a = &d[0], *b = &d[i];
+	int np = n_prop_of(a, T);
+	bool same = np == n_prop_of(b, T) && !memcmp(a->prop, b->prop, sizeof(int32_t) * (size_t)np) &&
+		    a->n_restart == b->n_restart && (a->n_restart == 0 || (a->restart_renumber == b->restart_renumber &&
+		    !memcmp(a->restart, b->restart, sizeof(int32_t) * (size_t)a->n_restart)));
+	if (same)
+		return 0;
+	const char *na = ss[0]->pol.m ? ss[0]->pol.m->name : "fullkv", *nb = ss[i]->pol.m ? ss[i]->pol.m->name : "fullkv";
+	return kv_errf(err, errlen, KV_EINVAL,
+		       "shared prefill: %s and %s send different tokens on after layer %d (propagation or restart), "
+		       "so they cannot share one forward; run them separately", na, nb, l);
+}
+
 int fwd_prefill(struct fwd_session *s, const int32_t *ids, int n, bool all_rows, float *logits,
 		char *err, size_t errlen)
 {
+	return fwd_prefill_shared(&s, 1, ids, n, all_rows, logits, err, errlen);
+}
+
+int fwd_prefill_shared(struct fwd_session *const *ss, int ns, const int32_t *ids, int n, bool all_rows, float *logits,
+		       char *err, size_t errlen)
+{
+	if (ns < 1)
+		return kv_errf(err, errlen, KV_EINVAL, "prefill needs at least one session");
+	struct fwd_session *s = ss[0];
 	const struct model *m = s->m;
 	const struct model_config *c = &m->cfg;
 	const struct backend_ops *be = s->be;
-	struct fwd_trace *tr = &s->trace;
 	int E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, F = c->n_ff, V = c->n_vocab;
 	int rc;
 	if (n <= 0)
 		return kv_errf(err, errlen, KV_EINVAL, "prefill needs at least one token");
 	if ((rc = check_ids(m, ids, n, err, errlen)))
 		return rc;
-	if (kv_cache_entries(s->cache, 0) != 0)
-		return kv_errf(err, errlen, KV_EINVAL, "prefill needs an empty session");
+	for (int i = 0; i < ns; i++) {
+		if (ss[i]->m != m || ss[i]->be != be)
+			return kv_errf(err, errlen, KV_EINVAL, "shared prefill: every session must use the same model and backend");
+		if (kv_cache_entries(ss[i]->cache, 0) != 0)
+			return kv_errf(err, errlen, KV_EINVAL, "prefill needs an empty session");
+	}
 	be->set_threads(s->n_threads);
 
-	size_t nE = (size_t)n * E, nHD = (size_t)n * H * D, nKD = (size_t)n * Hkv * D;
+	size_t nE = (size_t)n * E, nHD = (size_t)n * H * D, nKD = (size_t)n * Hkv * D, dsz = (size_t)H * n + 2 * (size_t)n;
 	int fc = n < FFN_CHUNK ? n : FFN_CHUNK;
 	float *buf = malloc(sizeof(float) * (3 * nE + 2 * nHD + 2 * nKD + 2 * (size_t)fc * F));
 	int32_t *pos = malloc(sizeof(int32_t) * (size_t)n), *cur = malloc(sizeof(int32_t) * (size_t)n);
-	int32_t *dbuf = malloc(sizeof(int32_t) * ((size_t)H * n + 2 * (size_t)n));
-	int *n_keep = malloc(sizeof(int) * (size_t)H);
-	if (!buf || !pos || !cur || !dbuf || !n_keep) {
+	int32_t *dbuf = malloc(sizeof(int32_t) * dsz * (size_t)ns);
+	int *n_keep = malloc(sizeof(int) * (size_t)H * (size_t)ns);
+	struct kv_decision *d = malloc(sizeof(*d) * (size_t)ns);
+	if (!buf || !pos || !cur || !dbuf || !n_keep || !d) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for a %d-token prefill", n);
 		goto out_free;
 	}
@@ -214,12 +251,14 @@ int fwd_prefill(struct fwd_session *s, const int32_t *ids, int n, bool all_rows,
 	float *k = att + nHD, *v = k + nKD;            /* (T, Hkv*D) */
 	float *g = v + nKD, *u = g + (size_t)fc * F;   /* (chunk, F) */
 	int T = n, pass = 0;
-	trace_reset(tr);
-	tr->n_prompt = n;
+	for (int i = 0; i < ns; i++) {
+		trace_reset(&ss[i]->trace);
+		ss[i]->trace.n_prompt = n;
+		ss[i]->next_pos = n; /* C7: decode continues the original numbering */
+	}
 	memcpy(cur, ids, sizeof(int32_t) * (size_t)n);
 	for (int t = 0; t < n; t++)
 		pos[t] = t;
-	s->next_pos = n; /* C7: decode continues the original numbering */
 restart:
 	for (int t = 0; t < T; t++)
 		memcpy(x + (size_t)t * E, m->tok_embd + (size_t)cur[t] * E, sizeof(float) * E);
@@ -232,41 +271,52 @@ restart:
 		be->rope(q, H * D, pos, T, H, D, m->rope_inv_freq);
 		be->rope(k, Hkv * D, pos, T, Hkv, D, m->rope_inv_freq);
 
-		struct kv_decision d = { .keep_all = true, .n_keep = n_keep, .keep = dbuf, .prop = dbuf + (size_t)H * n,
-					 .restart = dbuf + (size_t)H * n + n };
-		struct kv_layer_view view = { .shape = &s->shape, .layer = l, .pass = pass, .n = T, .n_prompt = tr->n_prompt,
-					      .pos = pos, .ids = cur, .q = q, .k = k, .v = v };
-		if ((rc = kv_policy_prefill_layer(&s->pol, &view, &d, err, errlen)) ||
-		    (rc = check_decision(&s->pol, &d, T, H, Hkv, l, err, errlen)))
-			goto out_free;
-		if (d.n_restart > 0) {
+		for (int i = 0; i < ns; i++) {
+			int32_t *di = dbuf + dsz * (size_t)i;
+			d[i] = (struct kv_decision){ .keep_all = true, .n_keep = n_keep + (size_t)H * i, .keep = di,
+						     .prop = di + (size_t)H * n, .restart = di + (size_t)H * n + n };
+			struct kv_layer_view view = { .shape = &ss[i]->shape, .layer = l, .pass = pass, .n = T,
+						      .n_prompt = ss[i]->trace.n_prompt, .pos = pos, .ids = cur, .q = q, .k = k, .v = v };
+			if ((rc = kv_policy_prefill_layer(&ss[i]->pol, &view, &d[i], err, errlen)) ||
+			    (rc = check_decision(&ss[i]->pol, &d[i], T, H, Hkv, l, err, errlen)) ||
+			    (i > 0 && (rc = check_same_flow((const struct fwd_session *const *)ss, d, i, T, l, err, errlen))))
+				goto out_free;
+		}
+		if (d[0].n_restart > 0) {
 			if (pass > 0) {
 				rc = kv_errf(err, errlen, KV_EINTERNAL, "method %s asked for a second restart", s->pol.m->name);
 				goto out_free;
 			}
-			tr->n_restart = d.n_restart;
-			tr->restart_layer = l;
-			if (!(tr->restart_pos = malloc(sizeof(int32_t) * (size_t)d.n_restart))) {
-				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-				goto out_free;
+			for (int i = 0; i < ns; i++) {
+				struct fwd_trace *tr = &ss[i]->trace;
+				tr->n_restart = d[0].n_restart;
+				tr->restart_layer = l;
+				if (!(tr->restart_pos = malloc(sizeof(int32_t) * (size_t)d[0].n_restart))) {
+					rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+					goto out_free;
+				}
+				for (int j = 0; j < d[0].n_restart; j++)
+					tr->restart_pos[j] = pos[d[0].restart[j]];
 			}
-			for (int i = 0; i < d.n_restart; i++)
-				tr->restart_pos[i] = pos[d.restart[i]];
-			gather_i32(cur, d.restart, d.n_restart);
-			gather_i32(pos, d.restart, d.n_restart);
-			T = d.n_restart;
-			if (d.restart_renumber) {
+			gather_i32(cur, d[0].restart, d[0].n_restart);
+			gather_i32(pos, d[0].restart, d[0].n_restart);
+			T = d[0].n_restart;
+			if (d[0].restart_renumber) {
 				for (int t = 0; t < T; t++)
 					pos[t] = t;
-				s->next_pos = T;
+				for (int i = 0; i < ns; i++)
+					ss[i]->next_pos = T;
 			}
 			pass = 1;
 			goto restart;
 		}
-		if ((rc = kv_cache_set_layer(s->cache, l, d.keep_all ? Hkv : d.n_cache_heads, d.n_keep, d.keep_all ? NULL : d.keep,
-					     T, k, v, Hkv * D, pos, T, Hkv, s->reserve, err, errlen)))
-			goto out_free;
-		tr->n_alive[l] = T;
+		for (int i = 0; i < ns; i++) {
+			if ((rc = kv_cache_set_layer(ss[i]->cache, l, d[i].keep_all ? Hkv : d[i].n_cache_heads, d[i].n_keep,
+						     d[i].keep_all ? NULL : d[i].keep, T, k, v, Hkv * D, pos, T, Hkv, ss[i]->reserve,
+						     err, errlen)))
+				goto out_free;
+			ss[i]->trace.n_alive[l] = T;
+		}
 
 		be->attn_causal(att, q, k, v, T, H, Hkv, D);
 		mm(be, att, T, H * D, &(struct prod){ tmp, w->wo, &w->q[QW_O], E }, 1);
@@ -275,23 +325,28 @@ restart:
 		ffn(be, c, w, tmp, xn, T, g, u);
 		add_rows(x, tmp, (size_t)T * E);
 
-		if (d.n_prop > 0 && d.n_prop < T) {
-			if (!(tr->prop_pos[l] = malloc(sizeof(int32_t) * (size_t)d.n_prop))) {
-				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-				goto out_free;
+		int np = n_prop_of(&d[0], T);
+		if (np > 0) {
+			gather_rows(x, E, d[0].prop, np);
+			gather_i32(pos, d[0].prop, np);
+			gather_i32(cur, d[0].prop, np);
+			for (int i = 0; i < ns; i++) {
+				struct fwd_trace *tr = &ss[i]->trace;
+				if (!(tr->prop_pos[l] = malloc(sizeof(int32_t) * (size_t)np))) {
+					rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+					goto out_free;
+				}
+				memcpy(tr->prop_pos[l], pos, sizeof(int32_t) * (size_t)np);
+				tr->n_prop[l] = np;
 			}
-			gather_rows(x, E, d.prop, d.n_prop);
-			gather_i32(pos, d.prop, d.n_prop);
-			gather_i32(cur, d.prop, d.n_prop);
-			memcpy(tr->prop_pos[l], pos, sizeof(int32_t) * (size_t)d.n_prop);
-			tr->n_prop[l] = d.n_prop;
-			T = d.n_prop;
+			T = np;
 		}
 	}
 	int r0 = all_rows ? 0 : T - 1, nr = all_rows ? T : 1;
 	be->rmsnorm(xn, x + (size_t)r0 * E, m->out_norm, nr, E, c->norm_eps);
 	mm(be, xn, nr, E, &(struct prod){ logits, m->output, &m->q_output, V }, 1);
-	s->decode_step = 0;
+	for (int i = 0; i < ns; i++)
+		ss[i]->decode_step = 0;
 	rc = 0;
 out_free:
 	free(buf);
@@ -299,6 +354,7 @@ out_free:
 	free(cur);
 	free(dbuf);
 	free(n_keep);
+	free(d);
 	return rc;
 }
 

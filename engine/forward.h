@@ -56,6 +56,15 @@ void fwd_session_free(struct fwd_session *s);
 int fwd_prefill(struct fwd_session *s, const int32_t *ids, int n, bool all_rows, float *logits,
 		char *err, size_t errlen);
 
+/* fwd_prefill for several sessions on one forward: the layers run once and each session's
+ * policy fills its own cache from the same Q/K/V, so methods that differ only in what
+ * they keep (Full KV, SnapKV, H2O, StreamingLLM, FastKV at one TSP setting with other
+ * budgets) pay for one prefill. Every session must use the same model and start empty;
+ * the policies must agree on propagation and restarts at every layer (else KV_EINVAL
+ * naming both). logits as in fwd_prefill, shared by all sessions. */
+int fwd_prefill_shared(struct fwd_session *const *ss, int ns, const int32_t *ids, int n, bool all_rows, float *logits,
+		       char *err, size_t errlen);
+
 /* Decodes one token at position s->next_pos (then advances it), appending its K/V
  * to the cache (the policy may evict after each layer); writes logits (V,). */
 int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size_t errlen);

@@ -49,47 +49,89 @@ static bool is_stop(const struct model *m, const struct gen_opts *o, int32_t id)
 int gen_greedy(const struct model *m, const int32_t *prompt, int n_prompt, const struct gen_opts *o,
 	       int32_t **out, int *n_out, struct gen_stats *st, char *err, size_t errlen)
 {
-	struct fwd_session *s = NULL;
-	int rc;
-	if (o->max_new_tokens < 0)
-		return kv_errf(err, errlen, KV_EINVAL, "--max_new_tokens: expected a non-negative integer, got %d", o->max_new_tokens);
-	int32_t *ids = malloc(sizeof(int32_t) * (size_t)(o->max_new_tokens + 1));
+	return gen_greedy_shared(m, prompt, n_prompt, &o, 1, out, n_out, st, err, errlen);
+}
+
+int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt, const struct gen_opts *const *o,
+		      int n_o, int32_t **out, int *n_out, struct gen_stats *st, char *err, size_t errlen)
+{
+	int rc, n_act = 0;
+	if (n_o < 1)
+		return kv_errf(err, errlen, KV_EINVAL, "generation needs at least one option set");
+	for (int i = 0; i < n_o; i++)
+		if (o[i]->max_new_tokens < 0)
+			return kv_errf(err, errlen, KV_EINVAL, "--max_new_tokens: expected a non-negative integer, got %d",
+				       o[i]->max_new_tokens);
+	int32_t **ids = calloc((size_t)n_o, sizeof(*ids));
+	int *n = calloc((size_t)n_o, sizeof(int));
+	struct fwd_session **s = calloc((size_t)n_o, sizeof(*s));
+	int *act = malloc(sizeof(int) * (size_t)n_o); /* members that generate at least one token */
+	struct gen_stats *stats = calloc((size_t)n_o, sizeof(*stats));
 	float *logits = malloc(sizeof(float) * (size_t)m->cfg.n_vocab);
-	if (!ids || !logits) {
+	if (!ids || !n || !s || !act || !stats || !logits) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for generation");
 		goto out_free;
 	}
-	int n = 0;
-	struct gen_stats stats = { .n_prompt = n_prompt };
-	if (o->max_new_tokens > 0) {
-		if ((rc = fwd_session_init(m, o->policy, o->max_new_tokens, o->n_threads, &s, err, errlen)))
+	for (int i = 0; i < n_o; i++) {
+		stats[i].n_prompt = n_prompt;
+		if (!(ids[i] = malloc(sizeof(int32_t) * (size_t)(o[i]->max_new_tokens + 1)))) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for generation");
 			goto out_free;
-		double t0 = kv_clock_s();
-		if ((rc = fwd_prefill(s, prompt, n_prompt, false, logits, err, errlen)))
-			goto out_free;
-		ids[n++] = o->min_one_token ? argmax_no_stop(m, o, logits, m->cfg.n_vocab) : gen_argmax(logits, m->cfg.n_vocab);
-		double t1 = kv_clock_s();
-		stats.prefill_s = t1 - t0;
-		stats.kv_bytes_prefill = kv_cache_bytes(s->cache);
-		if (o->on_prefill)
-			o->on_prefill(o->ctx, s);
-		while (n < o->max_new_tokens && !is_stop(m, o, ids[n - 1])) {
-			if ((rc = fwd_decode(s, ids[n - 1], logits, err, errlen)))
-				goto out_free;
-			ids[n++] = gen_argmax(logits, m->cfg.n_vocab);
 		}
-		stats.decode_s = kv_clock_s() - t1;
+		if (o[i]->max_new_tokens == 0)
+			continue;
+		if ((rc = fwd_session_init(m, o[i]->policy, o[i]->max_new_tokens, o[0]->n_threads, &s[n_act], err, errlen)))
+			goto out_free;
+		act[n_act++] = i;
 	}
-	stats.n_generated = n;
-	if (st)
-		*st = stats;
-	*out = ids;
-	*n_out = n;
-	ids = NULL;
+	if (n_act > 0) {
+		double t0 = kv_clock_s();
+		if ((rc = fwd_prefill_shared(s, n_act, prompt, n_prompt, false, logits, err, errlen)))
+			goto out_free;
+		/* every member's first token comes from the one prefill's logits */
+		for (int a = 0; a < n_act; a++) {
+			int i = act[a];
+			ids[i][n[i]++] = o[i]->min_one_token ? argmax_no_stop(m, o[i], logits, m->cfg.n_vocab)
+							     : gen_argmax(logits, m->cfg.n_vocab);
+		}
+		double t1 = kv_clock_s();
+		for (int a = 0; a < n_act; a++) {
+			int i = act[a];
+			stats[i].prefill_s = t1 - t0;
+			stats[i].kv_bytes_prefill = kv_cache_bytes(s[a]->cache);
+			if (o[i]->on_prefill)
+				o[i]->on_prefill(o[i]->ctx, s[a]);
+		}
+		for (int a = 0; a < n_act; a++) {
+			int i = act[a];
+			double t2 = kv_clock_s();
+			while (n[i] < o[i]->max_new_tokens && !is_stop(m, o[i], ids[i][n[i] - 1])) {
+				if ((rc = fwd_decode(s[a], ids[i][n[i] - 1], logits, err, errlen)))
+					goto out_free;
+				ids[i][n[i]++] = gen_argmax(logits, m->cfg.n_vocab);
+			}
+			stats[i].decode_s = kv_clock_s() - t2;
+		}
+	}
+	for (int i = 0; i < n_o; i++) {
+		stats[i].n_generated = n[i];
+		if (st)
+			st[i] = stats[i];
+		out[i] = ids[i];
+		n_out[i] = n[i];
+		ids[i] = NULL;
+	}
 	rc = 0;
 out_free:
-	fwd_session_free(s);
+	for (int i = 0; ids && i < n_o; i++)
+		free(ids[i]);
+	for (int a = 0; s && a < n_act; a++)
+		fwd_session_free(s[a]);
 	free(ids);
+	free(n);
+	free(s);
+	free(act);
+	free(stats);
 	free(logits);
 	return rc;
 }

@@ -40,4 +40,12 @@ int32_t gen_argmax(const float *x, int n);
 int gen_greedy(const struct model *m, const int32_t *prompt, int n_prompt, const struct gen_opts *o,
 	       int32_t **out, int *n_out, struct gen_stats *st, char *err, size_t errlen);
 
+/* gen_greedy for n_o option sets on one shared prefill (fwd_prefill_shared): member i
+ * generates under o[i] (its policy, stops, max_new_tokens) into out[i] (malloc'd, caller
+ * frees each), n_out[i] and st[i] (st may be NULL). The policies must agree on which
+ * tokens propagate; every member's prefill_s is the one shared prefill's time; threads
+ * are o[0]'s. On error no out[i] is set. */
+int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt, const struct gen_opts *const *o,
+		      int n_o, int32_t **out, int *n_out, struct gen_stats *st, char *err, size_t errlen);
+
 #endif

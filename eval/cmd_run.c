@@ -1,4 +1,4 @@
-/* kvlab run: evaluate one method on one task, every sample stored in the database. */
+/* kvlab run: evaluate one method (or several on shared prefills) on one task, every sample stored in the database. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +47,10 @@ static const struct cli_cmd run_cmd = {
 	"run",
 	"Evaluates a method on a task: builds each sample, generates greedily under the KV policy, scores and\n"
 	"stores it in SQLite, one transaction per sample. Rerunning the same configuration resumes: samples\n"
-	"already stored are skipped.",
+	"already stored are skipped. --method may list methods (fullkv,snapkv,h2o,streamingllm): each gets\n"
+	"the run it would get alone, and they share each sample's prefill (they must propagate the same\n"
+	"tokens, so FastKV, GemFilter and PyramidInfer share only with themselves at other budgets); every\n"
+	"member's prefill_s is then the shared prefill's time.",
 	run_flags,
 };
 
@@ -82,6 +85,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "kvlab: %s\n", err);
 		return 1;
 	}
-	printf("%s\n", r.run_id);
+	for (int i = 0; i < r.n_runs; i++)
+		printf("%s\n", r.run_id[i]);
 	return 0;
 }

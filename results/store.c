@@ -131,13 +131,18 @@ int store_file_sha256(struct store *s, const char *path, char hex[65], char *err
 // ----------------------------------------------------------------------------
 // runs and samples
 
+void store_run_id(const struct run_info *r, char run_id[65])
+{
+	sha256_hex(r->config_json, strlen(r->config_json), run_id);
+}
+
 int store_run_begin(struct store *s, const struct run_info *r, char run_id[65], char *err, size_t errlen)
 {
 	struct provenance p;
 	sqlite3_stmt *q = NULL;
 	int rc;
 	provenance_get(&p);
-	sha256_hex(r->config_json, strlen(r->config_json), run_id);
+	store_run_id(r, run_id);
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT OR IGNORE INTO runs (run_id, created_at, kind, task, method, method_json, model_path,"
 			       " model_sha256, config_json, backend, threads, git_commit, host_cpu, engine_version)"

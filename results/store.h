@@ -58,7 +58,9 @@ struct run_info {
 	const char *backend;
 	int threads;
 };
-/* Inserts the run if new; writes its id (64 hex + NUL) into run_id. */
+/* Writes the id of run r (64 hex + NUL: the SHA-256 of its configuration) into run_id. */
+void store_run_id(const struct run_info *r, char run_id[65]);
+/* Inserts the run if new; writes its id (store_run_id) into run_id. */
 int store_run_begin(struct store *s, const struct run_info *r, char run_id[65], char *err, size_t errlen);
 
 /* True when the run already holds sample_id. */

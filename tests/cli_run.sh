@@ -79,6 +79,23 @@ else
 	fail shards_should_split_the_samples_and_fill_the_same_run "rc $ra/$rb samples $(count "$tmp/shard.db"): $(tail -1 "$tmp/s0.err")"
 fi
 
+# 3c. several methods in one process share each sample's prefill: the runs (ids, predictions,
+# scores, cache sizes) equal the runs each method gets alone (1. and 3.)
+q2="SELECT s.sample_id, s.prediction, s.n_generated, s.kv_bytes, (SELECT group_concat(metric || '=' || value) FROM scores c WHERE c.run_id = s.run_id AND c.sample_id = s.sample_id) FROM samples s JOIN runs r USING (run_id) WHERE r.method = '%s' ORDER BY sample_id"
+$K run --task needle --model $M --method fullkv,streamingllm --max_capacity_prompts 128 --db "$tmp/multi.db" "${GRID[@]}" \
+	>"$tmp/multi.id" 2>"$tmp/multi.err"
+rc=$?
+sep_ids=$(sqlite3 "$tmp/two.db" "SELECT run_id FROM runs WHERE method = 'streamingllm'")
+# shellcheck disable=SC2059
+if [ $rc = 0 ] && [ "$(sed -n 1p "$tmp/multi.id")" = "$(cat "$tmp/ref.id")" ] && [ "$(sed -n 2p "$tmp/multi.id")" = "$sep_ids" ] &&
+	[ "$(sqlite3 "$tmp/multi.db" "$(printf "$q2" fullkv)")" = "$(sqlite3 "$tmp/ref.db" "$(printf "$q2" fullkv)")" ] &&
+	[ "$(sqlite3 "$tmp/multi.db" "$(printf "$q2" streamingllm)")" = "$(sqlite3 "$tmp/two.db" "$(printf "$q2" streamingllm)")" ] &&
+	grep -q "share each sample's prefill" "$tmp/multi.err"; then
+	ok several_methods_on_shared_prefills_should_fill_the_runs_each_gets_alone
+else
+	fail several_methods_on_shared_prefills_should_fill_the_runs_each_gets_alone "rc $rc: $(tail -2 "$tmp/multi.err")"
+fi
+
 # 4. bad input: one line naming the problem, non-zero exit, database unchanged
 sum() { sha256sum "$1" | cut -d' ' -f1; }
 h=$(sum "$tmp/ref.db")
@@ -104,5 +121,18 @@ check_bad run_should_reject_a_bad_method_value "--tsp_rate: expected a number in
 	$K run --task needle --model $M --db "$tmp/ref.db" --method fastkv --tsp_rate 1.5 --context_lengths 400
 check_bad run_should_reject_a_bad_shard "--shard: expected K/N with 0 <= K < N <= 1000 \(e.g. 1/2\), got '2/2'" \
 	$K run --task needle --model $M --db "$tmp/ref.db" --shard 2/2 --context_lengths 400
+check_bad run_should_reject_a_method_listed_twice "--method: 'fullkv' is listed twice" \
+	$K run --task needle --model $M --db "$tmp/ref.db" --method fullkv,snapkv,fullkv --context_lengths 400
+# the mismatch shows only in the forward, after the runs' header lines: the error is the last
+# line, and neither run is recorded
+$K run --task needle --model $M --db "$tmp/ref.db" --method snapkv,fastkv --eviction_mode proportional \
+	--context_lengths 400 --depths 0 --threads 1 >/dev/null 2>"$tmp/bad.err"
+rc=$?
+if [ $rc -ne 0 ] && tail -1 "$tmp/bad.err" | grep -q "kvlab: shared prefill: snapkv and fastkv send different tokens on after layer 15" &&
+	[ "$(sum "$tmp/ref.db")" = "$h" ]; then
+	ok run_should_refuse_to_share_a_prefill_between_methods_that_propagate_differently
+else
+	fail run_should_refuse_to_share_a_prefill_between_methods_that_propagate_differently "rc $rc: $(tail -1 "$tmp/bad.err")"
+fi
 check_bad run_should_reject_an_unwritable_db "/nonexistent/dir/x.db" \
 	$K run --task needle --model $M --db /nonexistent/dir/x.db --context_lengths 400 --depths 0
