@@ -48,9 +48,9 @@ static const struct cli_cmd run_cmd = {
 	"Evaluates a method on a task: builds each sample, generates greedily under the KV policy, scores and\n"
 	"stores it in SQLite, one transaction per sample. Rerunning the same configuration resumes: samples\n"
 	"already stored are skipped. --method may list methods (fullkv,snapkv,h2o,streamingllm): each gets\n"
-	"the run it would get alone, and they share each sample's prefill (they must propagate the same\n"
-	"tokens, so FastKV, GemFilter and PyramidInfer share only with themselves at other budgets); every\n"
-	"member's prefill_s is then the shared prefill's time.",
+	"the run it would get alone, and they share each sample's prefill (they must send the same\n"
+	"tokens on, so FastKV, GemFilter and PyramidInfer run on their own); every member's prefill_s is then\n"
+	"the shared prefill's time.",
 	run_flags,
 };
 
