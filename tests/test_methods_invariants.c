@@ -17,9 +17,9 @@
 #include "engine/kv_method.h"   // struct kv_method, kv_policy_prefill_layer
 #include "engine/kvcache.h"     // struct kv_cache
 #include "engine/model.h"       // model_init_random
-#include "methods/params.h"     // kv_param_keys
 #include "methods/registry.h"   // kv_policy_make, kv_method_find
 #include "tests/test.h"
+#include "tests/test_policy.h" // t_policy_make
 
 #define N_SINK 4
 #define MAX_KV 16
@@ -34,18 +34,7 @@ struct cfg {
 
 static int policy_from(const struct cfg *c, const struct model *m, struct kv_policy *pol, char *err, size_t errlen)
 {
-	struct method_args a = { .method = c->method };
-	for (int i = 0; c->kv[i]; i += 2) {
-		int k = 0;
-		while (kv_param_keys[k] && strcmp(kv_param_keys[k], c->kv[i]) != 0)
-			k++;
-		if (!kv_param_keys[k])
-			return kv_errf(err, errlen, KV_EINVAL, "test: no key %s", c->kv[i]);
-		a.vals[k] = c->kv[i + 1];
-	}
-	struct kv_shape shape = { .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .n_head_kv = m->cfg.n_head_kv,
-				  .head_dim = m->cfg.head_dim, .n_embd = m->cfg.n_embd };
-	return kv_policy_make(&a, &shape, pol, err, errlen);
+	return t_policy_make(c->method, c->kv, m, pol, err, errlen);
 }
 
 static const char *cfg_get(const struct cfg *c, const char *key, const char *def)

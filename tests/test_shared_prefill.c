@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"   // kv_errf
+#include "engine/errors.h"   // KV_EINVAL
 #include "engine/generate.h" // gen_greedy, gen_greedy_shared
 #include "engine/model.h"    // model_init_random
-#include "methods/params.h"  // kv_param_keys
-#include "methods/registry.h" // kv_policy_make
+#include "methods/registry.h" // kv_policy_free
 #include "tests/test.h"
+#include "tests/test_policy.h" // t_policy_make
 
 #define N_PROMPT 300
 #define MAX_NEW 12
@@ -27,22 +27,6 @@ struct member_cfg {
 	const char *kv[9];
 };
 
-static int make_policy(const struct member_cfg *c, struct kv_policy *pol, char *err, size_t errlen)
-{
-	struct method_args a = { .method = c->method };
-	for (int i = 0; c->kv[i]; i += 2) {
-		int k = 0;
-		while (kv_param_keys[k] && strcmp(kv_param_keys[k], c->kv[i]) != 0)
-			k++;
-		if (!kv_param_keys[k])
-			return kv_errf(err, errlen, KV_EINVAL, "test: no key %s", c->kv[i]);
-		a.vals[k] = c->kv[i + 1];
-	}
-	const struct model_config *m = &g_tiny->cfg;
-	struct kv_shape shape = { m->n_layer, m->n_head, m->n_head_kv, m->head_dim, m->n_embd };
-	return kv_policy_make(&a, &shape, pol, err, errlen);
-}
-
 /* Generates with every member alone and all together; checks they agree, or that the
  * shared call fails with an error containing want_err. */
 static void check_group(const struct member_cfg *cfg, int n, const char *want_err)
@@ -56,7 +40,7 @@ static void check_group(const struct member_cfg *cfg, int n, const char *want_er
 	char err[512] = "";
 	int rc = 0;
 	for (int i = 0; i < n && !rc; i++) {
-		rc = make_policy(&cfg[i], &pol[i], err, sizeof(err));
+		rc = t_policy_make(cfg[i].method, cfg[i].kv, g_tiny, &pol[i], err, sizeof(err));
 		o[i] = (struct gen_opts){ .max_new_tokens = MAX_NEW, .n_threads = 1, .policy = &pol[i], .no_eos_stop = true };
 		op[i] = &o[i];
 	}
