@@ -190,7 +190,7 @@ static int n_prop_of(const struct kv_decision *d, int T)
 
 /* Checks that member i of a shared prefill decided the same propagation and restart as
  * member 0 at layer l: the forward is computed once, so only the caches may differ. */
-static int check_same_flow(const struct fwd_session *const *ss, const struct kv_decision *d, int i, int T, int l,
+static int check_same_flow(struct fwd_session *const *ss, const struct kv_decision *d, int i, int T, int l,
 			   char *err, size_t errlen)
 {
 	const struct kv_decision *a = &d[0], *b = &d[i];
@@ -279,7 +279,7 @@ restart:
 						      .n_prompt = ss[i]->trace.n_prompt, .pos = pos, .ids = cur, .q = q, .k = k, .v = v };
 			if ((rc = kv_policy_prefill_layer(&ss[i]->pol, &view, &d[i], err, errlen)) ||
 			    (rc = check_decision(&ss[i]->pol, &d[i], T, H, Hkv, l, err, errlen)) ||
-			    (i > 0 && (rc = check_same_flow((const struct fwd_session *const *)ss, d, i, T, l, err, errlen))))
+			    (i > 0 && (rc = check_same_flow(ss, d, i, T, l, err, errlen))))
 				goto out_free;
 		}
 		if (d[0].n_restart > 0) {

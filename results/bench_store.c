@@ -23,7 +23,6 @@ static const char *const bench_schema =
 	"  stddev_ms REAL NOT NULL, samples_ms TEXT, kv_bytes INTEGER NOT NULL,"
 	"  UNIQUE (invocation, label, n_ctx, phase));";
 
-/* Copies sqlite's message (borrowed, changed by the next call) into err at once. */
 int bench_store_schema(struct store *s, char *err, size_t errlen)
 {
 	char *msg = NULL;
