@@ -2,7 +2,8 @@
  * softmax: every probability within 3e-6 relative (a float softmax with glibc's
  * expf measures 2.3e-6 on these rows: the float subtraction of the maximum
  * dominates), masked tail zeroed, rows of every length around the 8-lane blocks,
- * and scores spanning the flush-to-zero range. */
+ * the maximum found in every lane and in the tail, and scores spanning the
+ * flush-to-zero range. */
 #include <math.h>
 #include <stdint.h>
 
@@ -73,6 +74,21 @@ static void softmax_flushes_far_below_the_maximum(void)
 	T_CHECK(s[3] < 1e-30f && s[3] >= 0.0f, "score 1003 below the maximum gives %g", s[3]);
 }
 
+static void maximum_is_found_at_every_position(void)
+{
+	for (int n = 1; n <= 37; n += 12) /* 1, 13, 25, 37: tails of 1, 5, 1 and 5 after the blocks */
+		for (int at = 0; at < n; at++) {
+			float s[37];
+			for (int j = 0; j < n; j++)
+				s[j] = -60.0f + (float)j * 0.01f;
+			s[at] = 40.0f; /* 100 above the rest: everything else flushes */
+			cpu_softmax_row(s, n, n);
+			T_CHECK(s[at] == 1.0f, "length %d, maximum at %d: gets %.9g", n, at, s[at]);
+			for (int j = 0; j < n; j++)
+				T_CHECK(j == at || s[j] < 1e-30f, "length %d, maximum at %d: %d gets %g", n, at, j, s[j]);
+		}
+}
+
 static void exp_is_exact_at_integer_multiples_of_ln2(void)
 {
 	float s[9] = {0.0f};
@@ -89,6 +105,7 @@ int main(void)
 {
 	T_RUN(softmax_matches_double_reference_at_every_length);
 	T_RUN(softmax_flushes_far_below_the_maximum);
+	T_RUN(maximum_is_found_at_every_position);
 	T_RUN(exp_is_exact_at_integer_multiples_of_ln2);
 	return t_done();
 }

@@ -38,12 +38,22 @@ static inline __attribute__((always_inline)) v8f exp_nonpos8(v8f x)
 /* The row body, inlined into each clone of cpu_softmax_row. */
 static inline __attribute__((always_inline)) void softmax_body(float *s, int n, int m)
 {
+	/* lane-wise maxima seeded with s[0], then across lanes: the value a scan finds */
 	float mx = s[0];
-	for (int j = 1; j < n; j++)
-		mx = s[j] > mx ? s[j] : mx;
-	v8f vsum = {0};
+	v8f vmx = (v8f){0} + mx;
 	int j = 0;
 	for (; j + 8 <= n; j += 8) {
+		v8f x;
+		memcpy(&x, s + j, sizeof x);
+		v8i gt = x > vmx;
+		vmx = (v8f)(((v8i)x & gt) | ((v8i)vmx & ~gt));
+	}
+	for (int l = 0; l < 8; l++)
+		mx = vmx[l] > mx ? vmx[l] : mx;
+	for (; j < n; j++)
+		mx = s[j] > mx ? s[j] : mx;
+	v8f vsum = {0};
+	for (j = 0; j + 8 <= n; j += 8) {
 		v8f x;
 		memcpy(&x, s + j, sizeof x);
 		x = exp_nonpos8(x - mx);
@@ -62,7 +72,13 @@ static inline __attribute__((always_inline)) void softmax_body(float *s, int n, 
 			sum += x[l];
 	}
 	float inv = 1.0f / sum;
-	for (j = 0; j < n; j++)
+	for (j = 0; j + 8 <= n; j += 8) {
+		v8f x;
+		memcpy(&x, s + j, sizeof x);
+		x *= inv;
+		memcpy(s + j, &x, sizeof x);
+	}
+	for (; j < n; j++)
 		s[j] *= inv;
 	for (j = n; j < m; j++)
 		s[j] = 0.0f;
