@@ -1,10 +1,12 @@
 /* kvlab ruler generate: writes RULER task data (JSONL, the official layout) for a
  * length and a tokenizer, with the official generator's random streams. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "datasets/ruler.h"   // ruler_generate, ruler_tasks
 #include "engine/errors.h"
@@ -97,8 +99,8 @@ static int generate(int argc, char **argv)
 		}
 		char path[4096];
 		snprintf(path, sizeof(path), all ? "%s/%s.jsonl" : "%s", c.out, name);
-		char tmp[4200];
-		snprintf(tmp, sizeof(tmp), "%s.part", path);
+		char tmp[4200]; /* per process: two runs generating the same file must not share it */
+		snprintf(tmp, sizeof(tmp), "%s.part%ld", path, (long)getpid());
 		FILE *f = fopen(tmp, "w");
 		if (!f) {
 			fprintf(stderr, "kvlab: --out %s: cannot write there\n", path);
@@ -112,9 +114,11 @@ static int generate(int argc, char **argv)
 		rc = ruler_generate(&o, f, &n, err, sizeof(err));
 		if (fclose(f) != 0 && !rc)
 			rc = kv_errf(err, sizeof(err), KV_EIO, "%s: write failed", path);
-		if (rc || rename(tmp, path) != 0) {
+		if (!rc && rename(tmp, path) != 0)
+			rc = kv_errf(err, sizeof(err), KV_EIO, "--out %s: cannot move %s into place: %s", path, tmp, strerror(errno));
+		if (rc) {
 			remove(tmp);
-			fprintf(stderr, "kvlab: %s\n", rc ? err : "cannot rename the output into place");
+			fprintf(stderr, "kvlab: %s\n", err);
 			failed = 1;
 			break;
 		}

@@ -64,3 +64,20 @@ if $K ruler generate --model $M --task niah_single_1 --length 512 --samples 1 --
 else
 	fail run_report_export_should_round_trip "$(tail -3 "$tmp/err")"
 fi
+
+# 6. two generators writing the same file at once (eval_ruler.sh shards do) both succeed,
+#    leave the one file with the right bytes and no scratch files behind
+want=$(awk -F'\t' '$1 == "niah_multikey_3" { print $4 }' "$G")
+mkdir "$tmp/twice"
+$K ruler generate --model $M --task niah_multikey_3 --length 4096 --samples 25 --out "$tmp/twice/mk3.jsonl" --quiet 2>"$tmp/e1" &
+p1=$!
+$K ruler generate --model $M --task niah_multikey_3 --length 4096 --samples 25 --out "$tmp/twice/mk3.jsonl" --quiet 2>"$tmp/e2"
+r2=$?
+wait $p1
+r1=$?
+if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && [ "$(ls "$tmp/twice")" = mk3.jsonl ] &&
+	[ "$(sha256sum <"$tmp/twice/mk3.jsonl" | cut -c1-64)" = "$want" ]; then
+	ok generate_twice_at_once_should_both_succeed
+else
+	fail generate_twice_at_once_should_both_succeed "$(ls "$tmp/twice" | tr '\n' ' ') $(cat "$tmp/e1" "$tmp/e2" | tail -2)"
+fi
