@@ -103,6 +103,11 @@ int kv_policy_decode_layer(const struct kv_policy *p, const struct kv_decode_vie
  * before it are unmasked (H2O's faithful scoring). */
 int kv_view_attn_probs(const struct kv_layer_view *v, int row0, int n_rows, int causal_from, float *out,
 		       char *err, size_t errlen);
+/* Adds to acc (H, ncols; caller's) the attention probabilities that rows [row0,
+ * row0+n_rows) give keys [0, ncols), summed over the rows per query head; the
+ * probabilities are kv_view_attn_probs' (same masks), each column summed in row order. */
+int kv_view_attn_colsum(const struct kv_layer_view *v, int row0, int n_rows, int causal_from, int ncols, float *acc,
+			char *err, size_t errlen);
 /* Raw dot products q_row . k_j (no scale, no softmax) for every query head and key:
  * out (H, T). */
 void kv_view_dots(const struct kv_layer_view *v, int row, float *out);

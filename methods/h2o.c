@@ -12,8 +12,6 @@
 #include "methods/registry.h"
 #include "methods/select.h"
 
-#define H2O_ROW_BLOCK 128 /* query rows scored at once: memory stays O(block x T) */
-
 static const char *const h2o_keys[] = { "eviction_mode", "retain_rate", "max_capacity_prompts", "window_size",
 					"h2o_causal", "per_kv_head", NULL };
 
@@ -40,27 +38,13 @@ static int h2o_prefill_layer(void *state, const struct kv_layer_view *v, struct 
 	}
 	int np = T - w, rc = 0;
 	int causal_from = p->h2o_causal ? 0 : np;
-	float *probs = malloc(sizeof(float) * (size_t)H * H2O_ROW_BLOCK * T);
 	float *acc = calloc((size_t)H * np, sizeof(float));
-	if (!probs || !acc) {
-		rc = kv_errf(err, errlen, KV_ENOMEM, "h2o: out of memory");
+	if (!acc)
+		return kv_errf(err, errlen, KV_ENOMEM, "h2o: out of memory");
+	if ((rc = kv_view_attn_colsum(v, 0, T, causal_from, np, acc, err, errlen)))
 		goto out;
-	}
-	for (int r0 = 0; r0 < T; r0 += H2O_ROW_BLOCK) {
-		int nr = T - r0 < H2O_ROW_BLOCK ? T - r0 : H2O_ROW_BLOCK;
-		if ((rc = kv_view_attn_probs(v, r0, nr, causal_from, probs, err, errlen)))
-			goto out;
-		for (int h = 0; h < H; h++)
-			for (int r = 0; r < nr; r++) {
-				const float *row = probs + ((size_t)h * nr + r) * T;
-				float *a = acc + (size_t)h * np;
-				for (int j = 0; j < np; j++)
-					a[j] += row[j];
-			}
-	}
 	sel_per_head_topk_window(d, acc, H, Hkv, T, C, w, p->per_kv_head);
 out:
-	free(probs);
 	free(acc);
 	return rc;
 }

@@ -7,37 +7,21 @@
 
 #include "engine/errors.h"
 
-#define WIN_ROWS_MAX 4096 /* window rows scored at once */
-
 int sel_window_scores(const struct kv_layer_view *v, int w, int k, enum kv_pooling pool, float *out,
 		      char *err, size_t errlen)
 {
 	int H = v->shape->n_head, T = v->n, np = T - w;
 	if (w <= 0 || np <= 0)
 		return kv_errf(err, errlen, KV_EINTERNAL, "window %d leaves no prefix of %d rows", w, T);
-	float *probs = malloc(sizeof(float) * (size_t)H * (w < WIN_ROWS_MAX ? w : WIN_ROWS_MAX) * T);
 	float *sum = calloc((size_t)H * np, sizeof(float));
 	int rc = 0;
-	if (!probs || !sum) {
-		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for window scores");
+	if (!sum)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for window scores");
+	if ((rc = kv_view_attn_colsum(v, np, w, np, np, sum, err, errlen)))
 		goto out;
-	}
-	for (int r0 = np; r0 < T; r0 += WIN_ROWS_MAX) {
-		int nr = T - r0 < WIN_ROWS_MAX ? T - r0 : WIN_ROWS_MAX;
-		if ((rc = kv_view_attn_probs(v, r0, nr, np, probs, err, errlen)))
-			goto out;
-		for (int h = 0; h < H; h++)
-			for (int r = 0; r < nr; r++) {
-				const float *row = probs + ((size_t)h * nr + r) * T;
-				float *s = sum + (size_t)h * np;
-				for (int j = 0; j < np; j++)
-					s[j] += row[j];
-			}
-	}
 	for (int h = 0; h < H; h++)
 		sel_pool(sum + (size_t)h * np, out + (size_t)h * np, np, k, pool);
 out:
-	free(probs);
 	free(sum);
 	return rc;
 }
