@@ -31,10 +31,10 @@ CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wno-psabi -fopenmp -I.
 LDLIBS := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lutf8proc -lsqlite3 -lmd -lm -lpthread
 LDFLAGS := -fopenmp $(SANFLAGS)
 
-LIB_DIRS := engine engine/cpu methods datasets eval eval/metrics bench results
-LIB_SRC := $(filter-out eval/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+LIB_DIRS := base engine engine/cpu methods datasets eval eval/metrics bench results cli
+LIB_SRC := $(filter-out cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-MAIN_OBJ := $(BUILD)/eval/main.o
+MAIN_OBJ := $(BUILD)/cli/main.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 

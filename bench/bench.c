@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/clock.h"    // kv_clock_s
-#include "engine/errors.h"   // kv_errf
+#include "base/clock.h"    // kv_clock_s
+#include "base/errors.h"   // kv_errf
 #include "engine/forward.h"  // fwd_session_init, fwd_prefill, fwd_decode
 #include "engine/generate.h" // gen_argmax
 #include "engine/kvcache.h"  // kv_cache_bytes

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "bench/bench.h"
-#include "engine/errors.h" // kv_errf
-#include "engine/fileio.h" // kv_read_file
+#include "base/errors.h" // kv_errf
+#include "base/fileio.h" // kv_read_file
 
 /* .n_layer, .n_embd, .n_head, .n_head_kv, .head_dim, .n_ff, .n_vocab as
  * num_hidden_layers, hidden_size, num_attention_heads, num_key_value_heads, head_dim,

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_EIO, KV_EFORMAT, KV_ENOMEM
-#include "engine/fileio.h" // defines: kv_read_file
+#include "base/errors.h" // defines: kv_errf, KV_EIO, KV_EFORMAT, KV_ENOMEM
+#include "base/fileio.h" // defines: kv_read_file
 
 /* Offset of the first invalid UTF-8 sequence in s[0..n), or n (Python's strict decoder). */
 static size_t utf8_invalid_at(const unsigned char *s, size_t n)

@@ -12,9 +12,9 @@
 
 #include "datasets/longbench.h"
 #include "engine/chat.h"
-#include "engine/errors.h"
-#include "engine/fileio.h"
-#include "engine/grow.h"   // kv_grow
+#include "base/errors.h"
+#include "base/fileio.h"
+#include "base/grow.h"   // kv_grow
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 #include "eval/metrics/metrics.h"

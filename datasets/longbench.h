@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "eval/task.h"
+#include "datasets/task.h"
 
 extern const struct kv_task longbench_task;
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "engine/chat.h"      // defines: chat_render_user, CHAT_NONE
-#include "engine/errors.h"    // defines: kv_errf, KV_E*
+#include "base/errors.h"    // defines: kv_errf, KV_E*
 #include "engine/model.h"     // defines: struct model
 #include "engine/tokenizer.h" // defines: tok_encode, tok_decode, tok_bos, tok_piece, tok_n_vocab
 

@@ -1,6 +1,6 @@
 /* Needle-in-a-haystack, as FastKV's eval/run_needle_in_haystack.py builds and scores it
  * (../shared/spec/eval.md section 4, strings in Appendix D2), plus the set-overlap score of
- * eval/visualize.py. The task object (needle_task) plugs into the runner through eval/task.h;
+ * eval/visualize.py. The task object (needle_task) plugs into the runner through datasets/task.h;
  * the pieces below are public so tests can check them against hand-worked cases.
  *
  * Choices the official code leaves open, fixed here (and recorded in the task's describe JSON):
@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "eval/task.h" // defines: struct kv_task
+#include "datasets/task.h" // defines: struct kv_task
 
 struct tokenizer;
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h" // defines: KV_ENOMEM
+#include "base/errors.h" // defines: KV_ENOMEM
 
 // ----------------------------------------------------------------------------
 // UTF-8 and the few Python str rules the scores depend on

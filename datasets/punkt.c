@@ -4,7 +4,7 @@
  * _annotate_first_pass / _annotate_second_pass with the orthographic, collocation and
  * sentence-starter heuristics, _realign_boundaries) and PunktLanguageVars' regular
  * expressions, written out by hand on code points. Python str semantics (re's \s \w \d on
- * str, str.lower, str.isupper/islower of one character) come from engine/pystr.c.
+ * str, str.lower, str.isupper/islower of one character) come from base/pystr.c.
  * All positions below are code point indices into the decoded text until the very end,
  * where they become byte offsets. */
 #include "datasets/punkt.h"
@@ -16,14 +16,14 @@
 
 #include <utf8proc.h>
 
-#include "engine/errors.h"              // kv_errf, KV_E*
-#include "engine/fileio.h"              // kv_read_file
-#include "engine/grow.h"                // kv_grow
-#include "engine/interner.h"            // interner_*
-#include "engine/pystr.h"               // py_is*, py_lower, struct pystr
+#include "base/errors.h"              // kv_errf, KV_E*
+#include "base/fileio.h"              // kv_read_file
+#include "base/grow.h"                // kv_grow
+#include "base/interner.h"            // interner_*
+#include "base/pystr.h"               // py_is*, py_lower, struct pystr
 
 // ----------------------------------------------------------------------------
-// parameter table: UTF-8 keys interned (engine/interner.h) with their kinds; a collocation is "T1\tT2"
+// parameter table: UTF-8 keys interned (base/interner.h) with their kinds; a collocation is "T1\tT2"
 
 enum {
 	KEY_ABBREV = 1 << 0,

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "eval/task.h" // defines: struct kv_task
+#include "datasets/task.h" // defines: struct kv_task
 
 struct tokenizer;
 
@@ -80,10 +80,6 @@ int ruler_generate(const struct ruler_gen_opts *o, FILE *out, int *n_done, char 
 
 /* Python's str.isspace() for one code point. */
 bool ruler_py_isspace(uint32_t cp);
-/* Appends s[0..n) to *buf as a JSON string literal the way Python's json.dumps writes it
- * with ensure_ascii=True (non-ASCII as \uXXXX, astral as surrogate pairs). *buf is a
- * malloc'd buffer of *cap bytes holding *len; grows it. KV_ENOMEM or 0. */
-int ruler_json_str(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
 
 // ----------------------------------------------------------------------------
 // scoring (RULER scripts/eval: postprocess_pred, string_match_all, string_match_part)
@@ -96,7 +92,7 @@ double ruler_match_all(const char *pred, const char *const *refs, int n);
 double ruler_match_part(const char *pred, const char *const *refs, int n);
 
 // ----------------------------------------------------------------------------
-// task (eval/task.h)
+// task (datasets/task.h)
 
 extern const struct kv_task ruler_task;
 

@@ -15,9 +15,10 @@
 #include "datasets/needle.h"   // haystack_read_dir
 #include "datasets/punkt.h"    // punkt_load, punkt_sentences (nltk.sent_tokenize)
 #include "datasets/pyrandom.h" // struct pyrand, pyrand_*
-#include "engine/errors.h"
-#include "engine/fileio.h"     // kv_read_file
-#include "engine/grow.h"       // kv_grow
+#include "base/errors.h"
+#include "base/pyjson.h" // py_json_str
+#include "base/fileio.h"     // kv_read_file
+#include "base/grow.h"       // kv_grow
 #include "engine/tokenizer.h"  // tok_encode
 
 #include <cjson/cJSON.h>
@@ -1521,7 +1522,7 @@ static int write_record(struct gen *g, FILE *f, int index, const char *input, si
 	len = h.n;
 	cap = h.cap;
 	h.p = NULL;
-	if (ruler_json_str(&b, &len, &cap, input, cut))
+	if (py_json_str(&b, &len, &cap, input, cut))
 		goto out;
 	struct sb t = { .p = b, .n = len, .cap = cap };
 	b = NULL;
@@ -1530,14 +1531,14 @@ static int write_record(struct gen *g, FILE *f, int index, const char *input, si
 	for (int i = 0; i < s->n_ans; i++) {
 		if (i && sb_adds(&t, ", "))
 			goto out_t;
-		if (ruler_json_str(&t.p, &t.n, &t.cap, s->ans[i], strlen(s->ans[i])))
+		if (py_json_str(&t.p, &t.n, &t.cap, s->ans[i], strlen(s->ans[i])))
 			goto out_t;
 	}
 	if (sb_addf(&t, "], \"length\": %d", length))
 		goto out_t;
 	if (head) {
 		if (sb_addf(&t, ", \"length_w_model_temp\": %d, \"answer_prefix\": ", length) ||
-		    ruler_json_str(&t.p, &t.n, &t.cap, input + cut, in_len - cut))
+		    py_json_str(&t.p, &t.n, &t.cap, input + cut, in_len - cut))
 			goto out_t;
 		if (g->d->family == RULER_NIAH && s->n_ans) {
 			const char *p = strstr(input, s->ans[0]);

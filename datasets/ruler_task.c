@@ -1,4 +1,4 @@
-/* The RULER task (eval/task.h): "ruler" runs the 11 tasks FastKV runs (qa_1/qa_2 too when
+/* The RULER task (datasets/task.h): "ruler" runs the 11 tasks FastKV runs (qa_1/qa_2 too when
  * their data is there), "ruler:SUB" one of the 13. Records come from --data (an official
  * RULER JSONL file, or a folder holding TASK.jsonl or TASK/validation.jsonl, in either the
  * 2024 layout, answer prefix inside "input", or the head layout, separate "answer_prefix",
@@ -20,12 +20,12 @@
 #include <sys/stat.h>
 
 #include "engine/chat.h"      // chat_render_user
-#include "engine/errors.h"
-#include "engine/fileio.h"    // kv_read_file, kv_next_line
-#include "engine/grow.h"      // kv_grow
+#include "base/errors.h"
+#include "base/fileio.h"    // kv_read_file, kv_next_line
+#include "base/grow.h"      // kv_grow
 #include "engine/model.h"     // struct model
 #include "engine/tokenizer.h" // tok_encode, tok_decode, tok_bos, tok_piece
-#include "results/store.h"    // sha256_hex
+#include "base/sha256.h"      // sha256_hex
 
 #define FASTKV_MAX_NEW_TOKENS 64
 

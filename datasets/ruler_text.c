@@ -7,8 +7,8 @@
 #include <string.h>
 #include <utf8proc.h> // utf8proc_iterate, utf8proc_tolower, utf8proc_encode_char
 
-#include "engine/errors.h"
-#include "engine/grow.h" // kv_grow
+#include "base/errors.h"
+#include "base/pyjson.h" // py_utf8_next
 
 bool ruler_py_isspace(uint32_t cp)
 {
@@ -17,60 +17,6 @@ bool ruler_py_isspace(uint32_t cp)
 	       cp == 0x3000;
 }
 
-/* Decodes one UTF-8 code point at s (n bytes left); invalid bytes decode as themselves
- * (Latin-1), one byte each, so nothing is ever lost. */
-static uint32_t next_cp(const char *s, size_t n, size_t *adv)
-{
-	utf8proc_int32_t cp;
-	utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &cp);
-	if (k <= 0) {
-		*adv = 1;
-		return (unsigned char)s[0];
-	}
-	*adv = (size_t)k;
-	return (uint32_t)cp;
-}
-
-int ruler_json_str(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	if (kv_grow((void **)buf, cap, *len + n * 6 + 16, 1))
-		return KV_ENOMEM;
-	char *o = *buf + *len;
-	*o++ = '"';
-	for (size_t i = 0; i < n;) {
-		size_t adv;
-		uint32_t cp = next_cp(s + i, n - i, &adv);
-		i += adv;
-		if (cp == '"' || cp == '\\') {
-			*o++ = '\\';
-			*o++ = (char)cp;
-		} else if (cp >= 0x20 && cp < 0x7f) {
-			*o++ = (char)cp;
-		} else if (cp == '\n' || cp == '\r' || cp == '\t' || cp == '\b' || cp == '\f') {
-			*o++ = '\\';
-			*o++ = cp == '\n' ? 'n' : cp == '\r' ? 'r' : cp == '\t' ? 't' : cp == '\b' ? 'b' : 'f';
-		} else {
-			uint32_t units[2] = { cp, 0 };
-			int nu = 1;
-			if (cp >= 0x10000) {
-				units[0] = 0xd800 + ((cp - 0x10000) >> 10);
-				units[1] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
-				nu = 2;
-			}
-			for (int u = 0; u < nu; u++) {
-				*o++ = '\\';
-				*o++ = 'u';
-				for (int sh = 12; sh >= 0; sh -= 4)
-					*o++ = hex[(units[u] >> sh) & 15];
-			}
-		}
-	}
-	*o++ = '"';
-	*len = (size_t)(o - *buf);
-	(*buf)[*len] = 0;
-	return 0;
-}
 
 // ----------------------------------------------------------------------------
 // scoring
@@ -81,7 +27,7 @@ static char *py_strip(char *s)
 	size_t n = strlen(s), b = 0, e = n;
 	while (b < n) {
 		size_t adv;
-		uint32_t cp = next_cp(s + b, n - b, &adv);
+		uint32_t cp = py_utf8_next(s + b, n - b, &adv);
 		if (!ruler_py_isspace(cp))
 			break;
 		b += adv;
@@ -90,7 +36,7 @@ static char *py_strip(char *s)
 	size_t last = b;
 	for (size_t i = b; i < n;) {
 		size_t adv;
-		uint32_t cp = next_cp(s + i, n - i, &adv);
+		uint32_t cp = py_utf8_next(s + i, n - i, &adv);
 		i += adv;
 		if (!ruler_py_isspace(cp))
 			last = i;
@@ -122,7 +68,7 @@ static char *lower_dup(const char *s)
 	size_t k = 0;
 	for (size_t i = 0; i < n;) {
 		size_t adv;
-		uint32_t cp = next_cp(s + i, n - i, &adv);
+		uint32_t cp = py_utf8_next(s + i, n - i, &adv);
 		if (adv == 1 && cp >= 0x80) { /* invalid byte: keep it */
 			o[k++] = s[i];
 		} else {

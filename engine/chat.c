@@ -35,7 +35,7 @@
  * Not modelled: conditions are never evaluated, so tools, documents, explicit system messages
  * and defaults set by {% set %} are outside the supported set and refused. */
 #include "engine/chat.h"   // defines: struct chat_format, enum chat_family, chat_detect, chat_render_user
-#include "engine/errors.h" // defines: kv_errf, KV_EINVAL, KV_EFORMAT, KV_EUNSUP, KV_ENOMEM
+#include "base/errors.h" // defines: kv_errf, KV_EINVAL, KV_EFORMAT, KV_EUNSUP, KV_ENOMEM
 
 #include <stdarg.h>
 #include <stdbool.h>

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "engine/backend.h" // struct backend_ops, backend_cpu
-#include "engine/errors.h"  // kv_errf
+#include "base/errors.h"  // kv_errf
 #include "engine/kvcache.h" // kv_cache_*
 #include "engine/model.h"   // struct model
 

@@ -4,8 +4,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "engine/clock.h"     // kv_clock_s
-#include "engine/errors.h"    // kv_errf
+#include "base/clock.h"     // kv_clock_s
+#include "base/errors.h"    // kv_errf
 #include "engine/forward.h"   // fwd_session_*
 #include "engine/kvcache.h"   // kv_cache_bytes
 #include "engine/model.h"     // struct model

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "engine/errors.h" // kv_errf, KV_E*
-#include "engine/fileio.h" // kv_map_file
+#include "base/errors.h" // kv_errf, KV_E*
+#include "base/fileio.h" // kv_map_file
 #include "engine/quant.h"  // quant_row_bytes, quant_supported
 
 // ----------------------------------------------------------------------------

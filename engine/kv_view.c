@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "engine/cpu/cpu_ops.h" // cpu_softmax_row
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/kv_method.h"
 
 #define COLSUM_ROWS 128 /* rows one head scores at once when summing (fewer K re-packings than 32 or 64) */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 static void layer_free(struct kv_layer *L)
 {

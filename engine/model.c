@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/errors.h"    // kv_errf
+#include "base/errors.h"    // kv_errf
 #include "engine/tokenizer.h" // tok_free
 
 const char *model_arch_name(enum model_arch a)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "engine/chat.h"      // chat_detect
-#include "engine/errors.h"    // kv_errf
+#include "base/errors.h"    // kv_errf
 #include "engine/gguf.h"      // gguf_open, gguf_get_*
 #include "engine/model.h"     // struct model, model_alloc
 #include "engine/quant.h"     // quant_dequant_row

@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 
 #include "engine/chat.h"        // chat_detect
-#include "engine/errors.h"      // kv_errf
-#include "engine/fileio.h"      // kv_read_file
+#include "base/errors.h"      // kv_errf
+#include "base/fileio.h"      // kv_read_file
 #include "engine/model.h"       // struct model, model_alloc, model_rope_init
 #include "engine/safetensors.h" // safetensors_open, safetensors_read_f32
 #include "engine/tokenizer.h"   // tok_load_json

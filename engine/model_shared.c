@@ -4,7 +4,7 @@
  * on weight values, but the outputs mean nothing. */
 #include <stdlib.h>
 
-#include "engine/errors.h" // kv_errf
+#include "base/errors.h" // kv_errf
 #include "engine/model.h"  // model_init_random, struct model
 
 int model_init_random_shared(const struct model_config *c, uint64_t seed, struct model **out, char *err, size_t errlen)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/model.h"
 
 /* splitmix64: a small, good, seedable generator */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h" // KV_ENOMEM
+#include "base/errors.h" // KV_ENOMEM
 #include "engine/gguf.h"   // GGML_DT_*
 #include "engine/quant.h"  // quant_f16_to_f32, quant_block_bytes
 

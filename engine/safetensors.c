@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "engine/errors.h" // kv_errf
-#include "engine/fileio.h" // kv_map_file
+#include "base/errors.h" // kv_errf
+#include "base/fileio.h" // kv_map_file
 #include "engine/quant.h"  // quant_f16_to_f32, quant_bf16_to_f32
 
 #define ST_MAX_HEADER (100u << 20) /* the Rust loader's limit (100 MB) */

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h" // defines: KV_ENOMEM
-#include "engine/grow.h"   // kv_grow
+#include "base/errors.h" // defines: KV_ENOMEM
+#include "base/grow.h"   // kv_grow
 
 struct sym {
 	int32_t id;

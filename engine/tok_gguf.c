@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"       // defines: kv_errf, KV_E*
+#include "base/errors.h"       // defines: kv_errf, KV_E*
 #include "engine/gguf.h"         // defines: gguf_get_arr, gguf_get_int, gguf_get_strdup
 #include "engine/tok_internal.h" // defines: struct tokenizer, tok_* builders
 

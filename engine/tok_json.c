@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"       // defines: kv_errf, KV_E*
+#include "base/errors.h"       // defines: kv_errf, KV_E*
 #include "engine/tok_internal.h" // defines: struct tokenizer, tok_* builders
 
 // ----------------------------------------------------------------------------

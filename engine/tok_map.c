@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"   // defines: KV_ENOMEM
-#include "engine/interner.h" // kv_hash_bytes
+#include "base/errors.h"   // defines: KV_ENOMEM
+#include "base/interner.h" // kv_hash_bytes
 
 static uint32_t pow2_at_least(uint32_t n)
 {

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <utf8proc.h> // defines: utf8proc_map, UTF8PROC_COMPOSE
 
-#include "engine/errors.h" // defines: kv_errf, KV_E*
-#include "engine/grow.h"   // kv_grow
+#include "base/errors.h" // defines: kv_errf, KV_E*
+#include "base/grow.h"   // kv_grow
 
 /* The regex of HF's ByteLevel pre-tokenizer (use_regex=true), from GPT-2. */
 const char tok_re_gpt2[] =

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"       // defines: kv_errf, KV_E*
+#include "base/errors.h"       // defines: kv_errf, KV_E*
 #include "engine/tok_internal.h" // defines: struct tokenizer, tok_* builders
 
 /* The special tokens of tekken files without a "special_tokens" list (versions <= v7),

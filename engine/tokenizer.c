@@ -8,8 +8,8 @@
 #include <string.h>
 #include <utf8proc.h> // defines: utf8proc_category
 
-#include "engine/errors.h"       // defines: kv_errf, KV_E*
-#include "engine/grow.h"         // kv_grow
+#include "base/errors.h"       // defines: kv_errf, KV_E*
+#include "base/grow.h"         // kv_grow
 #include "engine/tok_internal.h" // defines: struct tokenizer and the tok_* helpers
 
 // ----------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/clock.h"     // kv_clock_s
-#include "engine/errors.h"
+#include "base/clock.h"     // kv_clock_s
+#include "base/errors.h"
 #include "engine/generate.h"  // gen_greedy_shared
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_decode

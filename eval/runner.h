@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "eval/task.h"
+#include "datasets/task.h"
 #include "methods/registry.h"
 
 struct runner_opts {

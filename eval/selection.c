@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/forward.h"
 #include "engine/kvcache.h"
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "methods/params.h"
 #include "methods/registry.h"
 #include "methods/select.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "methods/params.h"
 #include "methods/registry.h"
 #include "methods/select.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 const char *const kv_param_keys[] = {
 	"eviction_mode", "retain_rate", "max_capacity_prompts", "window_size", "kernel_size", "pooling",

@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"   // kv_errf
+#include "base/errors.h"   // kv_errf
 #include "engine/kv_method.h" // struct kv_method, kv_view_attn_probs
 #include "methods/params.h"  // struct kv_params
 #include "methods/registry.h"

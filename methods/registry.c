@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "methods/params.h"
 
 const struct kv_method *const kv_methods[] = {

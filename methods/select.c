@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 
 int sel_window_scores(const struct kv_layer_view *v, int w, int k, enum kv_pooling pool, float *out,
 		      char *err, size_t errlen)

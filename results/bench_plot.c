@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/errors.h"         // kv_errf
+#include "base/errors.h"         // kv_errf
 #include "results/bench_store.h"   // bench_store_load, bench_speedup
 #include "results/store.h"         // struct store
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"  // kv_errf
-#include "engine/grow.h"    // kv_grow
+#include "base/errors.h"  // kv_errf
+#include "base/grow.h"    // kv_grow
 #include "results/store.h"  // struct store
 
 static const char *const bench_schema =

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_E*
+#include "base/errors.h" // defines: kv_errf, KV_E*
 
 extern char **environ;
 

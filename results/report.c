@@ -4,7 +4,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "results/store.h"
 
 /* method_json without its leading {"method":"x", part, for a compact column. */

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"
-#include "engine/grow.h" // kv_grow
+#include "base/errors.h"
+#include "base/grow.h" // kv_grow
 #include "results/report.h"
 #include "results/store.h"
 

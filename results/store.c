@@ -2,15 +2,14 @@
  * each), file hashes. See store.h. */
 #include "results/store.h"
 
-#include <sys/types.h>
-#include <sha2.h> // SHA256Init/Update/End/File (libmd)
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
+#include "base/sha256.h" // sha256_hex
 
 static const char *const schema =
 	"PRAGMA journal_mode=WAL;"
@@ -87,14 +86,6 @@ void store_close(struct store *s)
 // ----------------------------------------------------------------------------
 // hashing
 
-void sha256_hex(const void *data, size_t len, char hex[65])
-{
-	SHA2_CTX c;
-	SHA256Init(&c);
-	SHA256Update(&c, data, len);
-	SHA256End(&c, hex);
-}
-
 int store_file_sha256(struct store *s, const char *path, char hex[65], char *err, size_t errlen)
 {
 	struct stat st;
@@ -115,7 +106,7 @@ int store_file_sha256(struct store *s, const char *path, char hex[65], char *err
 		return 0;
 	}
 	sqlite3_finalize(q);
-	if (!SHA256File(path, hex))
+	if (!sha256_file_hex(path, hex))
 		return kv_errf(err, errlen, KV_EIO, "%s: cannot read for hashing", path);
 	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO file_hashes VALUES (?,?,?,?)", -1, &q, NULL))
 		return store_err(s, "caching a file hash", err, errlen);

@@ -43,8 +43,6 @@ void provenance_get(struct provenance *p);
 
 /* SHA-256 of a file as 64 hex chars + NUL; cached in the database by (path, size, mtime). */
 int store_file_sha256(struct store *s, const char *path, char hex[65], char *err, size_t errlen);
-/* SHA-256 of a buffer as hex. */
-void sha256_hex(const void *data, size_t len, char hex[65]);
 
 /* A run: config_json is the full resolved configuration (the run id is its hash). */
 struct run_info {

@@ -3,6 +3,7 @@
 
 ok() { echo "ok   $1"; }
 fail() { echo "FAIL $1: $2"; }
+skip() { echo "skip $1: $2"; } # a case that cannot run here (counted by run.sh, never passed)
 
 # expect NAME WANT_RC PATTERN -- CMD...: runs CMD, checks the exit code (a number or
 # 'nonzero') and that stdout+stderr match PATTERN (grep -E); returns 0 when both hold.

@@ -1,6 +1,8 @@
 /* Minimal test harness: each tests/test_*.c is one program of named cases.
- * A case calls T_CHECK; the program prints one line per case and exits non-zero
- * when any failed. tests/run.sh adds the counts up. Paths are relative to the
+ * A case calls T_CHECK; a case that cannot run here (a missing model, tool or data
+ * file) calls T_SKIP and returns, and is counted as skipped, never as passed. The
+ * program prints one line per case (ok / FAIL / skip) and exits non-zero when any
+ * failed. tests/run.sh adds the counts up. Paths are relative to the
  * repository root (tests run from there); ../shared is the shared data. */
 #ifndef KVLAB_TESTS_TEST_H
 #define KVLAB_TESTS_TEST_H
@@ -9,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int t_case_failed;
-static int t_n_pass, t_n_fail;
+static int t_case_failed, t_case_skipped;
+static int t_n_pass, t_n_fail, t_n_skip;
+static char t_skip_reason[1024];
 
 #define T_CHECK(cond, ...)                                                        \
 	do {                                                                      \
@@ -22,12 +25,24 @@ static int t_n_pass, t_n_fail;
 		}                                                                 \
 	} while (0)
 
+/* Marks the running case as skipped with a reason (printed); the case should return
+ * at once. A check that failed before the skip still fails the case. */
+#define T_SKIP(...)                                                               \
+	do {                                                                      \
+		snprintf(t_skip_reason, sizeof(t_skip_reason), __VA_ARGS__);      \
+		t_case_skipped = 1;                                               \
+	} while (0)
+
 /* Runs fn as a case named name (write it as a sentence). */
 static inline void t_run(const char *name, void (*fn)(void))
 {
 	t_case_failed = 0;
+	t_case_skipped = 0;
 	fn();
-	if (t_case_failed) {
+	if (t_case_skipped && !t_case_failed) {
+		t_n_skip++;
+		printf("skip %s: %s\n", name, t_skip_reason);
+	} else if (t_case_failed) {
 		t_n_fail++;
 		printf("FAIL %s\n", name);
 	} else {
@@ -41,7 +56,7 @@ static inline void t_run(const char *name, void (*fn)(void))
 /* Ends main: prints the program's counts in the form run.sh reads. */
 static inline int t_done(void)
 {
-	printf("# %d passed, %d failed\n", t_n_pass, t_n_fail);
+	printf("# %d passed, %d failed, %d skipped\n", t_n_pass, t_n_fail, t_n_skip);
 	return t_n_fail ? 1 : 0;
 }
 

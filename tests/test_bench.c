@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/forward.h"
 #include "engine/model.h"
 #include "methods/params.h"
@@ -271,7 +271,7 @@ static void speedup_should_be_fullkv_median_over_method_median_within_one_invoca
 static void plot_should_draw_latency_and_speedup_to_a_png(void)
 {
 	if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-		printf("  skipped: gnuplot not installed (make deps)\n");
+		T_SKIP("gnuplot not installed (make deps)");
 		return;
 	}
 	struct store *s = open_db("plot.db");
@@ -407,7 +407,7 @@ static void smollm2_shape_should_match_the_gguf_model(void)
 	struct model *m = NULL;
 	char err[512];
 	if (access(T_MODEL, R_OK) != 0) {
-		printf("  skipped: %s missing (make model)\n", T_MODEL);
+		T_SKIP("%s missing (make model)", T_MODEL);
 		return;
 	}
 	T_CHECK(model_load(T_MODEL, &m, err, sizeof(err)) == 0, "%s", err);

@@ -5,7 +5,7 @@
 #include "tests/test.h"
 
 #include "engine/chat.h"   // defines: chat_detect, chat_render_user, chat_family_name
-#include "engine/errors.h" // defines: KV_E*
+#include "base/errors.h" // defines: KV_E*
 #include "engine/gguf.h"   // defines: gguf_open, gguf_get_strdup, gguf_close
 
 #include <stdbool.h>

@@ -1,12 +1,12 @@
-/* engine/fileio.c: the JSONL line splitter (blank lines, CRLF, missing final newline,
+/* base/fileio.c: the JSONL line splitter (blank lines, CRLF, missing final newline,
  * line numbers) and the read-only file mapping with its errors (missing file, folder,
  * file too short for its format). */
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "engine/errors.h"
-#include "engine/fileio.h"
+#include "base/errors.h"
+#include "base/fileio.h"
 #include "tests/test.h"
 
 static void next_line_skips_blank_lines_and_counts_physical_lines(void)

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "tests/test.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/fileio.h"   // kv_read_file
+#include "base/fileio.h"   // kv_read_file
 #include "engine/generate.h" // gen_greedy
 #include "engine/model.h"    // model_load
 #include "tests/test.h"

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "engine/chat.h"        // CHAT_CHATML
-#include "engine/errors.h"      // KV_E*
-#include "engine/fileio.h"      // kv_read_file
+#include "base/errors.h"      // KV_E*
+#include "base/fileio.h"      // kv_read_file
 #include "engine/forward.h"     // fwd_logits
 #include "engine/model.h"       // model_load
 #include "engine/safetensors.h" // safetensors_open

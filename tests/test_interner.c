@@ -1,11 +1,11 @@
-/* engine/interner.c and engine/grow.c: dense ids in first-seen order through many table
+/* base/interner.c and base/grow.c: dense ids in first-seen order through many table
  * growths, lookups of absent keys, the empty key and keys with NUL bytes; kv_grow's
  * capacity rule and that it keeps the contents. */
 #include <stdint.h>
 #include <stdio.h>
 
-#include "engine/grow.h"
-#include "engine/interner.h"
+#include "base/grow.h"
+#include "base/interner.h"
 #include "tests/test.h"
 
 static void ids_should_be_dense_in_first_seen_order_across_growth(void)

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "engine/errors.h"
+#include "base/errors.h"
 #include "engine/kv_method.h"
 #include "tests/test.h"
 

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"  // kv_errf
-#include "engine/fileio.h"  // kv_read_file
+#include "base/errors.h"  // kv_errf
+#include "base/fileio.h"  // kv_read_file
 #include "engine/forward.h" // fwd_logits
 #include "engine/model.h"   // model_load
 #include "tests/test.h"
@@ -161,11 +161,11 @@ int main(void)
 {
 	char err[512] = "";
 	if (!SHA256File(T_MODEL, model_sha)) {
-		printf("FAIL cannot read %s (run 'make model')\n# 0 passed, 1 failed\n", T_MODEL);
+		printf("FAIL cannot read %s (run 'make model')\n# 0 passed, 1 failed, 0 skipped\n", T_MODEL);
 		return 1;
 	}
 	if (model_load(T_MODEL, &model, err, sizeof(err)) != 0) {
-		printf("FAIL model_load: %s\n# 0 passed, 1 failed\n", err);
+		printf("FAIL model_load: %s\n# 0 passed, 1 failed, 0 skipped\n", err);
 		return 1;
 	}
 	T_RUN(logits_should_match_transformers_on_8_tokens);

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"
-#include "engine/fileio.h"
+#include "base/errors.h"
+#include "base/fileio.h"
 #include "engine/model.h"
-#include "eval/task.h"
-#include "results/export_longbench.h"
+#include "datasets/task.h"
+#include "eval/export_longbench.h"
 #include "results/store.h"
 #include "tests/test.h"
 

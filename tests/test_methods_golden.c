@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/errors.h"      // kv_errf
+#include "base/errors.h"      // kv_errf
 #include "engine/forward.h"     // fwd_session_*, fwd_prefill
 #include "engine/kv_method.h"   // struct kv_method, kv_policy_prefill_layer
 #include "engine/kvcache.h"     // struct kv_cache, struct kv_layer
@@ -821,7 +821,7 @@ static void methods_should_keep_the_reference_positions(void)
 	int n_shared = 0, fails = 0;
 	for (int i = 0; i < g.n_cases; i++)
 		if (!kv_method_find(g.cases[i].method))
-			printf("  skipped %s %s: no such method in this build\n", g.cases[i].method, g.cases[i].params);
+			T_SKIP("%s %s: no such method in this build", g.cases[i].method, g.cases[i].params);
 		else if (shares_forward(g.cases[i].method) && n_shared < 32)
 			shared[n_shared++] = &g.cases[i];
 	if (n_shared)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"      // KV_EINVAL
+#include "base/errors.h"      // KV_EINVAL
 #include "engine/forward.h"     // fwd_session_*, fwd_prefill, fwd_decode
 #include "engine/kv_method.h"   // struct kv_method, kv_policy_prefill_layer
 #include "engine/kvcache.h"     // struct kv_cache

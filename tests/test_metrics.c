@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/errors.h"                 // defines: KV_E*
+#include "base/errors.h"                 // defines: KV_E*
 #include "eval/metrics/jieba.h"            // defines: jieba_load, jieba_cut, jieba_free
 #include "eval/metrics/metrics.h"          // defines: metric_score, metric_for_dataset
 #include "eval/metrics/metrics_internal.h" // defines: py_isspace, py_lower, struct pystr

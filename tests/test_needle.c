@@ -13,11 +13,11 @@
 
 #include "datasets/needle.h"  // needle_*, haystack_read_dir, porter_stem, needle_task
 #include "engine/chat.h"      // chat_detect
-#include "engine/fileio.h"    // kv_read_file
+#include "base/fileio.h"    // kv_read_file
 #include "engine/gguf.h"      // gguf_open
 #include "engine/model.h"     // struct model, model_init_random
 #include "engine/tokenizer.h" // tok_load_gguf, tok_load_json
-#include "eval/task.h"        // task_find, task_sample_free
+#include "datasets/task.h"        // task_find, task_sample_free
 #include "tests/test.h"
 
 #define HAYSTACK "../shared/data/paul_graham_essays"
@@ -405,7 +405,7 @@ static void period_ids_should_match_the_official_sets(void)
 		tok_free(t);
 		t = NULL;
 	} else {
-		printf("skip Llama-3 period ids: models/tokenizers/llama3 missing (make model)\n");
+		T_SKIP("Llama-3 period ids: models/tokenizers/llama3 missing (make model)");
 	}
 	/* Mistral-7B-v0.x: {842, 28723} in the official code */
 	if (access("models/tokenizers/mistral-7b-v0.1/tokenizer.gguf", R_OK) == 0 &&
@@ -415,7 +415,7 @@ static void period_ids_should_match_the_official_sets(void)
 		T_CHECK(n == 2 && ids[0] == 842 && ids[1] == 28723, "Mistral: %d ids; want {842, 28723}", n);
 		free(ids);
 	} else {
-		printf("skip Mistral period ids: models/tokenizers/mistral-7b-v0.1 missing (make model)\n");
+		T_SKIP("Mistral period ids: models/tokenizers/mistral-7b-v0.1 missing (make model)");
 	}
 	tok_free(t);
 	gguf_close(g);

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "engine/errors.h"    // kv_errf
+#include "base/errors.h"    // kv_errf
 #include "engine/model.h"     // struct model
 #include "methods/params.h"   // kv_param_keys
 #include "methods/registry.h" // kv_policy_make

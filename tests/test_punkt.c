@@ -15,8 +15,8 @@
 #include "datasets/needle.h" // haystack_read_dir
 #include "datasets/punkt.h"
 #include "datasets/ruler.h"  // ruler_py_isspace
-#include "engine/fileio.h"   // kv_read_file
-#include "results/store.h"   // sha256_hex
+#include "base/fileio.h"   // kv_read_file
+#include "base/sha256.h"     // sha256_hex
 #include "tests/test.h"
 
 #define ESSAYS "../shared/data/paul_graham_essays"

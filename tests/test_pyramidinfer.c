@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"        // kv_errf
+#include "base/errors.h"        // kv_errf
 #include "engine/forward.h"       // fwd_session_*, fwd_prefill, fwd_decode
 #include "engine/kv_method.h"     // struct kv_method, struct kv_layer_view
 #include "engine/kvcache.h"       // struct kv_cache

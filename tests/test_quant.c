@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h" // kv_errf
-#include "engine/fileio.h" // kv_read_file
+#include "base/errors.h" // kv_errf
+#include "base/fileio.h" // kv_read_file
 #include "engine/gguf.h"   // gguf_open, gguf_find_tensor
 #include "engine/quant.h"  // quant_dequant_row
 #include "tests/test.h"

@@ -11,11 +11,12 @@
 
 #include "datasets/pyrandom.h"
 #include "datasets/ruler.h"
-#include "engine/errors.h"
+#include "base/errors.h"
+#include "base/pyjson.h" // py_json_str
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "engine/tokenizer.h"
-#include "results/export_ruler.h"
+#include "eval/export_ruler.h"
 #include "results/store.h"
 #include "tests/test.h"
 
@@ -100,7 +101,7 @@ static void json_strings_should_be_written_as_python_ensure_ascii(void)
 	char *b = NULL;
 	size_t len = 0, cap = 0;
 	const char *s = "a\"b\\c/\n\t\x01\x7f jalape\xc3\xb1o \xf0\x9f\x98\x80";
-	T_CHECK(ruler_json_str(&b, &len, &cap, s, strlen(s)) == 0, "json_str");
+	T_CHECK(py_json_str(&b, &len, &cap, s, strlen(s)) == 0, "json_str");
 	const char *want = "\"a\\\"b\\\\c/\\n\\t\\u0001\\u007f jalape\\u00f1o \\ud83d\\ude00\"";
 	T_CHECK(b && strcmp(b, want) == 0, "got %s\nwant %s", b ? b : "(null)", want);
 	free(b);

@@ -16,7 +16,7 @@
 #include "datasets/ruler.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
-#include "results/store.h" // sha256_hex
+#include "base/sha256.h" // sha256_hex
 #include "tests/test.h"
 
 static struct tokenizer *load_tok(const char *path)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h"   // KV_EINVAL
+#include "base/errors.h"   // KV_EINVAL
 #include "engine/generate.h" // gen_greedy, gen_greedy_shared
 #include "engine/model.h"    // model_init_random
 #include "methods/registry.h" // kv_policy_free

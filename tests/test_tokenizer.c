@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "engine/errors.h"    // defines: KV_E*
+#include "base/errors.h"    // defines: KV_E*
 #include "engine/gguf.h"      // defines: gguf_open, struct gguf_file
 #include "engine/tokenizer.h" // defines: tok_*
 #include "tests/test.h"
@@ -361,7 +361,7 @@ static void essay_encodes_fast(void)
 		free(s);
 	}
 	if (!all.s) {
-		printf("  (essays not found under ../shared/data; skipped)\n");
+		T_SKIP("essays not found under ../shared/data");
 		return;
 	}
 	size_t n = all.n > 100000 ? 100000 : all.n;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_EINVAL, KV_ENOMEM
+#include "base/errors.h" // defines: kv_errf, KV_EINVAL, KV_ENOMEM
 
 int score_classification(const char *pred, const char *gt, const char *const *all_classes, int n_classes,
 			 double *out, char *err, size_t errlen)

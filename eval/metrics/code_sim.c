@@ -11,7 +11,7 @@
 
 #include <math.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_ENOMEM
+#include "base/errors.h" // defines: kv_errf, KV_ENOMEM
 
 static bool has_code_marker(const uint32_t *s, size_t n)
 {

@@ -12,7 +12,7 @@
 
 #include <stdlib.h>
 
-#include "engine/errors.h" // defines: KV_ENOMEM
+#include "base/errors.h" // defines: KV_ENOMEM
 
 struct occ {
 	uint32_t elt;

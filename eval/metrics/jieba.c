@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_EIO, KV_EFORMAT, KV_ENOMEM
-#include "engine/grow.h"   // kv_grow
+#include "base/errors.h" // defines: kv_errf, KV_EIO, KV_EFORMAT, KV_ENOMEM
+#include "base/grow.h"   // kv_grow
 
 #define MIN_FLOAT (-3.14e100) /* finalseg's stand-in for log(0) */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_EINVAL, KV_ENOMEM
+#include "base/errors.h" // defines: kv_errf, KV_EINVAL, KV_ENOMEM
 #include "eval/metrics/jieba.h" // defines: jieba_load, jieba_free, JIEBA_DEFAULT_DIR
 #include "eval/metrics/metrics_internal.h" // defines: score_* functions
 

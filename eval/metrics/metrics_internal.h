@@ -1,6 +1,6 @@
 /* Internals shared by the LongBench metric files in eval/metrics/: word interning
- * (engine/interner.c), difflib's matching (difflib.c) and pltrdy's ROUGE-L (rouge_l.c), over
- * the code point strings of engine/pystr.h. Not part of the public API (metrics.h). */
+ * (base/interner.c), difflib's matching (difflib.c) and pltrdy's ROUGE-L (rouge_l.c), over
+ * the code point strings of base/pystr.h. Not part of the public API (metrics.h). */
 #ifndef KVLAB_EVAL_METRICS_INTERNAL_H
 #define KVLAB_EVAL_METRICS_INTERNAL_H
 
@@ -8,11 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/interner.h" // struct interner, interner_*
-#include "engine/pystr.h"    // defines: struct pystr, struct spans
+#include "base/interner.h" // struct interner, interner_*
+#include "base/pystr.h"    // defines: struct pystr, struct spans
 
 // ----------------------------------------------------------------------------
-// word interning (engine/interner.h, keyed by code point strings)
+// word interning (base/interner.h, keyed by code point strings)
 
 /* The id of word cp[0..n), adding it when new: id >= 0, or KV_ENOMEM. */
 static inline int word_id(struct interner *t, const uint32_t *cp, size_t n)

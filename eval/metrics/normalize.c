@@ -1,8 +1,8 @@
 /* LongBench's answer normalisation (metrics.py normalize_answer, normalize_zh_answer),
- * with Python's Unicode str.lower(), re '\b' and str.split() (engine/pystr.c). */
+ * with Python's Unicode str.lower(), re '\b' and str.split() (base/pystr.c). */
 #include "eval/metrics/metrics_internal.h"
 
-#include "engine/errors.h" // defines: KV_ENOMEM
+#include "base/errors.h" // defines: KV_ENOMEM
 
 /* string.punctuation */
 static bool ascii_punct(uint32_t c)

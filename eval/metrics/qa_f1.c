@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_ENOMEM
+#include "base/errors.h" // defines: kv_errf, KV_ENOMEM
 #include "eval/metrics/jieba.h" // defines: jieba_cut
 
 int f1_ids(const int *pred, size_t np, const int *gt, size_t ng, int n_ids, double *f)

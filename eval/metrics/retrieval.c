@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_EINVAL
+#include "base/errors.h" // defines: kv_errf, KV_EINVAL
 
 static int retrieval(const char *name, const uint32_t *prefix, size_t prefix_n, const char *pred, const char *gt,
 		     double *out, char *err, size_t errlen)

@@ -14,8 +14,8 @@
 
 #include <stdlib.h>
 
-#include "engine/errors.h" // defines: kv_errf, KV_ENOMEM
-#include "engine/grow.h"   // kv_grow
+#include "base/errors.h" // defines: kv_errf, KV_ENOMEM
+#include "base/grow.h"   // kv_grow
 
 /* A text split the way _get_avg_scores and _split_into_words do: word ids in order,
  * sentence k = words[sent_off[k], sent_off[k + 1]). */

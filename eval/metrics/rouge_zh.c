@@ -3,7 +3,7 @@
  * recursion cliff by one (ROUGE_ZH_MAX_FRAMES). */
 #include "eval/metrics/metrics_internal.h"
 
-#include "engine/errors.h" // defines: kv_errf, KV_ENOMEM
+#include "base/errors.h" // defines: kv_errf, KV_ENOMEM
 #include "eval/metrics/jieba.h" // defines: jieba_cut
 
 /* out = " ".join(jieba.cut(text)) */

@@ -1,0 +1,22 @@
+/* Small file helpers shared by every layer. */
+#ifndef KVLAB_BASE_FILEIO_H
+#define KVLAB_BASE_FILEIO_H
+
+#include <stddef.h>
+
+/* Reads the whole file into a malloc'd NUL-terminated buffer (caller frees);
+ * *len (optional) excludes the NUL. */
+int kv_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen);
+
+/* Cuts the next non-blank line off the writable text at *cur (NUL-terminating it in place) and
+ * returns it, or NULL at the end; *cur moves past it and *lineno (optional) becomes its 1-based
+ * line number. Blank means only spaces, tabs, CR, VT or FF. Iterates JSONL files read whole. */
+char *kv_next_line(char **cur, int *lineno);
+
+/* Maps a regular file of at least min_size bytes read-only; on success *map and *size describe it
+ * (caller releases with munmap). `what` names the expected content in messages ("a GGUF model file");
+ * a shorter file is KV_EFORMAT "PATH: N bytes, too short for WHAT (needs MIN)". */
+int kv_map_file(const char *path, const char *what, size_t min_size, const void **map, size_t *size,
+		char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,137 @@
+/* Flag parsing from a table: see cli.h. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/errors.h"
+
+static void *field(void *cfg, const struct cli_flag *f)
+{
+	return (char *)cfg + f->offset;
+}
+
+static const struct cli_flag *find(const struct cli_cmd *cmd, const char *name, size_t len)
+{
+	for (const struct cli_flag *f = cmd->flags; f->name; f++)
+		if (strlen(f->name) == len && strncmp(f->name, name, len) == 0)
+			return f;
+	return NULL;
+}
+
+static int set_value(const struct cli_flag *f, const char *val, void *cfg, char *err, size_t errlen)
+{
+	char *end;
+	switch (f->kind) {
+	case CLI_STR:
+		*(const char **)field(cfg, f) = val;
+		return 0;
+	case CLI_INT: {
+		errno = 0;
+		long v = strtol(val, &end, 10);
+		if (errno || end == val || *end || v < f->min || v > f->max)
+			return kv_errf(err, errlen, KV_EINVAL, "%s: expected an integer in [%.0f, %.0f], got '%s'",
+				       f->name, f->min, f->max, val);
+		*(int *)field(cfg, f) = (int)v;
+		return 0;
+	}
+	case CLI_FLOAT: {
+		errno = 0;
+		double v = strtod(val, &end);
+		if (errno || end == val || *end || !isfinite(v) || v < f->min || v > f->max)
+			return kv_errf(err, errlen, KV_EINVAL, "%s: expected a number in [%g, %g], got '%s'",
+				       f->name, f->min, f->max, val);
+		*(double *)field(cfg, f) = v;
+		return 0;
+	}
+	case CLI_SWITCH:
+		break;
+	}
+	return kv_errf(err, errlen, KV_EINTERNAL, "%s: bad flag table", f->name);
+}
+
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, void *cfg, char *err, size_t errlen)
+{
+	bool seen[64] = { false };
+	int rc;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			cli_help(stdout, cmd, cfg);
+			return 1;
+		}
+		if (strncmp(a, "--", 2) != 0)
+			return kv_errf(err, errlen, KV_EINVAL, "kvlab %s: unexpected argument '%s' (flags start with --; see --help)",
+				       cmd->name, a);
+		const char *eq = strchr(a, '=');
+		size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+		const struct cli_flag *f = find(cmd, a, nlen);
+		if (!f)
+			return kv_errf(err, errlen, KV_EINVAL, "kvlab %s: unknown flag '%.*s' (see kvlab %s --help)",
+				       cmd->name, (int)nlen, a, cmd->name);
+		seen[f - cmd->flags] = true;
+		if (f->kind == CLI_SWITCH) {
+			if (eq && strcmp(eq + 1, "1") != 0 && strcmp(eq + 1, "0") != 0)
+				return kv_errf(err, errlen, KV_EINVAL, "%s: takes no value (or =0 / =1), got '%s'", f->name, eq + 1);
+			*(bool *)field(cfg, f) = !eq || strcmp(eq + 1, "1") == 0;
+			continue;
+		}
+		const char *val = eq ? eq + 1 : NULL;
+		if (!val) {
+			if (i + 1 >= argc)
+				return kv_errf(err, errlen, KV_EINVAL, "%s: expects a value (%s)", f->name, f->metavar);
+			val = argv[++i];
+		}
+		if ((rc = set_value(f, val, cfg, err, errlen)))
+			return rc;
+	}
+	for (const struct cli_flag *f = cmd->flags; f->name; f++)
+		if (f->required && !seen[f - cmd->flags])
+			return kv_errf(err, errlen, KV_EINVAL, "kvlab %s: %s %s is required (see --help)", cmd->name, f->name, f->metavar);
+	return 0;
+}
+
+static void print_default(FILE *out, const struct cli_flag *f, const void *cfg)
+{
+	const void *p = (const char *)cfg + f->offset;
+	switch (f->kind) {
+	case CLI_STR: {
+		const char *s = *(const char *const *)p;
+		if (s)
+			fprintf(out, " (default: %s)", s);
+		break;
+	}
+	case CLI_INT: fprintf(out, " (default: %d)", *(const int *)p); break;
+	case CLI_FLOAT: fprintf(out, " (default: %g)", *(const double *)p); break;
+	case CLI_SWITCH: break;
+	}
+}
+
+void cli_help(FILE *out, const struct cli_cmd *cmd, const void *cfg)
+{
+	fprintf(out, "usage: kvlab %s [flags]\n\n%s\n\nflags:\n", cmd->name, cmd->summary);
+	for (const struct cli_flag *f = cmd->flags; f->name; f++) {
+		char left[64];
+		snprintf(left, sizeof(left), "%s%s%s", f->name, f->kind == CLI_SWITCH ? "" : " ", f->kind == CLI_SWITCH ? "" : f->metavar);
+		fprintf(out, "  %-28s %s%s", left, f->help, f->required ? " [required]" : "");
+		print_default(out, f, cfg);
+		fputc('\n', out);
+	}
+	fprintf(out, "  %-28s %s\n", "--help", "show this help");
+}
+
+void cli_print_config(FILE *out, const struct cli_cmd *cmd, const void *cfg)
+{
+	fprintf(out, "| Parameter | Value |\n|---|---|\n");
+	for (const struct cli_flag *f = cmd->flags; f->name; f++) {
+		const void *p = (const char *)cfg + f->offset;
+		switch (f->kind) {
+		case CLI_STR: fprintf(out, "| %s | %s |\n", f->name, *(const char *const *)p ? *(const char *const *)p : ""); break;
+		case CLI_INT: fprintf(out, "| %s | %d |\n", f->name, *(const int *)p); break;
+		case CLI_FLOAT: fprintf(out, "| %s | %g |\n", f->name, *(const double *)p); break;
+		case CLI_SWITCH: fprintf(out, "| %s | %d |\n", f->name, *(const bool *)p); break;
+		}
+	}
+}

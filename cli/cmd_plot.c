@@ -1,0 +1,135 @@
+/* kvlab plot KIND: figures drawn by gnuplot from the results database (results/plot.h).
+ * One table row per kind; each kind parses its own flags. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"      // cli_parse
+#include "cli/commands.h"
+#include "results/plot.h"  // plot_needle
+#include "results/bench_store.h" // bench_plot
+#include "results/store.h"       // store_open
+
+static int fail(const char *msg)
+{
+	fprintf(stderr, "kvlab: %s\n", msg);
+	return 1;
+}
+
+// ----------------------------------------------------------------------------
+// plot needle
+
+static const struct cli_flag needle_flags[] = {
+	{ "--db", CLI_STR, offsetof(struct plot_needle_opts, db_path), 0, 0, "PATH", "SQLite results database", false },
+	{ "--method", CLI_STR, offsetof(struct plot_needle_opts, method), 0, 0, "NAME", "only runs of this method", false },
+	{ "--run", CLI_STR, offsetof(struct plot_needle_opts, run_prefix), 0, 0, "RUN_ID_PREFIX", "only the run whose id starts so", false },
+	{ "--out", CLI_STR, offsetof(struct plot_needle_opts, out), 0, 0, "F.png|F.svg", "picture to write (replaced atomically)", true },
+	{ 0 },
+};
+static const struct cli_cmd needle_cmd = {
+	"plot needle",
+	"Draws the needle-in-a-haystack heatmap of one needle run, as FastKV's eval/visualize.py does:\n"
+	"mean `overlap` per (depth, context length), depth 0 at the top, lengths labelled (L+200)//1000 \"k\"\n"
+	"(token counts when those labels would collide or read 0k), colours #F0496E (0) -> #EBB839 (0.5) ->\n"
+	"#0CD79F (1), title \"<method> — Average Score = X\" (mean over all samples of the run). The run must be\n"
+	"the only needle run matching --method/--run; otherwise the matching runs are listed. Needs gnuplot.",
+	needle_flags,
+};
+
+static int plot_needle_main(int argc, char **argv)
+{
+	struct plot_needle_opts o = { .db_path = "results/kvlab.db" };
+	struct plot_needle_summary s;
+	char err[4096];
+	int rc = cli_parse(&needle_cmd, argc, argv, &o, err, sizeof(err));
+	if (rc)
+		return rc == 1 ? 0 : fail(err);
+	if (plot_needle(&o, &s, err, sizeof(err)))
+		return fail(err);
+	printf("Average Score: %.3f\n", s.average);
+	fprintf(stderr, "wrote %s: %s run %.12s, %d samples, %d context lengths x %d depths\n", o.out, s.method, s.run_id,
+		s.n_samples, s.n_lengths, s.n_depths);
+	return 0;
+}
+
+// ----------------------------------------------------------------------------
+// plot bench
+
+struct plot_bench_cfg {
+	const char *db, *invocation, *out;
+};
+
+static const struct cli_flag bench_flags[] = {
+	{ "--db", CLI_STR, offsetof(struct plot_bench_cfg, db), 0, 0, "PATH", "SQLite results database", false },
+	{ "--invocation", CLI_STR, offsetof(struct plot_bench_cfg, invocation), 0, 0, "ID",
+	  "the kvlab bench invocation to draw (default: the newest)", false },
+	{ "--out", CLI_STR, offsetof(struct plot_bench_cfg, out), 0, 0, "F.png", "picture to write (replaced atomically)", true },
+	{ 0 },
+};
+static const struct cli_cmd bench_cmd = {
+	"plot bench",
+	"Draws one kvlab bench invocation against context length: prefill latency (median, min..max bars) and\n"
+	"prefill speedup over fullkv (median / median), plus decode per-token panels for e2e invocations. Needs gnuplot.",
+	bench_flags,
+};
+
+static int plot_bench_main(int argc, char **argv)
+{
+	struct plot_bench_cfg cfg = { .db = "results/kvlab.db" };
+	struct store *s = NULL;
+	char err[1024];
+	int rc = cli_parse(&bench_cmd, argc, argv, &cfg, err, sizeof(err));
+	if (rc)
+		return rc == 1 ? 0 : fail(err);
+	if (access(cfg.db, R_OK) != 0) {
+		snprintf(err, sizeof(err), "--db %s: no such database", cfg.db);
+		return fail(err);
+	}
+	if (store_open(cfg.db, &s, err, sizeof(err)) || bench_plot(s, cfg.invocation, cfg.out, err, sizeof(err))) {
+		store_close(s);
+		return fail(err);
+	}
+	store_close(s);
+	fprintf(stderr, "wrote %s\n", cfg.out);
+	return 0;
+}
+
+// ----------------------------------------------------------------------------
+// dispatch
+
+struct plot_kind {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct plot_kind kinds[] = {
+	{ "needle", plot_needle_main, "needle-in-a-haystack heatmap (depth x context length) of one run" },
+	{ "bench", plot_bench_main, "latency and speedup over fullkv against context length of one kvlab bench run" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kvlab plot <kind> [--flags]   (kvlab plot <kind> --help for its flags)\n\nkinds:\n");
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		fprintf(f, "  %-10s %s\n", kinds[i].name, kinds[i].summary);
+}
+
+int cmd_plot(int argc, char **argv)
+{
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(argv[0], kinds[i].name) == 0)
+			return kinds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "kvlab plot: unknown kind '%s'\n", argv[0]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,62 @@
+/* kvlab report: tables of what a results database holds. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "results/bench_store.h" // bench_report_print
+#include "results/report.h"
+#include "results/store.h"
+
+struct report_cfg {
+	const char *db, *task;
+	bool bench;
+};
+
+static const struct cli_flag report_flags[] = {
+	{ "--db", CLI_STR, offsetof(struct report_cfg, db), 0, 0, "PATH", "SQLite results database", false },
+	{ "--task", CLI_STR, offsetof(struct report_cfg, task), 0, 0, "PREFIX",
+	  "only runs whose task starts with PREFIX (longbench: also the paper table, methods x datasets)", false },
+	{ "--bench", CLI_SWITCH, offsetof(struct report_cfg, bench), 0, 0, "",
+	  "print the latency benchmark table instead (speedups over fullkv per method and context length)", false },
+	{ 0 },
+};
+
+static const struct cli_cmd report_cmd = {
+	"report",
+	"Prints the evaluation runs in a results database: samples, mean scores, prefill time, KV kept;\n"
+	"with --bench, the latency benchmark rows as a speedup table.",
+	report_flags,
+};
+
+int cmd_report(int argc, char **argv)
+{
+	struct report_cfg cfg = { .db = "results/kvlab.db" };
+	char err[1024];
+	struct store *s = NULL;
+	int rc = cli_parse(&report_cmd, argc, argv, &cfg, err, sizeof(err));
+	if (rc)
+		return rc == 1 ? 0 : (fprintf(stderr, "kvlab: %s\n", err), 1);
+	if (access(cfg.db, R_OK) != 0) {
+		fprintf(stderr, "kvlab: --db %s: no such database\n", cfg.db);
+		return 1;
+	}
+	bool lb = cfg.task && !strncmp(cfg.task, "longbench", 9);
+	if (store_open(cfg.db, &s, err, sizeof(err)))
+		rc = 1;
+	else if (cfg.bench)
+		rc = bench_report_print(s, stdout, err, sizeof(err));
+	else
+		rc = report_runs(s, stdout, cfg.task, err, sizeof(err)) ||
+		     (lb && (fputc('\n', stdout), report_longbench(s, stdout, err, sizeof(err))));
+	if (rc) {
+		fprintf(stderr, "kvlab: %s\n", err);
+		store_close(s);
+		return 1;
+	}
+	store_close(s);
+	return 0;
+}
