@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -83,4 +84,10 @@ char *kv_next_line(char **cur, int *lineno)
 	}
 	*cur = NULL;
 	return NULL;
+}
+
+void kv_unmap_file(const void *map, size_t size)
+{
+	if (map)
+		munmap((void *)(uintptr_t)map, size); /* the mapping is read-only; munmap takes void * */
 }

@@ -14,9 +14,11 @@ int kv_read_file(const char *path, char **out, size_t *len, char *err, size_t er
 char *kv_next_line(char **cur, int *lineno);
 
 /* Maps a regular file of at least min_size bytes read-only; on success *map and *size describe it
- * (caller releases with munmap). `what` names the expected content in messages ("a GGUF model file");
+ * (caller releases with kv_unmap_file). `what` names the expected content in messages ("a GGUF model file");
  * a shorter file is KV_EFORMAT "PATH: N bytes, too short for WHAT (needs MIN)". */
 int kv_map_file(const char *path, const char *what, size_t min_size, const void **map, size_t *size,
 		char *err, size_t errlen);
+/* Releases a mapping made by kv_map_file (map may be NULL). */
+void kv_unmap_file(const void *map, size_t size);
 
 #endif

@@ -38,12 +38,12 @@ int needle_parse_list(const char *flag, const char *list, int lo, int hi, int **
 	for (int i = 0; i < cnt; i++, p += strcspn(p, ",") + 1) {
 		size_t ilen = strcspn(p, ",");
 		const char *s = p + strspn(p, " ");
-		char *end = (char *)s;
+		char *end = NULL;
 		long x = 0;
 		errno = 0;
 		if ((*s >= '0' && *s <= '9') || ((*s == '-' || *s == '+') && s[1] >= '0' && s[1] <= '9'))
 			x = strtol(s, &end, 10);
-		if (end == s || errno || end + strspn(end, " ") != p + ilen) {
+		if (!end || end == s || errno || end + strspn(end, " ") != p + ilen) {
 			free(v);
 			return kv_errf(err, errlen, KV_EINVAL,
 				       "%s: expected a comma-separated list of integers, got '%s' (bad item '%.*s')", flag, list,

@@ -283,7 +283,7 @@ void gguf_close(struct gguf_file *g)
 	free(g->kv);
 	free(g->tensors);
 	if (g->map)
-		munmap((void *)g->map, g->map_size);
+		kv_unmap_file(g->map, g->map_size);
 	free(g->path);
 	free(g);
 }

@@ -185,7 +185,7 @@ void safetensors_close(struct st_file *f)
 		free(f->tensors[i].name);
 	free(f->tensors);
 	if (f->map)
-		munmap((void *)f->map, f->map_size);
+		kv_unmap_file(f->map, f->map_size);
 	free(f->path);
 	free(f);
 }

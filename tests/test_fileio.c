@@ -54,7 +54,7 @@ static void map_file_maps_contents_and_names_the_problem(void)
 	T_CHECK(kv_map_file(path, "a test file", 10, &map, &size, err, sizeof(err)) == 0, "%s", err);
 	if (map) {
 		T_CHECK(size == 10 && memcmp(map, "0123456789", 10) == 0, "mapped contents");
-		munmap((void *)map, size);
+		kv_unmap_file(map, size);
 	}
 
 	T_CHECK(kv_map_file(path, "a test file", 11, &map, &size, err, sizeof(err)) == KV_EFORMAT, "short file");
