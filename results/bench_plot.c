@@ -1,28 +1,16 @@
 /* kvlab plot bench: latency and speedup over fullkv against context length for one
- * benchmark invocation, drawn by gnuplot from inline data blocks into a temporary
- * file renamed over the output, so a failure leaves it untouched. A pure function of
- * the database. */
+ * benchmark invocation, drawn from inline data blocks through the one gnuplot runner
+ * (gnuplot.h), so a failure leaves the output untouched. A pure function of the database. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/errors.h"         // kv_errf
+#include "base/errors.h"           // kv_errf
+#include "results/gnuplot.h"       // gp_begin, gp_quote, gp_finish
 #include "results/bench_store.h"   // bench_store_load, bench_speedup
 #include "results/store.h"         // struct store
-
-/* Copies s into buf for a single-quoted gnuplot string (quotes doubled as gnuplot wants). */
-static void gp_quote(char *buf, size_t len, const char *s)
-{
-	size_t k = 0;
-	for (; *s && k + 3 < len; s++) {
-		if (*s == '\'')
-			buf[k++] = '\'';
-		buf[k++] = *s == '\n' ? ' ' : *s;
-	}
-	buf[k] = 0;
-}
 
 /* Row index of (label, N, phase) or -1. */
 static int find(const struct bench_row *r, int n, const char *label, int n_ctx, const char *phase)
@@ -57,16 +45,15 @@ static void write_blocks(FILE *gp, const struct bench_row *r, int n, const char 
 
 static void plot_panels(FILE *gp, const char **labels, int nl, char tag, const char *what)
 {
-	char q[256];
 	fprintf(gp, "set ylabel '%s ms (median, bars min..max)'\nset logscale y\nset yrange [*:*]\nplot ", what);
 	for (int a = 0; a < nl; a++) {
-		gp_quote(q, sizeof(q), labels[a]);
-		fprintf(gp, "%s$%c%d using 1:2:3:4 with yerrorlines lw 2 title '%s'", a ? ", " : "", tag, a, q);
+		fprintf(gp, "%s$%c%d using 1:2:3:4 with yerrorlines lw 2 title ", a ? ", " : "", tag, a);
+		gp_quote(gp, labels[a]);
 	}
 	fprintf(gp, "\nunset logscale y\nset yrange [0:*]\nset ylabel '%s speedup over fullkv (median / median)'\nplot ", what);
 	for (int a = 0; a < nl; a++) {
-		gp_quote(q, sizeof(q), labels[a]);
-		fprintf(gp, "%s$%c%d using 1:5 with linespoints lw 2 title '%s'", a ? ", " : "", tag, a, q);
+		fprintf(gp, "%s$%c%d using 1:5 with linespoints lw 2 title ", a ? ", " : "", tag, a);
+		gp_quote(gp, labels[a]);
 	}
 	fprintf(gp, "\n");
 }
@@ -76,8 +63,6 @@ int bench_plot(struct store *s, const char *invocation, const char *out_png, cha
 	char inv[40];
 	struct bench_row *r = NULL;
 	int n = 0, rc;
-	if (!out_png || !*out_png)
-		return kv_errf(err, errlen, KV_EINVAL, "--out: expected a PNG file path");
 	if (!invocation) {
 		if ((rc = bench_store_latest(s, inv, err, errlen)))
 			return rc;
@@ -113,26 +98,21 @@ int bench_plot(struct store *s, const char *invocation, const char *out_png, cha
 			lens[j - 1] = t;
 		}
 	bool e2e = strcmp(r[0].bench, "e2e") == 0;
-	char tmp[1024];
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", out_png, (int)getpid()) >= sizeof(tmp)) {
-		rc = kv_errf(err, errlen, KV_EINVAL, "--out: path too long");
+	struct gp_run g;
+	if ((rc = gp_begin(&g, out_png, false, err, errlen)))
 		goto out;
-	}
-	FILE *gp = popen("gnuplot", "w");
-	if (!gp) {
-		rc = kv_errf(err, errlen, KV_EIO, "cannot start gnuplot (is it installed? make deps)");
-		goto out;
-	}
-	char q[1024], title[1024];
-	gp_quote(q, sizeof(q), tmp);
-	fprintf(gp, "set terminal pngcairo size 1280,%d font ',10'\nset output '%s'\n", e2e ? 960 : 480, q);
+	FILE *gp = g.f;
+	char title[1024];
+	fprintf(gp, "set terminal pngcairo size 1280,%d font ',10'\n", e2e ? 960 : 480);
+	gp_set_output(&g);
 	snprintf(title, sizeof(title), "kvlab bench %s: %s (%s), %d threads, %s, build %.12s, %d runs, invocation %s", r[0].bench,
 		 r[0].model, r[0].weights, r[0].threads, r[0].host_cpu, r[0].build_commit, r[0].runs, r[0].invocation);
-	gp_quote(q, sizeof(q), title);
 	write_blocks(gp, r, n, labels, nl, lens, nn, "prefill", 'p');
 	if (e2e)
 		write_blocks(gp, r, n, labels, nl, lens, nn, "decode", 'd');
-	fprintf(gp, "set multiplot layout %d,2 title '%s' noenhanced\n", e2e ? 2 : 1, q);
+	fprintf(gp, "set multiplot layout %d,2 title ", e2e ? 2 : 1);
+	gp_quote(gp, title);
+	fprintf(gp, " noenhanced\n");
 	fprintf(gp, "set logscale x 2\nset grid\nset key below horizontal noenhanced\nset xlabel 'context length N (tokens)'\nset xtics (");
 	for (int b = 0; b < nn; b++)
 		fprintf(gp, "%s%d", b ? ", " : "", lens[b]);
@@ -141,19 +121,8 @@ int bench_plot(struct store *s, const char *invocation, const char *out_png, cha
 	if (e2e)
 		plot_panels(gp, labels, nl, 'd', "decode per-token");
 	fprintf(gp, "unset multiplot\n");
-	int st = pclose(gp);
-	struct stat sb;
-	if (st != 0 || stat(tmp, &sb) != 0 || sb.st_size == 0) {
-		remove(tmp);
-		rc = kv_errf(err, errlen, KV_EIO, "%s: gnuplot failed (status %d; its message is above; 127 means not installed: make deps)",
-			     out_png, st);
+	if ((rc = gp_finish(&g, err, errlen)))
 		goto out;
-	}
-	if (rename(tmp, out_png) != 0) {
-		remove(tmp);
-		rc = kv_errf(err, errlen, KV_EIO, "%s: cannot write the picture there", out_png);
-		goto out;
-	}
 	rc = 0;
 out:
 	free(labels);

@@ -1,12 +1,9 @@
 /* Needle heatmap (results/plot.h): the database's needle samples pivoted into mean `overlap`
  * per (depth, context length) and drawn by gnuplot, as FastKV's eval/visualize.py draws it
- * with seaborn (../shared/spec/eval.md 4.7). The data and the script go to a temporary folder,
- * gnuplot runs there, and its picture is copied next to --out and renamed over it. */
+ * with seaborn (../shared/spec/eval.md 4.7), through the one gnuplot runner (gnuplot.h). */
 #include "results/plot.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,12 +11,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "base/errors.h" // defines: kv_errf, KV_E*
-
-extern char **environ;
+#include "base/errors.h"      // defines: kv_errf, KV_E*
+#include "results/gnuplot.h" // gp_begin, gp_quote, gp_finish
 
 // ----------------------------------------------------------------------------
 // reading the database
@@ -217,18 +212,6 @@ void plot_needle_length_labels(const int *lens, int n, char (*labels)[16])
 			snprintf(labels[i], 16, "%d", lens[i]);
 }
 
-/* Writes s as a single-quoted gnuplot string (quotes doubled, newlines as spaces). */
-static void gp_string(FILE *f, const char *s)
-{
-	fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputc('\'', f);
-		fputc(*s == '\n' ? ' ' : *s, f);
-	}
-	fputc('\'', f);
-}
-
 static int index_of(const int *v, int n, int x)
 {
 	for (int i = 0; i < n; i++)
@@ -237,11 +220,12 @@ static int index_of(const int *v, int n, int x)
 	return -1;
 }
 
-static int write_inputs(const char *dir, const struct needle_data *d, const struct plot_needle_summary *sum, bool svg,
-			char *err, size_t errlen)
+/* Writes the cells to the scratch folder and the heatmap script to g->f. */
+static int write_inputs(struct gp_run *g, const struct needle_data *d, const struct plot_needle_summary *sum, char *err,
+			size_t errlen)
 {
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/cells.dat", dir);
+	char path[4400];
+	gp_scratch_path(g, "cells.dat", path, sizeof(path));
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return kv_errf(err, errlen, KV_EIO, "%s: cannot write (%s)", path, strerror(errno));
@@ -254,27 +238,21 @@ static int write_inputs(const char *dir, const struct needle_data *d, const stru
 	if (fclose(f) != 0)
 		return kv_errf(err, errlen, KV_EIO, "%s: cannot write (%s)", path, strerror(errno));
 
-	snprintf(path, sizeof(path), "%s/plot.gp", dir);
-	if (!(f = fopen(path, "w")))
-		return kv_errf(err, errlen, KV_EIO, "%s: cannot write (%s)", path, strerror(errno));
-	char (*labels)[16] = malloc((size_t)d->n_lens * sizeof(*labels)), title[256], out[4200];
-	if (!labels) {
-		fclose(f);
+	f = g->f;
+	char (*labels)[16] = malloc((size_t)d->n_lens * sizeof(*labels)), title[256];
+	if (!labels)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-	}
 	plot_needle_length_labels(d->lens, d->n_lens, labels);
 	/* visualize.py: 13.5 x 8 in figure, font size 23 */
 	fprintf(f, "set encoding utf8\n");
-	if (svg)
+	if (g->svg)
 		fprintf(f, "set terminal svg size 1350,800 dynamic font 'Sans,20' background rgb 'white'\n");
 	else
 		fprintf(f, "set terminal pngcairo size 1350,800 font 'Sans,20' background rgb 'white'\n");
-	snprintf(out, sizeof(out), "%s/out.%s", dir, svg ? "svg" : "png");
-	fprintf(f, "set output ");
-	gp_string(f, out);
+	gp_set_output(g);
 	snprintf(title, sizeof(title), "%s \xE2\x80\x94 Average Score = %.3f", sum->method, sum->average);
-	fprintf(f, "\nset title ");
-	gp_string(f, title);
+	fprintf(f, "set title ");
+	gp_quote(f, title);
 	fprintf(f, " noenhanced\n"
 		   "set xlabel 'Context Length'\nset ylabel 'Depth Percent'\nset cblabel 'Score'\n"
 		   "set cbrange [0:1]\nset cbtics 0.2\n"
@@ -288,113 +266,13 @@ static int write_inputs(const char *dir, const struct needle_data *d, const stru
 	fprintf(f, ")\nset ytics (");
 	for (int i = 0; i < d->n_depths; i++)
 		fprintf(f, "%s'%d' %d", i ? ", " : "", d->depths[i], i);
-	snprintf(path, sizeof(path), "%s/cells.dat", dir);
 	fprintf(f, ")\nplot ");
-	gp_string(f, path);
+	gp_quote(f, path);
 	/* filled cells, then their 0.5-wide grey dashed outlines */
 	fprintf(f, " using 1:2:(0.5):(0.5):3 with boxxyerror fillstyle solid 1.0 noborder fillcolor palette, \\\n"
 		   "     '' using 1:2:(0.5):(0.5) with boxxyerror fillstyle empty lc rgb '#808080' lw 0.5 dt 2\n");
 	free(labels);
-	if (fclose(f) != 0)
-		return kv_errf(err, errlen, KV_EIO, "%s: cannot write (%s)", path, strerror(errno));
 	return 0;
-}
-
-/* The last lines of gnuplot's log, on one line, for the error message. */
-static void log_tail(const char *path, char *buf, size_t len)
-{
-	char text[4096];
-	buf[0] = '\0';
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	size_t n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
-		text[--n] = '\0';
-	const char *start = n > 300 ? text + n - 300 : text;
-	size_t k = 0;
-	for (; *start && k + 1 < len; start++)
-		buf[k++] = *start == '\n' ? ' ' : *start;
-	buf[k] = '\0';
-}
-
-static int run_gnuplot(const char *dir, char *err, size_t errlen)
-{
-	char script[4200], logp[4200], tail[512];
-	snprintf(script, sizeof(script), "%s/plot.gp", dir);
-	snprintf(logp, sizeof(logp), "%s/gnuplot.log", dir);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	char *argv[] = { "gnuplot", script, NULL };
-	pid_t pid;
-	int e = posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (e == ENOENT)
-		return kv_errf(err, errlen, KV_EIO, "gnuplot not found on PATH (install gnuplot-nox: make deps)");
-	if (e)
-		return kv_errf(err, errlen, KV_EIO, "cannot start gnuplot (%s)", strerror(e));
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return kv_errf(err, errlen, KV_EIO, "waiting for gnuplot: %s", strerror(errno));
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		return kv_errf(err, errlen, KV_EIO, "gnuplot not found on PATH (install gnuplot-nox: make deps)");
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		log_tail(logp, tail, sizeof(tail));
-		return kv_errf(err, errlen, KV_EIO, "gnuplot failed (%s %d): %s", WIFEXITED(status) ? "exit status" : "signal",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail[0] ? tail : "no message");
-	}
-	return 0;
-}
-
-/* Copies src to a temporary file beside dst, then renames it over dst. */
-static int install_output(const char *src, const char *dst, char *err, size_t errlen)
-{
-	char tmp[4200];
-	int rc = 0, in = open(src, O_RDONLY);
-	struct stat sb;
-	if (in < 0 || fstat(in, &sb) != 0 || sb.st_size == 0) {
-		if (in >= 0)
-			close(in);
-		return kv_errf(err, errlen, KV_EIO, "gnuplot exited 0 but wrote no picture (%s)", src);
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", dst);
-	int out = mkstemp(tmp);
-	if (out < 0) {
-		close(in);
-		return kv_errf(err, errlen, KV_EIO, "--out %s: cannot create a file there (%s)", dst, strerror(errno));
-	}
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			n = -1;
-			break;
-		}
-	if (n < 0 || fchmod(out, 0644) != 0 || close(out) != 0) {
-		rc = kv_errf(err, errlen, KV_EIO, "--out %s: cannot write (%s)", dst, strerror(errno));
-		unlink(tmp);
-	} else if (rename(tmp, dst) != 0) {
-		rc = kv_errf(err, errlen, KV_EIO, "--out %s: cannot replace (%s)", dst, strerror(errno));
-		unlink(tmp);
-	}
-	close(in);
-	return rc;
-}
-
-static void remove_dir(const char *dir)
-{
-	static const char *const names[] = { "cells.dat", "plot.gp", "gnuplot.log", "out.png", "out.svg" };
-	char path[4200];
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-	rmdir(dir);
 }
 
 // ----------------------------------------------------------------------------
@@ -404,12 +282,12 @@ int plot_needle(const struct plot_needle_opts *o, struct plot_needle_summary *su
 {
 	struct plot_needle_summary s = { 0 };
 	struct needle_data d = { 0 };
+	struct gp_run g;
 	sqlite3 *db = NULL;
 	struct stat sb;
 	int rc;
 	size_t olen = o->out ? strlen(o->out) : 0;
-	bool svg = olen > 4 && strcasecmp(o->out + olen - 4, ".svg") == 0;
-	if (!svg && !(olen > 4 && strcasecmp(o->out + olen - 4, ".png") == 0))
+	if (!(olen > 4 && (strcasecmp(o->out + olen - 4, ".svg") == 0 || strcasecmp(o->out + olen - 4, ".png") == 0)))
 		return kv_errf(err, errlen, KV_EINVAL, "--out: expected a file name ending in .png or .svg, got '%s'",
 			       o->out ? o->out : "");
 	if (stat(o->db_path, &sb) != 0)
@@ -425,19 +303,14 @@ int plot_needle(const struct plot_needle_opts *o, struct plot_needle_summary *su
 	s.n_lengths = d.n_lens;
 	s.n_depths = d.n_depths;
 	s.average = d.total / d.n_samples;
-
-	const char *tmpdir = getenv("TMPDIR");
-	char dir[4096], pic[4200];
-	snprintf(dir, sizeof(dir), "%s/kvlab_plot_XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-	if (!mkdtemp(dir)) {
-		rc = kv_errf(err, errlen, KV_EIO, "cannot create a temporary folder %s (%s)", dir, strerror(errno));
+	if ((rc = gp_begin(&g, o->out, true, err, errlen)))
+		goto out_db;
+	if ((rc = write_inputs(&g, &d, &s, err, errlen))) {
+		gp_abort(&g);
 		goto out_db;
 	}
-	snprintf(pic, sizeof(pic), "%s/out.%s", dir, svg ? "svg" : "png");
-	if ((rc = write_inputs(dir, &d, &s, svg, err, errlen)) == 0 && (rc = run_gnuplot(dir, err, errlen)) == 0 &&
-	    (rc = install_output(pic, o->out, err, errlen)) == 0)
+	if ((rc = gp_finish(&g, err, errlen)) == 0)
 		*sum = s;
-	remove_dir(dir);
 out_db:
 	needle_data_free(&d);
 	sqlite3_close(db);

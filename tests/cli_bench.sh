@@ -74,3 +74,15 @@ expect report_bench_should_print_both_invocations 0 "bench prefill.*" -- $K repo
 check report_bench_should_list_the_e2e_invocation grep -q "## bench e2e" "$tmp/out"
 expect plot_bench_should_write_a_png 0 "" -- $K plot bench --db "$db" --out "$tmp/b.png"
 check plot_bench_png_should_start_with_the_png_magic test "$(head -c 4 "$tmp/b.png" | tail -c 3)" = PNG
+
+# the bench plot goes through the same gnuplot runner as the needle heatmap: gnuplot's
+# own message, the output left as it was, no scratch files beside it
+mkdir -p "$tmp/bin"
+printf '#!/bin/sh\necho "line 7: boom" >&2\nexit 1\n' >"$tmp/bin/gnuplot"
+chmod +x "$tmp/bin/gnuplot"
+cp "$tmp/b.png" "$tmp/keep.png"
+expect plot_bench_should_pass_on_gnuplot_errors 1 "gnuplot failed \(exit status 1\): line 7: boom" -- \
+	env PATH="$tmp/bin:$PATH" "$K" plot bench --db "$db" --out "$tmp/keep.png"
+check plot_bench_should_leave_out_untouched_on_failure cmp -s "$tmp/b.png" "$tmp/keep.png"
+expect plot_bench_should_reject_other_formats 1 "--out: expected a file name ending in .png, got '$tmp/b.svg'" -- \
+	$K plot bench --db "$db" --out "$tmp/b.svg"
