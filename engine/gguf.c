@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <stdint.h>
+
 #include "base/errors.h" // kv_errf, KV_E*
 #include "base/fileio.h" // kv_map_file
 #include "engine/quant.h"  // quant_row_bytes, quant_supported
@@ -133,9 +135,12 @@ static int rd_kv(struct cursor *c, struct gguf_kv *kv)
 			       c->path, kv->key, at);
 	kv->arr_type = at;
 	kv->arr_n = n;
+	uint64_t left = (uint64_t)(c->end - c->p);
 	if (at == GGUF_VT_STRING) {
-		if (n > (uint64_t)(c->end - c->p) / 8)
-			return need(c, n * 8, kv->key);
+		if (n > left / 8) /* each string needs its 8-byte length at least; n * 8 may overflow */
+			return kv_errf(c->err, c->errlen, KV_EFORMAT,
+				       "%s: truncated GGUF file or corrupt count: metadata array '%s' claims %llu strings, but only %llu bytes remain at offset %lld",
+				       c->path, kv->key, (unsigned long long)n, (unsigned long long)left, (long long)(c->p - c->base));
 		kv->arr_str = malloc((n ? n : 1) * sizeof(*kv->arr_str));
 		if (!kv->arr_str)
 			return kv_errf(c->err, c->errlen, KV_ENOMEM, "%s: out of memory for '%s'", c->path, kv->key);
@@ -145,8 +150,10 @@ static int rd_kv(struct cursor *c, struct gguf_kv *kv)
 		return 0;
 	}
 	size_t sz = vtype_size(at);
-	if (n > (uint64_t)(c->end - c->p) / sz)
-		return need(c, n * sz, kv->key);
+	if (n > left / sz)
+		return kv_errf(c->err, c->errlen, KV_EFORMAT,
+			       "%s: truncated GGUF file or corrupt count: metadata array '%s' claims %llu elements of %zu bytes, but only %llu bytes remain at offset %lld",
+			       c->path, kv->key, (unsigned long long)n, sz, (unsigned long long)left, (long long)(c->p - c->base));
 	kv->arr_data = c->p;
 	c->p += n * sz;
 	return 0;
@@ -167,9 +174,13 @@ static int rd_tensor(struct cursor *c, struct gguf_tensor *t)
 			       c->path, t->name, t->n_dims);
 	for (int d = 0; d < 4; d++)
 		t->ne[d] = 1;
-	for (uint32_t d = 0; d < t->n_dims; d++)
+	for (uint32_t d = 0; d < t->n_dims; d++) {
 		if ((rc = rd(c, &t->ne[d], 8, t->name)))
 			return rc;
+		if (t->ne[d] < 1 || t->ne[d] > INT32_MAX) /* kvlab indexes dimensions with int */
+			return kv_errf(c->err, c->errlen, KV_EFORMAT, "%s: tensor '%s' dimension %u is %llu (expected 1..%d)",
+				       c->path, t->name, d, (unsigned long long)t->ne[d], INT32_MAX);
+	}
 	if ((rc = rd(c, &t->type, 4, t->name)) || (rc = rd(c, &t->offset, 8, t->name)))
 		return rc;
 	return 0;
@@ -239,7 +250,14 @@ int gguf_open(const char *path, struct gguf_file **out, char *err, size_t errlen
 	uint64_t data_off = (off + g->alignment - 1) / g->alignment * g->alignment;
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		struct gguf_tensor *t = &g->tensors[i];
-		uint64_t nel = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+		uint64_t nel, nel01, nel012;
+		if (__builtin_mul_overflow(t->ne[0], t->ne[1], &nel01) || __builtin_mul_overflow(nel01, t->ne[2], &nel012) ||
+		    __builtin_mul_overflow(nel012, t->ne[3], &nel) || nel / 8 > g->map_size) { /* no format stores 8 elements in a byte */
+			rc = kv_errf(err, errlen, KV_EFORMAT, "%s: tensor '%s' has %llu x %llu x %llu x %llu elements, more than a %zu-byte file can hold",
+				     path, t->name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+				     (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], g->map_size);
+			goto out_free;
+		}
 		if (!quant_supported(t->type)) {
 			t->nbytes = 0; /* unknown type: refused by whoever asks for this tensor */
 			t->data = NULL;
@@ -251,8 +269,8 @@ int gguf_open(const char *path, struct gguf_file **out, char *err, size_t errlen
 			goto out_free;
 		}
 		t->nbytes = quant_row_bytes(t->type, (int64_t)t->ne[0]) * (nel / t->ne[0]);
-		if (t->offset % g->alignment || data_off + t->offset > g->map_size ||
-		    t->nbytes > g->map_size - data_off - t->offset) {
+		if (t->offset % g->alignment || data_off > g->map_size || t->offset > g->map_size - data_off ||
+		    t->nbytes > g->map_size - data_off - t->offset) { /* written so that nothing wraps around */
 			rc = kv_errf(err, errlen, KV_EFORMAT,
 				     "%s: tensor '%s' (%llu bytes at offset %llu) lies outside the file (%zu bytes); truncated download?",
 				     path, t->name, (unsigned long long)t->nbytes, (unsigned long long)(data_off + t->offset), g->map_size);

@@ -28,12 +28,25 @@ static int get_req_int(const struct gguf_file *g, const char *arch, const char *
 	return 0;
 }
 
-static int get_opt_int(const struct gguf_file *g, const char *arch, const char *suffix, int def)
+/* An optional positive integer: def when the key is absent; present but not an integer in
+ * [1, 2^30] is an error naming the key (never silently the default). */
+static int get_opt_int(const struct gguf_file *g, const char *arch, const char *suffix, int def, int *out, char *err,
+		       size_t errlen)
 {
 	char key[128];
 	int64_t v;
 	snprintf(key, sizeof(key), "%s.%s", arch, suffix);
-	return gguf_get_int(g, key, &v) && v > 0 && v <= (1 << 30) ? (int)v : def;
+	if (!gguf_find(g, key)) {
+		*out = def;
+		return 0;
+	}
+	if (!gguf_get_int(g, key, &v))
+		return kv_errf(err, errlen, KV_EFORMAT, "%s: metadata '%s' is not an integer", g->path, key);
+	if (v <= 0 || v > (1 << 30))
+		return kv_errf(err, errlen, KV_EFORMAT, "%s: metadata '%s' = %lld out of range (expected 1..%d)", g->path, key,
+			       (long long)v, 1 << 30);
+	*out = (int)v;
+	return 0;
 }
 
 static double get_opt_float(const struct gguf_file *g, const char *arch, const char *suffix, double def)
@@ -64,24 +77,27 @@ static int read_config(const struct gguf_file *g, struct model_config *c, char *
 	    (rc = get_req_int(g, arch, "feed_forward_length", &c->n_ff, err, errlen)) ||
 	    (rc = get_req_int(g, arch, "attention.head_count", &c->n_head, err, errlen)))
 		goto out;
-	c->n_head_kv = get_opt_int(g, arch, "attention.head_count_kv", c->n_head);
-	c->head_dim = get_opt_int(g, arch, "attention.key_length", c->n_embd / c->n_head);
-	int vdim = get_opt_int(g, arch, "attention.value_length", c->head_dim);
+	int vdim, rope_dim;
+	if ((rc = get_opt_int(g, arch, "attention.head_count_kv", c->n_head, &c->n_head_kv, err, errlen)) ||
+	    (rc = get_opt_int(g, arch, "attention.key_length", c->n_embd / c->n_head, &c->head_dim, err, errlen)) ||
+	    (rc = get_opt_int(g, arch, "attention.value_length", c->head_dim, &vdim, err, errlen)) ||
+	    (rc = get_opt_int(g, arch, "rope.dimension_count", c->head_dim, &rope_dim, err, errlen)) ||
+	    (rc = get_opt_int(g, arch, "context_length", 4096, &c->max_pos, err, errlen)))
+		goto out;
 	if (vdim != c->head_dim) {
 		rc = kv_errf(err, errlen, KV_EUNSUP, "%s: value head size %d differs from key head size %d (not supported)",
 			     g->path, vdim, c->head_dim);
 		goto out;
 	}
-	int rope_dim = get_opt_int(g, arch, "rope.dimension_count", c->head_dim);
 	if (rope_dim != c->head_dim) {
 		rc = kv_errf(err, errlen, KV_EUNSUP, "%s: partial rotary embedding (%d of %d dims) is not supported",
 			     g->path, rope_dim, c->head_dim);
 		goto out;
 	}
-	c->max_pos = get_opt_int(g, arch, "context_length", 4096);
 	c->norm_eps = (float)get_opt_float(g, arch, "attention.layer_norm_rms_epsilon", 1e-5);
 	c->rope_theta = (float)get_opt_float(g, arch, "rope.freq_base", 10000.0);
-	c->n_vocab = get_opt_int(g, arch, "vocab_size", 0);
+	if ((rc = get_opt_int(g, arch, "vocab_size", 0, &c->n_vocab, err, errlen))) /* 0: from token_embd below */
+		goto out;
 
 	char key[128];
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", arch);

@@ -104,6 +104,33 @@ static int parse_entry(const char *path, const cJSON *e, const uint8_t *data, ui
 	return 0;
 }
 
+static int by_data(const void *a, const void *b)
+{
+	const struct st_tensor *x = *(const struct st_tensor *const *)a, *y = *(const struct st_tensor *const *)b;
+	return (const uint8_t *)x->data < (const uint8_t *)y->data ? -1 : (const uint8_t *)x->data > (const uint8_t *)y->data;
+}
+
+/* Two tensors whose data ranges overlap would read each other's bytes as weights (the
+ * reference loader refuses such files too). */
+static int check_disjoint(const struct st_file *f, char *err, size_t errlen)
+{
+	const struct st_tensor **v = malloc(sizeof(*v) * (size_t)(f->n_tensors ? f->n_tensors : 1));
+	int rc = 0;
+	if (!v)
+		return kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", f->path);
+	for (int i = 0; i < f->n_tensors; i++)
+		v[i] = &f->tensors[i];
+	qsort(v, (size_t)f->n_tensors, sizeof(*v), by_data);
+	for (int i = 1; i < f->n_tensors && !rc; i++) {
+		const uint8_t *prev_end = (const uint8_t *)v[i - 1]->data + v[i - 1]->nbytes;
+		if ((const uint8_t *)v[i]->data < prev_end)
+			rc = kv_errf(err, errlen, KV_EFORMAT, "%s: tensors '%s' and '%s' overlap in the data section (data_offsets)",
+				     f->path, v[i - 1]->name, v[i]->name);
+	}
+	free(v);
+	return rc;
+}
+
 static int parse_header(struct st_file *f, char *err, size_t errlen)
 {
 	uint64_t n = 0;
@@ -147,6 +174,8 @@ static int parse_header(struct st_file *f, char *err, size_t errlen)
 			goto out_free;
 		f->n_tensors++;
 	}
+	if (!rc)
+		rc = check_disjoint(f, err, errlen);
 out_free:
 	cJSON_Delete(root);
 	return rc;

@@ -13,12 +13,20 @@
 #include "engine/gguf.h"         // defines: gguf_get_arr, gguf_get_int, gguf_get_strdup
 #include "engine/tok_internal.h" // defines: struct tokenizer, tok_* builders
 
-static int32_t get_id(const struct gguf_file *g, const char *key, int n_vocab)
+/* A special token id: -1 when the key is absent; present but not an id in [0, n_vocab) is
+ * an error naming the key (never silently dropped). */
+static int get_id(const struct gguf_file *g, const char *src, const char *key, int n_vocab, int32_t *out, char *err,
+		  size_t errlen)
 {
 	int64_t v;
+	*out = -1;
+	if (!gguf_find(g, key))
+		return 0;
 	if (!gguf_get_int(g, key, &v) || v < 0 || v >= n_vocab)
-		return -1;
-	return (int32_t)v;
+		return kv_errf(err, errlen, KV_EFORMAT, "%s: %s is not a token id of this %d-token vocabulary", src, key,
+			       n_vocab);
+	*out = (int32_t)v;
+	return 0;
 }
 
 static bool get_bool(const struct gguf_file *g, const char *key, bool dflt)
@@ -109,7 +117,8 @@ int tok_load_gguf(const struct gguf_file *g, struct tokenizer **out, char *err, 
 			goto out_free;
 		t->byte_fallback = true;
 		t->fuse_unk = true;
-		t->unk = get_id(g, "tokenizer.ggml.unknown_token_id", n_vocab);
+		if ((rc = get_id(g, src, "tokenizer.ggml.unknown_token_id", n_vocab, &t->unk, err, errlen)))
+			goto out_free;
 	} else {
 		uint64_t nm;
 		const struct gguf_str *ms;
@@ -175,8 +184,9 @@ int tok_load_gguf(const struct gguf_file *g, struct tokenizer **out, char *err, 
 			goto out_free;
 	}
 
-	t->bos = get_id(g, "tokenizer.ggml.bos_token_id", n_vocab);
-	t->eos = get_id(g, "tokenizer.ggml.eos_token_id", n_vocab);
+	if ((rc = get_id(g, src, "tokenizer.ggml.bos_token_id", n_vocab, &t->bos, err, errlen)) ||
+	    (rc = get_id(g, src, "tokenizer.ggml.eos_token_id", n_vocab, &t->eos, err, errlen)))
+		goto out_free;
 	if (get_bool(g, "tokenizer.ggml.add_bos_token", spm) && t->bos >= 0)
 		t->prefix[t->n_prefix++] = t->bos;
 	if (get_bool(g, "tokenizer.ggml.add_eos_token", false) && t->eos >= 0)
@@ -187,7 +197,9 @@ int tok_load_gguf(const struct gguf_file *g, struct tokenizer **out, char *err, 
 	{
 		static const char *const keys[] = { "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id" };
 		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-			int32_t id = get_id(g, keys[k], n_vocab);
+			int32_t id;
+			if ((rc = get_id(g, src, keys[k], n_vocab, &id, err, errlen)))
+				goto out_free;
 			bool have = false;
 			for (int i = 0; i < t->n_eos; i++)
 				have |= t->eos_ids[i] == id;

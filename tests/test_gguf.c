@@ -1,6 +1,7 @@
 /* GGUF reader and GGUF model loader: the real model's directory, and the failure
  * paths on files this test writes itself (bad magic, truncation, unsupported
  * version, tensor type and architecture). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,8 +44,9 @@ static void kv_str(struct wbuf *w, const char *k, const char *v)
 	put_str(w, v);
 }
 
-/* A llama-shaped header with one tensor token_embd.weight [32 x 8] of type ttype. */
-static void build_model(struct wbuf *w, uint32_t version, const char *arch, uint32_t ttype, size_t data_bytes)
+/* A llama-shaped header with one tensor token_embd.weight [ne0 x ne1] of type ttype at offset off. */
+static void build_model_tensor(struct wbuf *w, uint32_t version, const char *arch, uint32_t ttype, size_t data_bytes,
+			       uint64_t ne0, uint64_t ne1, uint64_t off)
 {
 	char key[64];
 	w->n = 0;
@@ -63,14 +65,20 @@ static void build_model(struct wbuf *w, uint32_t version, const char *arch, uint
 	kv_u32(w, key, 4);
 	put_str(w, "token_embd.weight");
 	put_u32(w, 2);
-	put_u64(w, 32);
-	put_u64(w, 8);
+	put_u64(w, ne0);
+	put_u64(w, ne1);
 	put_u32(w, ttype);
-	put_u64(w, 0);
+	put_u64(w, off);
 	while (w->n % 32)
 		w->b[w->n++] = 0;
 	memset(w->b + w->n, 0, data_bytes);
 	w->n += data_bytes;
+}
+
+/* A llama-shaped header with one tensor token_embd.weight [32 x 8] of type ttype. */
+static void build_model(struct wbuf *w, uint32_t version, const char *arch, uint32_t ttype, size_t data_bytes)
+{
+	build_model_tensor(w, version, arch, ttype, data_bytes, 32, 8, 0);
 }
 
 static const char *write_tmp(const struct wbuf *w, size_t n)
@@ -242,6 +250,142 @@ static void model_load_should_read_smollm2_shapes(void)
 	model_free(m);
 }
 
+// ----------------------------------------------------------------------------
+// hostile headers: each was a crash, a wrap-around or a silent default before
+
+/* Opens w as a GGUF file and checks it is refused with KV_EFORMAT and a message holding want. */
+static void expect_refused(struct wbuf *w, const char *want, const char *what)
+{
+	const char *p = write_tmp(w, w->n);
+	struct gguf_file *g = NULL;
+	char err[512] = "";
+	int rc = gguf_open(p, &g, err, sizeof(err));
+	T_CHECK(rc == KV_EFORMAT && g == NULL && strstr(err, p) && strstr(err, want), "%s: rc %d: %s", what, rc, err);
+	gguf_close(g);
+	unlink(p);
+}
+
+static void gguf_open_should_reject_a_zero_dimension(void)
+{
+	struct wbuf *w = calloc(1, sizeof(*w));
+	build_model_tensor(w, 3, "llama", GGML_DT_F32, 1024, 0, 8, 0); /* was SIGFPE: nel / ne[0] */
+	expect_refused(w, "dimension 0 is 0 (expected 1..", "ne[0] = 0");
+	build_model_tensor(w, 3, "llama", GGML_DT_F32, 1024, 32, 0, 0);
+	expect_refused(w, "dimension 1 is 0", "ne[1] = 0");
+	free(w);
+}
+
+static void gguf_open_should_reject_absurd_dimensions(void)
+{
+	struct wbuf *w = calloc(1, sizeof(*w));
+	build_model_tensor(w, 3, "llama", GGML_DT_F32, 1024, 32, 1ull << 40, 0); /* was "vocabulary size 0" */
+	expect_refused(w, "dimension 1 is 1099511627776", "ne[1] = 2^40");
+	build_model_tensor(w, 3, "llama", GGML_DT_F32, 1024, 1u << 30, 1u << 30, 0);
+	expect_refused(w, "more than a", "2^60 elements");
+	free(w);
+}
+
+static void gguf_open_should_reject_an_offset_that_wraps_around(void)
+{
+	struct wbuf *w = calloc(1, sizeof(*w));
+	build_model_tensor(w, 3, "llama", GGML_DT_F32, 32 * 8 * 4, 32, 8, UINT64_MAX - 31); /* data_off + offset wrapped */
+	expect_refused(w, "lies outside the file", "offset 2^64 - 32");
+	free(w);
+}
+
+/* A header whose only metadata entry is an array of element type at claiming n elements. */
+static void build_array(struct wbuf *w, uint32_t at, uint64_t n)
+{
+	w->n = 0;
+	put(w, "GGUF", 4);
+	put_u32(w, 3);
+	put_u64(w, 0); /* tensors */
+	put_u64(w, 1); /* kv */
+	put_str(w, "tokenizer.ggml.tokens");
+	put_u32(w, GGUF_VT_ARRAY);
+	put_u32(w, at);
+	put_u64(w, n);
+	memset(w->b + w->n, 0, 64);
+	w->n += 64;
+}
+
+static void gguf_open_should_reject_array_counts_that_overflow(void)
+{
+	struct wbuf *w = calloc(1, sizeof(*w));
+	build_array(w, GGUF_VT_STRING, 1ull << 61); /* n * 8 wrapped to 0: recorded with no data before */
+	expect_refused(w, "claims 2305843009213693952 strings", "string array of 2^61");
+	build_array(w, GGUF_VT_UINT64, 1ull << 61);
+	expect_refused(w, "claims 2305843009213693952 elements of 8 bytes", "u64 array of 2^61");
+	build_array(w, GGUF_VT_UINT8, 65);
+	expect_refused(w, "claims 65 elements of 1 bytes, but only 64 bytes remain", "u8 array one too long");
+	free(w);
+}
+
+/* Copies the bundled model to a temporary file with the UINT32 metadata value of key set to v. */
+static const char *model_with_u32(const char *key, uint32_t v, char *path, size_t len)
+{
+	snprintf(path, len, "/tmp/kvlab_test_patch_%d.gguf", (int)getpid());
+	FILE *in = fopen(T_MODEL, "rb"), *out = fopen(path, "wb");
+	static uint8_t buf[1 << 23];
+	bool patched = false;
+	size_t n, off = 0;
+	while (in && out && (n = fread(buf, 1, sizeof(buf), in)) > 0) {
+		if (off == 0) { /* the metadata sits in the first 8 MiB: the key, its u32 type, then the value */
+			size_t kl = strlen(key);
+			for (size_t i = 8; i + kl + 8 <= n && !patched; i++)
+				if (!memcmp(buf + i, key, kl) && !memcmp(buf + i - 8, &(uint64_t){ kl }, 8)) {
+					uint32_t ty;
+					memcpy(&ty, buf + i + kl, 4);
+					if (ty == GGUF_VT_UINT32) {
+						memcpy(buf + i + kl + 4, &v, 4);
+						patched = true;
+					}
+				}
+		}
+		fwrite(buf, 1, n, out);
+		off += n;
+	}
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	return patched ? path : NULL;
+}
+
+static void model_load_should_refuse_a_zero_context_length(void)
+{
+	char path[64], err[512] = "";
+	if (access(T_MODEL, R_OK) != 0) {
+		T_SKIP("%s missing (make model)", T_MODEL);
+		return;
+	}
+	const char *p = model_with_u32("llama.context_length", 0, path, sizeof(path));
+	T_CHECK(p != NULL, "llama.context_length is not a UINT32 in %s", T_MODEL);
+	struct model *m = NULL;
+	int rc = p ? model_load(p, &m, err, sizeof(err)) : -1;
+	T_CHECK(rc == KV_EFORMAT && m == NULL && strstr(err, "'llama.context_length' = 0 out of range"), "was 4096 silently: rc %d: %s",
+		rc, err);
+	model_free(m);
+	unlink(path);
+}
+
+static void model_load_should_refuse_an_out_of_range_bos_id(void)
+{
+	char path[64], err[512] = "";
+	if (access(T_MODEL, R_OK) != 0) {
+		T_SKIP("%s missing (make model)", T_MODEL);
+		return;
+	}
+	const char *p = model_with_u32("tokenizer.ggml.bos_token_id", 49152, path, sizeof(path));
+	T_CHECK(p != NULL, "tokenizer.ggml.bos_token_id is not a UINT32 in %s", T_MODEL);
+	struct model *m = NULL;
+	int rc = p ? model_load(p, &m, err, sizeof(err)) : -1;
+	T_CHECK(rc == KV_EFORMAT && m == NULL && strstr(err, "tokenizer.ggml.bos_token_id is not a token id of this 49152-token vocabulary"),
+		"was dropped silently: rc %d: %s", rc, err);
+	model_free(m);
+	unlink(path);
+}
+
 int main(void)
 {
 	T_RUN(gguf_open_should_read_the_models_metadata_and_tensors);
@@ -254,5 +398,11 @@ int main(void)
 	T_RUN(model_load_should_reject_an_unknown_architecture);
 	T_RUN(model_load_should_reject_an_unsupported_tensor_type);
 	T_RUN(model_load_should_read_smollm2_shapes);
+	T_RUN(gguf_open_should_reject_a_zero_dimension);
+	T_RUN(gguf_open_should_reject_absurd_dimensions);
+	T_RUN(gguf_open_should_reject_an_offset_that_wraps_around);
+	T_RUN(gguf_open_should_reject_array_counts_that_overflow);
+	T_RUN(model_load_should_refuse_a_zero_context_length);
+	T_RUN(model_load_should_refuse_an_out_of_range_bos_id);
 	return t_done();
 }

@@ -361,6 +361,27 @@ static void model_load_should_reject_a_missing_required_key(void)
 	rm_folder(dir);
 }
 
+static void safetensors_open_should_reject_overlapping_tensors(void)
+{
+	/* both tensors claim bytes [0, 16): each would load the other's weights */
+	static const char hdr[] = "{\"a\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}, "
+				  "\"b\": {\"dtype\": \"F32\", \"shape\": [2, 2], \"data_offsets\": [0, 16]}}";
+	char path[64], err[512] = "";
+	snprintf(path, sizeof(path), "/tmp/kvlab_test_overlap_%d.safetensors", (int)getpid());
+	uint64_t hl = sizeof(hdr) - 1;
+	uint8_t data[16] = { 0 };
+	FILE *f = fopen(path, "wb");
+	fwrite(&hl, 8, 1, f);
+	fwrite(hdr, 1, hl, f);
+	fwrite(data, 1, sizeof(data), f);
+	fclose(f);
+	struct st_file *sf = NULL;
+	int rc = safetensors_open(path, &sf, err, sizeof(err));
+	T_CHECK(rc == KV_EFORMAT && sf == NULL && strstr(err, path) && strstr(err, "'a' and 'b' overlap"), "rc %d: %s", rc, err);
+	safetensors_close(sf);
+	unlink(path);
+}
+
 static void model_load_should_reject_truncated_safetensors(void)
 {
 	const char *dir = micro_folder();
@@ -512,6 +533,7 @@ int main(void)
 	T_RUN(model_load_should_reject_an_unknown_rope_type);
 	T_RUN(model_load_should_reject_a_missing_required_key);
 	T_RUN(model_load_should_reject_truncated_safetensors);
+	T_RUN(safetensors_open_should_reject_overlapping_tensors);
 	T_RUN(safetensors_open_should_reject_every_truncation);
 	T_RUN(model_load_should_reject_an_unsupported_dtype);
 	T_RUN(model_load_should_name_a_shape_that_disagrees_with_config);
