@@ -48,13 +48,9 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "kvlab: --format: expected ruler or longbench, got '%s'\n", c.format);
 		return 1;
 	}
-	if (access(c.db, R_OK) != 0) {
-		fprintf(stderr, "kvlab: --db %s: no such database\n", c.db);
-		return 1;
-	}
 	struct export_ruler_opts o = { .out_dir = c.out, .run = c.run, .method = c.method };
 	struct export_longbench_opts lo = { .out_dir = c.out, .run = c.run, .method = c.method };
-	if (store_open(c.db, &s, err, sizeof(err)) ||
+	if (store_open_read(c.db, &s, err, sizeof(err)) ||
 	    (lb ? export_longbench(s, &lo, stderr, err, sizeof(err)) : export_ruler(s, &o, stderr, err, sizeof(err)))) {
 		fprintf(stderr, "kvlab: %s\n", err);
 		store_close(s);

@@ -82,11 +82,7 @@ static int plot_bench_main(int argc, char **argv)
 	int rc = cli_parse(&bench_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : fail(err);
-	if (access(cfg.db, R_OK) != 0) {
-		snprintf(err, sizeof(err), "--db %s: no such database", cfg.db);
-		return fail(err);
-	}
-	if (store_open(cfg.db, &s, err, sizeof(err)) || bench_plot(s, cfg.invocation, cfg.out, err, sizeof(err))) {
+	if (store_open_read(cfg.db, &s, err, sizeof(err)) || bench_plot(s, cfg.invocation, cfg.out, err, sizeof(err))) {
 		store_close(s);
 		return fail(err);
 	}

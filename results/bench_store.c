@@ -11,8 +11,8 @@
 #include "base/grow.h"    // kv_grow
 #include "results/store.h"  // struct store
 
-static const char *const bench_schema =
-	"CREATE TABLE IF NOT EXISTS bench_latency ("
+static const char *const bench_table =
+	"bench_latency ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  invocation TEXT NOT NULL, bench TEXT NOT NULL, created_utc TEXT NOT NULL, build_commit TEXT,"
 	"  engine_version TEXT, backend TEXT NOT NULL, host_cpu TEXT, threads INTEGER NOT NULL,"
@@ -21,17 +21,11 @@ static const char *const bench_schema =
 	"  label TEXT NOT NULL, method TEXT NOT NULL, params_json TEXT, n_ctx INTEGER NOT NULL, phase TEXT NOT NULL,"
 	"  median_ms REAL NOT NULL, min_ms REAL NOT NULL, max_ms REAL NOT NULL, mean_ms REAL NOT NULL,"
 	"  stddev_ms REAL NOT NULL, samples_ms TEXT, kv_bytes INTEGER NOT NULL,"
-	"  UNIQUE (invocation, label, n_ctx, phase));";
+	"  UNIQUE (invocation, label, n_ctx, phase))";
 
 int bench_store_schema(struct store *s, char *err, size_t errlen)
 {
-	char *msg = NULL;
-	if (sqlite3_exec(s->db, bench_schema, NULL, NULL, &msg) != SQLITE_OK) {
-		int rc = kv_errf(err, errlen, KV_EIO, "%s: cannot create the bench_latency table (%s)", s->path, msg ? msg : "?");
-		sqlite3_free(msg);
-		return rc;
-	}
-	return 0;
+	return store_table_ensure(s, "bench_latency", bench_table, err, errlen);
 }
 
 // ----------------------------------------------------------------------------

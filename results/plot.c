@@ -15,6 +15,7 @@
 
 #include "base/errors.h"      // defines: kv_errf, KV_E*
 #include "results/gnuplot.h" // gp_begin, gp_quote, gp_finish
+#include "results/store.h"   // store_open_read
 
 // ----------------------------------------------------------------------------
 // reading the database
@@ -283,20 +284,15 @@ int plot_needle(const struct plot_needle_opts *o, struct plot_needle_summary *su
 	struct plot_needle_summary s = { 0 };
 	struct needle_data d = { 0 };
 	struct gp_run g;
-	sqlite3 *db = NULL;
-	struct stat sb;
+	struct store *st = NULL;
 	int rc;
 	size_t olen = o->out ? strlen(o->out) : 0;
 	if (!(olen > 4 && (strcasecmp(o->out + olen - 4, ".svg") == 0 || strcasecmp(o->out + olen - 4, ".png") == 0)))
 		return kv_errf(err, errlen, KV_EINVAL, "--out: expected a file name ending in .png or .svg, got '%s'",
 			       o->out ? o->out : "");
-	if (stat(o->db_path, &sb) != 0)
-		return kv_errf(err, errlen, KV_EIO, "--db %s: %s", o->db_path, strerror(errno));
-	if (sqlite3_open_v2(o->db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot open (%s)", o->db_path, db ? sqlite3_errmsg(db) : "out of memory");
-		goto out_db;
-	}
-	sqlite3_busy_timeout(db, 10000);
+	if ((rc = store_open_read(o->db_path, &st, err, errlen)))
+		return rc;
+	sqlite3 *db = st->db;
 	if ((rc = find_run(db, o, &s, err, errlen)) != 0 || (rc = load_cells(db, o->db_path, s.run_id, &d, err, errlen)) != 0)
 		goto out_db;
 	s.n_samples = d.n_samples;
@@ -313,6 +309,6 @@ int plot_needle(const struct plot_needle_opts *o, struct plot_needle_summary *su
 		*sum = s;
 out_db:
 	needle_data_free(&d);
-	sqlite3_close(db);
+	store_close(st);
 	return rc;
 }

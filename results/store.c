@@ -6,28 +6,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <errno.h>
 #include <sys/stat.h>
 
 #include "base/errors.h"
 #include "base/sha256.h" // sha256_hex
 
-static const char *const schema =
-	"PRAGMA journal_mode=WAL;"
-	"CREATE TABLE IF NOT EXISTS runs ("
-	"  run_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, kind TEXT NOT NULL, task TEXT, method TEXT NOT NULL,"
-	"  method_json TEXT NOT NULL, model_path TEXT NOT NULL, model_sha256 TEXT NOT NULL, config_json TEXT NOT NULL,"
-	"  backend TEXT NOT NULL, threads INTEGER NOT NULL, git_commit TEXT, host_cpu TEXT, engine_version TEXT);"
-	"CREATE TABLE IF NOT EXISTS samples ("
-	"  run_id TEXT NOT NULL REFERENCES runs(run_id), sample_id TEXT NOT NULL, idx INTEGER NOT NULL,"
-	"  n_prompt INTEGER NOT NULL, prediction TEXT NOT NULL, answers_json TEXT, meta_json TEXT,"
-	"  prefill_s REAL, decode_s REAL, n_generated INTEGER, kv_bytes INTEGER, created_at TEXT NOT NULL,"
-	"  PRIMARY KEY (run_id, sample_id));"
-	"CREATE TABLE IF NOT EXISTS scores ("
-	"  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,"
-	"  PRIMARY KEY (run_id, sample_id, metric));"
-	"CREATE TABLE IF NOT EXISTS file_hashes ("
-	"  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
-	"  PRIMARY KEY (path, size, mtime_ns));";
+/* The evaluation tables, each "name (columns)" (store_table_ensure adds CREATE). */
+static const struct {
+	const char *name, *def;
+} eval_tables[] = {
+	{ "runs", "runs ("
+		  "  run_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, kind TEXT NOT NULL, task TEXT, method TEXT NOT NULL,"
+		  "  method_json TEXT NOT NULL, model_path TEXT NOT NULL, model_sha256 TEXT NOT NULL, config_json TEXT NOT NULL,"
+		  "  backend TEXT NOT NULL, threads INTEGER NOT NULL, git_commit TEXT, host_cpu TEXT, engine_version TEXT)" },
+	{ "samples", "samples ("
+		     "  run_id TEXT NOT NULL REFERENCES runs(run_id), sample_id TEXT NOT NULL, idx INTEGER NOT NULL,"
+		     "  n_prompt INTEGER NOT NULL, prediction TEXT NOT NULL, answers_json TEXT, meta_json TEXT,"
+		     "  prefill_s REAL, decode_s REAL, n_generated INTEGER, kv_bytes INTEGER, created_at TEXT NOT NULL,"
+		     "  PRIMARY KEY (run_id, sample_id))" },
+	{ "scores", "scores ("
+		    "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,"
+		    "  PRIMARY KEY (run_id, sample_id, metric))" },
+	{ "file_hashes", "file_hashes ("
+			 "  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+			 "  PRIMARY KEY (path, size, mtime_ns))" },
+};
+#define N_EVAL_TABLES (sizeof(eval_tables) / sizeof(eval_tables[0]))
 
 /* Copies sqlite's message (borrowed, changes on the next call) into err at once. */
 int store_err(struct store *s, const char *what, char *err, size_t errlen)
@@ -62,14 +68,128 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(s->db, 60000); /* concurrent writers wait their turn */
 	char *msg = NULL;
-	if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+	if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) != SQLITE_OK) {
 		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot create the results schema (%s)", path, msg ? msg : "?");
 		sqlite3_free(msg);
 		goto out_fail;
 	}
+	for (size_t i = 0; i < N_EVAL_TABLES; i++)
+		if ((rc = store_table_ensure(s, eval_tables[i].name, eval_tables[i].def, err, errlen)))
+			goto out_fail;
 	*out = s;
 	return 0;
 out_fail:
+	store_close(s);
+	return rc;
+}
+
+bool store_has_table(struct store *s, const char *name)
+{
+	sqlite3_stmt *q = NULL;
+	bool have = sqlite3_prepare_v2(s->db, "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?", -1, &q,
+					NULL) == SQLITE_OK &&
+		    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return have;
+}
+
+int store_table_ensure(struct store *s, const char *name, const char *def, char *err, size_t errlen)
+{
+	char *sql, *msg = NULL;
+	int rc = 0;
+	/* read-only: an absent table reads as empty (a TEMP table lives outside the file) */
+	if (s->readonly && store_has_table(s, name))
+		return 0;
+	if (!(sql = sqlite3_mprintf("CREATE %sTABLE IF NOT EXISTS %s;", s->readonly ? "TEMP " : "", def)))
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot create the %s table (%s)", s->path, name, msg ? msg : "?");
+	sqlite3_free(msg);
+	sqlite3_free(sql);
+	return rc;
+}
+
+/* Opens path read-only as an immutable file (no locks, no -shm): how SQLite reads a WAL
+ * database in a folder it may not write. */
+static int open_immutable(const char *path, sqlite3 **db)
+{
+	char uri[4200] = "file:";
+	size_t o = strlen(uri);
+	for (const char *c = path; *c && o + 4 < sizeof(uri) - 16; c++) {
+		if (*c == '%' || *c == '?' || *c == '#')
+			o += (size_t)snprintf(uri + o, sizeof(uri) - o, "%%%02X", (unsigned char)*c);
+		else
+			uri[o++] = *c;
+	}
+	snprintf(uri + o, sizeof(uri) - o, "?immutable=1");
+	return sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+}
+
+int store_open_read(const char *path, struct store **out, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	sqlite3_stmt *q = NULL;
+	int rc;
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	}
+	s->readonly = true;
+	if (access(path, R_OK) != 0) {
+		rc = kv_errf(err, errlen, KV_EIO, "--db %s: no such database (%s)", path, strerror(errno));
+		goto out_fail;
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot open a SQLite database there (%s)", path,
+			     s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		goto out_fail;
+	}
+	sqlite3_busy_timeout(s->db, 60000);
+	/* a WAL database whose folder or -shm we may not write cannot be read with locks */
+	if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check(5)", -1, &q, NULL) != SQLITE_OK &&
+	    ((sqlite3_errcode(s->db) & 0xff) == SQLITE_READONLY || (sqlite3_errcode(s->db) & 0xff) == SQLITE_CANTOPEN)) {
+		sqlite3_close(s->db);
+		s->db = NULL;
+		if (open_immutable(path, &s->db) != SQLITE_OK) {
+			rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot open a SQLite database there (%s)", path,
+				     s->db ? sqlite3_errmsg(s->db) : "out of memory");
+			goto out_fail;
+		}
+	}
+	/* corruption is an error, not "no runs": quick_check reads every page once */
+	if (!q && sqlite3_prepare_v2(s->db, "PRAGMA quick_check(5)", -1, &q, NULL) != SQLITE_OK) {
+		rc = kv_errf(err, errlen, KV_EFORMAT, "--db %s: not a readable SQLite database (%s)", path, sqlite3_errmsg(s->db));
+		goto out_fail;
+	}
+	char problems[512] = "";
+	int step;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(q, 0);
+		if (line && strcmp(line, "ok") != 0) {
+			size_t n = strlen(problems);
+			snprintf(problems + n, sizeof(problems) - n, "%s%s", n ? "; " : "", line);
+		}
+	}
+	if (step != SQLITE_DONE || problems[0]) {
+		rc = kv_errf(err, errlen, KV_EFORMAT, "--db %s: the database is damaged (%s)", path,
+			     problems[0] ? problems : sqlite3_errmsg(s->db));
+		goto out_fail;
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (!store_has_table(s, "runs") && !store_has_table(s, "bench_latency")) {
+		rc = kv_errf(err, errlen, KV_EFORMAT,
+			     "--db %s: not a kvlab results database (no runs or bench_latency table); nothing was written to it",
+			     path);
+		goto out_fail;
+	}
+	for (size_t i = 0; i < N_EVAL_TABLES; i++)
+		if ((rc = store_table_ensure(s, eval_tables[i].name, eval_tables[i].def, err, errlen)))
+			goto out_fail;
+	*out = s;
+	return 0;
+out_fail:
+	sqlite3_finalize(q);
 	store_close(s);
 	return rc;
 }

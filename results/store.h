@@ -14,11 +14,22 @@ struct sqlite3;
 struct store {
 	struct sqlite3 *db;
 	char *path;
+	bool readonly;  /* opened by store_open_read: nothing is ever written to the file */
 };
 
 /* Opens (creating if needed) the database at path and its schema; caller closes with
- * store_close. Errors name the path. */
+ * store_close. Errors name the path. For writing commands (run, bench). */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
+/* For reading commands (report, plot, export): opens an existing database read-only (a
+ * read-only file or folder is fine), refuses a damaged database (quick_check) and a SQLite
+ * file that is not kvlab's, and never writes to the file: tables it lacks read as empty.
+ * Caller closes with store_close. */
+int store_open_read(const char *path, struct store **out, char *err, size_t errlen);
+/* True when the database file itself holds table name. */
+bool store_has_table(struct store *s, const char *name);
+/* Creates table def ("name (columns)") if missing; on a read-only store a missing table
+ * becomes an empty TEMP table, so readers see no rows and the file stays untouched. */
+int store_table_ensure(struct store *s, const char *name, const char *def, char *err, size_t errlen);
 void store_close(struct store *s);
 
 /* KV_EIO with "PATH: WHAT: sqlite's last message" (what: e.g. "reading runs"). */

@@ -22,10 +22,10 @@ expect plot_help_should_list_the_kinds 0 "needle +needle-in-a-haystack heatmap" 
 expect plot_should_reject_an_unknown_kind 2 "unknown kind 'frobnicate'" -- $K plot frobnicate
 expect plot_needle_help_should_list_its_flags 0 "--out F.png\|F.svg .*\[required\]" -- $K plot needle --help
 expect plot_needle_should_need_out 1 "--out F.png\|F.svg is required" -- $K plot needle --db "$tmp/none.db"
-expect plot_needle_should_name_a_missing_database 1 "^kvlab: --db $tmp/none.db: No such file or directory" -- \
+expect plot_needle_should_name_a_missing_database 1 "^kvlab: --db $tmp/none.db: no such database \(No such file or directory\)" -- \
 	$K plot needle --db "$tmp/none.db" --out "$tmp/x.png"
 sqlite3 "$tmp/other.db" "CREATE TABLE t(a);"
-expect plot_needle_should_reject_a_foreign_database 1 "--db $tmp/other.db: not a kvlab results database \(no such table: runs\)" -- \
+expect plot_needle_should_reject_a_foreign_database 1 "--db $tmp/other.db: not a kvlab results database \(no runs or bench_latency table\); nothing was written to it" -- \
 	$K plot needle --db "$tmp/other.db" --out "$tmp/x.png"
 
 # a real database: one 300-token cell through the whole runner
