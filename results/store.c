@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
 
 #include "base/errors.h"
+#include "base/grow.h"   // kv_grow
 #include "base/sha256.h" // sha256_hex
 
 /* The evaluation tables, each "name (columns)" (store_table_ensure adds CREATE). */
@@ -206,6 +208,57 @@ void store_close(struct store *s)
 // ----------------------------------------------------------------------------
 // hashing
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A folder (a Hugging Face model): SHA-256 of the lines "name<TAB>sha256\n" of its regular
+ * files in byte order of their names, each file's hash cached as store_file_sha256 caches. */
+static int folder_sha256(struct store *s, const char *path, char hex[65], char *err, size_t errlen)
+{
+	DIR *d = opendir(path);
+	char **names = NULL, *list = NULL, fpath[4400], fhex[65];
+	size_t n = 0, cap = 0, len = 0, lcap = 0;
+	int rc = 0;
+	struct dirent *e;
+	struct stat st;
+	if (!d)
+		return kv_errf(err, errlen, KV_EIO, "%s: cannot list the folder for hashing (%s)", path, strerror(errno));
+	while (!rc && (e = readdir(d))) {
+		snprintf(fpath, sizeof(fpath), "%s/%s", path, e->d_name);
+		if (e->d_name[0] == '.' || stat(fpath, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (kv_grow((void **)&names, &cap, n + 1, sizeof(*names)) || !(names[n] = strdup(e->d_name)))
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		else
+			n++;
+	}
+	closedir(d);
+	if (!rc && n == 0)
+		rc = kv_errf(err, errlen, KV_EIO, "%s: no files to hash in the folder", path);
+	if (!rc)
+		qsort(names, n, sizeof(*names), by_name);
+	for (size_t i = 0; i < n && !rc; i++) {
+		snprintf(fpath, sizeof(fpath), "%s/%s", path, names[i]);
+		if ((rc = store_file_sha256(s, fpath, fhex, err, errlen)))
+			break;
+		size_t need = len + strlen(names[i]) + 67;
+		if (kv_grow((void **)&list, &lcap, need + 1, 1)) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			break;
+		}
+		len += (size_t)sprintf(list + len, "%s\t%s\n", names[i], fhex);
+	}
+	if (!rc)
+		sha256_hex(list, len, hex);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(list);
+	return rc;
+}
+
 int store_file_sha256(struct store *s, const char *path, char hex[65], char *err, size_t errlen)
 {
 	struct stat st;
@@ -213,6 +266,8 @@ int store_file_sha256(struct store *s, const char *path, char hex[65], char *err
 	int rc;
 	if (stat(path, &st) != 0)
 		return kv_errf(err, errlen, KV_EIO, "%s: cannot stat for hashing", path);
+	if (S_ISDIR(st.st_mode))
+		return folder_sha256(s, path, hex, err, errlen);
 	long long mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 	if (sqlite3_prepare_v2(s->db, "SELECT sha256 FROM file_hashes WHERE path=? AND size=? AND mtime_ns=?", -1, &q, NULL))
 		return store_err(s, "reading file hashes", err, errlen);

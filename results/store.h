@@ -52,7 +52,8 @@ struct provenance {
 /* Fills p from the build (git commit baked in at compile time), /proc/cpuinfo and the clock. */
 void provenance_get(struct provenance *p);
 
-/* SHA-256 of a file as 64 hex chars + NUL; cached in the database by (path, size, mtime). */
+/* SHA-256 of a file as 64 hex chars + NUL; cached in the database by (path, size, mtime).
+ * A folder (a Hugging Face model) hashes the list of its files' names and hashes. */
 int store_file_sha256(struct store *s, const char *path, char hex[65], char *err, size_t errlen);
 
 /* A run: config_json is the full resolved configuration (the run id is its hash). */
