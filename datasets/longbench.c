@@ -1,9 +1,10 @@
 /* LongBench as the FastKV driver runs it (spec/eval.md sections 1-2): records from
  * <data_dir>/<dataset>.jsonl (LongBench-E: <dataset>_e.jsonl), prompts and generation
  * lengths from LongBench's config files, the chat template except for the few-shot and
- * code tasks, middle truncation through text after templating with the per-model cap
- * (h2o/pyramidinfer: 7950), greedy decoding with one EOS stop and at least one new
- * token, and scoring by eval/metrics (first-line post-processing, the dataset's metric). */
+ * code tasks, greedy decoding with one EOS stop and at least one new token. The samples
+ * are method-agnostic: eval/prompt.c applies the cap (model2maxlen, context - 242 when no
+ * key matches), middle truncation and GemFilter's extra token; eval/metrics scores them
+ * by the name "longbench:DATASET" (first-line post-processing, the dataset's metric). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,6 @@
 #include "base/grow.h"   // kv_grow
 #include "engine/model.h"
 #include "engine/tokenizer.h"
-#include "eval/metrics/metrics.h"
 
 #define LB_DEFAULT_DIR "../shared/data/longbench"
 
@@ -52,9 +52,7 @@ struct lb_state {
 	size_t cap;
 	cJSON *prompts, *maxlens;
 	char data_dir[1024];
-	int max_len;           /* resolved prompt cap */
-	const char *cap_rule;  /* how it was chosen */
-	bool gemfilter;
+	int max_len;           /* --model_max_len (0 = the protocol's rule) */
 	int32_t eos;
 };
 
@@ -76,40 +74,6 @@ static int load_json(const char *path, cJSON **out, char *err, size_t errlen)
 	}
 	free(txt);
 	return 0;
-}
-
-/* FastKV's model2maxlen rule (spec 1.2): the last key that is a substring of the
- * lower-cased model path wins; h2o and pyramidinfer force 7950. A path matching no key
- * (the official code fails there) gets the Llama-3 rule scaled to the model: context - 242. */
-static int resolve_cap(const struct task_args *a, const struct model *m, const char **rule)
-{
-	static const struct { const char *key; int cap; } table[] = {
-		{ "llama2", 3950 }, { "llama-2", 3950 }, { "llama3", 7950 }, { "llama-3", 7950 },
-		{ "mistral", 127500 }, { "ministral", 127500 }, { "llama-3.1", 127500 },
-	};
-	if (a->max_len > 0) {
-		*rule = "--model_max_len";
-		return a->max_len;
-	}
-	if (a->method && (!strcmp(a->method, "h2o") || !strcmp(a->method, "pyramidinfer"))) {
-		*rule = "h2o/pyramidinfer override";
-		return 7950;
-	}
-	char low[1024];
-	snprintf(low, sizeof(low), "%s", m->path ? m->path : "");
-	for (char *c = low; *c; c++)
-		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-	int cap = 0;
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		if (strstr(low, table[i].key)) {
-			cap = table[i].cap;
-			*rule = table[i].key;
-		}
-	if (!cap) {
-		cap = m->cfg.max_pos - 242;
-		*rule = "model context - 242 (no official key matches)";
-	}
-	return cap;
 }
 
 // ----------------------------------------------------------------------------
@@ -258,8 +222,7 @@ static int lb_open(const struct task_args *a, const struct model *m, void **stat
 			goto out_fail;
 		}
 	}
-	st->max_len = resolve_cap(a, m, &st->cap_rule);
-	st->gemfilter = a->method && !strcmp(a->method, "gemfilter");
+	st->max_len = a->max_len > 0 ? a->max_len : 0;
 	int n_eos = 0;
 	const int32_t *eos = tok_eos_ids(m->tok, &n_eos);
 	st->eos = n_eos > 0 ? eos[0] : -1; /* tokenizer.eos_token_id: one id */
@@ -300,36 +263,6 @@ static char *fill_template(const char *tpl, const char *context, const char *inp
 	return out;
 }
 
-/* Spec 1.4: over the cap, decode the first and last floor(cap/2) tokens separately
- * (special tokens dropped), join the strings and re-encode with special tokens. */
-static int middle_truncate(const struct tokenizer *t, int32_t **ids, int *n, int cap, char *err, size_t errlen)
-{
-	int half = cap / 2, rc;
-	char *head = NULL, *tail = NULL, *joined = NULL;
-	size_t hl = 0, tl = 0;
-	if ((rc = tok_decode(t, *ids, half, true, &head, &hl, err, errlen)) ||
-	    (rc = tok_decode(t, *ids + *n - half, half, true, &tail, &tl, err, errlen)))
-		goto out;
-	if (!(joined = malloc(hl + tl + 1))) {
-		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(joined, head, hl);
-	memcpy(joined + hl, tail, tl + 1);
-	int32_t *nids = NULL;
-	int nn = 0;
-	if ((rc = tok_encode(t, joined, hl + tl, true, &nids, &nn, err, errlen)))
-		goto out;
-	free(*ids);
-	*ids = nids;
-	*n = nn;
-out:
-	free(head);
-	free(tail);
-	free(joined);
-	return rc;
-}
-
 static char *json_str(const cJSON *j)
 {
 	char *s = cJSON_PrintUnformatted(j);
@@ -346,25 +279,14 @@ static int lb_sample(void *state, int i, struct task_sample *out, char *err, siz
 	const cJSON *id = cJSON_GetObjectItem(r->rec, "_id");
 	const cJSON *len = cJSON_GetObjectItem(r->rec, "length");
 	char *prompt = fill_template(cJSON_GetObjectItem(st->prompts, r->dataset)->valuestring, ctx, inp);
-	char *chat = NULL;
-	int rc;
+	int rc = 0;
 	memset(out, 0, sizeof(*out));
 	if (!prompt)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	bool templ = !no_chat(r->dataset) && m->chat.family != CHAT_NONE;
-	if (templ) {
-		int bos = tok_bos(m->tok);
-		if ((rc = chat_render_user(&m->chat, bos >= 0 ? tok_piece(m->tok, bos) : "", prompt, &chat, err, errlen)))
-			goto out;
-	}
-	const char *text = chat ? chat : prompt;
 	/* add_special_tokens=True even after the template: the official double BOS (1.3) */
-	if ((rc = tok_encode(m->tok, text, strlen(text), true, &out->ids, &out->n_ids, err, errlen)))
-		goto out;
-	int n_full = out->n_ids;
-	bool truncated = out->n_ids > st->max_len;
-	if (truncated && (rc = middle_truncate(m->tok, &out->ids, &out->n_ids, st->max_len, err, errlen)))
-		goto out;
+	out->chat = templ;
+	out->add_special = true;
 	char sid[256];
 	snprintf(sid, sizeof(sid), "%s/%s", r->file_name, cJSON_IsString(id) ? id->valuestring : "?");
 	out->id = strdup(sid);
@@ -373,13 +295,9 @@ static int lb_sample(void *state, int i, struct task_sample *out, char *err, siz
 	out->eos_stop = false; /* exactly one stop id: tokenizer.eos_token_id (1.5) */
 	if (st->eos >= 0)
 		out->stop_ids[out->n_stop++] = st->eos;
-	if (st->gemfilter) { /* 1.6: first token unconditional, up to max_gen_len + 1, stripped */
-		out->max_new_tokens += 1;
-		out->strip = true;
-	} else {
-		out->min_one_token = true;
-	}
-	out->answers_json = json_str(cJSON_GetObjectItem(r->rec, "answers"));
+	out->min_one_token = true; /* GemFilter's exception: eval/prompt.c */
+	const cJSON *ans = cJSON_GetObjectItem(r->rec, "answers");
+	out->answers_json = json_str(ans);
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "dataset", r->dataset);
 	cJSON_AddBoolToObject(meta, "longbench_e", strcmp(r->dataset, r->file_name) != 0);
@@ -387,64 +305,63 @@ static int lb_sample(void *state, int i, struct task_sample *out, char *err, siz
 	cJSON_AddStringToObject(meta, "language", cJSON_IsString(cJSON_GetObjectItem(r->rec, "language"))
 						     ? cJSON_GetObjectItem(r->rec, "language")->valuestring : "");
 	cJSON_AddBoolToObject(meta, "chat", templ);
-	cJSON_AddBoolToObject(meta, "truncated", truncated);
-	cJSON_AddNumberToObject(meta, "n_tokens_full", n_full);
 	out->meta_json = json_str(meta);
 	cJSON_Delete(meta);
-	if (!out->id || !out->answers_json || !out->meta_json)
+	out->meta_truncation = true; /* eval/prompt.c appends "truncated" and "n_tokens_full" */
+	/* what eval/export_longbench.c writes besides the prediction: the formatted prompt and
+	 * the record's fields, in the official prediction file's order */
+	cJSON *rec = cJSON_CreateObject();
+	static const char *const keys[] = { "input", "context", "answers", "length", "dataset", "language", "all_classes", "_id" };
+	cJSON_AddStringToObject(rec, "prompt", prompt);
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const cJSON *x = cJSON_GetObjectItem(r->rec, keys[k]);
+		if (x)
+			cJSON_AddItemToObject(rec, keys[k], cJSON_Duplicate(x, true));
+	}
+	out->record_json = rec ? cJSON_PrintUnformatted(rec) : NULL;
+	cJSON_Delete(rec);
+	out->text = prompt;
+	prompt = NULL;
+	snprintf(out->metric, sizeof(out->metric), "longbench:%s", r->dataset);
+	const cJSON *cls = cJSON_GetObjectItem(r->rec, "all_classes");
+	int na = cJSON_GetArraySize(ans), nc = cJSON_IsArray(cls) ? cJSON_GetArraySize(cls) : 0;
+	const char **strs = calloc((size_t)(na > nc ? na : nc) + 1, sizeof(char *));
+	if (!strs || !out->id || !out->answers_json || !out->meta_json || !out->record_json) {
+		free(strs);
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int k = 0; k < na; k++)
+		strs[k] = cJSON_IsString(cJSON_GetArrayItem(ans, k)) ? cJSON_GetArrayItem(ans, k)->valuestring : "";
+	rc = task_sample_set_strings(out, false, strs, na);
+	for (int k = 0; k < nc; k++)
+		strs[k] = cJSON_IsString(cJSON_GetArrayItem(cls, k)) ? cJSON_GetArrayItem(cls, k)->valuestring : "";
+	if (!rc && nc)
+		rc = task_sample_set_strings(out, true, strs, nc);
+	free(strs);
+	if (rc)
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 out:
 	free(prompt);
-	free(chat);
 	if (rc)
 		task_sample_free(out);
 	return rc;
 }
 
-// ----------------------------------------------------------------------------
-// scoring
-
-static int lb_score(void *state, const struct task_sample *s, const char *prediction, struct task_score *out, int *n,
-		    char *err, size_t errlen)
+static void lb_protocol(const void *state, struct task_protocol *out)
 {
-	struct lb_state *st = state;
-	const struct lb_record *r = &st->recs[s->index];
-	const cJSON *ans = cJSON_GetObjectItem(r->rec, "answers"), *cls = cJSON_GetObjectItem(r->rec, "all_classes");
-	int na = cJSON_GetArraySize(ans), nc = cJSON_IsArray(cls) ? cJSON_GetArraySize(cls) : 0;
-	const char **answers = calloc(na + 1, sizeof(char *)), **classes = calloc(nc + 1, sizeof(char *));
-	int rc;
-	if (!answers || !classes) {
-		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (int i = 0; i < na; i++) {
-		const cJSON *a = cJSON_GetArrayItem(ans, i);
-		answers[i] = cJSON_IsString(a) ? a->valuestring : "";
-	}
-	for (int i = 0; i < nc; i++) {
-		const cJSON *c = cJSON_GetArrayItem(cls, i);
-		classes[i] = cJSON_IsString(c) ? c->valuestring : "";
-	}
-	double v = 0.0;
-	/* scorer(): first-line cut for trec/triviaqa/samsum/lsht, then the dataset's metric, max over answers */
-	if ((rc = metric_score_dataset(r->dataset, prediction, answers, na, nc ? classes : NULL, nc, &v, err, errlen)))
-		goto out;
-	out[0] = (struct task_score){ .name = "score", .value = v };
-	*n = 1;
-out:
-	free(answers);
-	free(classes);
-	return rc;
+	const struct lb_state *st = state;
+	*out = (struct task_protocol){ .cap_rule = TASK_CAP_MODEL2MAXLEN_CTX, .max_len = st->max_len, .method_gen_rules = true };
 }
 
-static void lb_describe(const void *state, char *buf, size_t len)
+static void lb_describe(const void *state, const struct task_cap *cap, char *buf, size_t len)
 {
 	const struct lb_state *st = state;
 	cJSON *o = cJSON_CreateObject(), *ds = cJSON_CreateArray();
 	cJSON_AddStringToObject(o, "task", "longbench");
 	cJSON_AddStringToObject(o, "data_dir", st->data_dir);
-	cJSON_AddNumberToObject(o, "max_len", st->max_len);
-	cJSON_AddStringToObject(o, "cap_rule", st->cap_rule);
+	cJSON_AddNumberToObject(o, "max_len", cap->max_len);
+	cJSON_AddStringToObject(o, "cap_rule", cap->rule);
 	const char *last = NULL;
 	for (int i = 0; i < st->n; i++)
 		if (!last || strcmp(last, st->recs[i].file_name)) {
@@ -465,7 +382,7 @@ const struct kv_task longbench_task = {
 	.open = lb_open,
 	.count = lb_count,
 	.sample = lb_sample,
-	.score = lb_score,
+	.protocol = lb_protocol,
 	.describe = lb_describe,
 	.close = lb_close,
 	.primary_metric = "score",

@@ -303,26 +303,16 @@ static int trimmed_context(const struct needle_state *st, int L, int32_t **ids, 
 	return rc;
 }
 
-/* The prompt text around context: plain, or as one user turn of the chat template. */
-static int render_prompt(const struct needle_state *st, const char *context, size_t context_len, char **out, char *err,
-			 size_t errlen)
+/* The official prompt text around context (eval/prompt.c renders it as a chat turn with --chat). */
+static char *render_prompt(const char *context, size_t context_len)
 {
 	size_t n = strlen(NEEDLE_PROMPT_HEAD) + context_len + strlen(NEEDLE_PROMPT_MID) + strlen(NEEDLE_QUESTION) +
 		   strlen(NEEDLE_PROMPT_TAIL) + 1;
 	char *plain = malloc(n);
-	if (!plain)
-		return kv_errf(err, errlen, KV_ENOMEM, "out of memory building the prompt");
-	snprintf(plain, n, "%s%.*s%s%s%s", NEEDLE_PROMPT_HEAD, (int)context_len, context, NEEDLE_PROMPT_MID, NEEDLE_QUESTION,
-		 NEEDLE_PROMPT_TAIL);
-	if (!st->chat) {
-		*out = plain;
-		return 0;
-	}
-	int bos = tok_bos(st->tok);
-	const char *bos_text = bos >= 0 ? tok_piece(st->tok, bos) : "";
-	int rc = chat_render_user(&st->m->chat, bos_text, plain, out, err, errlen);
-	free(plain);
-	return rc;
+	if (plain)
+		snprintf(plain, n, "%s%.*s%s%s%s", NEEDLE_PROMPT_HEAD, (int)context_len, context, NEEDLE_PROMPT_MID,
+			 NEEDLE_QUESTION, NEEDLE_PROMPT_TAIL);
+	return plain;
 }
 
 static char *json_print_free(cJSON *o)
@@ -340,17 +330,19 @@ static int needle_sample(void *state, int i, struct task_sample *out, char *err,
 	int L = st->lens[i / st->n_depths], depth = st->depths[i % st->n_depths];
 	int32_t *ctx = NULL, *with = NULL;
 	int n_ctx = 0, n_with = 0, pos = 0, rc;
-	char *context = NULL, *prompt = NULL;
+	char *context = NULL;
 	size_t context_len = 0;
 	struct task_sample s = { 0 };
 	if ((rc = trimmed_context(st, L, &ctx, &n_ctx, err, errlen)) != 0)
 		goto out;
 	if ((rc = needle_insert(ctx, n_ctx, st->needle_ids, st->n_needle, L - NEEDLE_BUFFER, depth, st->period, st->n_period,
 				&with, &n_with, &pos, err, errlen)) != 0 ||
-	    (rc = tok_decode(st->tok, with, n_with, true, &context, &context_len, err, errlen)) != 0 ||
-	    (rc = render_prompt(st, context, context_len, &prompt, err, errlen)) != 0 ||
-	    (rc = tok_encode(st->tok, prompt, strlen(prompt), !st->chat, &s.ids, &s.n_ids, err, errlen)) != 0)
+	    (rc = tok_decode(st->tok, with, n_with, true, &context, &context_len, err, errlen)) != 0)
 		goto out;
+	/* plain: the model's BOS rule; --chat: one user turn of the template and no BOS of our own */
+	s.text = render_prompt(context, context_len);
+	s.chat = st->chat;
+	s.add_special = !st->chat;
 	char id[64];
 	snprintf(id, sizeof(id), "len_%d_depth_%d", L, depth);
 	s.id = strdup(id);
@@ -370,7 +362,9 @@ static int needle_sample(void *state, int i, struct task_sample *out, char *err,
 	}
 	s.answers_json = json_print_free(answers);
 	s.meta_json = json_print_free(meta);
-	if (!s.id || !s.answers_json || !s.meta_json) {
+	static const char *const refs[2] = { NEEDLE_EXPECTED, NEEDLE_TEXT }; /* overlap's, rouge1's */
+	snprintf(s.metric, sizeof(s.metric), "needle");
+	if (!s.text || !s.id || !s.answers_json || !s.meta_json || task_sample_set_strings(&s, false, refs, 2)) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory building sample %s", id);
 		goto out;
 	}
@@ -378,29 +372,21 @@ static int needle_sample(void *state, int i, struct task_sample *out, char *err,
 	memset(&s, 0, sizeof(s));
 out:
 	task_sample_free(&s);
-	free(prompt);
 	free(context);
 	free(with);
 	free(ctx);
 	return rc;
 }
 
-static int needle_score(void *state, const struct task_sample *s, const char *prediction, struct task_score *out, int *n,
-			char *err, size_t errlen)
+static void needle_protocol(const void *state, struct task_protocol *out)
 {
 	(void)state;
-	(void)s;
-	double overlap = 0, rouge = 0;
-	if (needle_overlap(prediction, NEEDLE_EXPECTED, &overlap) != 0 || needle_rouge1(NEEDLE_TEXT, prediction, &rouge) != 0)
-		return kv_errf(err, errlen, KV_ENOMEM, "out of memory scoring a prediction");
-	out[0] = (struct task_score){ "overlap", overlap };
-	out[1] = (struct task_score){ "rouge1_x10", rouge * 10 };
-	*n = 2;
-	return 0;
+	*out = (struct task_protocol){ .cap_rule = TASK_CAP_NONE };
 }
 
-static void needle_describe(const void *state, char *buf, size_t len)
+static void needle_describe(const void *state, const struct task_cap *cap, char *buf, size_t len)
 {
+	(void)cap; /* no cap */
 	const struct needle_state *st = state;
 	char hash[17];
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)st->hay_hash);
@@ -437,7 +423,7 @@ const struct kv_task needle_task = {
 	.open = needle_open,
 	.count = needle_count,
 	.sample = needle_sample,
-	.score = needle_score,
+	.protocol = needle_protocol,
 	.describe = needle_describe,
 	.close = needle_close,
 	.primary_metric = "overlap",

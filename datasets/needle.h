@@ -1,6 +1,6 @@
 /* Needle-in-a-haystack, as FastKV's eval/run_needle_in_haystack.py builds and scores it
- * (../shared/spec/eval.md section 4, strings in Appendix D2), plus the set-overlap score of
- * eval/visualize.py. The task object (needle_task) plugs into the runner through datasets/task.h;
+ * (../shared/spec/eval.md section 4, strings in Appendix D2); its scores (ROUGE-1 and the
+ * set overlap of eval/visualize.py) are in eval/metrics. The task object (needle_task) plugs into the runner through datasets/task.h;
  * the pieces below are public so tests can check them against hand-worked cases.
  *
  * Choices the official code leaves open, fixed here (and recorded in the task's describe JSON):
@@ -62,23 +62,5 @@ int needle_insert(const int32_t *ctx, int n_ctx, const int32_t *needle, int n_ne
 /* The ids whose single-token decode (specials kept) is exactly "."; *ids malloc'd (caller
  * frees), *n may be 0. */
 int needle_period_ids(const struct tokenizer *t, int32_t **ids, int *n, char *err, size_t errlen);
-
-// ----------------------------------------------------------------------------
-// scores (datasets/needle_score.c)
-
-/* Google rouge_score ROUGE-1 F-measure (RougeScorer(['rouge1'], use_stemmer=True)):
- * Python lower(), runs of non-[a-z0-9] -> one space, NLTK Porter stem (NLTK_EXTENSIONS)
- * for tokens longer than 3, clipped unigram overlap. In [0, 1]; KV_ENOMEM only. */
-int needle_rouge1(const char *target, const char *prediction, double *f);
-
-/* visualize.py: |set(response.lower().split()) & E| / |E|, E = set(expected.lower().split());
- * 0 when E is empty. Python's Unicode whitespace splits; lower-casing is exact for the
- * characters that lower-case into ASCII (A-Z, U+212A KELVIN SIGN, U+0130) and leaves every
- * other non-ASCII character as it is, which is exact whenever expected lower-cases to ASCII. */
-int needle_overlap(const char *response, const char *expected, double *score);
-
-/* NLTK PorterStemmer().stem(word) (mode NLTK_EXTENSIONS, nltk 3.10) for a lower-case ASCII
- * word: writes the stem into out (at least strlen(word) + 2 bytes). */
-void porter_stem(const char *word, char *out);
 
 #endif

@@ -2,8 +2,8 @@
  * from the official Python generator so that the same seed, length and tokenizer give the
  * same JSONL bytes (../shared/spec/ruler.md); the reader of official RULER JSONL files
  * (2024 layout: answer prefix inside "input"; head layout: separate "answer_prefix");
- * RULER's scoring (post-processing, string_match_all / string_match_part); and the task
- * object (ruler_task) that the runner drives with FastKV's settings or RULER's own.
+ * and the task object (ruler_task) that the runner drives with FastKV's settings or RULER's
+ * own (RULER's scoring is in eval/metrics/ruler_match.c).
  *
  * Revisions: RULER_REV_2024 is the generator from 4f6507e..c5341b4 (2024) with
  * variable_tracking as of f682453..5973c2a, the revision FastKV's RULER files come from;
@@ -76,20 +76,10 @@ struct ruler_gen_opts {
 int ruler_generate(const struct ruler_gen_opts *o, FILE *out, int *n_done, char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------
-// text helpers shared by the generator, the reader and the scorer (ruler_text.c)
+// text helpers shared by the generator and the scorer (ruler_text.c, eval/metrics/ruler_match.c)
 
 /* Python's str.isspace() for one code point. */
 bool ruler_py_isspace(uint32_t cp);
-
-// ----------------------------------------------------------------------------
-// scoring (RULER scripts/eval: postprocess_pred, string_match_all, string_match_part)
-
-/* In place: Python strip(), every U+0000..U+001F -> '\n', strip() again. Returns pred. */
-char *ruler_postprocess(char *pred);
-/* Fraction of refs that occur in pred, both lower-cased (Unicode). n = 0 -> 0. */
-double ruler_match_all(const char *pred, const char *const *refs, int n);
-/* 1 if any ref occurs in pred (lower-cased), else 0. */
-double ruler_match_part(const char *pred, const char *const *refs, int n);
 
 // ----------------------------------------------------------------------------
 // task (datasets/task.h)

@@ -8,7 +8,10 @@
  * section 3): the whole input as one chat user turn, add_special tokens, 64 new tokens,
  * EOS stop, at least one token, raw prediction, string_match_all for every task.
  * "official" follows RULER (spec ruler.md section 9): the input as is (base template) with
- * BOS, the family's allowance, post-processed prediction, string_match_all / _part. */
+ * BOS, the family's allowance, post-processed prediction, string_match_all / _part.
+ * Samples are method-agnostic: eval/prompt.c applies the template, the cap (FastKV's
+ * model2maxlen, no cap when no key matches; none under "official") and middle truncation;
+ * eval/metrics scores them by name. */
 #include "datasets/ruler.h"
 
 #include <cjson/cJSON.h>
@@ -52,7 +55,7 @@ struct ruler_state {
 	size_t cap;
 	bool official;
 	bool all;
-	int cap_tokens;    /* middle-truncation cap (0 = none) */
+	int max_len;       /* --model_max_len (0 = the protocol's rule) */
 	char source[512];  /* "generated ..." or the data path */
 	char data_sha[65];  /* sha256 of the whole data files (or the generation settings): --limit leaves it alone */
 	FILE *idf;          /* open while loading: what data_sha hashes */
@@ -218,28 +221,6 @@ static int load_task(struct ruler_state *st, const struct ruler_task_def *def, c
 	return rc;
 }
 
-/* FastKV's model2maxlen rule (spec eval.md 1.2): the last key found in the lower-cased model
- * path wins; h2o and pyramidinfer are capped at 7950; no key: no cap (FastKV would fail). */
-static int fastkv_cap(const struct model *m, const char *method)
-{
-	static const struct {
-		const char *key;
-		int cap;
-	} tab[] = { { "llama2", 3950 }, { "llama-2", 3950 }, { "llama3", 7950 }, { "llama-3", 7950 }, { "mistral", 127500 },
-		    { "ministral", 127500 }, { "llama-3.1", 127500 } };
-	char low[1024];
-	snprintf(low, sizeof(low), "%s", m->path ? m->path : "");
-	for (char *p = low; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	int cap = 0;
-	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-		if (strstr(low, tab[i].key))
-			cap = tab[i].cap;
-	if (method && (strcasecmp(method, "h2o") == 0 || strcasecmp(method, "pyramidinfer") == 0))
-		cap = 7950;
-	return cap;
-}
-
 static int ruler_open(const struct task_args *a, const struct model *m, void **state, char *err, size_t errlen)
 {
 	struct ruler_state *st = calloc(1, sizeof(*st));
@@ -322,7 +303,7 @@ static int ruler_open(const struct task_args *a, const struct model *m, void **s
 	sha256_hex(idbuf ? idbuf : "", idlen, st->data_sha);
 	free(idbuf);
 	idbuf = NULL;
-	st->cap_tokens = a->max_len > 0 ? a->max_len : st->official ? 0 : fastkv_cap(m, a->method);
+	st->max_len = a->max_len > 0 ? a->max_len : 0;
 	*state = st;
 	return 0;
 fail:
@@ -350,41 +331,6 @@ static char *json_strings(char *const *s, int n)
 	return out;
 }
 
-/* FastKV's middle truncation (spec eval.md 1.4): decode both halves without specials,
- * join the strings, re-encode with specials. */
-static int middle_truncate(const struct tokenizer *t, int cap, int32_t **ids, int *n, char *err, size_t errlen)
-{
-	if (cap <= 0 || *n <= cap)
-		return 0;
-	int half = cap / 2, rc;
-	char *a = NULL, *b = NULL;
-	size_t la, lb;
-	if ((rc = tok_decode(t, *ids, half, true, &a, &la, err, errlen)) ||
-	    (rc = tok_decode(t, *ids + *n - half, half, true, &b, &lb, err, errlen)))
-		goto out;
-	char *j = malloc(la + lb + 1);
-	if (!j) {
-		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(j, a, la);
-	memcpy(j + la, b, lb);
-	j[la + lb] = 0;
-	int32_t *nids = NULL;
-	int nn = 0;
-	rc = tok_encode(t, j, la + lb, true, &nids, &nn, err, errlen);
-	free(j);
-	if (!rc) {
-		free(*ids);
-		*ids = nids;
-		*n = nn;
-	}
-out:
-	free(a);
-	free(b);
-	return rc;
-}
-
 static int ruler_sample(void *state, int i, struct task_sample *out, char *err, size_t errlen)
 {
 	struct ruler_state *st = state;
@@ -392,23 +338,13 @@ static int ruler_sample(void *state, int i, struct task_sample *out, char *err, 
 		return kv_errf(err, errlen, KV_EINVAL, "ruler: sample %d out of range [0, %d)", i, st->n);
 	const struct rrec *r = &st->r[i];
 	struct task_sample s = { 0 };
-	char *prompt = NULL;
-	int rc;
-	if (!st->official) {
-		int bos = tok_bos(st->m->tok);
-		const char *bos_text = bos >= 0 ? tok_piece(st->m->tok, bos) : "";
-		if (st->m->chat.family == CHAT_NONE)
-			prompt = strdup(r->prompt);
-		else if ((rc = chat_render_user(&st->m->chat, bos_text, r->prompt, &prompt, err, errlen)))
-			return rc;
-	} else {
-		prompt = strdup(r->prompt);
-	}
-	if (!prompt)
+	int rc = 0;
+	/* fastkv: the whole input as one chat user turn; official: as is; both with specials */
+	s.text = strdup(r->prompt);
+	s.chat = !st->official;
+	s.add_special = true;
+	if (!s.text)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-	if ((rc = tok_encode(st->m->tok, prompt, strlen(prompt), true, &s.ids, &s.n_ids, err, errlen)) ||
-	    (rc = middle_truncate(st->m->tok, st->cap_tokens, &s.ids, &s.n_ids, err, errlen)))
-		goto out;
 	char id[96];
 	snprintf(id, sizeof(id), "%s/%d", r->def->name, r->line);
 	s.id = strdup(id);
@@ -418,6 +354,11 @@ static int ruler_sample(void *state, int i, struct task_sample *out, char *err, 
 	s.index = i;
 	s.strip = false;
 	s.answers_json = json_strings(r->outputs, r->n_out);
+	snprintf(s.metric, sizeof(s.metric), "%s", !st->official ? "string_match_all"
+						   : r->def->metric == RULER_MATCH_PART ? "ruler:string_match_part"
+											: "ruler:string_match_all");
+	if (st->all) /* per-task means in kvlab report */
+		snprintf(s.also_as, sizeof(s.also_as), "%s", r->def->name);
 	cJSON *meta = cJSON_CreateObject();
 	if (meta) {
 		cJSON_AddStringToObject(meta, "task", r->def->name);
@@ -428,7 +369,7 @@ static int ruler_sample(void *state, int i, struct task_sample *out, char *err, 
 	}
 	s.meta_json = meta ? cJSON_PrintUnformatted(meta) : NULL;
 	cJSON_Delete(meta);
-	if (!s.id || !s.answers_json || !s.meta_json) {
+	if (!s.id || !s.answers_json || !s.meta_json || task_sample_set_strings(&s, false, (const char *const *)r->outputs, r->n_out)) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory building sample %s", id);
 		goto out;
 	}
@@ -436,32 +377,16 @@ static int ruler_sample(void *state, int i, struct task_sample *out, char *err, 
 	memset(&s, 0, sizeof(s));
 out:
 	task_sample_free(&s);
-	free(prompt);
 	return rc;
 }
 
-static int ruler_score(void *state, const struct task_sample *s, const char *prediction, struct task_score *out, int *n,
-		       char *err, size_t errlen)
+static void ruler_protocol(const void *state, struct task_protocol *out)
 {
-	struct ruler_state *st = state;
-	const struct rrec *r = &st->r[s->index];
-	char *p = strdup(prediction ? prediction : "");
-	if (!p)
-		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-	if (st->official)
-		ruler_postprocess(p);
-	bool part = st->official && r->def->metric == RULER_MATCH_PART;
-	double v = part ? ruler_match_part(p, (const char *const *)r->outputs, r->n_out)
-			: ruler_match_all(p, (const char *const *)r->outputs, r->n_out);
-	free(p);
-	out[0] = (struct task_score){ "score", v };
-	*n = 1;
-	if (st->all)
-		out[(*n)++] = (struct task_score){ r->def->name, v }; /* per-task means in kvlab report */
-	return 0;
+	const struct ruler_state *st = state;
+	*out = (struct task_protocol){ .cap_rule = st->official ? TASK_CAP_NONE : TASK_CAP_MODEL2MAXLEN, .max_len = st->max_len };
 }
 
-static void ruler_describe(const void *state, char *buf, size_t len)
+static void ruler_describe(const void *state, const struct task_cap *cap, char *buf, size_t len)
 {
 	const struct ruler_state *st = state;
 	cJSON *o = cJSON_CreateObject(), *tasks = cJSON_CreateArray();
@@ -475,7 +400,7 @@ static void ruler_describe(const void *state, char *buf, size_t len)
 		cJSON_AddStringToObject(o, "protocol", st->official ? "official" : "fastkv");
 		cJSON_AddStringToObject(o, "source", st->source);
 		cJSON_AddStringToObject(o, "data_sha256", st->data_sha);
-		cJSON_AddNumberToObject(o, "max_len", st->cap_tokens);
+		cJSON_AddNumberToObject(o, "max_len", cap->max_len);
 		cJSON_AddStringToObject(o, "metric", st->official ? "ruler (string_match_all; qa: string_match_part)" : "string_match_all");
 		cJSON_AddNumberToObject(o, "max_new_tokens", st->official ? -1 : FASTKV_MAX_NEW_TOKENS);
 	} else {
@@ -493,7 +418,7 @@ const struct kv_task ruler_task = {
 	.open = ruler_open,
 	.count = ruler_count,
 	.sample = ruler_sample,
-	.score = ruler_score,
+	.protocol = ruler_protocol,
 	.describe = ruler_describe,
 	.close = ruler_close,
 	.primary_metric = "score",

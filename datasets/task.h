@@ -1,7 +1,9 @@
 /* The task contract: a task (needle, RULER, LongBench, ...) turns its data into
- * samples ready for the model (token ids and generation settings), and scores a
- * prediction. The runner (eval/runner.c) drives any task the same way, so a new
- * benchmark plugs in without touching the runner. */
+ * method-agnostic samples (prompt text, generation settings, references and the name of
+ * the scorer in eval/metrics) and declares the prompt protocol its driver follows. The
+ * runner (eval/runner.c) builds each sample once, turns it into prompt ids per method with
+ * eval/prompt.c, scores through eval/metrics by name, so a new benchmark plugs in without
+ * touching the runner. */
 #ifndef KVLAB_DATASETS_TASK_H
 #define KVLAB_DATASETS_TASK_H
 
@@ -14,20 +16,50 @@ struct model;
 #define TASK_MAX_SCORES 8
 #define TASK_MAX_STOPS 8
 
-/* One prepared sample. Every pointer is owned by the sample (task_sample_free). */
+/* One sample, the same for every method. Every pointer is owned by the sample (task_sample_free). */
 struct task_sample {
 	char *id;               /* stable id, unique within the task ("len_2000_depth_50") */
-	int32_t *ids;           /* (n_ids,) prompt token ids, BOS included when the task wants it */
-	int n_ids;
+	char *text;             /* the prompt text (token placement, if any, already done by the task) */
+	bool chat;              /* render text as one user turn of the model's chat template (when it has one) */
+	bool add_special;       /* encode with the tokenizer's special tokens (BOS) */
 	int max_new_tokens;
 	int32_t stop_ids[TASK_MAX_STOPS]; /* extra ids that end generation besides the model's EOS ids */
 	int n_stop;
 	bool eos_stop;          /* stop on the model's EOS ids (default true) */
 	bool min_one_token;     /* the first generated token may not be a stop id (HF min_length = n + 1) */
-	int index;              /* the sample's index in the task (for the task's own lookups) */
+	int index;              /* the sample's index in the task */
 	bool strip;             /* strip whitespace around the decoded prediction */
 	char *answers_json;     /* JSON array of reference answers, stored with the sample */
 	char *meta_json;        /* JSON object of task-specific fields (e.g. {"context_length":2000,"depth":50}) */
+	bool meta_truncation;   /* the prompt appends "truncated" and "n_tokens_full" to meta_json (LongBench) */
+	char *record_json;      /* optional: the source record as exports need it (LongBench), stored with the sample */
+	/* scoring (eval/metrics, by name) */
+	char metric[64];        /* scorer name: "needle", "string_match_all", "ruler:string_match_part", "longbench:qasper" */
+	char also_as[32];       /* optional: the first score is stored under this name too (RULER's per-task means) */
+	char **refs;            /* (n_refs,) reference strings the scorer reads */
+	int n_refs;
+	char **classes;         /* (n_classes,) LongBench's all_classes, or NULL */
+	int n_classes;
+};
+
+/* How FastKV's driver caps the prompt when no --model_max_len is given (eval/prompt.c). */
+enum task_cap_rule {
+	TASK_CAP_NONE,              /* no cap */
+	TASK_CAP_MODEL2MAXLEN,      /* model2maxlen, method override; no key matches: no cap (RULER) */
+	TASK_CAP_MODEL2MAXLEN_CTX,  /* model2maxlen, method override; no key matches: context - 242 (LongBench) */
+};
+
+/* The prompt protocol a task's driver follows (the same for all its samples). */
+struct task_protocol {
+	enum task_cap_rule cap_rule;
+	int max_len;            /* > 0: --model_max_len, caps every method's prompt */
+	bool method_gen_rules;  /* the driver applies methods' generation needs (LongBench: GemFilter's extra token) */
+};
+
+/* A method's resolved prompt cap, as the runner hands it to describe. */
+struct task_cap {
+	int max_len;            /* 0: no cap */
+	const char *rule;       /* static: how it was chosen */
 };
 
 struct task_score {
@@ -43,7 +75,6 @@ struct task_args {
 	const char *depths;          /* needle: "0,11,...,100" */
 	int limit;                   /* > 0: at most this many samples */
 	bool chat;                   /* task-specific: use the chat template */
-	const char *method;          /* filled by the runner: the method's name (LongBench's h2o/pyramidinfer cap) */
 	int max_len;                 /* > 0: prompt cap in tokens (LongBench/RULER middle truncation) */
 	const char *protocol;        /* ruler: "fastkv" (default) or "official" (RULER's own allowances and metrics) */
 	const char *qa_data;         /* ruler qa_1/qa_2 generation: SQuAD v2 / HotpotQA dev JSON */
@@ -60,11 +91,11 @@ struct kv_task {
 	int (*count)(const void *state);
 	/* required: builds sample i into *out (caller frees with task_sample_free). */
 	int (*sample)(void *state, int i, struct task_sample *out, char *err, size_t errlen);
-	/* required: scores a prediction of sample s; fills out[0..*n) (at most TASK_MAX_SCORES). */
-	int (*score)(void *state, const struct task_sample *s, const char *prediction, struct task_score *out, int *n,
-		     char *err, size_t errlen);
-	/* required: writes the task's resolved settings as a JSON object (part of the run's identity). */
-	void (*describe)(const void *state, char *buf, size_t len);
+	/* required: the prompt protocol of the task's driver into *out. */
+	void (*protocol)(const void *state, struct task_protocol *out);
+	/* required: writes the task's resolved settings, with a method's prompt cap, as a JSON
+	 * object (part of the run's identity). */
+	void (*describe)(const void *state, const struct task_cap *cap, char *buf, size_t len);
 	/* required: releases the state. */
 	void (*close)(void *state);
 	/* optional: the metric shown first in reports ("overlap"); NULL = first score. */
@@ -73,6 +104,9 @@ struct kv_task {
 
 /* Releases what a sample owns and zeroes it. */
 void task_sample_free(struct task_sample *s);
+
+/* Copies strs[0..n) into s->refs (or s->classes when classes); KV_ENOMEM on failure. */
+int task_sample_set_strings(struct task_sample *s, bool classes, const char *const *strs, int n);
 
 /* Borrowed: the task handling name ("needle" or "ruler:vt" -> the ruler task), or NULL. */
 const struct kv_task *task_find(const char *name);

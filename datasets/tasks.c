@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/errors.h" // KV_ENOMEM
 #include "datasets/longbench.h" // defines: longbench_task
 #include "datasets/needle.h" // defines: needle_task
 #include "datasets/ruler.h"  // defines: ruler_task
@@ -24,11 +25,39 @@ const struct kv_task *task_find(const char *name)
 	return NULL;
 }
 
+static void free_strings(char **v, int n)
+{
+	for (int i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 void task_sample_free(struct task_sample *s)
 {
 	free(s->id);
-	free(s->ids);
+	free(s->text);
 	free(s->answers_json);
 	free(s->meta_json);
+	free(s->record_json);
+	free_strings(s->refs, s->n_refs);
+	free_strings(s->classes, s->n_classes);
 	memset(s, 0, sizeof(*s));
+}
+
+int task_sample_set_strings(struct task_sample *s, bool classes, const char *const *strs, int n)
+{
+	char **v = calloc((size_t)n + 1, sizeof(char *));
+	if (!v)
+		return KV_ENOMEM;
+	for (int i = 0; i < n; i++)
+		if (!(v[i] = strdup(strs[i] ? strs[i] : ""))) {
+			free_strings(v, i);
+			return KV_ENOMEM;
+		}
+	char ***dst = classes ? &s->classes : &s->refs;
+	int *dn = classes ? &s->n_classes : &s->n_refs;
+	free_strings(*dst, *dn);
+	*dst = v;
+	*dn = n;
+	return 0;
 }

@@ -80,6 +80,9 @@ struct kv_method {
 	int (*decode_layer)(void *state, const struct kv_decode_view *v, struct kv_decision *d, char *err, size_t errlen);
 	/* optional: writes the resolved parameters as a JSON object (no spaces) into buf. */
 	void (*describe)(const void *state, char *buf, size_t len);
+	/* prompt-protocol needs (eval/prompt.c; FastKV's drivers force these per method): */
+	int prompt_cap;       /* > 0: the prompt cap where a driver applies model2maxlen (h2o, pyramidinfer: 7950); 0 = the model's */
+	bool gen_extra_token; /* where the driver says so (LongBench): max_gen + 1 tokens, the first unconditional, prediction stripped */
 };
 
 /* A method instance: interface + opaque state. */

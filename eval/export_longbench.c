@@ -14,13 +14,10 @@
 #include "datasets/longbench.h"      // longbench_base_name, longbench_file_rank
 #include "base/pyjson.h"            // py_json_str (json.dumps string, ensure_ascii)
 #include "base/errors.h"
-#include "base/fileio.h"           // kv_read_file, kv_next_line
 #include "base/grow.h"             // kv_grow
-#include "eval/metrics/metrics.h"    // metric_score_dataset (samples stored without a score)
+#include "eval/metrics/metrics.h"    // metric_score_named (samples stored without a score)
 #include "eval/export_ruler.h"    // export_ruler_fmt_score (repr(round(x, 2)))
 #include "results/store.h"
-
-#define LB_SHARED_CONFIG "../shared/data/longbench/config"
 
 /* Row order: eval_longbench.py's method loop (metrics.json ends up holding the last). */
 static const char *const method_order[] = { "fullkv", "streamingllm", "h2o", "snapkv", "pyramidinfer", "gemfilter", "fastkv", NULL };
@@ -28,7 +25,8 @@ static const char *const method_order[] = { "fullkv", "streamingllm", "h2o", "sn
 struct xrow {
 	int method, file;  /* indices into the name lists */
 	int idx;           /* sample order in the run */
-	char *run_id, *data_dir, *id, *pred;
+	char *run_id, *id, *pred;
+	char *record;      /* the sample's stored record (sample_records), or NULL */
 	double score;
 	bool has_score;
 };
@@ -138,103 +136,6 @@ static int py_dump(struct buf *o, const cJSON *j)
 }
 
 // ----------------------------------------------------------------------------
-// the run's data: records by _id and the prompt templates
-
-struct data_file {
-	cJSON **recs;
-	int n;
-	cJSON *prompts;
-};
-
-static void data_file_free(struct data_file *d)
-{
-	for (int i = 0; i < d->n; i++)
-		cJSON_Delete(d->recs[i]);
-	free(d->recs);
-	cJSON_Delete(d->prompts);
-	memset(d, 0, sizeof(*d));
-}
-
-static int data_file_load(const char *dir, const char *file, struct data_file *d, char *err, size_t errlen)
-{
-	char path[4096], *txt = NULL;
-	int rc, lineno = 0;
-	memset(d, 0, sizeof(*d));
-	snprintf(path, sizeof(path), "%s/config/dataset2prompt.json", dir);
-	struct stat sb;
-	if (stat(path, &sb) != 0)
-		snprintf(path, sizeof(path), "%s/dataset2prompt.json", LB_SHARED_CONFIG);
-	if ((rc = kv_read_file(path, &txt, NULL, err, errlen)))
-		return rc;
-	d->prompts = cJSON_Parse(txt);
-	free(txt);
-	txt = NULL;
-	if (!cJSON_IsObject(d->prompts)) {
-		rc = kv_errf(err, errlen, KV_EFORMAT, "%s: invalid JSON", path);
-		goto out_fail;
-	}
-	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, file);
-	if ((rc = kv_read_file(path, &txt, NULL, err, errlen))) {
-		size_t l = strlen(err);
-		snprintf(err + l, errlen > l ? errlen - l : 0, " (the run's task.data_dir; prompt, input and context are read there)");
-		goto out_fail;
-	}
-	for (char *cur = txt, *line; (line = kv_next_line(&cur, &lineno));) {
-		cJSON *r = cJSON_Parse(line);
-		cJSON **nr = r ? realloc(d->recs, sizeof(*nr) * (size_t)(d->n + 1)) : NULL;
-		if (!nr) {
-			cJSON_Delete(r);
-			rc = kv_errf(err, errlen, KV_EFORMAT, "%s:%d: expected a LongBench record", path, lineno);
-			goto out_fail;
-		}
-		d->recs = nr;
-		d->recs[d->n++] = r;
-	}
-	free(txt);
-	return 0;
-out_fail:
-	free(txt);
-	data_file_free(d);
-	return rc;
-}
-
-static const cJSON *find_record(const struct data_file *d, const char *id)
-{
-	for (int i = 0; i < d->n; i++) {
-		const cJSON *x = cJSON_GetObjectItemCaseSensitive(d->recs[i], "_id");
-		if (cJSON_IsString(x) && !strcmp(x->valuestring, id))
-			return d->recs[i];
-	}
-	return NULL;
-}
-
-/* prompt_format.format(**record): literal substitution of {context} and {input}. */
-static int fill_template(struct buf *o, const char *tpl, const char *context, const char *input)
-{
-	char one[2] = { 0 };
-	int rc = 0;
-	for (const char *p = tpl; *p && !rc;) {
-		if (!strncmp(p, "{context}", 9)) {
-			rc = put(o, context);
-			p += 9;
-		} else if (!strncmp(p, "{input}", 7)) {
-			rc = put(o, input);
-			p += 7;
-		} else {
-			one[0] = *p++;
-			rc = put(o, one);
-		}
-	}
-	return rc;
-}
-
-static const char *str_field(const cJSON *r, const char *k)
-{
-	const cJSON *x = cJSON_GetObjectItemCaseSensitive(r, k);
-	return cJSON_IsString(x) ? x->valuestring : "";
-}
-
-// ----------------------------------------------------------------------------
 // aggregation
 
 /* numpy's pairwise summation (np.add.reduce on a contiguous float64 array; blocks of 128,
@@ -294,32 +195,27 @@ static void fmt_cell(double v, char *buf, size_t len)
 		export_ruler_fmt_score(v, buf, len);
 }
 
-/* Writes {out}/{file}/{method}.json for rows[0..n) (one dataset, one method) and returns
- * the per-sample scores through scores (n entries) and lengths. */
-static int write_records(const char *path, const struct xrow *rows, int n, const char *file, const char *base,
+/* Writes {out}/{file}/{method}.json for rows[0..n) (one dataset, one method) from the
+ * records stored at run time and returns the per-sample scores through scores (n entries)
+ * and lengths. */
+static int write_records(const char *db, const char *path, const struct xrow *rows, int n, const char *file,
 			 double *scores, double *lengths, char *err, size_t errlen)
 {
-	struct data_file d;
 	struct buf o = { 0 };
-	int rc;
-	if ((rc = data_file_load(rows[0].data_dir, file, &d, err, errlen)))
-		return rc;
-	const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(d.prompts, base);
+	cJSON *rec = NULL;
+	int rc = 0;
 	FILE *f = NULL;
-	if (!cJSON_IsString(tpl)) {
-		rc = kv_errf(err, errlen, KV_EFORMAT, "dataset2prompt.json: no template for '%s'", base);
-		goto out;
-	}
 	if (!(f = fopen(path, "w"))) {
 		rc = kv_errf(err, errlen, KV_EIO, "%s: cannot write", path);
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
 		const struct xrow *r = &rows[i];
-		const cJSON *rec = find_record(&d, r->id);
-		if (!rec) {
-			rc = kv_errf(err, errlen, KV_EFORMAT, "%s/%s.jsonl: no record with _id %s (run %.12s): was the data changed?",
-				     r->data_dir, file, r->id, r->run_id);
+		cJSON_Delete(rec);
+		if (!r->record || !(rec = cJSON_Parse(r->record))) {
+			rc = kv_errf(err, errlen, KV_EFORMAT,
+				     "%s: run %.12s sample %s/%s: no stored record (sample_records); runs stored before records were kept need re-running",
+				     db, r->run_id, file, r->id);
 			goto out;
 		}
 		const cJSON *len = cJSON_GetObjectItemCaseSensitive(rec, "length");
@@ -333,8 +229,14 @@ static int write_records(const char *path, const struct xrow *rows, int n, const
 				a[k] = cJSON_IsString(cJSON_GetArrayItem(ans, k)) ? cJSON_GetArrayItem(ans, k)->valuestring : "";
 			for (int k = 0; c && k < nc; k++)
 				c[k] = cJSON_IsString(cJSON_GetArrayItem(cls, k)) ? cJSON_GetArrayItem(cls, k)->valuestring : "";
-			rc = a && c ? metric_score_dataset(file, r->pred, a, na, nc ? c : NULL, nc, &scores[i], err, errlen)
+			char scorer[200];
+			struct metric_value v[METRIC_MAX_VALUES];
+			int nv = 0;
+			snprintf(scorer, sizeof(scorer), "longbench:%s", file);
+			rc = a && c ? metric_score_named(scorer, NULL, r->pred, a, na, nc ? c : NULL, nc, v, &nv, err, errlen)
 				    : kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			if (!rc)
+				scores[i] = v[0].value;
 			free(a);
 			free(c);
 			if (rc)
@@ -342,10 +244,8 @@ static int write_records(const char *path, const struct xrow *rows, int n, const
 		}
 		o.len = 0;
 		rc = put(&o, "{\"prompt\": ");
-		struct buf p = { 0 };
-		rc = rc ? rc : fill_template(&p, tpl->valuestring, str_field(rec, "context"), str_field(rec, "input"));
-		rc = rc ? rc : put_str(&o, p.b ? p.b : "");
-		free(p.b);
+		const cJSON *pr = cJSON_GetObjectItemCaseSensitive(rec, "prompt");
+		rc = rc ? rc : put_str(&o, cJSON_IsString(pr) ? pr->valuestring : "");
 		static const char *const keys[] = { "input", "context", "answers", "pred", "length", "dataset", "language",
 						    "all_classes", "_id" };
 		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]) && !rc; k++) {
@@ -369,7 +269,7 @@ out:
 	if (f && fclose(f) != 0 && !rc)
 		rc = kv_errf(err, errlen, KV_EIO, "%s: write failed", path);
 	free(o.b);
-	data_file_free(&d);
+	cJSON_Delete(rec);
 	return rc;
 }
 
@@ -427,9 +327,10 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 	int n = 0, rc = 0, st;
 	size_t cap = 0;
 	const char *sql =
-		"SELECT r.run_id, r.method, r.config_json, s.idx, s.sample_id, s.prediction, s.meta_json, sc.value"
+		"SELECT r.run_id, r.method, sr.record_json, s.idx, s.sample_id, s.prediction, s.meta_json, sc.value"
 		" FROM runs r JOIN samples s ON s.run_id = r.run_id"
 		" LEFT JOIN scores sc ON sc.run_id = s.run_id AND sc.sample_id = s.sample_id AND sc.metric = 'score'"
+		" LEFT JOIN sample_records sr ON sr.run_id = s.run_id AND sr.sample_id = s.sample_id"
 		" WHERE r.kind = 'eval' AND r.task LIKE 'longbench%' AND (?1 IS NULL OR r.run_id LIKE ?1 || '%')"
 		" AND (?2 IS NULL OR r.method = ?2) ORDER BY r.created_at, r.run_id, s.idx";
 	if ((rc = store_query(s, sql, o->run, o->method, &q, "reading runs", err, errlen)))
@@ -437,23 +338,20 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *run_id = (const char *)sqlite3_column_text(q, 0);
 		const char *sid = (const char *)sqlite3_column_text(q, 4);
-		cJSON *cfg = cJSON_Parse((const char *)sqlite3_column_text(q, 2));
+		const char *record = (const char *)sqlite3_column_text(q, 2);
 		cJSON *meta = cJSON_Parse((const char *)sqlite3_column_text(q, 6));
-		const cJSON *dd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "task"), "data_dir");
 		const cJSON *ds = cJSON_GetObjectItemCaseSensitive(meta, "dataset");
 		const cJSON *ee = cJSON_GetObjectItemCaseSensitive(meta, "longbench_e");
 		const char *slash = sid ? strchr(sid, '/') : NULL;
-		if (!cJSON_IsString(dd) || !cJSON_IsString(ds) || !slash) {
-			rc = kv_errf(err, errlen, KV_EFORMAT, "%s: run %.12s sample %s: no task.data_dir in config_json or no dataset in meta_json",
-				     s->path, run_id, sid ? sid : "?");
-			cJSON_Delete(cfg);
+		if (!cJSON_IsString(ds) || !slash) {
+			rc = kv_errf(err, errlen, KV_EFORMAT, "%s: run %.12s sample %s: no dataset in meta_json", s->path, run_id,
+				     sid ? sid : "?");
 			cJSON_Delete(meta);
 			goto out;
 		}
 		char file[160];
 		snprintf(file, sizeof(file), "%s%s", ds->valuestring, cJSON_IsTrue(ee) ? "_e" : "");
 		if (kv_grow((void **)&rows, &cap, (size_t)n + 1, sizeof(*rows))) {
-			cJSON_Delete(cfg);
 			cJSON_Delete(meta);
 			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 			goto out;
@@ -464,14 +362,13 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		r->file = name_index(&files, file, true);
 		r->idx = sqlite3_column_int(q, 3);
 		r->run_id = strdup(run_id);
-		r->data_dir = strdup(dd->valuestring);
+		r->record = record ? strdup(record) : NULL;
 		r->id = strdup(slash + 1);
 		r->pred = strdup((const char *)sqlite3_column_text(q, 5));
 		r->has_score = sqlite3_column_type(q, 7) != SQLITE_NULL;
 		r->score = r->has_score ? sqlite3_column_double(q, 7) : 0;
-		cJSON_Delete(cfg);
 		cJSON_Delete(meta);
-		if (r->method < 0 || r->file < 0 || !r->run_id || !r->data_dir || !r->id || !r->pred) {
+		if (r->method < 0 || r->file < 0 || !r->run_id || (record && !r->record) || !r->id || !r->pred) {
 			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 			goto out;
 		}
@@ -552,7 +449,7 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 			goto out;
 		}
 		snprintf(path, sizeof(path), "%s/%s/%s.json", o->out_dir, file, method);
-		if ((rc = write_records(path, rows + i, j - i, file, base, scores, lengths, err, errlen)))
+		if ((rc = write_records(s->path, path, rows + i, j - i, file, scores, lengths, err, errlen)))
 			goto out;
 		/* metrics.json is rewritten per method, as eval_longbench.py does: the last method in its order stays */
 		snprintf(path, sizeof(path), "%s/%s/metrics.json", o->out_dir, file);
@@ -603,7 +500,7 @@ out:
 	sqlite3_finalize(q);
 	for (int i = 0; i < n; i++) {
 		free(rows[i].run_id);
-		free(rows[i].data_dir);
+		free(rows[i].record);
 		free(rows[i].id);
 		free(rows[i].pred);
 	}

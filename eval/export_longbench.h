@@ -4,7 +4,8 @@
  *   {out}/{dataset}/{method}.json  JSON Lines, keys prompt, input, context, answers, pred,
  *                                  length, dataset, language, all_classes, _id, written as
  *                                  Python's json.dumps (ensure_ascii, ", " and ": ");
- *                                  prompt/input/context re-read from the run's data dir
+ *                                  everything but pred from the record the run stored
+ *                                  (table sample_records): a pure function of the database
  *   {out}/{dataset}/metrics.json   {dataset: round(100 * mean, 2)} with indent 4
  *                                  (LongBench-E: the 0-4k / 4-8k / 8k+ buckets)
  *   {out}/results.csv              rows = methods, columns = datasets (-1 = no samples),
@@ -24,7 +25,7 @@ struct export_longbench_opts {
 };
 
 /* Writes the files; prints one line per (dataset, method) to log (may be NULL). Errors
- * name the run, the data file or the output file; two runs of one method covering the
+ * name the run, a sample without a stored record or the output file; two runs of one method covering the
  * same dataset is an error (choose with --run), since the official layout has one file
  * per (dataset, method). */
 int export_longbench(struct store *s, const struct export_longbench_opts *o, FILE *log, char *err, size_t errlen);

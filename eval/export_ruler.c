@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "datasets/ruler.h" // ruler_tasks, ruler_postprocess, ruler_match_*
+#include "datasets/ruler.h" // ruler_tasks (names, order, metrics)
+#include "eval/metrics/metrics.h" // metric_score_named, ruler_postprocess
 #include "base/pyjson.h"    // py_json_str
 #include "base/errors.h"
 #include "base/grow.h"   // kv_grow
@@ -157,7 +158,20 @@ int export_ruler(struct store *s, const struct export_ruler_opts *o, FILE *log, 
 			}
 			ruler_postprocess(p);
 			nulls += p[0] == 0;
-			sum += ruler_tasks[t].metric == RULER_MATCH_PART ? ruler_match_part(p, refs, na) : ruler_match_all(p, refs, na);
+			/* evaluate.py's score, whatever protocol the run used (FastKV's stored score is unprocessed) */
+			struct metric_value v[METRIC_MAX_VALUES];
+			int nv = 0;
+			rc = metric_score_named(ruler_tasks[t].metric == RULER_MATCH_PART ? "ruler:string_match_part"
+											  : "ruler:string_match_all",
+						NULL, r->pred, refs, na, NULL, 0, v, &nv, err, errlen);
+			if (rc) {
+				free(refs);
+				free(p);
+				cJSON_Delete(ans);
+				fclose(f);
+				goto out;
+			}
+			sum += v[0].value;
 			/* RULER's prediction record: index, pred, input, outputs, others, truncation, length
 			 * (kvlab stores token ids, not the prompt text, so "input" is empty) */
 			fprintf(f, "{\"index\": %d, \"pred\": ", r->index);

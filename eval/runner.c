@@ -1,5 +1,7 @@
-/* The evaluation runner: see runner.h. One sample = prompt ids -> greedy generation
- * under the KV policy -> decode -> task score -> one transaction in the store. */
+/* The evaluation runner: see runner.h. One sample, built once = prompt ids per method
+ * (eval/prompt.c, each distinct sequence once) -> greedy generation under the KV policies,
+ * one prefill per distinct prompt -> decode -> score by the sample's scorer name
+ * (eval/metrics) -> one transaction per (run, sample) in the store. */
 #include "eval/runner.h"
 
 #include <ctype.h>
@@ -13,6 +15,8 @@
 #include "engine/generate.h"  // gen_greedy_shared
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_decode
+#include "eval/metrics/metrics.h" // metric_score_named
+#include "eval/prompt.h"      // prompt_cap, prompt_set_build
 #include "results/store.h"    // store_*
 
 /* Strips leading and trailing ASCII whitespace in place (Python's str.strip on ASCII). */
@@ -36,47 +40,48 @@ static void progress(int done, int total, const char *id, double elapsed, int n_
 	fflush(stderr);
 }
 
-/* One method of the run: its policy, task state and run in the store. */
+/* One method of the run: its policy and run in the store. */
 struct member {
 	char name[32];
 	struct kv_policy pol;
-	void *ts;
 	char *config;
 	char mjson[1024];
 	struct run_info ri;     /* recorded with its first stored sample (so a failed start leaves no run) */
 	bool begun;
 	char *run_id;           /* the runner_result's slot */
-	struct task_sample smp; /* the current sample as this method's task state builds it */
+	const struct prompt *q; /* the current sample's prompt for this method (borrowed from the set) */
 	bool pending;           /* the current sample is not stored for this method yet */
 	int n_now, n_before;    /* samples stored by this process, found already stored */
 };
 
-/* Decodes, scores and stores generated ids gen[0..n_gen) of member b's current sample. */
-static int store_generation(const struct model *m, const struct kv_task *t, struct member *b, struct store *st, int idx,
-			    const int32_t *gen, int n_gen, const struct gen_stats *gs, char *err, size_t errlen)
+/* Decodes, scores and stores generated ids gen[0..n_gen) of sample smp for member b. */
+static int store_generation(const struct model *m, const struct task_sample *smp, struct member *b, struct store *st,
+			    int idx, const int32_t *gen, int n_gen, const struct gen_stats *gs, char *err, size_t errlen)
 {
 	char *text = NULL;
 	size_t tlen = 0;
 	int rc;
-	const struct task_sample *smp = &b->smp;
+	const struct prompt *q = b->q;
 	if ((rc = tok_decode(m->tok, gen, n_gen, true, &text, &tlen, err, errlen)))
 		return rc;
 	if (!b->begun && (rc = store_run_begin(st, &b->ri, b->run_id, err, errlen)))
 		goto out;
 	b->begun = true;
-	char *pred = smp->strip ? strip(text) : text;
-	struct task_score sc[TASK_MAX_SCORES];
+	char *pred = q->strip ? strip(text) : text;
+	struct metric_value sc[METRIC_MAX_VALUES];
 	int n_sc = 0;
-	if ((rc = t->score(b->ts, smp, pred, sc, &n_sc, err, errlen)))
+	if ((rc = metric_score_named(smp->metric, smp->also_as, pred, (const char *const *)smp->refs, smp->n_refs,
+				     (const char *const *)smp->classes, smp->n_classes, sc, &n_sc, err, errlen)))
 		goto out;
-	const char *names[TASK_MAX_SCORES];
-	double vals[TASK_MAX_SCORES];
+	const char *names[METRIC_MAX_VALUES];
+	double vals[METRIC_MAX_VALUES];
 	for (int i = 0; i < n_sc; i++) {
 		names[i] = sc[i].name;
 		vals[i] = sc[i].value;
 	}
-	struct sample_row row = { .sample_id = smp->id, .idx = idx, .n_prompt = smp->n_ids, .prediction = pred,
-				  .answers_json = smp->answers_json, .meta_json = smp->meta_json, .prefill_s = gs->prefill_s,
+	struct sample_row row = { .sample_id = smp->id, .idx = idx, .n_prompt = q->n_ids, .prediction = pred,
+				  .answers_json = smp->answers_json, .meta_json = q->meta_json,
+				  .record_json = smp->record_json, .prefill_s = gs->prefill_s,
 				  .decode_s = gs->decode_s, .n_generated = gs->n_generated,
 				  .kv_bytes = (long long)gs->kv_bytes_prefill, .score_names = names, .score_values = vals,
 				  .n_scores = n_sc };
@@ -86,21 +91,22 @@ out:
 	return rc;
 }
 
-/* Generates the current sample for the pending members whose prompts equal member j's
- * on one shared prefill, then stores each; clears their pending flags. */
-static int run_group(const struct model *m, const struct kv_task *t, struct member *mb, int n_mb, int j,
+/* Generates sample smp for the pending members whose prompt is member j's (the same ids,
+ * made once by eval/prompt.c) on one shared prefill, then stores each; clears their
+ * pending flags. */
+static int run_group(const struct model *m, const struct task_sample *smp, struct member *mb, int n_mb, int j,
 		     struct store *st, int idx, int threads, char *err, size_t errlen)
 {
 	struct gen_opts go[RUNNER_MAX_METHODS];
 	const struct gen_opts *gp[RUNNER_MAX_METHODS];
 	int who[RUNNER_MAX_METHODS], n = 0, rc;
-	const struct task_sample *a = &mb[j].smp;
+	const struct prompt *a = mb[j].q;
 	for (int k = j; k < n_mb; k++) {
-		const struct task_sample *b = &mb[k].smp;
-		if (!mb[k].pending || b->n_ids != a->n_ids || memcmp(b->ids, a->ids, sizeof(int32_t) * (size_t)a->n_ids))
+		const struct prompt *b = mb[k].q;
+		if (!mb[k].pending || b->ids != a->ids)
 			continue;
 		go[n] = (struct gen_opts){ .max_new_tokens = b->max_new_tokens, .n_threads = threads, .policy = &mb[k].pol,
-					   .stop_ids = b->stop_ids, .n_stop = b->n_stop, .no_eos_stop = !b->eos_stop,
+					   .stop_ids = smp->stop_ids, .n_stop = smp->n_stop, .no_eos_stop = !smp->eos_stop,
 					   .min_one_token = b->min_one_token };
 		gp[n] = &go[n];
 		who[n++] = k;
@@ -111,7 +117,7 @@ static int run_group(const struct model *m, const struct kv_task *t, struct memb
 	if ((rc = gen_greedy_shared(m, a->ids, a->n_ids, gp, n, gen, n_gen, gs, err, errlen)))
 		return rc;
 	for (int i = 0; i < n; i++) {
-		if (!rc && !(rc = store_generation(m, t, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], err, errlen)))
+		if (!rc && !(rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], err, errlen)))
 			mb[who[i]].n_now++;
 		mb[who[i]].pending = false;
 		free(gen[i]);
@@ -145,9 +151,8 @@ static int split_methods(const char *list, struct member *mb, char *err, size_t 
 	}
 }
 
-/* Builds member b's policy and task state. */
-static int member_make(struct member *b, const struct runner_opts *o, const struct kv_task *t, const struct model *m,
-		       char *err, size_t errlen)
+/* Builds member b's policy. */
+static int member_make(struct member *b, const struct runner_opts *o, const struct model *m, char *err, size_t errlen)
 {
 	struct kv_shape shape = { m->cfg.n_layer, m->cfg.n_head, m->cfg.n_head_kv, m->cfg.head_dim, m->cfg.n_embd };
 	struct method_args ma = *o->method;
@@ -155,19 +160,19 @@ static int member_make(struct member *b, const struct runner_opts *o, const stru
 	ma.method = b->name;
 	if ((rc = kv_policy_make(&ma, &shape, &b->pol, err, errlen)))
 		return rc;
-	struct task_args ta = *o->task;
-	ta.method = b->pol.m->name;
-	return t->open(&ta, m, &b->ts, err, errlen);
+	return 0;
 }
 
-/* Writes member b's run configuration and id (sha borrowed until the run ends). */
-static int member_config(struct member *b, const struct runner_opts *o, const struct kv_task *t, const struct model *m,
-			 const char *sha, char *err, size_t errlen)
+/* Writes member b's run configuration and id (sha borrowed until the run ends); the task's
+ * part carries the prompt cap the protocol gives this method. */
+static int member_config(struct member *b, const struct runner_opts *o, const struct kv_task *t, void *ts,
+			 const struct task_protocol *proto, const struct model *m, const char *sha, char *err, size_t errlen)
 {
 	char tjson[4096];
 	char *mjson = b->mjson;
 	kv_policy_describe(&b->pol, mjson, sizeof(b->mjson));
-	t->describe(b->ts, tjson, sizeof(tjson));
+	struct task_cap cap = prompt_cap(proto, m, b->pol.m);
+	t->describe(ts, &cap, tjson, sizeof(tjson));
 	size_t clen = strlen(mjson) + strlen(tjson) + 512;
 	if (!(b->config = malloc(clen)))
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
@@ -187,6 +192,11 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	struct model *m = NULL;
 	struct store *st = NULL;
 	struct member mb[RUNNER_MAX_METHODS] = { 0 };
+	const struct kv_method *meths[RUNNER_MAX_METHODS];
+	void *ts = NULL;
+	struct task_protocol proto;
+	struct task_sample smp = { 0 };
+	struct prompt_set ps = { 0 };
 	int n_mb = 0, rc;
 	memset(res, 0, sizeof(*res));
 	const struct kv_task *t = task_find(o->task->task ? o->task->task : "");
@@ -209,24 +219,24 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		rc = kv_errf(err, errlen, KV_EINVAL, "%s: the model has no tokenizer", o->model_path);
 		goto out;
 	}
-	/* every method and task state is built before the database is opened, so bad input
-	 * leaves it untouched */
-	for (int j = 0; j < n_mb; j++)
-		if ((rc = member_make(&mb[j], o, t, m, err, errlen)))
+	/* every method and the task state are built before the database is opened, so bad input
+	 * leaves it untouched; the task is opened once, its samples serve every method */
+	for (int j = 0; j < n_mb; j++) {
+		if ((rc = member_make(&mb[j], o, m, err, errlen)))
 			goto out;
+		meths[j] = mb[j].pol.m;
+	}
+	if ((rc = t->open(o->task, m, &ts, err, errlen)))
+		goto out;
+	t->protocol(ts, &proto);
 	if ((rc = store_open(o->db_path, &st, err, errlen)))
 		goto out;
 	char sha[65];
 	if ((rc = store_file_sha256(st, m->path, sha, err, errlen)))
 		goto out;
-	int total = t->count(mb[0].ts);
+	int total = t->count(ts);
 	for (int j = 0; j < n_mb; j++) {
-		if (t->count(mb[j].ts) != total) {
-			rc = kv_errf(err, errlen, KV_EINTERNAL, "task %s has %d samples under %s but %d under %s", o->task->task,
-				     total, mb[0].name, t->count(mb[j].ts), mb[j].name);
-			goto out;
-		}
-		if ((rc = member_config(&mb[j], o, t, m, sha, err, errlen)))
+		if ((rc = member_config(&mb[j], o, t, ts, &proto, m, sha, err, errlen)))
 			goto out;
 		fprintf(stderr, "run %.12s: task %s, method %s, %d samples, db %s\n", mb[j].run_id, o->task->task,
 			mb[j].pol.m->name, total, o->db_path);
@@ -244,22 +254,30 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	for (int i = 0; i < total; i++) {
 		if (i % n_shards != o->shard % n_shards)
 			continue;
-		bool any = false;
+		bool any = false, want[RUNNER_MAX_METHODS];
+		if ((rc = t->sample(ts, i, &smp, err, errlen)))
+			goto out;
+		res->n_samples_built++;
 		for (int j = 0; j < n_mb && !rc; j++) {
 			bool have = false;
-			if (!(rc = t->sample(mb[j].ts, i, &mb[j].smp, err, errlen)))
-				rc = store_sample_exists(st, mb[j].run_id, mb[j].smp.id, &have, err, errlen);
-			mb[j].pending = !have;
+			rc = store_sample_exists(st, mb[j].run_id, smp.id, &have, err, errlen);
+			want[j] = mb[j].pending = !have;
 			any = any || !have;
 			mb[j].n_before += have;
 		}
+		if (!rc && any && !(rc = prompt_set_build(&ps, m, &smp, &proto, meths, want, n_mb, err, errlen))) {
+			res->n_texts_tokenized += ps.n_encoded;
+			res->n_truncations += ps.n_truncated;
+			for (int j = 0; j < n_mb; j++)
+				mb[j].q = &ps.p[j];
+		}
 		for (int j = 0; j < n_mb && !rc; j++)
 			if (mb[j].pending)
-				rc = run_group(m, t, mb, n_mb, j, st, i, o->threads, err, errlen);
+				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, err, errlen);
 		if (!rc && any)
-			progress(i + 1, total, mb[0].smp.id, kv_clock_s() - t0, ++n_new, tty);
-		for (int j = 0; j < n_mb; j++)
-			task_sample_free(&mb[j].smp);
+			progress(i + 1, total, smp.id, kv_clock_s() - t0, ++n_new, tty);
+		prompt_set_free(&ps);
+		task_sample_free(&smp);
 		if (rc)
 			goto out;
 	}
@@ -271,12 +289,16 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		res->n_done_now += mb[j].n_now;
 		res->n_done_before += mb[j].n_before;
 	}
+	fprintf(stderr, "%d samples built, %d prompt texts tokenized, %d truncations, for %d method(s)\n", res->n_samples_built,
+		res->n_texts_tokenized, res->n_truncations, n_mb);
 	rc = 0;
 out:
+	prompt_set_free(&ps);
+	task_sample_free(&smp);
+	if (ts)
+		t->close(ts);
 	for (int j = 0; j < n_mb; j++) {
 		free(mb[j].config);
-		if (mb[j].ts)
-			t->close(mb[j].ts);
 		kv_policy_free(&mb[j].pol);
 	}
 	store_close(st);

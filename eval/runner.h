@@ -25,11 +25,15 @@ struct runner_result {
 	char run_id[RUNNER_MAX_METHODS][65];    /* in --method order */
 	int n_total;                            /* samples in the task */
 	int n_done_before, n_done_now;          /* (run, sample) pairs found stored / stored now */
+	int n_samples_built;                    /* task samples built (once per sample, whatever the methods) */
+	int n_texts_tokenized;                  /* prompt texts templated and tokenized (once per sample with work) */
+	int n_truncations;                      /* middle truncations (once per sample and distinct cap that cuts) */
 };
 
 /* Runs the evaluation; progress on stderr. o->method->method may list several methods
- * ("fullkv,snapkv,h2o"): each gets its own run, identical to the run it would get alone,
- * and methods whose prompts are equal share each sample's prefill (gen_greedy_shared), so
+ * ("fullkv,snapkv,h2o"): each gets its own run, identical to the run it would get alone;
+ * each sample is built and tokenized once for all of them (eval/prompt.c), and methods whose
+ * prompt protocols give the same ids share each sample's prefill (gen_greedy_shared), so
  * they must agree on token propagation. Shards are not part of the run's configuration:
  * processes running shards 0..N-1 of one configuration fill one run between them. */
 int runner_run(const struct runner_opts *o, struct runner_result *res, char *err, size_t errlen);

@@ -70,4 +70,5 @@ const struct kv_method gemfilter_method = {
 	.free_state = free,
 	.prefill_layer = gemfilter_prefill_layer,
 	.describe = gemfilter_describe,
+	.gen_extra_token = true,
 };

@@ -61,4 +61,5 @@ const struct kv_method h2o_method = {
 	.free_state = free,
 	.prefill_layer = h2o_prefill_layer,
 	.describe = h2o_describe,
+	.prompt_cap = 7950,
 };

@@ -607,4 +607,5 @@ const struct kv_method pyramidinfer_method = {
 	.prefill_layer = pyr_prefill_layer,
 	.decode_layer = pyr_decode_layer,
 	.describe = pyr_describe,
+	.prompt_cap = 7950,
 };

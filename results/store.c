@@ -31,6 +31,9 @@ static const struct {
 	{ "scores", "scores ("
 		    "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,"
 		    "  PRIMARY KEY (run_id, sample_id, metric))" },
+	{ "sample_records", "sample_records ("
+			    "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, record_json TEXT NOT NULL,"
+			    "  PRIMARY KEY (run_id, sample_id))" },
 	{ "file_hashes", "file_hashes ("
 			 "  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
 			 "  PRIMARY KEY (path, size, mtime_ns))" },
@@ -395,6 +398,22 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 				rc = store_err(s, "writing scores", err, errlen);
 				goto out_rollback;
 			}
+		}
+		sqlite3_finalize(q);
+		q = NULL;
+	}
+	if (fresh && row->record_json) {
+		if (sqlite3_prepare_v2(s->db, "INSERT INTO sample_records (run_id, sample_id, record_json) VALUES (?,?,?)", -1, &q,
+				       NULL)) {
+			rc = store_err(s, "writing a sample record", err, errlen);
+			goto out_rollback;
+		}
+		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 2, row->sample_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 3, row->record_json, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(q) != SQLITE_DONE) {
+			rc = store_err(s, "writing a sample record", err, errlen);
+			goto out_rollback;
 		}
 		sqlite3_finalize(q);
 		q = NULL;

@@ -83,6 +83,7 @@ struct sample_row {
 	const char *prediction;
 	const char *answers_json;
 	const char *meta_json;
+	const char *record_json;        /* optional: the source record exports need (table sample_records) */
 	double prefill_s, decode_s;
 	int n_generated;
 	long long kv_bytes;

@@ -14,6 +14,9 @@
 #include "engine/model.h"
 #include "datasets/task.h"
 #include "eval/export_longbench.h"
+#include "eval/metrics/metrics.h" // metric_score_named
+#include "eval/prompt.h"          // prompt_cap, prompt_set_build
+#include "methods/registry.h"     // kv_method_find
 #include "results/store.h"
 #include "tests/test.h"
 
@@ -35,6 +38,9 @@ static struct model *smollm(void)
 	return m;
 }
 
+/* The method the last lb_open named: eval/prompt.c applies its protocol needs. */
+static const struct kv_method *lb_method;
+
 /* Opens longbench:<file> with data dir, method and cap; NULL on failure (reported). */
 static void *lb_open(const char *file, const char *data, const char *method, int max_len, int limit)
 {
@@ -43,11 +49,30 @@ static void *lb_open(const char *file, const char *data, const char *method, int
 		return NULL;
 	char task[128], err[512];
 	snprintf(task, sizeof(task), "longbench:%s", file);
-	struct task_args a = { .task = task, .data = data, .method = method, .max_len = max_len, .limit = limit };
+	lb_method = kv_method_find(method);
+	struct task_args a = { .task = task, .data = data, .max_len = max_len, .limit = limit };
 	void *st = NULL;
 	int rc = task_find(task)->open(&a, m, &st, err, sizeof(err));
 	T_CHECK(rc == 0, "open %s: %s", task, err);
 	return rc ? NULL : st;
+}
+
+/* Sample index of st made ready for lb_method by eval/prompt.c into *s and *ps (ps->p[0]). */
+static int lb_prepare(void *st, int index, struct task_sample *s, struct prompt_set *ps, char *err, size_t errlen)
+{
+	struct task_protocol proto;
+	int rc = task_find("longbench")->sample(st, index, s, err, errlen);
+	task_find("longbench")->protocol(st, &proto);
+	return rc ? rc : prompt_set_build(ps, smollm(), s, &proto, &lb_method, NULL, 1, err, errlen);
+}
+
+/* The task's describe JSON with lb_method's cap. */
+static void lb_describe(void *st, char *buf, size_t len)
+{
+	struct task_protocol proto;
+	task_find("longbench")->protocol(st, &proto);
+	struct task_cap cap = prompt_cap(&proto, smollm(), lb_method);
+	task_find("longbench")->describe(st, &cap, buf, len);
 }
 
 // ----------------------------------------------------------------------------
@@ -110,27 +135,30 @@ static void prompts_should_match_fastkv_token_for_token(void)
 		n_cases++;
 		void *st = lb_open(file, data, method, max_len, index + 1);
 		struct task_sample s = { 0 };
-		if (st && task_find("longbench")->sample(st, index, &s, err, sizeof(err)) == 0) {
-			bool same = s.n_ids == n_want && memcmp(s.ids, want, sizeof(int32_t) * (size_t)n_want) == 0;
+		struct prompt_set ps = { 0 };
+		const struct prompt *q = &ps.p[0];
+		if (st && lb_prepare(st, index, &s, &ps, err, sizeof(err)) == 0) {
+			bool same = q->n_ids == n_want && memcmp(q->ids, want, sizeof(int32_t) * (size_t)n_want) == 0;
 			if (!same) {
 				int k = 0;
-				while (k < s.n_ids && k < n_want && s.ids[k] == want[k])
+				while (k < q->n_ids && k < n_want && q->ids[k] == want[k])
 					k++;
-				T_CHECK(same, "%s: %d ids vs %d expected, first difference at %d (%d vs %d)", name, s.n_ids, n_want, k,
-					k < s.n_ids ? s.ids[k] : -1, k < n_want ? want[k] : -1);
+				T_CHECK(same, "%s: %d ids vs %d expected, first difference at %d (%d vs %d)", name, q->n_ids, n_want, k,
+					k < q->n_ids ? q->ids[k] : -1, k < n_want ? want[k] : -1);
 			}
 			n_same += same;
-			T_CHECK(s.max_new_tokens == expected_max_new(file), "%s: max_new_tokens %d, expected %d", name,
-				s.max_new_tokens, expected_max_new(file));
+			T_CHECK(q->max_new_tokens == expected_max_new(file), "%s: max_new_tokens %d, expected %d", name,
+				q->max_new_tokens, expected_max_new(file));
 			/* one stop id, tokenizer.eos_token_id (<|im_end|> = 2), and min_length = n + 1 */
 			T_CHECK(s.n_stop == 1 && s.stop_ids[0] == 2 && !s.eos_stop, "%s: stops n=%d id=%d eos_stop=%d", name, s.n_stop,
 				s.stop_ids[0], s.eos_stop);
-			T_CHECK(s.min_one_token && !s.strip, "%s: min_one_token %d strip %d", name, s.min_one_token, s.strip);
-			bool trunc = strstr(s.meta_json, "\"truncated\":true") != NULL;
-			T_CHECK(trunc == (strstr(name, "trunc") != NULL || strstr(name, "h2o") != NULL), "%s: meta %s", name, s.meta_json);
+			T_CHECK(q->min_one_token && !q->strip, "%s: min_one_token %d strip %d", name, q->min_one_token, q->strip);
+			bool trunc = strstr(q->meta_json, "\"truncated\":true") != NULL;
+			T_CHECK(trunc == (strstr(name, "trunc") != NULL || strstr(name, "h2o") != NULL), "%s: meta %s", name, q->meta_json);
 		} else if (st) {
 			T_CHECK(0, "%s: sample: %s", name, err);
 		}
+		prompt_set_free(&ps);
 		task_sample_free(&s);
 		if (st)
 			task_find("longbench")->close(st);
@@ -146,19 +174,19 @@ static void cap_should_follow_h2o_override_and_model_max_len(void)
 	char buf[4096];
 	void *st = lb_open("qasper", GOLDEN_DIR, "h2o", 0, 0);
 	if (st) {
-		task_find("longbench")->describe(st, buf, sizeof(buf));
+		lb_describe(st, buf, sizeof(buf));
 		T_CHECK(strstr(buf, "\"max_len\":7950") && strstr(buf, "h2o/pyramidinfer override"), "h2o: %s", buf);
 		task_find("longbench")->close(st);
 	}
 	st = lb_open("qasper", GOLDEN_DIR, "pyramidinfer", 0, 0);
 	if (st) {
-		task_find("longbench")->describe(st, buf, sizeof(buf));
+		lb_describe(st, buf, sizeof(buf));
 		T_CHECK(strstr(buf, "\"max_len\":7950") && strstr(buf, "h2o/pyramidinfer override"), "pyramidinfer: %s", buf);
 		task_find("longbench")->close(st);
 	}
 	st = lb_open("qasper", GOLDEN_DIR, "fullkv", 1500, 0);
 	if (st) {
-		task_find("longbench")->describe(st, buf, sizeof(buf));
+		lb_describe(st, buf, sizeof(buf));
 		T_CHECK(strstr(buf, "\"max_len\":1500") && strstr(buf, "\"data_dir\":\"" GOLDEN_DIR "\""), "max_len: %s", buf);
 		task_find("longbench")->close(st);
 	}
@@ -168,25 +196,28 @@ static void gemfilter_should_take_one_more_token_and_strip(void)
 {
 	void *st = lb_open("trec", GOLDEN_DIR, "gemfilter", 0, 0);
 	struct task_sample s = { 0 };
+	struct prompt_set ps = { 0 };
+	const struct prompt *q = &ps.p[0];
 	char err[512];
 	if (!st)
 		return;
-	T_CHECK(task_find("longbench")->sample(st, 0, &s, err, sizeof(err)) == 0, "%s", err);
-	T_CHECK(s.max_new_tokens == 65 && s.strip && !s.min_one_token, "gemfilter: max_new %d strip %d min1 %d", s.max_new_tokens,
-		s.strip, s.min_one_token);
+	T_CHECK(lb_prepare(st, 0, &s, &ps, err, sizeof(err)) == 0, "%s", err);
+	T_CHECK(q->max_new_tokens == 65 && q->strip && !q->min_one_token, "gemfilter: max_new %d strip %d min1 %d", q->max_new_tokens,
+		q->strip, q->min_one_token);
+	prompt_set_free(&ps);
 	task_sample_free(&s);
 	task_find("longbench")->close(st);
 }
 
 // ----------------------------------------------------------------------------
-// scoring: one hand case per family through the task's score function
+// scoring: one hand case per family through the sample's scorer (eval/metrics, by name)
 
 /* Scores pred on sample index of file (answers == NULL: pred is the first answer). */
 static double score_of(const char *file, const char *data, int index, const char *pred)
 {
 	void *st = lb_open(file, data, "fullkv", 0, index + 1);
 	struct task_sample s = { 0 };
-	struct task_score sc[TASK_MAX_SCORES];
+	struct metric_value sc[METRIC_MAX_VALUES];
 	int n = 0;
 	double v = -1;
 	char err[512];
@@ -213,7 +244,8 @@ static double score_of(const char *file, const char *data, int index, const char
 				pred = first;
 			}
 		}
-		int rc = task_find("longbench")->score(st, &s, pred, sc, &n, err, sizeof(err));
+		int rc = metric_score_named(s.metric, s.also_as, pred, (const char *const *)s.refs, s.n_refs,
+					    (const char *const *)s.classes, s.n_classes, sc, &n, err, sizeof(err));
 		T_CHECK(rc == 0 && n == 1 && !strcmp(sc[0].name, "score"), "%s: score rc %d n %d: %s", file, rc, n, err);
 		if (rc == 0 && n == 1)
 			v = sc[0].value;
@@ -276,14 +308,14 @@ static void errors_should_name_the_folder_dataset_and_line(void)
 	void *st = NULL;
 	if (!m)
 		return;
-	struct task_args a = { .task = "longbench:qasper", .data = "tests/out/no_such_longbench", .method = "fullkv" };
+	struct task_args a = { .task = "longbench:qasper", .data = "tests/out/no_such_longbench" };
 	int rc = task_find(a.task)->open(&a, m, &st, err, sizeof(err));
 	T_CHECK(rc == KV_EIO && strstr(err, "tests/out/no_such_longbench") && strstr(err, "no such folder"), "missing dir: %d %s", rc,
 		err);
-	a = (struct task_args){ .task = "longbench:qaspar", .data = GOLDEN_DIR, .method = "fullkv" };
+	a = (struct task_args){ .task = "longbench:qaspar", .data = GOLDEN_DIR };
 	rc = task_find(a.task)->open(&a, m, &st, err, sizeof(err));
 	T_CHECK(rc == KV_EINVAL && strstr(err, "unknown LongBench dataset 'qaspar'"), "unknown: %d %s", rc, err);
-	a = (struct task_args){ .task = "longbench:gov_report", .data = GOLDEN_DIR, .method = "fullkv" };
+	a = (struct task_args){ .task = "longbench:gov_report", .data = GOLDEN_DIR };
 	rc = task_find(a.task)->open(&a, m, &st, err, sizeof(err));
 	T_CHECK(rc == KV_EIO && strstr(err, "gov_report.jsonl"), "missing file: %d %s", rc, err);
 	(void)system("mkdir -p tests/out/lb_bad");
@@ -292,7 +324,7 @@ static void errors_should_name_the_folder_dataset_and_line(void)
 		fputs("{\"input\": \"q\", \"context\": \"c\", \"answers\": [\"a\"]}\n\n{\"input\": \"q\", \"context\": 3}\n", f);
 		fclose(f);
 	}
-	a = (struct task_args){ .task = "longbench:trec", .data = "tests/out/lb_bad", .method = "fullkv" };
+	a = (struct task_args){ .task = "longbench:trec", .data = "tests/out/lb_bad" };
 	rc = task_find(a.task)->open(&a, m, &st, err, sizeof(err));
 	T_CHECK(rc == KV_EFORMAT && strstr(err, "tests/out/lb_bad/trec.jsonl:3:"), "malformed: %d %s", rc, err);
 	f = fopen("tests/out/lb_bad/trec.jsonl", "w");
@@ -339,8 +371,29 @@ static const struct {
 	{ "fullkv", "qasper_e", 1, "30 layers, 9 heads", 0.5 },
 };
 
+/* The record the LongBench task stores for sample index of file under data_dir (malloc'd),
+ * or NULL when the data is not there. */
+static char *stored_record(const char *file, const char *data_dir, int index)
+{
+	char task[128], err[512];
+	void *st = NULL;
+	char *rec = NULL;
+	struct task_sample s = { 0 };
+	snprintf(task, sizeof(task), "longbench:%s", file);
+	struct task_args a = { .task = task, .data = data_dir, .limit = index + 1 };
+	if (!smollm() || task_find(task)->open(&a, smollm(), &st, err, sizeof(err)))
+		return NULL;
+	if (task_find(task)->sample(st, index, &s, err, sizeof(err)) == 0) {
+		rec = s.record_json;
+		s.record_json = NULL;
+	}
+	task_sample_free(&s);
+	task_find(task)->close(st);
+	return rec;
+}
+
 /* One run per method and tag; config_json holds the method and the task's data dir as the
- * runner writes them (the run id is its hash). */
+ * runner writes them (the run id is its hash); each sample stores the record the task gives. */
 static int put_rows(struct store *s, const char *method, const char *data_dir, int tag)
 {
 	char err[512], run[65];
@@ -362,11 +415,13 @@ static int put_rows(struct store *s, const char *method, const char *data_dir, i
 		snprintf(meta, sizeof(meta), "{\"dataset\":\"%.*s\",\"longbench_e\":%s}", (int)strlen(export_rows[i].file) - (e ? 2 : 0),
 			 export_rows[i].file, e ? "true" : "false");
 		const char *names[1] = { "score" };
+		char *rec = stored_record(export_rows[i].file, data_dir, export_rows[i].index);
 		struct sample_row row = { .sample_id = sid, .idx = (int)i, .n_prompt = 10, .prediction = export_rows[i].pred,
-					  .answers_json = "[]", .meta_json = meta, .score_names = names,
+					  .answers_json = "[]", .meta_json = meta, .record_json = rec, .score_names = names,
 					  .score_values = &export_rows[i].score, .n_scores = export_rows[i].score >= 0 };
 		bool ins = false;
 		rc = store_sample_put(s, run, &row, &ins, err, sizeof(err));
+		free(rec);
 		T_CHECK(rc == 0 && ins, "sample %s: %s", sid, err);
 	}
 	return rc;
@@ -430,13 +485,14 @@ static void export_should_write_the_official_layout(void)
 	rc = export_longbench(s, &o, NULL, err, sizeof(err));
 	T_CHECK(rc == KV_EINVAL && strstr(err, "several runs") && strstr(err, "--run"), "two runs: %d %s", rc, err);
 	store_close(s);
-	/* a run whose data dir has gone: the error names the file */
+	/* a sample stored without its record (its data was never read here): the error names the run and
+	 * sample; the export never reads data files */
 	T_CHECK(store_open("tests/out/lb_export2.db", &s, err, sizeof(err)) == 0, "store: %s", err);
 	if (!s)
 		return;
 	put_rows(s, "snapkv", "tests/out/gone", 0);
 	rc = export_longbench(s, &o, NULL, err, sizeof(err));
-	T_CHECK(rc == KV_EIO && strstr(err, "tests/out/gone/trec.jsonl"), "data gone: %d %s", rc, err);
+	T_CHECK(rc == KV_EFORMAT && strstr(err, "no stored record") && strstr(err, "trec/"), "no record: %d %s", rc, err);
 	store_close(s);
 }
 

@@ -18,6 +18,8 @@
 #include "engine/model.h"     // struct model, model_init_random
 #include "engine/tokenizer.h" // tok_load_gguf, tok_load_json
 #include "datasets/task.h"        // task_find, task_sample_free
+#include "eval/metrics/metrics.h" // needle_rouge1, needle_overlap, porter_stem
+#include "tests/task_prompt.h"    // tp_prepare, tp_score, tp_describe
 #include "tests/test.h"
 
 #define HAYSTACK "../shared/data/paul_graham_essays"
@@ -467,7 +469,7 @@ static void task_should_build_the_official_prompts(void)
 		goto out;
 	T_CHECK(needle_task.count(st) == 8, "count %d", needle_task.count(st));
 	char desc[4096];
-	needle_task.describe(st, desc, sizeof(desc));
+	tp_describe(&needle_task, st, &tm.m, NULL, desc, sizeof(desc));
 	cJSON *d = cJSON_Parse(desc);
 	T_CHECK(d != NULL, "describe is not JSON: %s", desc);
 	cJSON_Delete(d);
@@ -489,23 +491,26 @@ static void task_should_build_the_official_prompts(void)
 		int pos = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "needle_pos"));
 		cJSON *ids = cJSON_GetObjectItem(o, "ids");
 		struct task_sample s = { 0 };
-		T_CHECK(needle_task.sample(st, i, &s, err, sizeof(err)) == 0, "sample %d: %s", i, err);
+		struct prompt_set ps;
+		const struct prompt *q = &ps.p[0];
+		T_CHECK(tp_prepare(&needle_task, st, &tm.m, NULL, i, &s, &ps, err, sizeof(err)) == 0, "sample %d: %s", i, err);
 		char want_id[64], want_meta[128];
 		snprintf(want_id, sizeof(want_id), "len_%d_depth_%d", L, dp);
 		snprintf(want_meta, sizeof(want_meta), "{\"context_length\":%d,\"depth_percent\":%d,\"needle_pos\":%d}", L, dp, pos);
 		T_CHECK(s.id && strcmp(s.id, want_id) == 0, "sample %d id %s, want %s", i, s.id ? s.id : "", want_id);
 		T_CHECK(s.meta_json && strcmp(s.meta_json, want_meta) == 0, "meta %s, want %s", s.meta_json ? s.meta_json : "",
 			want_meta);
-		T_CHECK(s.max_new_tokens == 30 && s.n_stop == 1 && s.stop_ids[0] == 198 && s.eos_stop && s.strip &&
-				!s.min_one_token && s.index == i,
+		T_CHECK(q->max_new_tokens == 30 && s.n_stop == 1 && s.stop_ids[0] == 198 && s.eos_stop && q->strip &&
+				!q->min_one_token && s.index == i,
 			"generation settings of %s", want_id);
-		int n = cJSON_GetArraySize(ids), same = n == s.n_ids;
+		int n = cJSON_GetArraySize(ids), same = n == q->n_ids;
 		for (int k = 0; same && k < n; k++)
-			same = s.ids[k] == (int32_t)cJSON_GetNumberValue(cJSON_GetArrayItem(ids, k));
-		T_CHECK(same, "%s: %d prompt ids differ from the official algorithm's %d", want_id, s.n_ids, n);
+			same = q->ids[k] == (int32_t)cJSON_GetNumberValue(cJSON_GetArrayItem(ids, k));
+		T_CHECK(same, "%s: %d prompt ids differ from the official algorithm's %d", want_id, q->n_ids, n);
 		checked += same;
 		/* the budget: the context + needle are at most L - 200 tokens; the frame adds few */
-		T_CHECK(s.n_ids <= L - 200 + 60 && s.n_ids >= L - 200, "%s: %d prompt ids", want_id, s.n_ids);
+		T_CHECK(q->n_ids <= L - 200 + 60 && q->n_ids >= L - 200, "%s: %d prompt ids", want_id, q->n_ids);
+		prompt_set_free(&ps);
 		task_sample_free(&s);
 		cJSON_Delete(o);
 		i++;
@@ -525,26 +530,29 @@ static void task_should_render_the_chat_variant_without_extra_bos(void)
 	char err[512];
 	void *st = NULL;
 	struct task_sample s = { 0 };
+	struct prompt_set ps = { 0 };
+	const struct prompt *q = &ps.p[0];
 	if (tok_model_open(&tm))
 		goto out;
 	struct task_args a = { .task = "needle", .data = HAYSTACK, .context_lengths = "600", .depths = "50", .chat = true };
 	T_CHECK(needle_task.open(&a, &tm.m, &st, err, sizeof(err)) == 0, "%s", err);
-	if (!st || needle_task.sample(st, 0, &s, err, sizeof(err)) != 0) {
+	if (!st || tp_prepare(&needle_task, st, &tm.m, NULL, 0, &s, &ps, err, sizeof(err)) != 0) {
 		T_CHECK(0, "%s", err);
 		goto out;
 	}
 	char *text = NULL;
 	size_t len = 0;
-	T_CHECK(tok_decode(tm.m.tok, s.ids, s.n_ids, false, &text, &len, err, sizeof(err)) == 0, "%s", err);
+	T_CHECK(tok_decode(tm.m.tok, q->ids, q->n_ids, false, &text, &len, err, sizeof(err)) == 0, "%s", err);
 	/* ChatML with SmolLM2's default system turn; the user turn holds the official prompt */
 	T_CHECK(text && strncmp(text, "<|im_start|>system\n", 19) == 0, "starts '%.40s'", text ? text : "");
 	T_CHECK(text && strstr(text, "<|im_start|>user\n<|im_start|> This is a very long story book: <book> "), "user turn");
 	const char *tail = "\nAnswer:<|im_end|>\n<|im_start|>assistant\n";
 	size_t tl = strlen(tail);
 	T_CHECK(text && len > tl && strcmp(text + len - tl, tail) == 0, "ends '%s'", text && len > tl ? text + len - tl : "");
-	T_CHECK(s.ids[0] == 1 && s.ids[1] != 1, "one <|im_start|> first, no BOS added");
+	T_CHECK(q->ids[0] == 1 && q->ids[1] != 1, "one <|im_start|> first, no BOS added");
 	free(text);
 out:
+	prompt_set_free(&ps);
 	task_sample_free(&s);
 	if (st)
 		needle_task.close(st);
@@ -553,11 +561,13 @@ out:
 
 static void task_should_score_both_metrics(void)
 {
-	struct task_score sc[TASK_MAX_SCORES];
+	struct metric_value sc[METRIC_MAX_VALUES];
 	int n = 0;
 	char err[256];
-	struct task_sample s = { 0 };
-	T_CHECK(needle_task.score(NULL, &s, "eat a sandwich and sit in Dolores Park on a sunny day.", sc, &n, err, sizeof(err)) == 0,
+	/* the references a needle sample gives its scorer: the expected answer, the needle */
+	static const char *const refs[2] = { NEEDLE_EXPECTED, NEEDLE_TEXT };
+	T_CHECK(metric_score_named("needle", NULL, "eat a sandwich and sit in Dolores Park on a sunny day.", refs, 2, NULL, 0, sc,
+				   &n, err, sizeof(err)) == 0,
 		"%s", err);
 	T_CHECK(n == 2 && strcmp(sc[0].name, "overlap") == 0 && sc[0].value == 1.0, "overlap first");
 	T_CHECK(n == 2 && strcmp(sc[1].name, "rouge1_x10") == 0 && fabs(sc[1].value - 240.0 / 33) < 1e-12, "rouge1_x10");

@@ -17,6 +17,8 @@
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 #include "eval/export_ruler.h"
+#include "eval/metrics/metrics.h" // ruler_postprocess, ruler_match_*
+#include "tests/task_prompt.h"    // tp_prepare, tp_score, tp_describe
 #include "results/store.h"
 #include "tests/test.h"
 
@@ -206,25 +208,28 @@ static void reader_should_take_both_layouts_and_score_by_protocol(void)
 			continue;
 		T_CHECK(ruler_task.count(st) == 2, "2 records, got %d", ruler_task.count(st));
 		struct task_sample s0 = { 0 }, s1 = { 0 };
-		T_CHECK(ruler_task.sample(st, 0, &s0, err, sizeof(err)) == 0, "sample 0: %s", err);
-		T_CHECK(ruler_task.sample(st, 1, &s1, err, sizeof(err)) == 0, "sample 1: %s", err);
+		struct prompt_set p0, p1;
+		T_CHECK(tp_prepare(&ruler_task, st, &m, NULL, 0, &s0, &p0, err, sizeof(err)) == 0, "sample 0: %s", err);
+		T_CHECK(tp_prepare(&ruler_task, st, &m, NULL, 1, &s1, &p1, err, sizeof(err)) == 0, "sample 1: %s", err);
 		/* the head record's prompt is input + answer_prefix: same tokens as the joined text */
 		int32_t *ids = NULL;
 		int n = 0;
 		tok_encode(tok, "Question: what? Answer:", strlen("Question: what? Answer:"), true, &ids, &n, err, sizeof(err));
-		T_CHECK(s1.n_ids == n && ids && memcmp(s1.ids, ids, (size_t)n * sizeof(int32_t)) == 0,
-			"head layout: prompt = input + answer_prefix (%d vs %d ids)", s1.n_ids, n);
+		T_CHECK(p1.p[0].n_ids == n && ids && memcmp(p1.p[0].ids, ids, (size_t)n * sizeof(int32_t)) == 0,
+			"head layout: prompt = input + answer_prefix (%d vs %d ids)", p1.p[0].n_ids, n);
 		free(ids);
 		T_CHECK(strcmp(s0.id, "qa_1/0") == 0 && strcmp(s1.id, "qa_1/1") == 0, "ids %s %s", s0.id, s1.id);
-		T_CHECK(s0.max_new_tokens == (proto ? 32 : 64), "max_new_tokens %d", s0.max_new_tokens);
+		T_CHECK(p0.p[0].max_new_tokens == (proto ? 32 : 64), "max_new_tokens %d", p0.p[0].max_new_tokens);
 		T_CHECK(strstr(s1.meta_json, "\"layout\":\"head\"") && strstr(s0.meta_json, "\"layout\":\"2024\""), "layouts %s / %s",
 			s0.meta_json, s1.meta_json);
-		struct task_score sc[TASK_MAX_SCORES];
+		struct metric_value sc[METRIC_MAX_VALUES];
 		int k = 0;
 		/* "the Broncos" contains "Broncos" only: match_all 0.5, match_part 1 */
-		T_CHECK(ruler_task.score(st, &s0, "  the Broncos\n", sc, &k, err, sizeof(err)) == 0, "score");
+		T_CHECK(tp_score(&s0, "  the Broncos\n", sc, &k, err, sizeof(err)) == 0, "score");
 		T_CHECK(k == 1 && strcmp(sc[0].name, "score") == 0, "one score named score");
 		T_CHECK(fabs(sc[0].value - (proto ? 1.0 : 0.5)) < 1e-12, "protocol %s: %g", proto ? "official" : "fastkv", sc[0].value);
+		prompt_set_free(&p0);
+		prompt_set_free(&p1);
 		task_sample_free(&s0);
 		task_sample_free(&s1);
 		ruler_task.close(st);
@@ -263,12 +268,12 @@ static void folder_should_give_every_task_file_and_per_task_scores(void)
 		T_CHECK(ruler_task.count(st) == 2, "--limit 1 per task: 2 samples, got %d", ruler_task.count(st));
 		struct task_sample s = { 0 };
 		T_CHECK(ruler_task.sample(st, 1, &s, err, sizeof(err)) == 0 && strcmp(s.id, "vt/0") == 0, "FastKV order: niah first, vt last");
-		struct task_score sc[TASK_MAX_SCORES];
+		struct metric_value sc[METRIC_MAX_VALUES];
 		int k = 0;
-		T_CHECK(ruler_task.score(st, &s, "x and y", sc, &k, err, sizeof(err)) == 0, "score");
+		T_CHECK(tp_score(&s, "x and y", sc, &k, err, sizeof(err)) == 0, "score");
 		T_CHECK(k == 2 && strcmp(sc[1].name, "vt") == 0 && sc[0].value == 1.0 && sc[1].value == 1.0, "score + per-task score (%d)", k);
 		char desc[1024];
-		ruler_task.describe(st, desc, sizeof(desc));
+		tp_describe(&ruler_task, st, &m, NULL, desc, sizeof(desc));
 		T_CHECK(strstr(desc, "\"tasks\":[\"niah_single_1\",\"vt\"]") && strstr(desc, "data_sha256"), "describe: %s", desc);
 		task_sample_free(&s);
 		ruler_task.close(st);
@@ -278,7 +283,7 @@ static void folder_should_give_every_task_file_and_per_task_scores(void)
 		char desc2[1024] = "";
 		if (ruler_task.open(&a2, &m, &st, err, sizeof(err)) == 0) {
 			T_CHECK(ruler_task.count(st) == 3, "--limit 2: 3 samples, got %d", ruler_task.count(st));
-			ruler_task.describe(st, desc2, sizeof(desc2));
+			tp_describe(&ruler_task, st, &m, NULL, desc2, sizeof(desc2));
 			ruler_task.close(st);
 		}
 		T_CHECK(strcmp(desc, desc2) == 0, "identity changed with --limit:\n%s\n%s", desc, desc2);

@@ -46,4 +46,56 @@ int metrics_jieba_init(const char *dir, char *err, size_t errlen);
 /* Frees the jieba data; the next zh metric loads it again. Not while metrics run. */
 void metrics_jieba_release(void);
 
+// ----------------------------------------------------------------------------
+// a sample's scores, by the scorer name its task gives (datasets/task.h)
+
+struct metric_value {
+	const char *name;       /* static score name ("score", "overlap", ...) */
+	double value;
+};
+
+#define METRIC_MAX_VALUES 8
+
+/* Scores pred with the scorer named scorer into out[0..*n) (at most METRIC_MAX_VALUES):
+ *   "needle"                   overlap (visualize.py) against refs[0], the expected answer, and
+ *                              rouge1_x10 (10 x ROUGE-1 F) against refs[1], the needle sentence;
+ *   "string_match_all"         "score": RULER's string_match_all on the raw prediction (FastKV);
+ *   "ruler:string_match_all",
+ *   "ruler:string_match_part"  "score": RULER's evaluate.py (postprocess_pred, then the match);
+ *   "longbench:DATASET"        "score": metric_score_dataset(DATASET, ...) over refs, classes.
+ * also_as (NULL or "") stores the first value under that name too. Errors: KV_EINVAL for an
+ * unknown scorer, and metric_score's. */
+int metric_score_named(const char *scorer, const char *also_as, const char *pred, const char *const *refs, int n_refs,
+		       const char *const *classes, int n_classes, struct metric_value *out, int *n, char *err,
+		       size_t errlen);
+
+// ----------------------------------------------------------------------------
+// RULER (eval/metrics/ruler_match.c: scripts/eval of NVIDIA/RULER)
+
+/* In place: Python strip(), every U+0000..U+001F -> '\n', strip() again. Returns pred. */
+char *ruler_postprocess(char *pred);
+/* Fraction of refs that occur in pred, both lower-cased (Unicode). n = 0 -> 0. */
+double ruler_match_all(const char *pred, const char *const *refs, int n);
+/* 1 if any ref occurs in pred (lower-cased), else 0. */
+double ruler_match_part(const char *pred, const char *const *refs, int n);
+
+// ----------------------------------------------------------------------------
+// needle (eval/metrics/needle_score.c)
+
+/* Google rouge_score ROUGE-1 F-measure (RougeScorer(['rouge1'], use_stemmer=True)):
+ * Python lower(), runs of non-[a-z0-9] -> one space, NLTK Porter stem (NLTK_EXTENSIONS)
+ * for tokens longer than 3, clipped unigram overlap. In [0, 1]; KV_ENOMEM only. */
+int needle_rouge1(const char *target, const char *prediction, double *f);
+
+/* visualize.py: |set(response.lower().split()) & E| / |E|, E = set(expected.lower().split());
+ * 0 when E is empty. Python's Unicode whitespace splits; lower-casing is exact for the
+ * characters that lower-case into ASCII (A-Z, U+212A KELVIN SIGN, U+0130) and leaves every
+ * other non-ASCII character as it is, which is exact whenever expected lower-cases to ASCII. */
+int needle_overlap(const char *response, const char *expected, double *score);
+
+/* NLTK PorterStemmer().stem(word) (mode NLTK_EXTENSIONS, nltk 3.10) for a lower-case ASCII
+ * word: writes the stem into out (at least strlen(word) + 2 bytes). */
+void porter_stem(const char *word, char *out);
+
+
 #endif

@@ -1,11 +1,11 @@
-/* The needle task's two scores (datasets/needle.h):
+/* The needle task's two scores (eval/metrics/metrics.h):
  * - rouge1: Google rouge_score's ROUGE-1 F with its tokenizer (rouge/tokenize.py) and NLTK's
  *   PorterStemmer in its default NLTK_EXTENSIONS mode (nltk/stem/porter.py, nltk 3.10), which
  *   is what RougeScorer(use_stemmer=True) calls. The original Porter (Debian's libstemmer)
  *   differs from it (e.g. "dying", "ties", "enjoy", "generously", "fly", "ow"), so the stemmer
  *   is written out here; tests/golden/porter_nltk.txt checks it word by word against nltk.
  * - overlap: eval/visualize.py's set overlap of whitespace-split, lower-cased words. */
-#include "datasets/needle.h"
+#include "eval/metrics/metrics.h"
 
 #include <stdbool.h>
 #include <stdint.h>
