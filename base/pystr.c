@@ -228,6 +228,50 @@ int py_lower(const uint32_t *cp, size_t n, struct pystr *out)
 	return 0;
 }
 
+/* Raw bytes that are not UTF-8 ride through py_lower as code points above Unicode's range:
+ * py_lower leaves them alone (no case, not case-ignorable) and the encoder writes them back. */
+#define RAW_BYTE 0x110000u
+
+int py_lower_utf8(const char *s, size_t n, char **out, size_t *out_len)
+{
+	struct pystr in = { 0 }, low = { 0 };
+	int rc = KV_ENOMEM;
+	char *o = NULL;
+	*out = NULL;
+	if (kv_grow((void **)&in.cp, &in.cap, n + 1, sizeof(*in.cp)))
+		goto out;
+	for (size_t i = 0; i < n;) {
+		utf8proc_int32_t c;
+		utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
+		if (k <= 0) {
+			in.cp[in.n++] = RAW_BYTE + (unsigned char)s[i];
+			i++;
+		} else {
+			in.cp[in.n++] = (uint32_t)c;
+			i += (size_t)k;
+		}
+	}
+	if (py_lower(in.cp, in.n, &low) || !(o = malloc(low.n * 4 + 1)))
+		goto out;
+	size_t k = 0;
+	for (size_t i = 0; i < low.n; i++)
+		if (low.cp[i] >= RAW_BYTE)
+			o[k++] = (char)(low.cp[i] - RAW_BYTE);
+		else
+			k += (size_t)utf8proc_encode_char((utf8proc_int32_t)low.cp[i], (utf8proc_uint8_t *)o + k);
+	o[k] = 0;
+	*out = o;
+	if (out_len)
+		*out_len = k;
+	o = NULL;
+	rc = 0;
+out:
+	free(o);
+	pystr_free(&in);
+	pystr_free(&low);
+	return rc;
+}
+
 int py_split(const uint32_t *cp, size_t n, size_t base, struct spans *out)
 {
 	size_t i = 0;

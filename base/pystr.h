@@ -47,6 +47,10 @@ bool py_iscaseignorable(uint32_t c);
 /* out = s.lower() for s = cp[0..n): full case mapping (U+0130 -> "i\u0307") and Greek
  * final sigma. out is reset first; 0 or KV_ENOMEM. */
 int py_lower(const uint32_t *cp, size_t n, struct pystr *out);
+/* *out = Python's s.lower() for UTF-8 text s[0..n) (py_lower's rules: U+0130, final sigma);
+ * bytes that are not UTF-8 pass through unchanged and count as neither cased nor
+ * case-ignorable. *out is malloc'd and NUL-terminated (caller frees); 0 or KV_ENOMEM. */
+int py_lower_utf8(const char *s, size_t n, char **out, size_t *out_len);
 /* Appends to out the pieces of cp[0..n).split() (runs of non-whitespace), with offsets
  * relative to cp plus base. 0 or KV_ENOMEM. */
 int py_split(const uint32_t *cp, size_t n, size_t base, struct spans *out);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "base/pystr.h"       // py_lower_utf8
 #include "engine/chat.h"      // chat_render_user, CHAT_NONE
 #include "engine/model.h"     // struct model
 #include "engine/tokenizer.h" // tok_encode, tok_decode, tok_bos, tok_piece
@@ -28,14 +29,15 @@ struct task_cap prompt_cap(const struct task_protocol *p, const struct model *m,
 		return (struct task_cap){ 0, "none" };
 	if (meth && meth->prompt_cap > 0)
 		return (struct task_cap){ meth->prompt_cap, "h2o/pyramidinfer override" };
-	char low[1024];
-	snprintf(low, sizeof(low), "%s", m->path ? m->path : "");
-	for (char *c = low; *c; c++)
-		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+	/* model_name.lower(): Python's full lower-casing ("\u212a" is a 'k') */
+	const char *path = m->path ? m->path : "";
+	char *low = NULL;
+	py_lower_utf8(path, strlen(path), &low, NULL);
 	struct task_cap cap = { 0, NULL };
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+	for (size_t i = 0; low && i < sizeof(table) / sizeof(table[0]); i++)
 		if (strstr(low, table[i].key))
 			cap = (struct task_cap){ table[i].cap, table[i].key };
+	free(low);
 	if (cap.max_len)
 		return cap;
 	/* no key matches (the official code fails there) */

@@ -137,6 +137,31 @@ static void match_part_should_give_one_when_any_reference_is_found(void)
 	T_CHECK(ruler_match_part("Carolina Panthers", refs, 3) == 0.0, "none of three");
 }
 
+/* The match functions lower-case as Python's str.lower() (full case mapping, final sigma);
+ * want = sum(r.lower() in pred.lower() for r in refs) / len(refs) printed by CPython 3.11. */
+static void match_should_lower_case_as_python(void)
+{
+	static const struct {
+		const char *pred, *ref;
+		double want;
+	} c[] = {
+		{ "AB\xc4\xb0" "C", "abic", 0.0 },                             /* U+0130 lowers to i + U+0307 */
+		{ "x \xc4\xb0 y", "i\xcc\x87", 1.0 },
+		{ "\xce\x9f\xce\x94\xce\x9f\xce\xa3", "\xce\xbf\xce\xb4\xce\xbf\xcf\x82", 1.0 },  /* ODOS: final sigma */
+		{ "The answer: \xce\x9f\xce\x94\xce\x9f\xce\xa3.", "\xce\xbf\xce\xb4\xce\xbf\xcf\x82", 1.0 },
+		{ "\xce\xa3\xce\x91\xce\xa3", "\xcf\x83\xce\xb1\xcf\x82", 1.0 },                 /* SAS: first sigma not final */
+		{ "KELVIN \xe2\x84\xaa", "k", 1.0 },                           /* U+212A KELVIN SIGN */
+		{ "Stra\xc3\x9f" "e", "STRASSE", 0.0 },                        /* lower(), not casefold() */
+		{ "\xef\xac\x81le", "file", 0.0 },                            /* U+FB01 has no lower-case mapping */
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const char *refs[1] = { c[i].ref };
+		T_CHECK(ruler_match_all(c[i].pred, refs, 1) == c[i].want, "case %zu: match_all %g, Python %g", i,
+			ruler_match_all(c[i].pred, refs, 1), c[i].want);
+		T_CHECK(ruler_match_part(c[i].pred, refs, 1) == c[i].want, "case %zu: match_part", i);
+	}
+}
+
 static void scores_should_print_as_python_repr_of_round_2(void)
 {
 	char b[32];
@@ -356,6 +381,7 @@ int main(void)
 	T_RUN(postprocess_should_strip_and_turn_controls_into_newlines);
 	T_RUN(match_all_should_give_the_fraction_of_references_found);
 	T_RUN(match_part_should_give_one_when_any_reference_is_found);
+	T_RUN(match_should_lower_case_as_python);
 	T_RUN(scores_should_print_as_python_repr_of_round_2);
 	T_RUN(reader_should_take_both_layouts_and_score_by_protocol);
 	T_RUN(folder_should_give_every_task_file_and_per_task_scores);

@@ -4,9 +4,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h> // utf8proc_tolower, utf8proc_encode_char
 
 #include "base/pyjson.h"    // py_utf8_next
+#include "base/pystr.h"     // py_lower_utf8
 #include "datasets/ruler.h" // ruler_py_isspace
 
 // ----------------------------------------------------------------------------
@@ -49,26 +49,12 @@ char *ruler_postprocess(char *pred)
 	return pred;
 }
 
-/* malloc'd Unicode lower-case copy of s (simple case mapping per code point). */
+/* malloc'd copy of s lower-cased as Python's str.lower() does (U+0130 to two code points,
+ * final sigma by context); NULL when out of memory. */
 static char *lower_dup(const char *s)
 {
-	size_t n = strlen(s);
-	char *o = malloc(n * 4 + 1);
-	if (!o)
-		return NULL;
-	size_t k = 0;
-	for (size_t i = 0; i < n;) {
-		size_t adv;
-		uint32_t cp = py_utf8_next(s + i, n - i, &adv);
-		if (adv == 1 && cp >= 0x80) { /* invalid byte: keep it */
-			o[k++] = s[i];
-		} else {
-			k += (size_t)utf8proc_encode_char(utf8proc_tolower((utf8proc_int32_t)cp), (utf8proc_uint8_t *)o + k);
-		}
-		i += adv;
-	}
-	o[k] = 0;
-	return o;
+	char *o = NULL;
+	return py_lower_utf8(s, strlen(s), &o, NULL) ? NULL : o;
 }
 
 static double match(const char *pred, const char *const *refs, int n, bool all)
