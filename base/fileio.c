@@ -7,6 +7,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <utf8proc.h> // utf8proc_iterate
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -90,4 +91,40 @@ void kv_unmap_file(const void *map, size_t size)
 {
 	if (map)
 		munmap((void *)(uintptr_t)map, size); /* the mapping is read-only; munmap takes void * */
+}
+
+int kv_check_utf8_line(const char *path, int lineno, const char *line, char *err, size_t errlen)
+{
+	const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)line;
+	size_t n = strlen(line);
+	for (size_t i = 0; i < n;) {
+		utf8proc_int32_t c;
+		utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &c);
+		if (k <= 0)
+			return kv_errf(err, errlen, KV_EFORMAT, "%s:%d: invalid UTF-8 at byte %zu of the line (0x%02x); expected UTF-8 text",
+				       path, lineno, i + 1, p[i]);
+		i += (size_t)k;
+	}
+	return 0;
+}
+
+int kv_mkdir_p(const char *path, const char *flag, char *err, size_t errlen)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof(buf))
+		return kv_errf(err, errlen, KV_EIO, "%s %s: cannot create the folder (empty or too long a path)", flag, path);
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != 0)
+			continue;
+		char c = buf[i];
+		buf[i] = 0;
+		struct stat sb;
+		if (mkdir(buf, 0755) != 0 && !(errno == EEXIST && stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)))
+			return kv_errf(err, errlen, KV_EIO, "%s %s: cannot create the folder %s (%s)", flag, path, buf,
+				       errno == EEXIST ? "a file is in the way" : strerror(errno));
+		buf[i] = c;
+	}
+	return 0;
 }

@@ -18,6 +18,12 @@ char *kv_next_line(char **cur, int *lineno);
  * a shorter file is KV_EFORMAT "PATH: N bytes, too short for WHAT (needs MIN)". */
 int kv_map_file(const char *path, const char *what, size_t min_size, const void **map, size_t *size,
 		char *err, size_t errlen);
+/* Checks that line (NUL-terminated, line lineno of path) is valid UTF-8; otherwise
+ * KV_EFORMAT "PATH:LINE: invalid UTF-8 at byte B of the line (0xXX); expected UTF-8 text". */
+int kv_check_utf8_line(const char *path, int lineno, const char *line, char *err, size_t errlen);
+/* mkdir -p: creates path and its missing parents (mode 0755). 0, or KV_EIO with
+ * "FLAG PATH: cannot create the folder (reason)" (flag: e.g. "--out"). */
+int kv_mkdir_p(const char *path, const char *flag, char *err, size_t errlen);
 /* Releases a mapping made by kv_map_file (map may be NULL). */
 void kv_unmap_file(const void *map, size_t size);
 

@@ -92,6 +92,8 @@ static int add_file(struct lb_state *st, const char *name, int limit, char *err,
 	int lineno = 0;
 	char *cur = txt, *line;
 	while ((limit <= 0 || taken < limit) && (line = kv_next_line(&cur, &lineno))) {
+		if ((rc = kv_check_utf8_line(path, lineno, line, err, errlen)))
+			goto out;
 		cJSON *r = cJSON_Parse(line);
 		if (!r || !cJSON_IsString(cJSON_GetObjectItem(r, "context")) || !cJSON_IsString(cJSON_GetObjectItem(r, "input")) ||
 		    !cJSON_IsArray(cJSON_GetObjectItem(r, "answers"))) {
@@ -108,7 +110,9 @@ static int add_file(struct lb_state *st, const char *name, int limit, char *err,
 		st->n++;
 		taken++;
 	}
-	rc = 0;
+	rc = taken == 0 ? kv_errf(err, errlen, KV_EFORMAT, "%s: no LongBench records (the file is empty); expected one JSON record a line",
+				  path)
+			: 0;
 out:
 	free(txt);
 	return rc;

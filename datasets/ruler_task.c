@@ -89,7 +89,9 @@ static int parse_jsonl(struct ruler_state *st, const struct ruler_task_def *def,
 	int lineno = 0, taken = 0;
 	char *cur = text, *buf;
 	while ((limit <= 0 || taken < limit) && (buf = kv_next_line(&cur, &lineno))) {
-		int line = lineno - 1;
+		int line = lineno - 1, rc;
+		if ((rc = kv_check_utf8_line(path, lineno, buf, err, errlen)))
+			return rc;
 		cJSON *j = cJSON_Parse(buf);
 		const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "input");
 		const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");

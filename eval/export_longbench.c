@@ -14,6 +14,7 @@
 #include "datasets/longbench.h"      // longbench_base_name, longbench_file_rank
 #include "base/pyjson.h"            // py_json_str (json.dumps string, ensure_ascii)
 #include "base/errors.h"
+#include "base/fileio.h"           // kv_mkdir_p
 #include "base/grow.h"             // kv_grow
 #include "eval/metrics/metrics.h"    // metric_score_named (samples stored without a score)
 #include "eval/export_ruler.h"    // export_ruler_fmt_score (repr(round(x, 2)))
@@ -180,11 +181,6 @@ static int row_cmp(const void *a, const void *b)
 	if (x->method != y->method)
 		return x->method - y->method;
 	return x->idx - y->idx;
-}
-
-static int make_dir(const char *dir)
-{
-	return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 static void fmt_cell(double v, char *buf, size_t len)
@@ -416,10 +412,8 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 	free(mv), free(fv), free(mrank), free(frank), free(mpos), free(fpos);
 	qsort(rows, (size_t)n, sizeof(*rows), row_cmp);
 
-	if (make_dir(o->out_dir)) {
-		rc = kv_errf(err, errlen, KV_EIO, "--out %s: cannot create the folder", o->out_dir);
+	if ((rc = kv_mkdir_p(o->out_dir, "--out", err, errlen)))
 		goto out;
-	}
 	cells = malloc(sizeof(double) * (size_t)(methods.n * files.n));
 	scores = malloc(sizeof(double) * (size_t)n);
 	lengths = malloc(sizeof(double) * (size_t)n);
@@ -444,10 +438,8 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		char base[160], path[4096];
 		bool e = longbench_base_name(file, base, sizeof(base));
 		snprintf(path, sizeof(path), "%s/%s", o->out_dir, file);
-		if (make_dir(path)) {
-			rc = kv_errf(err, errlen, KV_EIO, "%s: cannot create the folder", path);
+		if ((rc = kv_mkdir_p(path, "--out", err, errlen)))
 			goto out;
-		}
 		snprintf(path, sizeof(path), "%s/%s/%s.json", o->out_dir, file, method);
 		if ((rc = write_records(s->path, path, rows + i, j - i, file, scores, lengths, err, errlen)))
 			goto out;

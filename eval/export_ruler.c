@@ -13,6 +13,7 @@
 #include "eval/metrics/metrics.h" // metric_score_named, ruler_postprocess
 #include "base/pyjson.h"    // py_json_str
 #include "base/errors.h"
+#include "base/fileio.h" // kv_mkdir_p
 #include "base/grow.h"   // kv_grow
 #include "results/store.h"
 
@@ -120,10 +121,8 @@ int export_ruler(struct store *s, const struct export_ruler_opts *o, FILE *log, 
 		goto out;
 	}
 	qsort(rows, (size_t)n, sizeof(*rows), row_cmp);
-	if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
-		rc = kv_errf(err, errlen, KV_EIO, "--out %s: cannot create the folder", o->out_dir);
+	if ((rc = kv_mkdir_p(o->out_dir, "--out", err, errlen)))
 		goto out;
-	}
 	char score_s[RULER_N_TASKS][32], nulls_s[RULER_N_TASKS][32];
 	int present[RULER_N_TASKS], n_present = 0;
 	for (int t = 0, i = 0; t < RULER_N_TASKS; t++) {
