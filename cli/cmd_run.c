@@ -39,6 +39,8 @@ static const struct cli_flag run_flags[] = {
 	  "ruler: fastkv (chat template, 64 new tokens, string_match_all) or official (RULER's allowances and metrics)", false },
 	{ "--qa_data", CLI_STR, offsetof(struct run_cfg, ta.qa_data), 0, 0, "PATH", "ruler qa_1/qa_2: SQuAD v2 / HotpotQA dev JSON", false },
 	{ "--ruler_rev", CLI_STR, offsetof(struct run_cfg, ta.ruler_rev), 0, 0, "REV", "ruler without --data: generator revision (2024, 2024-12, head)", false },
+	{ "--beyond_context", CLI_SWITCH, offsetof(struct run_cfg, ta.beyond_context), 0, 0, "",
+	  "run needle lengths, RULER generation lengths and prompts longer than the model's context (refused otherwise)", false },
 	METHOD_FLAGS(struct run_cfg, ma),
 	{ 0 },
 };

@@ -270,6 +270,15 @@ static int needle_open(const struct task_args *a, const struct model *m, void **
 		if (st->lens[i] > max_len)
 			max_len = st->lens[i];
 	}
+	if (max_len > m->cfg.max_pos && !a->beyond_context) {
+		rc = kv_errf(err, errlen, KV_EINVAL,
+			     "--context_lengths: %d exceeds the model's context (%d tokens)%s; give lengths up to %d, or --beyond_context to run them anyway",
+			     max_len, m->cfg.max_pos, a->context_lengths ? "" : " (the default is the official 16000..128000 grid)",
+			     m->cfg.max_pos);
+		goto out_fail;
+	}
+	if (max_len > 16384) /* tokenizing essays takes seconds per 10K tokens: say so before it starts */
+		fprintf(stderr, "needle: building a %d-token haystack from %s (tokenizing the essays)\n", max_len, dir);
 	if ((rc = build_haystack(st, dir, max_len, err, errlen)) != 0)
 		goto out_fail;
 	st->n_samples = st->n_lens * st->n_depths;

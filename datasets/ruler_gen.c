@@ -1685,6 +1685,14 @@ out:
 	return rc;
 }
 
+/* One stderr line at every tenth of the samples (long lengths take minutes per task). */
+static void progress(const struct ruler_gen_opts *o, int i)
+{
+	int every = o->samples >= 10 ? o->samples / 10 : 1;
+	if (!o->quiet && ((i + 1) % every == 0 || i + 1 == o->samples))
+		fprintf(stderr, "ruler: %s: %d/%d samples\n", o->task, i + 1, o->samples);
+}
+
 int ruler_generate(const struct ruler_gen_opts *o, FILE *f, int *n_done, char *err, size_t errlen)
 {
 	struct gen g = { .o = o, .err = err, .errlen = errlen };
@@ -1771,6 +1779,7 @@ int ruler_generate(const struct ruler_gen_opts *o, FILE *f, int *n_done, char *e
 				goto out;
 			if (n_done)
 				(*n_done)++;
+			progress(o, i);
 		}
 		goto out;
 	}
@@ -1804,6 +1813,7 @@ int ruler_generate(const struct ruler_gen_opts *o, FILE *f, int *n_done, char *e
 			goto out;
 		if (n_done)
 			(*n_done)++;
+		progress(o, i);
 	}
 	rc = 0;
 	goto out;

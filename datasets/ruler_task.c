@@ -270,8 +270,17 @@ static int ruler_open(const struct task_args *a, const struct model *m, void **s
 		}
 		st->length = (int)L;
 	}
+	if (generate && st->length > m->cfg.max_pos && !a->beyond_context) {
+		rc = kv_errf(err, errlen, KV_EINVAL,
+			     "--context_lengths: RULER at %d tokens exceeds the model's context (%d tokens); give a length up to %d, or --beyond_context to generate it anyway",
+			     st->length, m->cfg.max_pos, m->cfg.max_pos);
+		goto fail;
+	}
 	if (generate)
 		snprintf(st->source, sizeof(st->source), "generated: length %d, seed 42, rev %s", st->length, ruler_rev_name(st->rev));
+	if (generate && !a->data)
+		fprintf(stderr, "ruler: no --data: generating %s at %d tokens, %d samples per task (seed 42); --data F reads files, --limit N takes fewer\n",
+			one ? one->name : "FastKV's 11 tasks", st->length, a->limit > 0 ? a->limit : 500);
 	else
 		snprintf(st->source, sizeof(st->source), "%s", a->data);
 	int found = 0;

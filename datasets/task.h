@@ -79,6 +79,7 @@ struct task_args {
 	const char *protocol;        /* ruler: "fastkv" (default) or "official" (RULER's own allowances and metrics) */
 	const char *qa_data;         /* ruler qa_1/qa_2 generation: SQuAD v2 / HotpotQA dev JSON */
 	const char *ruler_rev;       /* ruler generation: "2024" (default), "2024-12", "head" */
+	bool beyond_context;         /* allow grids, generation lengths and prompts beyond the model's context */
 };
 
 struct kv_task {

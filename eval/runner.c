@@ -271,6 +271,12 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 			for (int j = 0; j < n_mb; j++)
 				mb[j].q = &ps.p[j];
 		}
+		for (int j = 0; j < n_mb && !rc; j++) /* before any prefill: a prompt the model cannot hold */
+			if (mb[j].pending && mb[j].q->n_ids > m->cfg.max_pos && !o->task->beyond_context)
+				rc = kv_errf(err, errlen, KV_EINVAL,
+					     "sample %s: the %s prompt has %d tokens, beyond the model's context (%d tokens), and this "
+					     "task's protocol does not truncate it; --model_max_len N middle-truncates, --beyond_context runs it anyway",
+					     smp.id, mb[j].pol.m->name, mb[j].q->n_ids, m->cfg.max_pos);
 		for (int j = 0; j < n_mb && !rc; j++)
 			if (mb[j].pending)
 				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, err, errlen);
