@@ -62,6 +62,8 @@ struct kv_decode_view {
 	const int32_t *const *cpos;  /* (n_cache_heads,) -> (len[h],) original positions */
 };
 
+struct kv_param_def; /* methods/params.h */
+
 struct kv_method {
 	const char *name;
 	const char *summary;  /* one line for --help */
@@ -80,6 +82,8 @@ struct kv_method {
 	int (*decode_layer)(void *state, const struct kv_decode_view *v, struct kv_decision *d, char *err, size_t errlen);
 	/* optional: writes the resolved parameters as a JSON object (no spaces) into buf. */
 	void (*describe)(const void *state, char *buf, size_t len);
+	/* required: NULL-terminated table of the parameters init takes (methods/params.h). */
+	const struct kv_param_def *const *params;
 };
 
 /* A method instance: interface + opaque state. */

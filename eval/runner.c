@@ -38,7 +38,8 @@ static void progress(int done, int total, const char *id, double elapsed, int n_
 
 /* One method of the run: its policy, task state and run in the store. */
 struct member {
-	char name[32];
+	const char *name;       /* the --method entry (borrowed from the method list) */
+	const struct kv_method_entry *entry;
 	struct kv_policy pol;
 	void *ts;
 	char *config;
@@ -119,30 +120,27 @@ static int run_group(const struct model *m, const struct kv_task *t, struct memb
 	return rc;
 }
 
-/* Splits --method's comma list into mb[].name; returns the count or -1 with err set. */
-static int split_methods(const char *list, struct member *mb, char *err, size_t errlen)
+/* Parses --method into *list (caller frees with kv_method_list_free) and points mb[] at
+ * its entries; returns the count or -1 with err set. */
+static int split_methods(const struct runner_opts *o, struct kv_method_entry **list, struct member *mb, char *err,
+			 size_t errlen)
 {
 	int n = 0;
-	const char *p = list ? list : "fullkv";
-	for (;;) {
-		size_t len = strcspn(p, ",");
-		if (len == 0 || len >= sizeof(mb[0].name) || n == RUNNER_MAX_METHODS) {
-			kv_errf(err, errlen, KV_EINVAL, "--method: expected NAME or a comma-separated list of at most %d names, got '%s'",
-				RUNNER_MAX_METHODS, list);
-			return -1;
-		}
-		memcpy(mb[n].name, p, len);
-		mb[n].name[len] = 0;
-		for (int k = 0; k < n; k++)
-			if (strcmp(mb[k].name, mb[n].name) == 0) {
-				kv_errf(err, errlen, KV_EINVAL, "--method: '%s' is listed twice", mb[n].name);
-				return -1;
-			}
-		n++;
-		if (!p[len])
-			return n;
-		p += len + 1;
+	const char *spec = o->methods ? o->methods : "fullkv";
+	if (kv_method_list_parse(kv_methods, "--method", spec, o->method_args, list, &n, err, errlen))
+		return -1;
+	if (n > RUNNER_MAX_METHODS) {
+		kv_method_list_free(*list, n);
+		*list = NULL;
+		kv_errf(err, errlen, KV_EINVAL, "--method: expected NAME or a comma-separated list of at most %d names, got '%s'",
+			RUNNER_MAX_METHODS, spec);
+		return -1;
 	}
+	for (int j = 0; j < n; j++) {
+		mb[j].entry = &(*list)[j];
+		mb[j].name = (*list)[j].label;
+	}
+	return n;
 }
 
 /* Builds member b's policy and task state. */
@@ -150,10 +148,8 @@ static int member_make(struct member *b, const struct runner_opts *o, const stru
 		       char *err, size_t errlen)
 {
 	struct kv_shape shape = { m->cfg.n_layer, m->cfg.n_head, m->cfg.n_head_kv, m->cfg.head_dim, m->cfg.n_embd };
-	struct method_args ma = *o->method;
 	int rc;
-	ma.method = b->name;
-	if ((rc = kv_policy_make(&ma, &shape, &b->pol, err, errlen)))
+	if ((rc = kv_policy_make(b->entry->m, &b->entry->args, &shape, &b->pol, err, errlen)))
 		return rc;
 	struct task_args ta = *o->task;
 	ta.method = b->pol.m->name;
@@ -187,6 +183,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	struct model *m = NULL;
 	struct store *st = NULL;
 	struct member mb[RUNNER_MAX_METHODS] = { 0 };
+	struct kv_method_entry *entries = NULL;
 	int n_mb = 0, rc;
 	memset(res, 0, sizeof(*res));
 	const struct kv_task *t = task_find(o->task->task ? o->task->task : "");
@@ -199,12 +196,12 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		return kv_errf(err, errlen, KV_EINVAL, "--task: expected one of %s, got '%s'", list,
 			       o->task->task ? o->task->task : "");
 	}
-	if ((n_mb = split_methods(o->method->method, mb, err, errlen)) < 0)
+	if ((n_mb = split_methods(o, &entries, mb, err, errlen)) < 0)
 		return KV_EINVAL;
 	for (int j = 0; j < n_mb; j++)
 		mb[j].run_id = res->run_id[j];
 	if ((rc = model_load(o->model_path, &m, err, errlen)))
-		return rc;
+		goto out;
 	if (!m->tok) {
 		rc = kv_errf(err, errlen, KV_EINVAL, "%s: the model has no tokenizer", o->model_path);
 		goto out;
@@ -279,6 +276,7 @@ out:
 			t->close(mb[j].ts);
 		kv_policy_free(&mb[j].pol);
 	}
+	kv_method_list_free(entries, n_mb);
 	store_close(st);
 	model_free(m);
 	return rc;
