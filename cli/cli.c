@@ -163,6 +163,15 @@ static void print_default(FILE *out, const struct cli_flag *f, const void *cfg)
 	}
 }
 
+/* True when a method before kv_methods[i] takes the parameter called name. */
+static bool taken_before(int i, const char *name)
+{
+	for (int j = 0; j < i; j++)
+		if (kv_param_find(kv_methods[j]->params, name))
+			return true;
+	return false;
+}
+
 /* The method flags: every parameter of the registered methods once (in registry order),
  * with its default and the methods that take it. */
 static void help_method_flags(FILE *out)
@@ -170,7 +179,7 @@ static void help_method_flags(FILE *out)
 	fprintf(out, "\nmethod flags (each must be taken by a method in --method; NAME:key=value there sets one entry's):\n");
 	for (int i = 0; kv_methods[i]; i++)
 		for (const struct kv_param_def *const *d = kv_methods[i]->params; d && *d; d++) {
-			if (find_param((*d)->name, strlen((*d)->name)) != *d)
+			if (taken_before(i, (*d)->name))
 				continue; /* listed under an earlier method */
 			char left[64], def[64], takers[256];
 			snprintf(left, sizeof(left), "--%s %s", (*d)->name, (*d)->metavar);

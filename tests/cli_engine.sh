@@ -50,3 +50,5 @@ fi
 expect generate_should_take_per_entry_parameters 0 'method: \{"method":"snapkv",.*"max_capacity_prompts":100,' -- \
 	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 1 --threads 2 --method snapkv:max_capacity_prompts=100
 expect generate_should_take_one_method 1 "--method takes one method" -- $K generate --model $M --prompt hi --method fullkv,snapkv
+n=$($K generate --help | grep -c -- "^  --retain_rate R ")
+check generate_help_should_list_a_shared_method_flag_once test "$n" = 1
