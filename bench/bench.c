@@ -15,84 +15,9 @@
 #include "engine/forward.h"  // fwd_session_init, fwd_prefill, fwd_decode
 #include "engine/generate.h" // gen_argmax
 #include "engine/kvcache.h"  // kv_cache_bytes
-#include "methods/params.h"  // kv_param_keys
 
 // ----------------------------------------------------------------------------
 // parsing
-
-static int param_index(const char *key)
-{
-	for (int i = 0; kv_param_keys[i]; i++)
-		if (strcmp(kv_param_keys[i], key) == 0)
-			return i;
-	return -1;
-}
-
-/* Fills b from one entry "NAME[:key=value]..." (split in place). */
-static int parse_entry(char *entry, const struct method_args *shared, struct bench_method *b, char *err, size_t errlen)
-{
-	if (strlen(entry) >= sizeof(b->label))
-		return kv_errf(err, errlen, KV_EINVAL, "--methods: entry '%.40s...' is longer than %zu characters", entry,
-			       sizeof(b->label) - 1);
-	strcpy(b->label, entry);
-	b->args = *shared;
-	char *save = NULL;
-	char *name = strtok_r(entry, ":", &save);
-	if (!name || !*name || entry[0] == ':')
-		return kv_errf(err, errlen, KV_EINVAL, "--methods: entry '%s' has no method name (expected NAME[:key=value]...)",
-			       b->label);
-	b->args.method = name;
-	for (char *kv; (kv = strtok_r(NULL, ":", &save));) {
-		char *eq = strchr(kv, '=');
-		if (!eq || eq == kv || !eq[1])
-			return kv_errf(err, errlen, KV_EINVAL, "--methods: '%s' in entry '%s' is not key=value", kv, b->label);
-		*eq = 0;
-		int i = param_index(kv);
-		if (i < 0)
-			return kv_errf(err, errlen, KV_EINVAL,
-				       "--methods: unknown key '%s' in entry '%s' (keys are the method flags without --, e.g. tsp_idx=10)",
-				       kv, b->label);
-		b->args.vals[i] = eq + 1;
-	}
-	return 0;
-}
-
-int bench_methods_parse(char *spec, const struct method_args *shared, struct bench_method **out, int *n,
-			char *err, size_t errlen)
-{
-	int cap = 1, rc;
-	for (const char *p = spec; *p; p++)
-		cap += *p == ',';
-	struct bench_method *b = calloc((size_t)cap, sizeof(*b));
-	if (!b)
-		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-	int k = 0;
-	char *p = spec;
-	for (int i = 0; i < cap; i++) {
-		char *comma = strchr(p, ',');
-		if (comma)
-			*comma = 0;
-		if (!*p) {
-			rc = kv_errf(err, errlen, KV_EINVAL, "--methods: empty entry at position %d (expected NAME[:key=value],...)", i + 1);
-			goto out_fail;
-		}
-		if ((rc = parse_entry(p, shared, &b[k], err, errlen)))
-			goto out_fail;
-		for (int j = 0; j < k; j++)
-			if (strcmp(b[j].label, b[k].label) == 0) {
-				rc = kv_errf(err, errlen, KV_EINVAL, "--methods: '%s' is listed twice", b[k].label);
-				goto out_fail;
-			}
-		k++;
-		p = comma ? comma + 1 : p + strlen(p);
-	}
-	*out = b;
-	*n = k;
-	return 0;
-out_fail:
-	free(b);
-	return rc;
-}
 
 int bench_lengths_parse(const char *spec, int **out, int *n, char *err, size_t errlen)
 {
@@ -172,7 +97,7 @@ struct one_run {
 };
 
 /* One run of method b on ids[0..n): policy and session set up outside the clock. */
-static int run_once(const struct model *m, const struct bench_opts *o, const struct bench_method *b, const int32_t *ids,
+static int run_once(const struct model *m, const struct bench_opts *o, const struct kv_method_entry *b, const int32_t *ids,
 		    int n, float *logits, struct one_run *r, char *params, size_t params_len, char *err, size_t errlen)
 {
 	const struct model_config *c = &m->cfg;
@@ -180,7 +105,7 @@ static int run_once(const struct model *m, const struct bench_opts *o, const str
 	struct kv_policy pol = { 0 };
 	struct fwd_session *s = NULL;
 	int rc, steps = o->kind == BENCH_E2E ? o->genlen - 1 : 0;
-	if ((rc = kv_policy_make(&b->args, &shape, &pol, err, errlen)))
+	if ((rc = kv_policy_make(b->m, &b->args, &shape, &pol, err, errlen)))
 		return rc;
 	if (params)
 		kv_policy_describe(&pol, params, params_len);
@@ -269,7 +194,7 @@ int bench_rows_fill(struct bench_row *rows, const struct bench_row *base, const 
 			struct bench_row *r = &rows[k++];
 			*r = *base;
 			snprintf(r->label, sizeof(r->label), "%s", o->methods[i].label);
-			snprintf(r->method, sizeof(r->method), "%s", o->methods[i].args.method);
+			snprintf(r->method, sizeof(r->method), "%s", o->methods[i].m->name);
 			snprintf(r->params_json, sizeof(r->params_json), "%s", meas[i].params_json);
 			snprintf(r->phase, sizeof(r->phase), "%s", phase[p]);
 			r->n_ctx = n;

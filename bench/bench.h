@@ -13,24 +13,14 @@
 #include <stdio.h>
 
 #include "engine/model.h"     // struct model_config, struct model
-#include "methods/registry.h" // struct method_args
+#include "methods/registry.h" // struct kv_method_entry
 #include "results/bench_store.h" // struct bench_row, struct store
 
 // ----------------------------------------------------------------------------
 // what to run
 
-/* One --methods entry: a method name with optional per-method flag overrides. */
-struct bench_method {
-	char label[128];          /* the entry as given: "fastkv" or "fastkv:tsp_idx=10" */
-	struct method_args args;  /* the shared method flags, overridden by the entry's key=value pairs */
-};
-
-/* Parses a --methods list "NAME[:key=value]...,..." over the shared method flags.
- * Splits spec in place: the values in (*out)[i].args point into it, so spec must
- * outlive them. *out is malloc'd (caller frees). Names the entry on unknown keys,
- * empty names and duplicates; method names are checked later by kv_policy_make. */
-int bench_methods_parse(char *spec, const struct method_args *shared, struct bench_method **out, int *n,
-			char *err, size_t errlen);
+/* The --methods entries are kv_method_list_parse's (methods/registry.h): "fastkv" or
+ * "fastkv:tsp_idx=10", the shared method flags under each entry's key=value pairs. */
 
 /* Parses "2048,4096,8192" into *out (malloc'd, caller frees): positive integers. */
 int bench_lengths_parse(const char *spec, int **out, int *n, char *err, size_t errlen);
@@ -64,7 +54,7 @@ enum bench_kind { BENCH_PREFILL = 0, BENCH_E2E = 1 };
 
 struct bench_opts {
 	enum bench_kind kind;
-	const struct bench_method *methods; /* (n_methods,) borrowed */
+	const struct kv_method_entry *methods; /* (n_methods,) borrowed */
 	int n_methods;
 	int genlen;                /* e2e: tokens per run, the first (from prefill) included */
 	int warmups, runs;

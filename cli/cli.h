@@ -1,5 +1,7 @@
 /* Table-driven command-line flags: every subcommand declares its flags once, and
- * parsing, range checks, defaults and --help all come from that table. */
+ * parsing, range checks, defaults and --help all come from that table. A command with
+ * a CLI_METHOD flag also takes the method flags: every parameter of every registered
+ * method (methods/registry.h), generated from the methods' parameter tables. */
 #ifndef KVLAB_CLI_CLI_H
 #define KVLAB_CLI_CLI_H
 
@@ -7,12 +9,26 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "methods/params.h" // struct kv_args
+
 enum cli_kind {
 	CLI_STR,    /* char * (borrowed from argv) */
 	CLI_INT,    /* int, range-checked */
 	CLI_FLOAT,  /* double, range-checked */
-	CLI_SWITCH  /* bool, takes no value */
+	CLI_SWITCH, /* bool, takes no value */
+	CLI_METHOD  /* struct cli_methods: the --method list; the command then takes the method flags */
 };
+
+/* What a CLI_METHOD flag fills: the method list and every method flag given (the
+ * parameters of the registered methods, --KEY VALUE; a flag given twice keeps the last).
+ * Whether the listed methods take them is kv_method_list_parse's check. */
+struct cli_methods {
+	const char *list;     /* --method as given (borrowed from argv), NULL when not given */
+	struct kv_args args;  /* values borrowed from argv; released by cli_methods_free */
+};
+
+/* Releases m's flag list. */
+void cli_methods_free(struct cli_methods *m);
 
 struct cli_flag {
 	const char *name;    /* "--max_new_tokens" */
@@ -31,7 +47,9 @@ struct cli_cmd {
 };
 
 /* Parses argv[0..argc) into cfg (pre-filled with defaults). Returns 0, 1 when --help
- * was asked (help printed to stdout), or KV_EINVAL with a message naming the flag. */
+ * was asked (help printed to stdout), or KV_EINVAL with a message naming the flag.
+ * With a CLI_METHOD flag, the caller releases its struct cli_methods with
+ * cli_methods_free after a 0 return. */
 int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, void *cfg, char *err, size_t errlen);
 
 /* Prints the usage of cmd, with defaults read from cfg. */

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench/bench.h"         // bench_run_length, bench_shapes, struct bench_method
+#include "bench/bench.h"         // bench_run_length, bench_shapes
 #include "engine/backend.h"      // backend_cpu
 #include "base/errors.h"       // kv_errf
 #include "base/fileio.h"       // kv_read_file
@@ -18,8 +18,7 @@
 #include "engine/tokenizer.h"    // tok_encode
 #include "cli/cli.h"            // cli_parse, cli_print_config
 #include "cli/commands.h"
-#include "cli/method_flags.h"   // METHOD_FLAGS
-#include "methods/params.h"      // kv_param_keys
+#include "methods/registry.h"    // kv_method_list_parse, kv_policy_make, kv_methods
 #include "results/bench_store.h" // bench_store_put, bench_table_print
 #include "results/store.h"       // store_open, provenance_get, store_file_sha256
 #include "base/sha256.h"         // sha256_hex
@@ -32,7 +31,7 @@ struct bench_cfg {
 	int genlen; /* first: the prefill table starts after it */
 	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db;
 	int warmups, runs, threads, seed;
-	struct method_args ma;
+	struct cli_methods ma; /* --method and the method flags */
 };
 
 static const struct cli_flag bench_flags[] = {
@@ -58,7 +57,7 @@ static const struct cli_flag bench_flags[] = {
 	  "timed rounds per length, each running every method once (official: 1; scripts2/eval_prefill.sh: 5)", false },
 	{ "--threads", CLI_INT, offsetof(struct bench_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
 	{ "--db", CLI_STR, offsetof(struct bench_cfg, db), 0, 0, "PATH", "results database (SQLite) the rows go to", false },
-	METHOD_FLAGS(struct bench_cfg, ma),
+	{ "--method", CLI_METHOD, offsetof(struct bench_cfg, ma), 0, 0, "LIST", "the same as --methods LIST", false },
 	{ 0 },
 };
 
@@ -129,13 +128,13 @@ static int synthetic_shape(const struct bench_cfg *cfg, struct model_config *c, 
 }
 
 /* Checks every method entry against the shape before any time is spent. */
-static int check_methods(const struct bench_method *b, int n, const struct model_config *c, char *err, size_t errlen)
+static int check_methods(const struct kv_method_entry *b, int n, const struct model_config *c, char *err, size_t errlen)
 {
 	struct kv_shape shape = { c->n_layer, c->n_head, c->n_head_kv, c->head_dim, c->n_embd };
 	for (int i = 0; i < n; i++) {
 		struct kv_policy p = { 0 };
 		char e[512];
-		int rc = kv_policy_make(&b[i].args, &shape, &p, e, sizeof(e));
+		int rc = kv_policy_make(b[i].m, &b[i].args, &shape, &p, e, sizeof(e));
 		kv_policy_free(&p);
 		if (rc)
 			return kv_errf(err, errlen, rc, "--methods entry '%s': %s", b[i].label, e);
@@ -173,9 +172,12 @@ static char *config_json(const struct bench_cfg *cfg, const char *kind, const ch
 		cJSON_AddNumberToObject(o, "seed", cfg->seed);
 	if (cfg->prompt_file)
 		cJSON_AddStringToObject(o, "prompt_file", cfg->prompt_file);
-	for (int i = 0; kv_param_keys[i] && i < KV_MAX_PARAMS; i++)
-		if (cfg->ma.vals[i])
-			cJSON_AddStringToObject(o, kv_param_keys[i], cfg->ma.vals[i]);
+	for (int i = 0; kv_methods[i]; i++) /* the method flags given, in registry order */
+		for (const struct kv_param_def *const *d = kv_methods[i]->params; *d; d++) {
+			const char *v = kv_args_get(&cfg->ma.args, (*d)->name);
+			if (v && !cJSON_GetObjectItemCaseSensitive(o, (*d)->name))
+				cJSON_AddStringToObject(o, (*d)->name, v);
+		}
 	char *s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return s;
@@ -194,27 +196,31 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	char err[1024];
 	struct model *m = NULL;
 	struct store *st = NULL;
-	struct bench_method *methods = NULL;
+	struct kv_method_entry *methods = NULL;
 	struct bench_row *back = NULL;
 	int *lens = NULL, nm = 0, nn = 0, n_text = 0, n_back = 0, ret = 1, rc;
 	int32_t *text = NULL;
-	char *spec = NULL, *prompt = NULL, *cjson = NULL;
+	char *prompt = NULL, *cjson = NULL;
 	if ((rc = cli_parse(cmd, argc, argv, &cfg, err, sizeof(err))))
 		return rc == 1 ? 0 : fail(err);
 	bool synth = cfg.synthetic || cfg.synthetic_config;
+	const char *bad = NULL;
 	if (cfg.synthetic && cfg.synthetic_config)
-		return fail("kvlab bench: give --synthetic NAME or --synthetic_config FILE, not both");
-	if (synth && cfg.model != DEFAULT_MODEL)
-		return fail("kvlab bench: --model and --synthetic/--synthetic_config exclude each other");
-	if (strcmp(cfg.layer_weights, "auto") && strcmp(cfg.layer_weights, "shared") && strcmp(cfg.layer_weights, "distinct"))
-		return fail("--layer_weights: expected auto, shared or distinct");
-	if (!synth && strcmp(cfg.layer_weights, "auto"))
-		return fail("--layer_weights: applies to --synthetic / --synthetic_config models only");
-	if (cfg.ma.method && cfg.methods != DEFAULT_METHODS)
-		return fail("kvlab bench: give --methods LIST or --method NAME, not both");
-	if (!(spec = strdup(cfg.ma.method ? cfg.ma.method : cfg.methods)))
-		return fail("out of memory");
-	if (bench_methods_parse(spec, &cfg.ma, &methods, &nm, err, sizeof(err)) ||
+		bad = "kvlab bench: give --synthetic NAME or --synthetic_config FILE, not both";
+	else if (synth && cfg.model != DEFAULT_MODEL)
+		bad = "kvlab bench: --model and --synthetic/--synthetic_config exclude each other";
+	else if (strcmp(cfg.layer_weights, "auto") && strcmp(cfg.layer_weights, "shared") && strcmp(cfg.layer_weights, "distinct"))
+		bad = "--layer_weights: expected auto, shared or distinct";
+	else if (!synth && strcmp(cfg.layer_weights, "auto"))
+		bad = "--layer_weights: applies to --synthetic / --synthetic_config models only";
+	else if (cfg.ma.list && cfg.methods != DEFAULT_METHODS)
+		bad = "kvlab bench: give --methods LIST or --method NAME, not both";
+	if (bad) {
+		fail(bad);
+		goto out;
+	}
+	if (kv_method_list_parse(kv_methods, "--methods", cfg.ma.list ? cfg.ma.list : cfg.methods, &cfg.ma.args, &methods, &nm,
+				 err, sizeof(err)) ||
 	    bench_lengths_parse(cfg.context_lengths, &lens, &nn, err, sizeof(err))) {
 		fail(err);
 		goto out;
@@ -344,8 +350,8 @@ out:
 	free(text);
 	free(prompt);
 	free(lens);
-	free(methods);
-	free(spec);
+	kv_method_list_free(methods, nm);
+	cli_methods_free(&cfg.ma);
 	store_close(st);
 	model_free(m);
 	return ret;

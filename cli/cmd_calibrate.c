@@ -20,7 +20,6 @@
 #include "engine/tokenizer.h"     // tok_encode
 #include "cli/cli.h"             // cli_parse
 #include "cli/commands.h"
-#include "methods/params.h"       // kv_param_keys
 #include "methods/pyramidinfer.h" // pyr_calibrate, pyr_simulate
 #include "methods/registry.h"     // kv_policy_make
 
@@ -108,15 +107,10 @@ static int check_prefill(const struct model *m, const int32_t *ids, int n, doubl
 			 double *retention, char *err, size_t errlen)
 {
 	char sd[32], sr[32];
-	struct method_args ma = { .method = "pyramidinfer" };
+	struct kv_arg av[] = { { "pyramid_decay_ratio", sd }, { "pyramid_recent_ratio", sr } };
+	struct kv_args args = { av, 2, 2 };
 	snprintf(sd, sizeof(sd), "%.17g", decay);
 	snprintf(sr, sizeof(sr), "%.17g", recent);
-	for (int i = 0; kv_param_keys[i] && i < KV_MAX_PARAMS; i++) {
-		if (strcmp(kv_param_keys[i], "pyramid_decay_ratio") == 0)
-			ma.vals[i] = sd;
-		else if (strcmp(kv_param_keys[i], "pyramid_recent_ratio") == 0)
-			ma.vals[i] = sr;
-	}
 	struct kv_shape shape = { m->cfg.n_layer, m->cfg.n_head, m->cfg.n_head_kv, m->cfg.head_dim, m->cfg.n_embd };
 	struct kv_policy pol = { 0 };
 	struct fwd_session *s = NULL;
@@ -124,7 +118,7 @@ static int check_prefill(const struct model *m, const int32_t *ids, int n, doubl
 	int rc;
 	if (!logits)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-	if ((rc = kv_policy_make(&ma, &shape, &pol, err, errlen)))
+	if ((rc = kv_policy_make(&pyramidinfer_method, &args, &shape, &pol, err, errlen)))
 		goto out_free_logits;
 	if ((rc = fwd_session_init(m, &pol, 0, threads, &s, err, errlen)))
 		goto out_free_policy;

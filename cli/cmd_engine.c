@@ -14,8 +14,8 @@
 #include "engine/forward.h"   // struct fwd_session
 #include "cli/cli.h"         // cli_parse
 #include "cli/commands.h"
-#include "cli/method_flags.h" // METHOD_FLAGS
 #include "eval/selection.h"   // selection_dump, selection_stats
+#include "methods/registry.h"  // kv_method_list_parse, kv_policy_make
 
 #define DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -149,7 +149,7 @@ struct generate_cfg {
 	const char *model, *prompt, *prompt_file, *dump_selection;
 	bool chat;
 	int max_new_tokens, threads;
-	struct method_args ma;
+	struct cli_methods methods; /* --method and the method flags */
 };
 
 static const struct cli_flag generate_flags[] = {
@@ -161,7 +161,7 @@ static const struct cli_flag generate_flags[] = {
 	{ "--threads", CLI_INT, offsetof(struct generate_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
 	{ "--dump_selection", CLI_STR, offsetof(struct generate_cfg, dump_selection), 0, 0, "FILE",
 	  "write per layer and head the kept original positions (and TSP / GemFilter selections) as JSON lines", false },
-	METHOD_FLAGS(struct generate_cfg, ma),
+	{ "--method", CLI_METHOD, offsetof(struct generate_cfg, methods), 0, 0, "NAME", "KV policy, NAME[:key=value...]", false },
 	{ 0 },
 };
 static const struct cli_cmd generate_cmd = {
@@ -209,16 +209,31 @@ int cmd_generate(int argc, char **argv)
 	struct model *m = NULL;
 	char *file = NULL, *prompt = NULL, *text = NULL;
 	int32_t *ids = NULL, *gen = NULL;
-	int n = 0, n_gen = 0, ret = 1;
+	int n = 0, n_gen = 0, n_entries = 0, ret = 1;
 	struct kv_policy pol = { 0 };
+	struct kv_method_entry *entries = NULL;
 	size_t text_len = 0;
 	int rc = cli_parse(&generate_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : fail(err);
-	if (!cfg.prompt == !cfg.prompt_file)
-		return fail("kvlab generate: give exactly one of --prompt TEXT or --prompt_file FILE");
-	if (cfg.prompt_file && kv_read_file(cfg.prompt_file, &file, NULL, err, sizeof(err)))
-		return fail(err);
+	if (!cfg.prompt == !cfg.prompt_file) {
+		fail("kvlab generate: give exactly one of --prompt TEXT or --prompt_file FILE");
+		goto out;
+	}
+	/* the method list first: a flag no listed method takes fails before the model loads */
+	if (kv_method_list_parse(kv_methods, "--method", cfg.methods.list ? cfg.methods.list : "fullkv", &cfg.methods.args, &entries, &n_entries,
+				 err, sizeof(err))) {
+		fail(err);
+		goto out;
+	}
+	if (n_entries != 1) {
+		fail("kvlab generate: --method takes one method (kvlab run compares several)");
+		goto out;
+	}
+	if (cfg.prompt_file && kv_read_file(cfg.prompt_file, &file, NULL, err, sizeof(err))) {
+		fail(err);
+		goto out;
+	}
 	if (model_load(cfg.model, &m, err, sizeof(err)) || !m->tok) {
 		fail(m ? "the model has no tokenizer" : err);
 		goto out;
@@ -236,7 +251,7 @@ int cmd_generate(int argc, char **argv)
 		fprintf(stderr, "kvlab: warning: %d prompt + %d new tokens exceed the model's context of %d\n", n,
 			cfg.max_new_tokens, m->cfg.max_pos);
 	struct kv_shape shape = { m->cfg.n_layer, m->cfg.n_head, m->cfg.n_head_kv, m->cfg.head_dim, m->cfg.n_embd };
-	if (kv_policy_make(&cfg.ma, &shape, &pol, err, sizeof(err))) {
+	if (kv_policy_make(entries[0].m, &entries[0].args, &shape, &pol, err, sizeof(err))) {
 		fail(err);
 		goto out;
 	}
@@ -269,6 +284,8 @@ int cmd_generate(int argc, char **argv)
 	ret = 0;
 out:
 	kv_policy_free(&pol);
+	kv_method_list_free(entries, n_entries);
+	cli_methods_free(&cfg.methods);
 	free(text);
 	free(gen);
 	free(ids);

@@ -5,13 +5,12 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "cli/method_flags.h"
 #include "eval/runner.h"
 
 struct run_cfg {
 	const char *model, *db;
 	struct task_args ta;
-	struct method_args ma;
+	struct cli_methods methods; /* --method and the method flags */
 	int threads;
 	const char *haystack_dir;
 	const char *shard;
@@ -41,7 +40,8 @@ static const struct cli_flag run_flags[] = {
 	{ "--ruler_rev", CLI_STR, offsetof(struct run_cfg, ta.ruler_rev), 0, 0, "REV", "ruler without --data: generator revision (2024, 2024-12, head)", false },
 	{ "--beyond_context", CLI_SWITCH, offsetof(struct run_cfg, ta.beyond_context), 0, 0, "",
 	  "run needle lengths, RULER generation lengths and prompts longer than the model's context (refused otherwise)", false },
-	METHOD_FLAGS(struct run_cfg, ma),
+	{ "--method", CLI_METHOD, offsetof(struct run_cfg, methods), 0, 0, "LIST",
+	  "KV policy, or several sharing each sample's prefill: NAME[:key=value...][,NAME...]", false },
 	{ 0 },
 };
 
@@ -49,34 +49,32 @@ static const struct cli_cmd run_cmd = {
 	"run",
 	"Evaluates a method on a task: builds each sample, generates greedily under the KV policy, scores and\n"
 	"stores it in SQLite, one transaction per sample. Rerunning the same configuration resumes: samples\n"
-	"already stored are skipped. --method may list methods (fullkv,snapkv,h2o,streamingllm): each gets\n"
+	"already stored are skipped. --method may list methods (fullkv,snapkv,h2o:window_size=16): each gets\n"
 	"the run it would get alone, and they share each sample's prefill (they must send the same\n"
 	"tokens on, so FastKV, GemFilter and PyramidInfer run on their own); every member's prefill_s is then\n"
-	"the shared prefill's time.",
+	"the shared prefill's time. The method flags apply to every listed method that takes them; NAME:key=value\n"
+	"sets one entry's.",
 	run_flags,
 };
 
-int cmd_run(int argc, char **argv)
+/* Runs the parsed configuration; 0 or 1 (the exit status), messages on stderr. */
+static int run(struct run_cfg *cfg)
 {
-	struct run_cfg cfg = { .model = "models/SmolLM2-135M-Instruct.Q4_1.gguf", .db = "results/kvlab.db" };
 	char err[1024];
-	int rc = cli_parse(&run_cmd, argc, argv, &cfg, err, sizeof(err));
-	if (rc)
-		return rc == 1 ? 0 : (fprintf(stderr, "kvlab: %s\n", err), 1);
-	if (cfg.haystack_dir) {
-		if (cfg.ta.data) {
+	if (cfg->haystack_dir) {
+		if (cfg->ta.data) {
 			fprintf(stderr, "kvlab run: give --haystack_dir or --data, not both\n");
 			return 1;
 		}
-		cfg.ta.data = cfg.haystack_dir;
+		cfg->ta.data = cfg->haystack_dir;
 	}
-	struct runner_opts o = { .model_path = cfg.model, .db_path = cfg.db, .task = &cfg.ta, .method = &cfg.ma,
-				 .threads = cfg.threads, .n_shards = 1 };
-	if (cfg.shard) {
+	struct runner_opts o = { .model_path = cfg->model, .db_path = cfg->db, .task = &cfg->ta, .methods = cfg->methods.list,
+				 .method_args = &cfg->methods.args, .threads = cfg->threads, .n_shards = 1 };
+	if (cfg->shard) {
 		char *end;
-		long k = strtol(cfg.shard, &end, 10), n = end != cfg.shard && *end == '/' ? strtol(end + 1, &end, 10) : 0;
+		long k = strtol(cfg->shard, &end, 10), n = end != cfg->shard && *end == '/' ? strtol(end + 1, &end, 10) : 0;
 		if (*end || n < 1 || n > 1000 || k < 0 || k >= n) {
-			fprintf(stderr, "kvlab: --shard: expected K/N with 0 <= K < N <= 1000 (e.g. 1/2), got '%s'\n", cfg.shard);
+			fprintf(stderr, "kvlab: --shard: expected K/N with 0 <= K < N <= 1000 (e.g. 1/2), got '%s'\n", cfg->shard);
 			return 1;
 		}
 		o.shard = (int)k;
@@ -90,4 +88,16 @@ int cmd_run(int argc, char **argv)
 	for (int i = 0; i < r.n_runs; i++)
 		printf("%s\n", r.run_id[i]);
 	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_cfg cfg = { .model = "models/SmolLM2-135M-Instruct.Q4_1.gguf", .db = "results/kvlab.db" };
+	char err[1024];
+	int rc = cli_parse(&run_cmd, argc, argv, &cfg, err, sizeof(err));
+	if (rc)
+		return rc == 1 ? 0 : (fprintf(stderr, "kvlab: %s\n", err), 1);
+	rc = run(&cfg);
+	cli_methods_free(&cfg.methods);
+	return rc;
 }

@@ -270,7 +270,7 @@ static int needle_open(const struct task_args *a, const struct model *m, void **
 		if (st->lens[i] > max_len)
 			max_len = st->lens[i];
 	}
-	if (max_len > m->cfg.max_pos && !a->beyond_context) {
+	if (m->cfg.max_pos > 0 && max_len > m->cfg.max_pos && !a->beyond_context) { /* 0: context unknown */
 		rc = kv_errf(err, errlen, KV_EINVAL,
 			     "--context_lengths: %d exceeds the model's context (%d tokens)%s; give lengths up to %d, or --beyond_context to run them anyway",
 			     max_len, m->cfg.max_pos, a->context_lengths ? "" : " (the default is the official 16000..128000 grid)",

@@ -270,7 +270,7 @@ static int ruler_open(const struct task_args *a, const struct model *m, void **s
 		}
 		st->length = (int)L;
 	}
-	if (generate && st->length > m->cfg.max_pos && !a->beyond_context) {
+	if (generate && m->cfg.max_pos > 0 && st->length > m->cfg.max_pos && !a->beyond_context) {
 		rc = kv_errf(err, errlen, KV_EINVAL,
 			     "--context_lengths: RULER at %d tokens exceeds the model's context (%d tokens); give a length up to %d, or --beyond_context to generate it anyway",
 			     st->length, m->cfg.max_pos, m->cfg.max_pos);

@@ -62,6 +62,8 @@ struct kv_decode_view {
 	const int32_t *const *cpos;  /* (n_cache_heads,) -> (len[h],) original positions */
 };
 
+struct kv_param_def; /* methods/params.h */
+
 struct kv_method {
 	const char *name;
 	const char *summary;  /* one line for --help */
@@ -83,6 +85,8 @@ struct kv_method {
 	/* prompt-protocol needs (eval/prompt.c; FastKV's drivers force these per method): */
 	int prompt_cap;       /* > 0: the prompt cap where a driver applies model2maxlen (h2o, pyramidinfer: 7950); 0 = the model's */
 	bool gen_extra_token; /* where the driver says so (LongBench): max_gen + 1 tokens, the first unconditional, prediction stripped */
+	/* required: NULL-terminated table of the parameters init takes (methods/params.h). */
+	const struct kv_param_def *const *params;
 };
 
 /* A method instance: interface + opaque state. */

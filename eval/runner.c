@@ -42,7 +42,8 @@ static void progress(int done, int total, const char *id, double elapsed, int n_
 
 /* One method of the run: its policy and run in the store. */
 struct member {
-	char name[32];
+	const char *name;       /* the --method entry (borrowed from the method list) */
+	const struct kv_method_entry *entry;
 	struct kv_policy pol;
 	char *config;
 	char mjson[1024];
@@ -125,42 +126,34 @@ static int run_group(const struct model *m, const struct task_sample *smp, struc
 	return rc;
 }
 
-/* Splits --method's comma list into mb[].name; returns the count or -1 with err set. */
-static int split_methods(const char *list, struct member *mb, char *err, size_t errlen)
+/* Parses --method into *list (caller frees with kv_method_list_free) and points mb[] at
+ * its entries; returns the count or -1 with err set. */
+static int split_methods(const struct runner_opts *o, struct kv_method_entry **list, struct member *mb, char *err,
+			 size_t errlen)
 {
 	int n = 0;
-	const char *p = list ? list : "fullkv";
-	for (;;) {
-		size_t len = strcspn(p, ",");
-		if (len == 0 || len >= sizeof(mb[0].name) || n == RUNNER_MAX_METHODS) {
-			kv_errf(err, errlen, KV_EINVAL, "--method: expected NAME or a comma-separated list of at most %d names, got '%s'",
-				RUNNER_MAX_METHODS, list);
-			return -1;
-		}
-		memcpy(mb[n].name, p, len);
-		mb[n].name[len] = 0;
-		for (int k = 0; k < n; k++)
-			if (strcmp(mb[k].name, mb[n].name) == 0) {
-				kv_errf(err, errlen, KV_EINVAL, "--method: '%s' is listed twice", mb[n].name);
-				return -1;
-			}
-		n++;
-		if (!p[len])
-			return n;
-		p += len + 1;
+	const char *spec = o->methods ? o->methods : "fullkv";
+	if (kv_method_list_parse(kv_methods, "--method", spec, o->method_args, list, &n, err, errlen))
+		return -1;
+	if (n > RUNNER_MAX_METHODS) {
+		kv_method_list_free(*list, n);
+		*list = NULL;
+		kv_errf(err, errlen, KV_EINVAL, "--method: expected NAME or a comma-separated list of at most %d names, got '%s'",
+			RUNNER_MAX_METHODS, spec);
+		return -1;
 	}
+	for (int j = 0; j < n; j++) {
+		mb[j].entry = &(*list)[j];
+		mb[j].name = (*list)[j].label;
+	}
+	return n;
 }
 
 /* Builds member b's policy. */
-static int member_make(struct member *b, const struct runner_opts *o, const struct model *m, char *err, size_t errlen)
+static int member_make(struct member *b, const struct model *m, char *err, size_t errlen)
 {
 	struct kv_shape shape = { m->cfg.n_layer, m->cfg.n_head, m->cfg.n_head_kv, m->cfg.head_dim, m->cfg.n_embd };
-	struct method_args ma = *o->method;
-	int rc;
-	ma.method = b->name;
-	if ((rc = kv_policy_make(&ma, &shape, &b->pol, err, errlen)))
-		return rc;
-	return 0;
+	return kv_policy_make(b->entry->m, &b->entry->args, &shape, &b->pol, err, errlen);
 }
 
 /* Writes member b's run configuration and id (sha borrowed until the run ends); the task's
@@ -197,6 +190,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	struct task_protocol proto;
 	struct task_sample smp = { 0 };
 	struct prompt_set ps = { 0 };
+	struct kv_method_entry *entries = NULL;
 	int n_mb = 0, rc;
 	memset(res, 0, sizeof(*res));
 	const struct kv_task *t = task_find(o->task->task ? o->task->task : "");
@@ -209,12 +203,12 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		return kv_errf(err, errlen, KV_EINVAL, "--task: expected one of %s, got '%s'", list,
 			       o->task->task ? o->task->task : "");
 	}
-	if ((n_mb = split_methods(o->method->method, mb, err, errlen)) < 0)
+	if ((n_mb = split_methods(o, &entries, mb, err, errlen)) < 0)
 		return KV_EINVAL;
 	for (int j = 0; j < n_mb; j++)
 		mb[j].run_id = res->run_id[j];
 	if ((rc = model_load(o->model_path, &m, err, errlen)))
-		return rc;
+		goto out;
 	if (!m->tok) {
 		rc = kv_errf(err, errlen, KV_EINVAL, "%s: the model has no tokenizer", o->model_path);
 		goto out;
@@ -222,7 +216,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	/* every method and the task state are built before the database is opened, so bad input
 	 * leaves it untouched; the task is opened once, its samples serve every method */
 	for (int j = 0; j < n_mb; j++) {
-		if ((rc = member_make(&mb[j], o, m, err, errlen)))
+		if ((rc = member_make(&mb[j], m, err, errlen)))
 			goto out;
 		meths[j] = mb[j].pol.m;
 	}
@@ -272,7 +266,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 				mb[j].q = &ps.p[j];
 		}
 		for (int j = 0; j < n_mb && !rc; j++) /* before any prefill: a prompt the model cannot hold */
-			if (mb[j].pending && mb[j].q->n_ids > m->cfg.max_pos && !o->task->beyond_context)
+			if (mb[j].pending && m->cfg.max_pos > 0 && mb[j].q->n_ids > m->cfg.max_pos && !o->task->beyond_context)
 				rc = kv_errf(err, errlen, KV_EINVAL,
 					     "sample %s: the %s prompt has %d tokens, beyond the model's context (%d tokens), and this "
 					     "task's protocol does not truncate it; --model_max_len N middle-truncates, --beyond_context runs it anyway",
@@ -307,6 +301,7 @@ out:
 		free(mb[j].config);
 		kv_policy_free(&mb[j].pol);
 	}
+	kv_method_list_free(entries, n_mb);
 	store_close(st);
 	model_free(m);
 	return rc;

@@ -13,7 +13,8 @@ struct runner_opts {
 	const char *model_path;
 	const char *db_path;
 	const struct task_args *task;
-	const struct method_args *method;
+	const char *methods;                 /* --method: "NAME[:key=value...][,...]" (NULL = fullkv) */
+	const struct kv_args *method_args;   /* the method flags, shared by every listed method that takes them */
 	int threads;
 	int shard, n_shards; /* this process runs samples i with i % n_shards == shard (0 and 1: all) */
 };
@@ -30,10 +31,11 @@ struct runner_result {
 	int n_truncations;                      /* middle truncations (once per sample and distinct cap that cuts) */
 };
 
-/* Runs the evaluation; progress on stderr. o->method->method may list several methods
- * ("fullkv,snapkv,h2o"): each gets its own run, identical to the run it would get alone;
- * each sample is built and tokenized once for all of them (eval/prompt.c), and methods whose
- * prompt protocols give the same ids share each sample's prefill (gen_greedy_shared), so
+/* Runs the evaluation; progress on stderr. o->methods may list several methods
+ * ("fullkv,snapkv,h2o:window_size=16", kv_method_list_parse's grammar): each gets its own run,
+ * identical to the run it would get alone; each sample is built and tokenized once for all of
+ * them (eval/prompt.c), and methods whose prompt protocols give the same ids share each
+ * sample's prefill (gen_greedy_shared), so
  * they must agree on token propagation. Shards are not part of the run's configuration:
  * processes running shards 0..N-1 of one configuration fill one run between them. */
 int runner_run(const struct runner_opts *o, struct runner_result *res, char *err, size_t errlen);

@@ -10,26 +10,58 @@
 #include "methods/registry.h"
 #include "methods/select.h"
 
-static const char *const fastkv_keys[] = { "eviction_mode", "retain_rate", "max_capacity_prompts", "window_size",
-					   "kernel_size", "pooling", "tsp_idx", "tsp_rate", "tsp_len", NULL };
+struct fastkv_params {
+	struct kv_params p;
+	int tsp_idx;      /* --tsp_idx 0..L-1 (15) */
+	double tsp_rate;  /* --tsp_rate (0, 1] (0.2) */
+	int tsp_len;      /* --tsp_len >= 1 (2048) */
+};
+
+static const struct kv_param_def tsp_idx = {
+	.name = "tsp_idx", .kind = KV_PARAM_INT, .offset = offsetof(struct fastkv_params, tsp_idx),
+	.lo = 0, .hi = 1023, .flags = KV_PARAM_LAYER, .def = 15, .metavar = "L",
+	.help = "FastKV: 0-based Token-Selective Propagation layer",
+};
+static const struct kv_param_def tsp_rate = {
+	.name = "tsp_rate", .kind = KV_PARAM_FLOAT, .offset = offsetof(struct fastkv_params, tsp_rate),
+	.lo = 0, .hi = 1, .lo_open = true, .def = 0.2, .metavar = "R",
+	.help = "FastKV proportional: fraction of the prompt propagated after TSP",
+};
+static const struct kv_param_def tsp_len = {
+	.name = "tsp_len", .kind = KV_PARAM_INT, .offset = offsetof(struct fastkv_params, tsp_len),
+	.lo = 1, .hi = 1 << 30, .def = 2048, .metavar = "N",
+	.help = "FastKV constant: tokens propagated after TSP",
+};
+
+/* In the order of the describe JSON. */
+static const struct kv_param_def *const fastkv_params[] = {
+	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &kv_param_window_size,
+	&kv_param_kernel_size, &kv_param_pooling, &tsp_idx, &tsp_rate, &tsp_len, NULL,
+};
 
 static int fastkv_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
 		       void **state, char *err, size_t errlen)
 {
-	int rc = kv_pstate_new(keys, vals, n, shape, state, err, errlen);
-	if (!rc && ((rc = kv_params_check_window(&((struct kv_pstate *)*state)->p, "fastkv", err, errlen)) ||
-		    (rc = kv_params_check_layer(&((struct kv_pstate *)*state)->p, "tsp_idx", shape, err, errlen)))) {
-		free(*state);
-		*state = NULL;
+	struct fastkv_params *f = calloc(1, sizeof(*f));
+	int rc;
+	if (!f)
+		return kv_errf(err, errlen, KV_ENOMEM, "fastkv: out of memory");
+	if ((rc = kv_params_parse(fastkv_params, f, "fastkv", keys, vals, n, shape, err, errlen)) ||
+	    (rc = kv_params_check_window(&f->p, "fastkv", err, errlen)) ||
+	    (rc = kv_params_check_layer("tsp_idx", f->tsp_idx, shape, err, errlen))) {
+		free(f);
+		return rc;
 	}
-	return rc;
+	*state = f;
+	return 0;
 }
 
 static int fastkv_prefill_layer(void *state, const struct kv_layer_view *v, struct kv_decision *d, char *err, size_t errlen)
 {
-	const struct kv_params *p = &((struct kv_pstate *)state)->p;
+	const struct fastkv_params *f = state;
+	const struct kv_params *p = &f->p;
 	int H = v->shape->n_head, Hkv = v->shape->n_head_kv, G = H / Hkv, T = v->n, w = p->window_size;
-	double rate = v->layer <= p->tsp_idx ? p->retain_rate : p->retain_rate / p->tsp_rate; /* 3.1 */
+	double rate = v->layer <= f->tsp_idx ? p->retain_rate : p->retain_rate / f->tsp_rate; /* 3.1 */
 	int C = kv_budget(p, T, rate, p->max_capacity_prompts);
 	if (T < C || C <= w) /* 3.2 step 2; A10: a budget within the window keeps everything */
 		return 0;
@@ -50,8 +82,8 @@ static int fastkv_prefill_layer(void *state, const struct kv_layer_view *v, stru
 	for (int kv = 0; kv < Hkv; kv++)
 		sel_head_topk_window(d, kv, agg + (size_t)kv * np, T, C, w);
 
-	if (v->layer == p->tsp_idx && v->pass == 0) { /* 3.2 step 6 */
-		int tl = p->eviction_mode == KV_EVICT_PROPORTIONAL ? kv_budget(p, T, p->tsp_rate, 0) : p->tsp_len;
+	if (v->layer == f->tsp_idx && v->pass == 0) { /* 3.2 step 6 */
+		int tl = p->eviction_mode == KV_EVICT_PROPORTIONAL ? kv_budget(p, T, f->tsp_rate, 0) : f->tsp_len;
 		if (T > tl && tl > w) {
 			float *tot = pooled; /* reuse: (np,) sum over all KV heads = all query heads */
 			for (int j = 0; j < np; j++) {
@@ -76,7 +108,7 @@ out:
 
 static void fastkv_describe(const void *state, char *buf, size_t len)
 {
-	kv_params_json(&((const struct kv_pstate *)state)->p, "fastkv", fastkv_keys, buf, len);
+	kv_params_json(fastkv_params, state, "fastkv", buf, len);
 }
 
 const struct kv_method fastkv_method = {
@@ -86,4 +118,5 @@ const struct kv_method fastkv_method = {
 	.free_state = free,
 	.prefill_layer = fastkv_prefill_layer,
 	.describe = fastkv_describe,
+	.params = fastkv_params,
 };

@@ -7,10 +7,13 @@
 #include "methods/params.h"
 #include "methods/registry.h"
 
+/* Full KV takes no parameters. */
+static const struct kv_param_def *const fullkv_params[] = { NULL };
+
 static int fullkv_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
 		       void **state, char *err, size_t errlen)
 {
-	return kv_pstate_new(keys, vals, n, shape, state, err, errlen);
+	return kv_pstate_new(fullkv_params, "fullkv", keys, vals, n, shape, state, err, errlen);
 }
 
 static void fullkv_describe(const void *state, char *buf, size_t len)
@@ -25,4 +28,5 @@ const struct kv_method fullkv_method = {
 	.init = fullkv_init,
 	.free_state = free,
 	.describe = fullkv_describe,
+	.params = fullkv_params,
 };

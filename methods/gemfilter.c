@@ -13,25 +13,45 @@
 
 #define GEMFILTER_KERNEL 5
 
-static const char *const gemfilter_keys[] = { "eviction_mode", "retain_rate", "max_capacity_prompts", "filter_idx", NULL };
+struct gemfilter_params {
+	struct kv_params p;
+	int filter_idx;  /* --filter_idx 0..L-1 (13) */
+};
+
+static const struct kv_param_def filter_idx = {
+	.name = "filter_idx", .kind = KV_PARAM_INT, .offset = offsetof(struct gemfilter_params, filter_idx),
+	.lo = 0, .hi = 1023, .flags = KV_PARAM_LAYER, .def = 13, .metavar = "L",
+	.help = "GemFilter: 0-based selection layer",
+};
+
+/* In the order of the describe JSON. */
+static const struct kv_param_def *const gemfilter_params[] = {
+	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &filter_idx, NULL,
+};
 
 static int gemfilter_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
 			  void **state, char *err, size_t errlen)
 {
-	int rc = kv_pstate_new(keys, vals, n, shape, state, err, errlen);
-	if (!rc && (rc = kv_params_check_layer(&((struct kv_pstate *)*state)->p, "filter_idx", shape, err, errlen))) {
-		free(*state);
-		*state = NULL;
+	struct gemfilter_params *g = calloc(1, sizeof(*g));
+	int rc;
+	if (!g)
+		return kv_errf(err, errlen, KV_ENOMEM, "gemfilter: out of memory");
+	if ((rc = kv_params_parse(gemfilter_params, g, "gemfilter", keys, vals, n, shape, err, errlen)) ||
+	    (rc = kv_params_check_layer("filter_idx", g->filter_idx, shape, err, errlen))) {
+		free(g);
+		return rc;
 	}
-	return rc;
+	*state = g;
+	return 0;
 }
 
 static int gemfilter_prefill_layer(void *state, const struct kv_layer_view *v, struct kv_decision *d, char *err,
 				   size_t errlen)
 {
-	const struct kv_params *p = &((struct kv_pstate *)state)->p;
+	const struct gemfilter_params *g = state;
+	const struct kv_params *p = &g->p;
 	int H = v->shape->n_head, T = v->n;
-	if (v->pass != 0 || v->layer != p->filter_idx)
+	if (v->pass != 0 || v->layer != g->filter_idx)
 		return 0;
 	int K = kv_budget(p, T, p->retain_rate, p->max_capacity_prompts);
 	if (K >= T || K <= 0) /* selecting everything: the rerun would change nothing */
@@ -60,7 +80,7 @@ out:
 
 static void gemfilter_describe(const void *state, char *buf, size_t len)
 {
-	kv_params_json(&((const struct kv_pstate *)state)->p, "gemfilter", gemfilter_keys, buf, len);
+	kv_params_json(gemfilter_params, state, "gemfilter", buf, len);
 }
 
 const struct kv_method gemfilter_method = {
@@ -71,4 +91,5 @@ const struct kv_method gemfilter_method = {
 	.prefill_layer = gemfilter_prefill_layer,
 	.describe = gemfilter_describe,
 	.gen_extra_token = true,
+	.params = gemfilter_params,
 };

@@ -12,23 +12,43 @@
 #include "methods/registry.h"
 #include "methods/select.h"
 
-static const char *const h2o_keys[] = { "eviction_mode", "retain_rate", "max_capacity_prompts", "window_size",
-					"h2o_causal", "per_kv_head", NULL };
+struct h2o_params {
+	struct kv_params p;
+	bool causal;  /* --h2o_causal 0|1 (0: faithful non-causal scoring) */
+};
+
+static const struct kv_param_def h2o_causal = {
+	.name = "h2o_causal", .kind = KV_PARAM_BOOL, .offset = offsetof(struct h2o_params, causal),
+	.def = 0, .metavar = "0|1",
+	.help = "H2O: 1 masks the future when scoring (corrected); 0 is the official non-causal scoring",
+};
+
+/* In the order of the describe JSON. */
+static const struct kv_param_def *const h2o_params[] = {
+	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &kv_param_window_size,
+	&h2o_causal, &kv_param_per_kv_head, NULL,
+};
 
 static int h2o_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
 		    void **state, char *err, size_t errlen)
 {
-	int rc = kv_pstate_new(keys, vals, n, shape, state, err, errlen);
-	if (!rc && (rc = kv_params_check_window(&((struct kv_pstate *)*state)->p, "h2o", err, errlen))) {
-		free(*state);
-		*state = NULL;
+	struct h2o_params *h = calloc(1, sizeof(*h));
+	int rc;
+	if (!h)
+		return kv_errf(err, errlen, KV_ENOMEM, "h2o: out of memory");
+	if ((rc = kv_params_parse(h2o_params, h, "h2o", keys, vals, n, shape, err, errlen)) ||
+	    (rc = kv_params_check_window(&h->p, "h2o", err, errlen))) {
+		free(h);
+		return rc;
 	}
-	return rc;
+	*state = h;
+	return 0;
 }
 
 static int h2o_prefill_layer(void *state, const struct kv_layer_view *v, struct kv_decision *d, char *err, size_t errlen)
 {
-	const struct kv_params *p = &((struct kv_pstate *)state)->p;
+	const struct h2o_params *h = state;
+	const struct kv_params *p = &h->p;
 	int H = v->shape->n_head, Hkv = v->shape->n_head_kv, T = v->n, w = p->window_size;
 	int C = kv_budget(p, T, p->retain_rate, p->max_capacity_prompts);
 	if (T < C || C <= w) {
@@ -37,7 +57,7 @@ static int h2o_prefill_layer(void *state, const struct kv_layer_view *v, struct 
 		return 0;
 	}
 	int np = T - w, rc = 0;
-	int causal_from = p->h2o_causal ? 0 : np;
+	int causal_from = h->causal ? 0 : np;
 	float *acc = calloc((size_t)H * np, sizeof(float));
 	if (!acc)
 		return kv_errf(err, errlen, KV_ENOMEM, "h2o: out of memory");
@@ -51,7 +71,7 @@ out:
 
 static void h2o_describe(const void *state, char *buf, size_t len)
 {
-	kv_params_json(&((const struct kv_pstate *)state)->p, "h2o", h2o_keys, buf, len);
+	kv_params_json(h2o_params, state, "h2o", buf, len);
 }
 
 const struct kv_method h2o_method = {
@@ -62,4 +82,5 @@ const struct kv_method h2o_method = {
 	.prefill_layer = h2o_prefill_layer,
 	.describe = h2o_describe,
 	.prompt_cap = 7950,
+	.params = h2o_params,
 };

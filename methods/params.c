@@ -1,4 +1,5 @@
-/* Method parameters: parsing, defaults, budgets. See params.h. */
+/* Method parameters: the shared definitions, the table-driven parser, the describe
+ * JSON, budgets and key=value lists. See params.h. */
 #include "methods/params.h"
 
 #include <errno.h>
@@ -9,221 +10,174 @@
 
 #include "base/errors.h"
 
-const char *const kv_param_keys[] = {
-	"eviction_mode", "retain_rate", "max_capacity_prompts", "window_size", "kernel_size", "pooling",
-	"tsp_idx", "tsp_rate", "tsp_len", "filter_idx", "h2o_causal", "per_kv_head",
-	"pyramid_preset", "pyramid_decay_ratio", "pyramid_recent_ratio", "pyramid_decode", NULL,
+// ----------------------------------------------------------------------------
+// the parameters several methods take
+
+static const char *const eviction_modes[] = { "constant", "proportional", NULL };
+static const char *const poolings[] = { "maxpool", "avgpool", NULL };
+
+const struct kv_param_def kv_param_eviction_mode = {
+	.name = "eviction_mode", .kind = KV_PARAM_ENUM, .offset = offsetof(struct kv_params, eviction_mode),
+	.choices = eviction_modes, .def_str = "constant", .metavar = "MODE",
+	.help = "constant (absolute budgets) or proportional (fractions of the prompt)",
+};
+const struct kv_param_def kv_param_retain_rate = {
+	.name = "retain_rate", .kind = KV_PARAM_FLOAT, .offset = offsetof(struct kv_params, retain_rate),
+	.lo = 0, .hi = 1, .lo_open = true, .def = 0.1, .metavar = "R",
+	.help = "proportional: KV rows kept per layer and head, window included",
+};
+const struct kv_param_def kv_param_max_capacity_prompts = {
+	.name = "max_capacity_prompts", .kind = KV_PARAM_INT, .offset = offsetof(struct kv_params, max_capacity_prompts),
+	.lo = 1, .hi = 1 << 30, .def = 512, .metavar = "N",
+	.help = "constant: KV rows kept per layer and head; GemFilter top-k",
+};
+const struct kv_param_def kv_param_window_size = {
+	.name = "window_size", .kind = KV_PARAM_INT, .offset = offsetof(struct kv_params, window_size),
+	.lo = 1, .hi = 1 << 20, .def = 8, .metavar = "N",
+	.help = "observation window (FastKV, SnapKV) / recent window (H2O)",
+};
+const struct kv_param_def kv_param_kernel_size = {
+	.name = "kernel_size", .kind = KV_PARAM_INT, .offset = offsetof(struct kv_params, kernel_size),
+	.lo = 1, .hi = 1023, .flags = KV_PARAM_ODD, .def = 7, .metavar = "K",
+	.help = "pooling kernel, odd (FastKV, SnapKV)",
+};
+const struct kv_param_def kv_param_pooling = {
+	.name = "pooling", .kind = KV_PARAM_ENUM, .offset = offsetof(struct kv_params, pooling),
+	.choices = poolings, .def_str = "maxpool", .metavar = "P",
+	.help = "maxpool or avgpool (FastKV, SnapKV)",
+};
+const struct kv_param_def kv_param_per_kv_head = {
+	.name = "per_kv_head", .kind = KV_PARAM_BOOL, .offset = offsetof(struct kv_params, per_kv_head),
+	.def = 0, .metavar = "0|1",
+	.help = "SnapKV/H2O: 1 selects per KV head from group-summed scores; 0 per query head as the official code",
 };
 
-void kv_params_defaults(struct kv_params *p)
+const struct kv_param_def *kv_param_find(const struct kv_param_def *const *table, const char *name)
 {
-	memset(p, 0, sizeof(*p));
-	p->eviction_mode = KV_EVICT_CONSTANT;
-	p->retain_rate = 0.1;
-	p->max_capacity_prompts = 512;
-	p->window_size = 8;
-	p->kernel_size = 7;
-	p->pooling = KV_POOLING_MAX;
-	p->tsp_idx = 15;
-	p->tsp_rate = 0.2;
-	p->tsp_len = 2048;
-	p->filter_idx = 13;
-	p->pyramid_decay = -1;
-	p->pyramid_recent = -1;
+	for (int i = 0; table && table[i]; i++)
+		if (strcmp(table[i]->name, name) == 0)
+			return table[i];
+	return NULL;
 }
 
-static int key_index(const char *key)
+// ----------------------------------------------------------------------------
+// parsing
+
+static void *field(void *dst, const struct kv_param_def *d)
 {
-	for (int i = 0; kv_param_keys[i]; i++)
-		if (strcmp(kv_param_keys[i], key) == 0)
-			return i;
-	return -1;
+	return (char *)dst + d->offset;
 }
 
-bool kv_params_given(const struct kv_params *p, const char *key)
+static const void *cfield(const void *src, const struct kv_param_def *d)
 {
-	int i = key_index(key);
-	return i >= 0 && p->given[i];
+	return (const char *)src + d->offset;
 }
 
-static int parse_int(const char *key, const char *val, long lo, long hi, int *out, char *err, size_t errlen)
+static void set_default(const struct kv_param_def *d, void *dst)
+{
+	switch (d->kind) {
+	case KV_PARAM_INT: *(int *)field(dst, d) = (int)d->def; break;
+	case KV_PARAM_FLOAT: *(double *)field(dst, d) = d->def; break;
+	case KV_PARAM_BOOL: *(bool *)field(dst, d) = d->def != 0; break;
+	case KV_PARAM_ENUM: {
+		int v = 0;
+		for (int i = 0; d->def_str && d->choices[i]; i++)
+			if (strcmp(d->choices[i], d->def_str) == 0)
+				v = i;
+		*(int *)field(dst, d) = v;
+		break;
+	}
+	case KV_PARAM_STRING: snprintf((char *)field(dst, d), d->size, "%s", d->def_str ? d->def_str : ""); break;
+	}
+}
+
+/* "a or b" for two choices, "one of a, b, c" for more. */
+static void choices_text(const struct kv_param_def *d, char *buf, size_t len)
+{
+	int n = 0;
+	while (d->choices[n])
+		n++;
+	size_t o = (size_t)snprintf(buf, len, "%s", n > 2 ? "one of " : "");
+	for (int i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i == 0 ? "" : n == 2 ? " or " : ", ", d->choices[i]);
+}
+
+static int parse_value(const struct kv_param_def *d, void *dst, const char *val, char *err, size_t errlen)
 {
 	char *end;
-	errno = 0;
-	long v = strtol(val, &end, 10);
-	if (errno || end == val || *end || v < lo || v > hi)
-		return kv_errf(err, errlen, KV_EINVAL, "--%s: expected an integer in [%ld, %ld], got '%s'", key, lo, hi, val);
-	*out = (int)v;
-	return 0;
-}
-
-/* A number in (lo, hi] when open_lo, else [lo, hi]. */
-static int parse_num(const char *key, const char *val, double lo, double hi, bool open_lo, double *out, char *err,
-		     size_t errlen)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(val, &end);
-	if (errno || end == val || *end || !isfinite(v) || v > hi || (open_lo ? v <= lo : v < lo))
-		return kv_errf(err, errlen, KV_EINVAL, "--%s: expected a number in %c%g, %g], got '%s'", key, open_lo ? '(' : '[',
-			       lo, hi, val);
-	*out = v;
-	return 0;
-}
-
-static int parse_bool(const char *key, const char *val, bool *out, char *err, size_t errlen)
-{
-	if (strcmp(val, "0") == 0 || strcmp(val, "1") == 0) {
-		*out = val[0] == '1';
+	switch (d->kind) {
+	case KV_PARAM_INT: {
+		errno = 0;
+		long v = strtol(val, &end, 10);
+		if (errno || end == val || *end || v < (long)d->lo || v > (long)d->hi)
+			return kv_errf(err, errlen, KV_EINVAL, "--%s: expected an integer in [%ld, %ld], got '%s'", d->name,
+				       (long)d->lo, (long)d->hi, val);
+		if ((d->flags & KV_PARAM_ODD) && v % 2 == 0)
+			return kv_errf(err, errlen, KV_EINVAL,
+				       "--%s: expected an odd integer (pooling keeps the length only for odd kernels), got '%s'", d->name, val);
+		*(int *)field(dst, d) = (int)v;
 		return 0;
 	}
-	return kv_errf(err, errlen, KV_EINVAL, "--%s: expected 0 or 1, got '%s'", key, val);
-}
-
-static int parse_one(struct kv_params *p, const char *key, const char *val, char *err, size_t errlen)
-{
-	int rc = 0;
-	if (strcmp(key, "eviction_mode") == 0) {
-		if (strcmp(val, "constant") == 0)
-			p->eviction_mode = KV_EVICT_CONSTANT;
-		else if (strcmp(val, "proportional") == 0)
-			p->eviction_mode = KV_EVICT_PROPORTIONAL;
-		else
-			rc = kv_errf(err, errlen, KV_EINVAL, "--eviction_mode: expected constant or proportional, got '%s'", val);
-	} else if (strcmp(key, "pooling") == 0) {
-		if (strcmp(val, "maxpool") == 0)
-			p->pooling = KV_POOLING_MAX;
-		else if (strcmp(val, "avgpool") == 0)
-			p->pooling = KV_POOLING_AVG;
-		else
-			rc = kv_errf(err, errlen, KV_EINVAL, "--pooling: expected maxpool or avgpool, got '%s'", val);
-	} else if (strcmp(key, "retain_rate") == 0) {
-		rc = parse_num(key, val, 0, 1, true, &p->retain_rate, err, errlen);
-	} else if (strcmp(key, "tsp_rate") == 0) {
-		rc = parse_num(key, val, 0, 1, true, &p->tsp_rate, err, errlen);
-	} else if (strcmp(key, "max_capacity_prompts") == 0) {
-		rc = parse_int(key, val, 1, 1 << 30, &p->max_capacity_prompts, err, errlen);
-	} else if (strcmp(key, "window_size") == 0) {
-		rc = parse_int(key, val, 1, 1 << 20, &p->window_size, err, errlen);
-	} else if (strcmp(key, "kernel_size") == 0) {
-		rc = parse_int(key, val, 1, 1023, &p->kernel_size, err, errlen);
-		if (!rc && p->kernel_size % 2 == 0)
-			rc = kv_errf(err, errlen, KV_EINVAL, "--kernel_size: expected an odd integer (pooling keeps the length only for odd kernels), got '%s'", val);
-	} else if (strcmp(key, "tsp_idx") == 0) {
-		rc = parse_int(key, val, 0, 1023, &p->tsp_idx, err, errlen);
-	} else if (strcmp(key, "tsp_len") == 0) {
-		rc = parse_int(key, val, 1, 1 << 30, &p->tsp_len, err, errlen);
-	} else if (strcmp(key, "filter_idx") == 0) {
-		rc = parse_int(key, val, 0, 1023, &p->filter_idx, err, errlen);
-	} else if (strcmp(key, "h2o_causal") == 0) {
-		rc = parse_bool(key, val, &p->h2o_causal, err, errlen);
-	} else if (strcmp(key, "per_kv_head") == 0) {
-		rc = parse_bool(key, val, &p->per_kv_head, err, errlen);
-	} else if (strcmp(key, "pyramid_preset") == 0) {
-		if (strlen(val) >= sizeof(p->pyramid_preset))
-			rc = kv_errf(err, errlen, KV_EINVAL, "--pyramid_preset: name too long: '%s'", val);
-		else
-			snprintf(p->pyramid_preset, sizeof(p->pyramid_preset), "%s", val);
-	} else if (strcmp(key, "pyramid_decay_ratio") == 0) {
-		rc = parse_num(key, val, 0, 1, false, &p->pyramid_decay, err, errlen);
-	} else if (strcmp(key, "pyramid_recent_ratio") == 0) {
-		rc = parse_num(key, val, 0, 0.999, false, &p->pyramid_recent, err, errlen);
-	} else if (strcmp(key, "pyramid_decode") == 0) {
-		if (strcmp(val, "official") == 0)
-			p->pyramid_decode = 0;
-		else if (strcmp(val, "layer") == 0)
-			p->pyramid_decode = 1;
-		else
-			rc = kv_errf(err, errlen, KV_EINVAL, "--pyramid_decode: expected official or layer, got '%s'", val);
-	} else {
-		rc = kv_errf(err, errlen, KV_EINVAL, "--%s: unknown method parameter", key);
+	case KV_PARAM_FLOAT: {
+		errno = 0;
+		double v = strtod(val, &end);
+		if (errno || end == val || *end || !isfinite(v) || v > d->hi || (d->lo_open ? v <= d->lo : v < d->lo))
+			return kv_errf(err, errlen, KV_EINVAL, "--%s: expected a number in %c%g, %g], got '%s'", d->name,
+				       d->lo_open ? '(' : '[', d->lo, d->hi, val);
+		*(double *)field(dst, d) = v;
+		return 0;
 	}
-	return rc;
+	case KV_PARAM_BOOL:
+		if (strcmp(val, "0") == 0 || strcmp(val, "1") == 0) {
+			*(bool *)field(dst, d) = val[0] == '1';
+			return 0;
+		}
+		return kv_errf(err, errlen, KV_EINVAL, "--%s: expected 0 or 1, got '%s'", d->name, val);
+	case KV_PARAM_ENUM:
+		for (int i = 0; d->choices[i]; i++)
+			if (strcmp(d->choices[i], val) == 0) {
+				*(int *)field(dst, d) = i;
+				return 0;
+			}
+		char list[256];
+		choices_text(d, list, sizeof(list));
+		return kv_errf(err, errlen, KV_EINVAL, "--%s: expected %s, got '%s'", d->name, list, val);
+	case KV_PARAM_STRING:
+		if (strlen(val) >= d->size)
+			return kv_errf(err, errlen, KV_EINVAL, "--%s: name too long: '%s'", d->name, val);
+		snprintf((char *)field(dst, d), d->size, "%s", val);
+		return 0;
+	}
+	return kv_errf(err, errlen, KV_EINTERNAL, "--%s: bad parameter table", d->name);
 }
 
-int kv_params_parse(struct kv_params *p, const char *const *keys, const char *const *vals, int n,
-		    const struct kv_shape *shape, char *err, size_t errlen)
+int kv_params_parse(const struct kv_param_def *const *table, void *dst, const char *method, const char *const *keys,
+		    const char *const *vals, int n, const struct kv_shape *shape, char *err, size_t errlen)
 {
 	int rc;
+	for (int i = 0; table && table[i]; i++)
+		set_default(table[i], dst);
 	for (int i = 0; i < n; i++) {
-		if ((rc = parse_one(p, keys[i], vals[i], err, errlen)))
+		const struct kv_param_def *d = kv_param_find(table, keys[i]);
+		if (!d)
+			return kv_errf(err, errlen, KV_EINVAL, "--%s: not a parameter of %s", keys[i], method);
+		if ((rc = parse_value(d, dst, vals[i], err, errlen)))
 			return rc;
-		int ki = key_index(keys[i]);
-		if (ki >= 0)
-			p->given[ki] = true;
 	}
 	/* layer indices given explicitly must fit the model; methods check the defaults they use */
-	if (shape && kv_params_given(p, "tsp_idx") && (rc = kv_params_check_layer(p, "tsp_idx", shape, err, errlen)))
-		return rc;
-	if (shape && kv_params_given(p, "filter_idx") && (rc = kv_params_check_layer(p, "filter_idx", shape, err, errlen)))
-		return rc;
+	for (int i = 0; shape && i < n; i++) {
+		const struct kv_param_def *d = kv_param_find(table, keys[i]);
+		if ((d->flags & KV_PARAM_LAYER) && (rc = kv_params_check_layer(d->name, *(const int *)field(dst, d), shape, err, errlen)))
+			return rc;
+	}
 	return 0;
 }
 
-int kv_params_check_layer(const struct kv_params *p, const char *key, const struct kv_shape *shape, char *err, size_t errlen)
+int kv_params_check_layer(const char *name, int value, const struct kv_shape *shape, char *err, size_t errlen)
 {
-	int v = !strcmp(key, "tsp_idx") ? p->tsp_idx : p->filter_idx;
-	if (v >= shape->n_layer)
-		return kv_errf(err, errlen, KV_EINVAL, "--%s: expected a layer in [0, %d] for this %d-layer model, got %d", key,
-			       shape->n_layer - 1, shape->n_layer, v);
-	return 0;
-}
-
-int kv_budget(const struct kv_params *p, int n, double rate, int cap)
-{
-	if (p->eviction_mode == KV_EVICT_CONSTANT)
-		return cap;
-	return (int)floor((double)n * rate);
-}
-
-void kv_params_json(const struct kv_params *p, const char *method, const char *const *keys, char *buf, size_t len)
-{
-	size_t o = (size_t)snprintf(buf, len, "{\"method\":\"%s\"", method);
-	for (int i = 0; keys && keys[i] && o < len; i++) {
-		const char *k = keys[i];
-		if (strcmp(k, "eviction_mode") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":\"%s\"", k, p->eviction_mode == KV_EVICT_CONSTANT ? "constant" : "proportional");
-		else if (strcmp(k, "pooling") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":\"%s\"", k, p->pooling == KV_POOLING_MAX ? "maxpool" : "avgpool");
-		else if (strcmp(k, "retain_rate") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%.17g", k, p->retain_rate);
-		else if (strcmp(k, "tsp_rate") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%.17g", k, p->tsp_rate);
-		else if (strcmp(k, "max_capacity_prompts") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%d", k, p->max_capacity_prompts);
-		else if (strcmp(k, "window_size") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%d", k, p->window_size);
-		else if (strcmp(k, "kernel_size") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%d", k, p->kernel_size);
-		else if (strcmp(k, "tsp_idx") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%d", k, p->tsp_idx);
-		else if (strcmp(k, "tsp_len") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%d", k, p->tsp_len);
-		else if (strcmp(k, "filter_idx") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%d", k, p->filter_idx);
-		else if (strcmp(k, "h2o_causal") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%d", k, p->h2o_causal);
-		else if (strcmp(k, "per_kv_head") == 0)
-			o += snprintf(buf + o, len - o, ",\"%s\":%d", k, p->per_kv_head);
-	}
-	if (o < len)
-		snprintf(buf + o, len - o, "}");
-}
-
-int kv_pstate_new(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
-		  void **state, char *err, size_t errlen)
-{
-	struct kv_pstate *st = calloc(1, sizeof(*st));
-	int rc;
-	if (!st)
-		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-	kv_params_defaults(&st->p);
-	st->shape = *shape;
-	if ((rc = kv_params_parse(&st->p, keys, vals, n, shape, err, errlen))) {
-		free(st);
-		return rc;
-	}
-	*state = st;
+	if (value >= shape->n_layer)
+		return kv_errf(err, errlen, KV_EINVAL, "--%s: expected a layer in [0, %d] for this %d-layer model, got %d", name,
+			       shape->n_layer - 1, shape->n_layer, value);
 	return 0;
 }
 
@@ -234,4 +188,101 @@ int kv_params_check_window(const struct kv_params *p, const char *method, char *
 			       "--max_capacity_prompts: %s needs a budget above --window_size (%d), got %d",
 			       method, p->window_size, p->max_capacity_prompts);
 	return 0;
+}
+
+// ----------------------------------------------------------------------------
+// describe, help
+
+void kv_params_json(const struct kv_param_def *const *table, const void *src, const char *method, char *buf, size_t len)
+{
+	size_t o = (size_t)snprintf(buf, len, "{\"method\":\"%s\"", method);
+	for (int i = 0; table && table[i] && o < len; i++) {
+		const struct kv_param_def *d = table[i];
+		const void *f = cfield(src, d);
+		switch (d->kind) {
+		case KV_PARAM_INT: o += (size_t)snprintf(buf + o, len - o, ",\"%s\":%d", d->name, *(const int *)f); break;
+		case KV_PARAM_FLOAT: o += (size_t)snprintf(buf + o, len - o, ",\"%s\":%.17g", d->name, *(const double *)f); break;
+		case KV_PARAM_BOOL: o += (size_t)snprintf(buf + o, len - o, ",\"%s\":%d", d->name, *(const bool *)f); break;
+		case KV_PARAM_ENUM:
+			o += (size_t)snprintf(buf + o, len - o, ",\"%s\":\"%s\"", d->name, d->choices[*(const int *)f]);
+			break;
+		case KV_PARAM_STRING: o += (size_t)snprintf(buf + o, len - o, ",\"%s\":\"%s\"", d->name, (const char *)f); break;
+		}
+	}
+	if (o < len)
+		snprintf(buf + o, len - o, "}");
+}
+
+void kv_param_default_text(const struct kv_param_def *d, char *buf, size_t len)
+{
+	if (d->def_text) {
+		snprintf(buf, len, "%s", d->def_text);
+		return;
+	}
+	switch (d->kind) {
+	case KV_PARAM_INT: snprintf(buf, len, "%d", (int)d->def); break;
+	case KV_PARAM_FLOAT: snprintf(buf, len, "%g", d->def); break;
+	case KV_PARAM_BOOL: snprintf(buf, len, "%d", d->def != 0); break;
+	case KV_PARAM_ENUM:
+	case KV_PARAM_STRING: snprintf(buf, len, "%s", d->def_str ? d->def_str : ""); break;
+	}
+}
+
+int kv_budget(const struct kv_params *p, int n, double rate, int cap)
+{
+	if (p->eviction_mode == KV_EVICT_CONSTANT)
+		return cap;
+	return (int)floor((double)n * rate);
+}
+
+int kv_pstate_new(const struct kv_param_def *const *table, const char *method, const char *const *keys,
+		  const char *const *vals, int n, const struct kv_shape *shape, void **state, char *err, size_t errlen)
+{
+	struct kv_pstate *st = calloc(1, sizeof(*st));
+	int rc;
+	if (!st)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	st->shape = *shape;
+	if ((rc = kv_params_parse(table, &st->p, method, keys, vals, n, shape, err, errlen))) {
+		free(st);
+		return rc;
+	}
+	*state = st;
+	return 0;
+}
+
+// ----------------------------------------------------------------------------
+// key=value lists
+
+int kv_args_set(struct kv_args *a, const char *key, const char *val, char *err, size_t errlen)
+{
+	for (int i = 0; i < a->n; i++)
+		if (strcmp(a->v[i].key, key) == 0) {
+			a->v[i].val = val;
+			return 0;
+		}
+	if (a->n == a->cap) {
+		int cap = a->cap ? 2 * a->cap : 8;
+		struct kv_arg *v = realloc(a->v, sizeof(*v) * (size_t)cap);
+		if (!v)
+			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = (struct kv_arg){ key, val };
+	return 0;
+}
+
+const char *kv_args_get(const struct kv_args *a, const char *key)
+{
+	for (int i = 0; a && i < a->n; i++)
+		if (strcmp(a->v[i].key, key) == 0)
+			return a->v[i].val;
+	return NULL;
+}
+
+void kv_args_free(struct kv_args *a)
+{
+	free(a->v);
+	*a = (struct kv_args){ 0 };
 }

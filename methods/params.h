@@ -1,67 +1,122 @@
-/* The parameters every method reads, with the official FastKV parser's names,
- * defaults and range checks (spec/methods.md section 9). Each method takes the
- * subset it uses; a key that no method knows is an error naming the flag. */
+/* Method parameters, table-driven. Each method lists the parameters it takes in a
+ * NULL-terminated table of struct kv_param_def (its kv_method.params); parsing,
+ * defaults, range checks, the describe JSON, --help and the "which method takes this
+ * flag" check all read those tables. Parameters several methods take are defined once
+ * here (kv_param_eviction_mode, ...) and referenced from each table; the others live in
+ * their method's file. Names, defaults and ranges are the official FastKV parser's
+ * (spec/methods.md section 9). */
 #ifndef KVLAB_METHODS_PARAMS_H
 #define KVLAB_METHODS_PARAMS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "engine/kv_method.h"
+#include "engine/kv_method.h" // struct kv_shape, struct kv_method
+
+// ----------------------------------------------------------------------------
+// parameter definitions
+
+enum kv_param_kind {
+	KV_PARAM_INT,    /* int field, range [lo, hi] */
+	KV_PARAM_FLOAT,  /* double field, range [lo, hi] or (lo, hi] */
+	KV_PARAM_ENUM,   /* int field: the index of the value in choices */
+	KV_PARAM_BOOL,   /* bool field: 0 or 1 */
+	KV_PARAM_STRING  /* char[size] field */
+};
+
+enum {
+	KV_PARAM_ODD = 1 << 0,   /* INT: must be odd */
+	KV_PARAM_LAYER = 1 << 1  /* INT: a 0-based layer index, checked against the model when given */
+};
+
+struct kv_param_def {
+	const char *name;             /* the flag without "--": "retain_rate" */
+	enum kv_param_kind kind;
+	size_t offset;                /* of the field in the method's parameter struct */
+	double lo, hi;                /* INT / FLOAT range */
+	bool lo_open;                 /* FLOAT: lo is excluded, (lo, hi] */
+	unsigned flags;               /* KV_PARAM_ODD, KV_PARAM_LAYER */
+	const char *const *choices;   /* ENUM: NULL-terminated names */
+	size_t size;                  /* STRING: capacity of the char array, NUL included */
+	double def;                   /* default of INT / FLOAT / BOOL (may lie outside the range: "unset") */
+	const char *def_str;          /* default of ENUM (a choice) / STRING */
+	const char *def_text;         /* --help's default when it needs words ("from the preset"); NULL: from def */
+	const char *metavar;          /* "R", "N", "MODE" */
+	const char *help;             /* one line */
+};
 
 enum kv_eviction { KV_EVICT_CONSTANT = 0, KV_EVICT_PROPORTIONAL = 1 };
 enum kv_pooling { KV_POOLING_MAX = 0, KV_POOLING_AVG = 1 };
 
+/* The parameters several methods take; a method's own parameter struct starts with it,
+ * so these definitions' offsets hold in every method's struct. */
 struct kv_params {
-	enum kv_eviction eviction_mode;   /* --eviction_mode constant|proportional (default constant) */
-	double retain_rate;               /* --retain_rate (0, 1] (0.1) */
-	int max_capacity_prompts;         /* --max_capacity_prompts >= 1 (512) */
-	int window_size;                  /* --window_size >= 1 (8) */
-	int kernel_size;                  /* --kernel_size odd >= 1 (7) */
-	enum kv_pooling pooling;          /* --pooling maxpool|avgpool (maxpool) */
-	int tsp_idx;                      /* --tsp_idx 0..L-1 (15) */
-	double tsp_rate;                  /* --tsp_rate (0, 1] (0.2) */
-	int tsp_len;                      /* --tsp_len >= 1 (2048) */
-	int filter_idx;                   /* --filter_idx 0..L-1 (13) */
-	bool h2o_causal;                  /* --h2o_causal 0|1 (0: faithful non-causal scoring) */
-	bool per_kv_head;                 /* --per_kv_head 0|1 (0: SnapKV/H2O select per query head) */
-	char pyramid_preset[48];          /* --pyramid_preset NAME ("" = from --retain_rate) */
-	double pyramid_decay;             /* --pyramid_decay_ratio [0, 1] (-1 = preset) */
-	double pyramid_recent;            /* --pyramid_recent_ratio [0, 1) (-1 = preset) */
-	int pyramid_decode;               /* --pyramid_decode official|layer (0 official, 1 layer) */
-	bool given[32];                   /* which keys were given, by kv_param_keys index */
+	int eviction_mode;         /* enum kv_eviction: --eviction_mode constant|proportional (constant) */
+	double retain_rate;        /* --retain_rate (0, 1] (0.1) */
+	int max_capacity_prompts;  /* --max_capacity_prompts >= 1 (512) */
+	int window_size;           /* --window_size >= 1 (8) */
+	int kernel_size;           /* --kernel_size odd >= 1 (7) */
+	int pooling;               /* enum kv_pooling: --pooling maxpool|avgpool (maxpool) */
+	bool per_kv_head;          /* --per_kv_head 0|1 (0: SnapKV/H2O select per query head) */
 };
 
-/* The keys known to every method, as flags without "--", NULL-terminated. */
-extern const char *const kv_param_keys[];
+extern const struct kv_param_def kv_param_eviction_mode, kv_param_retain_rate, kv_param_max_capacity_prompts,
+	kv_param_window_size, kv_param_kernel_size, kv_param_pooling, kv_param_per_kv_head;
 
-/* Fills p with the official defaults. */
-void kv_params_defaults(struct kv_params *p);
-/* Parses key=value pairs over the defaults; checks ranges, and layer indices against
- * shape (when non-NULL). Unknown keys and bad values name the flag. */
-int kv_params_parse(struct kv_params *p, const char *const *keys, const char *const *vals, int n,
-		    const struct kv_shape *shape, char *err, size_t errlen);
-/* Checks that the layer index key ("tsp_idx" or "filter_idx") fits shape. */
-int kv_params_check_layer(const struct kv_params *p, const char *key, const struct kv_shape *shape, char *err, size_t errlen);
+/* Borrowed: the definition called name in table (NULL-terminated), or NULL. */
+const struct kv_param_def *kv_param_find(const struct kv_param_def *const *table, const char *name);
 
-/* True when key (e.g. "tsp_idx") was given explicitly. */
-bool kv_params_given(const struct kv_params *p, const char *key);
+// ----------------------------------------------------------------------------
+// parsing a method's parameters
+
+/* Fills the fields of every parameter in table with its default, then parses the
+ * key=value pairs into them (dst is the method's parameter struct). Checks ranges, and
+ * given layer indices against shape (when non-NULL). A key outside table is an error
+ * naming the flag and method; bad values name the flag. */
+int kv_params_parse(const struct kv_param_def *const *table, void *dst, const char *method, const char *const *keys,
+		    const char *const *vals, int n, const struct kv_shape *shape, char *err, size_t errlen);
+/* Checks that layer index value (of flag name) fits shape. */
+int kv_params_check_layer(const char *name, int value, const struct kv_shape *shape, char *err, size_t errlen);
+/* Checks that a constant budget leaves room beyond the window (--max_capacity_prompts > --window_size). */
+int kv_params_check_window(const struct kv_params *p, const char *method, char *err, size_t errlen);
+
+/* Writes {"method":METHOD, then every parameter of table in table order} into buf:
+ * enums and strings as strings, ints and bools as integers, doubles with %.17g. */
+void kv_params_json(const struct kv_param_def *const *table, const void *src, const char *method, char *buf, size_t len);
+
+/* Writes the default of d as --help shows it into buf. */
+void kv_param_default_text(const struct kv_param_def *d, char *buf, size_t len);
 
 /* Budget of a layer with n tokens: floor(n * rate) in double (proportional), or cap. */
 int kv_budget(const struct kv_params *p, int n, double rate, int cap);
 
-/* The state of a method that needs nothing but its parameters and the model shape. */
+/* The state of a method that needs nothing but the shared parameters and the model shape. */
 struct kv_pstate {
 	struct kv_params p;
 	struct kv_shape shape;
 };
-/* Makes a kv_pstate from key=value pairs (caller frees with free()). */
-int kv_pstate_new(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
-		  void **state, char *err, size_t errlen);
-/* Checks that a constant budget leaves room beyond the window (--max_capacity_prompts > --window_size). */
-int kv_params_check_window(const struct kv_params *p, const char *method, char *err, size_t errlen);
+/* Makes a kv_pstate from key=value pairs checked against table (caller frees with free()). */
+int kv_pstate_new(const struct kv_param_def *const *table, const char *method, const char *const *keys,
+		  const char *const *vals, int n, const struct kv_shape *shape, void **state, char *err, size_t errlen);
 
-/* Writes the parameters named in keys (NULL-terminated) as a JSON object into buf. */
-void kv_params_json(const struct kv_params *p, const char *method, const char *const *keys, char *buf, size_t len);
+// ----------------------------------------------------------------------------
+// key=value lists as the command line gives them
+
+struct kv_arg {
+	const char *key, *val;  /* borrowed; key without "--" */
+};
+
+/* A growable list of method parameters, at most one entry per key. Zero-initialised = empty. */
+struct kv_args {
+	struct kv_arg *v;
+	int n, cap;
+};
+
+/* Sets key to val (strings borrowed), replacing an earlier value of key (last wins). */
+int kv_args_set(struct kv_args *a, const char *key, const char *val, char *err, size_t errlen);
+/* Borrowed: the value of key, or NULL. */
+const char *kv_args_get(const struct kv_args *a, const char *key);
+/* Releases the list's array (not the strings) and empties it. */
+void kv_args_free(struct kv_args *a);
 
 #endif

@@ -70,43 +70,43 @@ const struct pyr_preset *pyr_preset_find(const char *name)
 	return NULL;
 }
 
-int pyr_config_resolve(const struct kv_params *p, struct pyr_config *out, char *err, size_t errlen)
+int pyr_config_resolve(const struct pyr_params *p, struct pyr_config *out, char *err, size_t errlen)
 {
 	struct pyr_config c = { .decay = -1, .recent = PYR_RECENT_DEFAULT,
-				.decode = p->pyramid_decode ? PYR_DECODE_LAYER : PYR_DECODE_OFFICIAL };
+				.decode = p->decode ? PYR_DECODE_LAYER : PYR_DECODE_OFFICIAL };
 	const struct pyr_preset *ps = NULL;
-	if (p->pyramid_preset[0]) {
-		if (!(ps = pyr_preset_find(p->pyramid_preset))) {
+	if (p->preset[0]) {
+		if (!(ps = pyr_preset_find(p->preset))) {
 			char list[256] = "";
 			for (int i = 0; pyr_presets[i].name; i++) {
 				size_t n = strlen(list);
 				snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", pyr_presets[i].name);
 			}
 			return kv_errf(err, errlen, KV_EINVAL, "--pyramid_preset: expected one of %s, got '%s'", list,
-				       p->pyramid_preset);
+				       p->preset);
 		}
-	} else if (p->retain_rate == 0.35) { /* set_model compares the float exactly */
+	} else if (p->p.retain_rate == 0.35) { /* set_model compares the float exactly */
 		ps = pyr_preset_find("llama31_8b_35%");
-	} else if (p->retain_rate == 0.5) {
+	} else if (p->p.retain_rate == 0.5) {
 		ps = pyr_preset_find("llama31_8b_50%");
-	} else if (p->retain_rate == 0.6) {
+	} else if (p->p.retain_rate == 0.6) {
 		ps = pyr_preset_find("llama31_8b_60%");
-	} else if (p->pyramid_decay < 0) {
+	} else if (p->decay < 0) {
 		return kv_errf(err, errlen, KV_EINVAL,
 			       "--retain_rate: pyramidinfer has official configs only for 0.35, 0.5 and 0.6, got %g%s; pass one of "
 			       "them, --pyramid_preset NAME, or --pyramid_decay_ratio R (kvlab calibrate pyramidinfer --target T finds R; "
 			       "the cosine schedule keeps at least about 35 %% of the KV)",
-			       p->retain_rate, kv_params_given(p, "retain_rate") ? "" : " (the default)");
+			       p->p.retain_rate, p->retain_rate_given ? "" : " (the default)");
 	}
 	if (ps) {
 		snprintf(c.preset, sizeof(c.preset), "%s", ps->name);
 		c.decay = ps->decay;
 		c.recent = ps->recent;
 	}
-	if (p->pyramid_decay >= 0)
-		c.decay = p->pyramid_decay;
-	if (p->pyramid_recent >= 0)
-		c.recent = p->pyramid_recent;
+	if (p->decay >= 0)
+		c.decay = p->decay;
+	if (p->recent >= 0)
+		c.recent = p->recent;
 	*out = c;
 	return 0;
 }
@@ -286,8 +286,36 @@ static int rows_reserve(struct pyr_rows *rw)
 // ----------------------------------------------------------------------------
 // state
 
+static const char *const pyr_decodes[] = { "official", "layer", NULL };
+
+static const struct kv_param_def pyramid_preset = {
+	.name = "pyramid_preset", .kind = KV_PARAM_STRING, .offset = offsetof(struct pyr_params, preset),
+	.size = sizeof(((struct pyr_params *)0)->preset), .def_str = "", .def_text = "chosen from --retain_rate",
+	.metavar = "NAME", .help = "PyramidInfer: official config (e.g. llama31_8b_50%)",
+};
+static const struct kv_param_def pyramid_decay_ratio = {
+	.name = "pyramid_decay_ratio", .kind = KV_PARAM_FLOAT, .offset = offsetof(struct pyr_params, decay),
+	.lo = 0, .hi = 1, .def = -1, .def_text = "the preset's", .metavar = "R",
+	.help = "PyramidInfer: prefill decay ratio, overrides the preset (see kvlab calibrate)",
+};
+static const struct kv_param_def pyramid_recent_ratio = {
+	.name = "pyramid_recent_ratio", .kind = KV_PARAM_FLOAT, .offset = offsetof(struct pyr_params, recent),
+	.lo = 0, .hi = 0.999, .def = -1, .def_text = "the preset's", .metavar = "R",
+	.help = "PyramidInfer: recent ratio, overrides the preset",
+};
+static const struct kv_param_def pyramid_decode = {
+	.name = "pyramid_decode", .kind = KV_PARAM_ENUM, .offset = offsetof(struct pyr_params, decode),
+	.choices = pyr_decodes, .def_str = "official", .metavar = "MODE",
+	.help = "PyramidInfer decode trigger: official or layer",
+};
+
+/* The describe JSON is pyr_describe's (the resolved configuration), not this table's. */
+static const struct kv_param_def *const pyr_params_table[] = {
+	&kv_param_retain_rate, &pyramid_preset, &pyramid_decay_ratio, &pyramid_recent_ratio, &pyramid_decode, NULL,
+};
+
 struct pyr_state {
-	struct kv_params p;
+	struct pyr_params p;
 	struct pyr_config cfg;
 	struct kv_shape shape;
 	bool prefilled;         /* rows hold a prefill's RW_l / PL_l */
@@ -317,9 +345,9 @@ static int pyr_init(const char *const *keys, const char *const *vals, int n, con
 	if (!st)
 		return kv_errf(err, errlen, KV_ENOMEM, "pyramidinfer: out of memory");
 	st->shape = *shape;
-	kv_params_defaults(&st->p);
-	/* no shape: the layer-index checks concern --tsp_idx / --filter_idx, which PyramidInfer ignores */
-	if ((rc = kv_params_parse(&st->p, keys, vals, n, NULL, err, errlen)) ||
+	for (int i = 0; i < n; i++)
+		st->p.retain_rate_given |= strcmp(keys[i], "retain_rate") == 0;
+	if ((rc = kv_params_parse(pyr_params_table, &st->p, "pyramidinfer", keys, vals, n, shape, err, errlen)) ||
 	    (rc = pyr_config_resolve(&st->p, &st->cfg, err, errlen)))
 		goto out_free;
 	if (!(st->rows = calloc((size_t)shape->n_layer, sizeof(*st->rows)))) {
@@ -608,4 +636,5 @@ const struct kv_method pyramidinfer_method = {
 	.decode_layer = pyr_decode_layer,
 	.describe = pyr_describe,
 	.prompt_cap = 7950,
+	.params = pyr_params_table,
 };

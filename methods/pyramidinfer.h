@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include <stdbool.h>
+
 #include "methods/params.h" // struct kv_params
 
 /* One official config file (spec 8.1): the two fields that differ between files. */
@@ -36,6 +38,16 @@ enum pyr_decode {
 	PYR_DECODE_LAYER = 1     /* PL_l = layer l's prefill cache length (the evident intent) */
 };
 
+/* PyramidInfer's parameters as given (methods/pyramidinfer.c holds their table). */
+struct pyr_params {
+	struct kv_params p;       /* only retain_rate is read */
+	char preset[48];          /* --pyramid_preset NAME ("" = from --retain_rate) */
+	double decay;             /* --pyramid_decay_ratio [0, 1] (-1 = preset) */
+	double recent;            /* --pyramid_recent_ratio [0, 0.999] (-1 = preset) */
+	int decode;               /* --pyramid_decode official|layer (enum pyr_decode) */
+	bool retain_rate_given;   /* --retain_rate was given (its error says "(the default)" otherwise) */
+};
+
 /* The resolved PyramidInfer settings. */
 struct pyr_config {
 	char preset[48];         /* the official file used, "" when --pyramid_decay_ratio alone set r */
@@ -49,7 +61,7 @@ struct pyr_config {
  * --pyramid_decay_ratio and --pyramid_recent_ratio override (without a preset the
  * recent ratio is PYR_RECENT_DEFAULT). Other retain rates without a decay ratio, and
  * unknown presets, are errors naming the flag. */
-int pyr_config_resolve(const struct kv_params *p, struct pyr_config *out, char *err, size_t errlen);
+int pyr_config_resolve(const struct pyr_params *p, struct pyr_config *out, char *err, size_t errlen);
 
 /* Borrowed: the preset called name, or NULL. */
 const struct pyr_preset *pyr_preset_find(const char *name);

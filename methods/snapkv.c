@@ -10,13 +10,16 @@
 #include "methods/registry.h"
 #include "methods/select.h"
 
-static const char *const snapkv_keys[] = { "eviction_mode", "retain_rate", "max_capacity_prompts", "window_size",
-					   "kernel_size", "pooling", "per_kv_head", NULL };
+/* In the order of the describe JSON. */
+static const struct kv_param_def *const snapkv_params[] = {
+	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &kv_param_window_size,
+	&kv_param_kernel_size, &kv_param_pooling, &kv_param_per_kv_head, NULL,
+};
 
 static int snapkv_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
 		       void **state, char *err, size_t errlen)
 {
-	int rc = kv_pstate_new(keys, vals, n, shape, state, err, errlen);
+	int rc = kv_pstate_new(snapkv_params, "snapkv", keys, vals, n, shape, state, err, errlen);
 	if (!rc && (rc = kv_params_check_window(&((struct kv_pstate *)*state)->p, "snapkv", err, errlen))) {
 		free(*state);
 		*state = NULL;
@@ -48,7 +51,7 @@ out:
 
 static void snapkv_describe(const void *state, char *buf, size_t len)
 {
-	kv_params_json(&((const struct kv_pstate *)state)->p, "snapkv", snapkv_keys, buf, len);
+	kv_params_json(snapkv_params, &((const struct kv_pstate *)state)->p, "snapkv", buf, len);
 }
 
 const struct kv_method snapkv_method = {
@@ -58,4 +61,5 @@ const struct kv_method snapkv_method = {
 	.free_state = free,
 	.prefill_layer = snapkv_prefill_layer,
 	.describe = snapkv_describe,
+	.params = snapkv_params,
 };

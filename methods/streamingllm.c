@@ -9,12 +9,15 @@
 
 #define N_SINK 4
 
-static const char *const streamingllm_keys[] = { "eviction_mode", "retain_rate", "max_capacity_prompts", NULL };
+/* In the order of the describe JSON. */
+static const struct kv_param_def *const streamingllm_params[] = {
+	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, NULL,
+};
 
 static int streamingllm_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
 			     void **state, char *err, size_t errlen)
 {
-	return kv_pstate_new(keys, vals, n, shape, state, err, errlen);
+	return kv_pstate_new(streamingllm_params, "streamingllm", keys, vals, n, shape, state, err, errlen);
 }
 
 static int streamingllm_prefill_layer(void *state, const struct kv_layer_view *v, struct kv_decision *d, char *err,
@@ -43,7 +46,7 @@ static int streamingllm_prefill_layer(void *state, const struct kv_layer_view *v
 
 static void streamingllm_describe(const void *state, char *buf, size_t len)
 {
-	kv_params_json(&((const struct kv_pstate *)state)->p, "streamingllm", streamingllm_keys, buf, len);
+	kv_params_json(streamingllm_params, &((const struct kv_pstate *)state)->p, "streamingllm", buf, len);
 }
 
 const struct kv_method streamingllm_method = {
@@ -53,4 +56,5 @@ const struct kv_method streamingllm_method = {
 	.free_state = free,
 	.prefill_layer = streamingllm_prefill_layer,
 	.describe = streamingllm_describe,
+	.params = streamingllm_params,
 };

@@ -9,7 +9,7 @@ K=${KVLAB:-./kvlab}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . tests/lib_cli.sh
-T="--synthetic tiny --tsp_idx 1 --filter_idx 1 --threads 1"
+T="--synthetic tiny --tsp_idx 1 --threads 1" # --tsp_idx: the default methods are fullkv,fastkv
 
 expect bench_without_benchmark_should_print_usage 2 "usage: kvlab bench prefill\|e2e" -- $K bench
 expect bench_should_reject_an_unknown_benchmark 2 "unknown benchmark 'ttft'" -- $K bench ttft
@@ -30,6 +30,8 @@ expect bench_should_reject_a_bad_method_value 1 "--tsp_rate: expected a number i
 	$K bench prefill $T --methods fastkv --tsp_rate 1.5 --db "$tmp/x.db"
 expect bench_should_reject_a_bad_per_entry_value 1 "entry 'fastkv:tsp_idx=9'.*--tsp_idx" -- \
 	$K bench prefill $T --methods fastkv:tsp_idx=9 --db "$tmp/x.db"
+expect bench_should_refuse_a_flag_no_listed_method_takes 1 "--filter_idx: not a parameter of fullkv, fastkv \(taken by gemfilter\)" -- \
+	$K bench prefill $T --filter_idx 1 --db "$tmp/x.db"
 expect bench_should_reject_method_and_methods 1 "--methods LIST or --method NAME, not both" -- \
 	$K bench prefill $T --method fullkv --methods fullkv,fastkv
 expect bench_should_list_the_synthetic_shapes 1 "--synthetic: expected one of smollm2-135m, llama-3.1-8b, ministral-8b, mistral-nemo-12b" -- \
@@ -64,7 +66,7 @@ cat >"$tmp/config.json" <<'EOF'
  "num_key_value_heads": 1, "head_dim": 16, "intermediate_size": 96, "vocab_size": 300, "rope_theta": 1e6}
 EOF
 expect bench_should_take_a_config_json_shape 0 "\| fullkv \| 64 \|" -- \
-	$K bench prefill --synthetic_config "$tmp/config.json" --layer_weights shared --tsp_idx 1 --filter_idx 1 \
+	$K bench prefill --synthetic_config "$tmp/config.json" --layer_weights shared --tsp_idx 1 \
 	--methods fullkv,fastkv --context_lengths 64 --warmups 0 --runs 1 --threads 1 --db "$db"
 w=$(sqlite3 "$db" "select count(*) from bench_latency where weights like '%shared-layer weights%' and model like 'synthetic:%config.json'
 	and model_shape like '%\"n_head_kv\":1%'" 2>/dev/null)

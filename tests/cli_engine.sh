@@ -35,3 +35,20 @@ expect info_should_name_the_chat_family 0 "chat format: +chatml" -- $K info --mo
 expect tokenize_should_print_ids_on_one_line 0 "^[0-9]+( [0-9]+)*$" -- $K tokenize --model $M --text "Hello world 123"
 expect generate_should_report_speed_on_stderr 0 "decode: .* tok/s" -- \
 	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 8 --threads 2
+# method flags come from the methods' parameter tables and are checked against --method
+expect generate_help_should_list_the_registered_methods 0 "--method NAME .*methods: fullkv, fastkv, gemfilter, snapkv, streamingllm, h2o, pyramidinfer" -- \
+	$K generate --help
+expect generate_help_should_show_each_method_flag_with_its_default_and_methods 0 "--tsp_idx L .*\(default: 15; fastkv\)" -- \
+	$K generate --help
+$K generate --model $M --prompt hi --method snapkv --tsp_idx 3 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -ne 0 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -qx "kvlab: --tsp_idx: not a parameter of snapkv (taken by fastkv)" "$tmp/err"; then
+	ok generate_should_refuse_a_flag_the_method_does_not_take_in_one_line
+else
+	fail generate_should_refuse_a_flag_the_method_does_not_take_in_one_line "rc $rc: $(head -3 "$tmp/err")"
+fi
+expect generate_should_take_per_entry_parameters 0 'method: \{"method":"snapkv",.*"max_capacity_prompts":100,' -- \
+	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 1 --threads 2 --method snapkv:max_capacity_prompts=100
+expect generate_should_take_one_method 1 "--method takes one method" -- $K generate --model $M --prompt hi --method fullkv,snapkv
+n=$($K generate --help | grep -c -- "^  --retain_rate R ")
+check generate_help_should_list_a_shared_method_flag_once test "$n" = 1

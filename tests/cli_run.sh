@@ -124,6 +124,10 @@ check_bad run_should_reject_a_bad_method_value "--tsp_rate: expected a number in
 	$K run --task needle --model $M --db "$tmp/ref.db" --method fastkv --tsp_rate 1.5 --context_lengths 400
 check_bad run_should_reject_a_bad_shard "--shard: expected K/N with 0 <= K < N <= 1000 \(e.g. 1/2\), got '2/2'" \
 	$K run --task needle --model $M --db "$tmp/ref.db" --shard 2/2 --context_lengths 400
+check_bad run_should_refuse_a_flag_no_listed_method_takes "--tsp_idx: not a parameter of fullkv, snapkv \(taken by fastkv\)" \
+	$K run --task needle --model $M --db "$tmp/ref.db" --method fullkv,snapkv --tsp_idx 3 --context_lengths 400
+check_bad run_should_refuse_a_per_entry_key_the_method_does_not_take "'tsp_idx' in entry 'snapkv:tsp_idx=3' is not a parameter of snapkv" \
+	$K run --task needle --model $M --db "$tmp/ref.db" --method fullkv,snapkv:tsp_idx=3 --context_lengths 400
 check_bad run_should_reject_a_method_listed_twice "--method: 'fullkv' is listed twice" \
 	$K run --task needle --model $M --db "$tmp/ref.db" --method fullkv,snapkv,fullkv --context_lengths 400
 # the mismatch shows only in the forward, after the runs' header lines: the error is the last
@@ -139,3 +143,15 @@ else
 fi
 check_bad run_should_reject_an_unwritable_db "/nonexistent/dir/x.db" \
 	$K run --task needle --model $M --db /nonexistent/dir/x.db --context_lengths 400 --depths 0
+# a shared flag needs one listed method that takes it; NAME:key=value sets one entry's, so
+# the same method may run twice with different settings
+$K run --task needle --model $M --db "$tmp/flags.db" --method fullkv,snapkv,snapkv:window_size=4 --retain_rate 0.2 \
+	--eviction_mode proportional --context_lengths 400 --depths 0 --threads 2 >"$tmp/flags.id" 2>"$tmp/flags.err"
+rc=$?
+mj=$(sqlite3 "$tmp/flags.db" "SELECT method_json FROM runs ORDER BY method_json" 2>/dev/null)
+if [ $rc = 0 ] && [ "$(wc -l <"$tmp/flags.id")" = 3 ] && [ "$(echo "$mj" | grep -c '"retain_rate":0.20000000000000001')" = 2 ] &&
+	echo "$mj" | grep -q '"window_size":4,' && echo "$mj" | grep -q '"window_size":8,' && echo "$mj" | grep -qx '{"method":"fullkv"}'; then
+	ok run_should_take_a_shared_flag_one_listed_method_takes_and_per_entry_overrides
+else
+	fail run_should_take_a_shared_flag_one_listed_method_takes_and_per_entry_overrides "rc $rc: $(tail -2 "$tmp/flags.err") $mj"
+fi

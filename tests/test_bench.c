@@ -25,13 +25,16 @@ static const struct model_config *tiny(void)
 	return &bench_shape_find("tiny")->cfg;
 }
 
-/* Shared method flags of the paper comparison, with TSP / GemFilter layers inside 4 layers. */
-static struct method_args paper_args(void)
+/* Shared method flags of the paper comparison, with TSP / GemFilter layers inside 4
+ * layers (--tsp_idx only when FastKV is listed: a flag no listed method takes is refused).
+ * Caller frees with kv_args_free. */
+static struct kv_args paper_args(bool tsp)
 {
-	struct method_args a = { 0 };
-	a.vals[0] = "proportional"; /* eviction_mode; retain_rate 0.1, tsp_rate 0.2 by default */
-	a.vals[6] = "1";            /* tsp_idx */
-	a.vals[9] = "1";            /* filter_idx */
+	struct kv_args a = { 0 };
+	kv_args_set(&a, "eviction_mode", "proportional", NULL, 0); /* retain_rate 0.1, tsp_rate 0.2 by default */
+	if (tsp)
+		kv_args_set(&a, "tsp_idx", "1", NULL, 0);
+	kv_args_set(&a, "filter_idx", "1", NULL, 0);
 	return a;
 }
 
@@ -73,11 +76,11 @@ static void bench_should_store_one_row_per_method_length_and_phase_with_budget_k
 	const struct model_config *c = tiny();
 	struct model *m = NULL;
 	char err[512], spec[] = "fullkv,fastkv,snapkv,h2o,streamingllm,gemfilter";
-	struct method_args shared = paper_args();
-	struct bench_method *b = NULL;
+	struct kv_args shared = paper_args(true);
+	struct kv_method_entry *b = NULL;
 	int nm = 0, lens[] = { 200, 256 };
 	T_CHECK(model_init_random(c, 7, &m, err, sizeof(err)) == 0, "%s", err);
-	T_CHECK(bench_methods_parse(spec, &shared, &b, &nm, err, sizeof(err)) == 0 && nm == 6, "%s", err);
+	T_CHECK(kv_method_list_parse(kv_methods, "--methods", spec, &shared, &b, &nm, err, sizeof(err)) == 0 && nm == 6, "%s", err);
 	struct store *s = open_db("rows.db");
 	if (!m || !b || !s)
 		goto out;
@@ -97,7 +100,7 @@ static void bench_should_store_one_row_per_method_length_and_phase_with_budget_k
 		for (int j = 0; j < 2; j++) {
 			int N = lens[j], C = (int)floor(N * 0.1), T = (int)floor(N * 0.2);
 			long long want = 0;
-			const char *name = b[i].args.method;
+			const char *name = b[i].m->name;
 			if (!strcmp(name, "fullkv"))
 				want = kvb(L, N, Hkv, D);
 			else if (!strcmp(name, "fastkv")) /* layers 0..1 keep floor(0.1 N); 2..3 floor(T * 0.1/0.2) */
@@ -146,7 +149,8 @@ static void bench_should_store_one_row_per_method_length_and_phase_with_budget_k
 	free(r);
 out:
 	store_close(s);
-	free(b);
+	kv_method_list_free(b, nm);
+	kv_args_free(&shared);
 	model_free(m);
 }
 
@@ -155,11 +159,11 @@ static void interleaving_should_rotate_the_method_order_every_round(void)
 	struct model *m = NULL;
 	char err[512], spec[] = "fullkv,streamingllm,gemfilter", *log = NULL;
 	size_t loglen = 0;
-	struct method_args shared = paper_args();
-	struct bench_method *b = NULL;
+	struct kv_args shared = paper_args(false);
+	struct kv_method_entry *b = NULL;
 	int nm = 0;
 	T_CHECK(model_init_random(tiny(), 3, &m, err, sizeof(err)) == 0, "%s", err);
-	T_CHECK(bench_methods_parse(spec, &shared, &b, &nm, err, sizeof(err)) == 0, "%s", err);
+	T_CHECK(kv_method_list_parse(kv_methods, "--methods", spec, &shared, &b, &nm, err, sizeof(err)) == 0, "%s", err);
 	FILE *f = open_memstream(&log, &loglen);
 	if (!m || !b || !f)
 		goto out;
@@ -185,7 +189,8 @@ out:
 	if (f)
 		fclose(f);
 	free(log);
-	free(b);
+	kv_method_list_free(b, nm);
+	kv_args_free(&shared);
 	model_free(m);
 }
 
@@ -459,26 +464,31 @@ static void config_json_should_name_what_is_missing_or_unsupported(void)
 static void methods_list_should_apply_per_entry_overrides_over_the_shared_flags(void)
 {
 	char spec[] = "fullkv,fastkv:tsp_idx=10:retain_rate=0.2,pyramidinfer:pyramid_preset=llama31_8b_50%";
-	struct method_args shared = { 0 };
-	struct bench_method *b = NULL;
+	struct kv_arg av[] = { { "tsp_rate", "0.3" } };
+	struct kv_args shared = { av, 1, 1 };
+	struct kv_method_entry *b = NULL;
 	int n = 0;
 	char err[512];
-	shared.vals[7] = "0.3"; /* tsp_rate */
-	T_CHECK(bench_methods_parse(spec, &shared, &b, &n, err, sizeof(err)) == 0 && n == 3, "%s", err);
+	T_CHECK(kv_method_list_parse(kv_methods, "--methods", spec, &shared, &b, &n, err, sizeof(err)) == 0 && n == 3, "%s", err);
 	if (!b)
 		return;
-	T_CHECK(!strcmp(b[0].args.method, "fullkv") && !strcmp(b[0].label, "fullkv") && !b[0].args.vals[6], "entry 0");
-	T_CHECK(!strcmp(b[1].args.method, "fastkv") && !strcmp(b[1].label, "fastkv:tsp_idx=10:retain_rate=0.2"), "entry 1 label '%s'",
+	T_CHECK(!strcmp(b[0].m->name, "fullkv") && !strcmp(b[0].label, "fullkv") && b[0].args.n == 0, "entry 0");
+	T_CHECK(!strcmp(b[1].m->name, "fastkv") && !strcmp(b[1].label, "fastkv:tsp_idx=10:retain_rate=0.2"), "entry 1 label '%s'",
 		b[1].label);
-	T_CHECK(b[1].args.vals[6] && !strcmp(b[1].args.vals[6], "10") && !strcmp(b[1].args.vals[1], "0.2") &&
-			!strcmp(b[1].args.vals[7], "0.3"),
+	const char *ti = kv_args_get(&b[1].args, "tsp_idx"), *rr = kv_args_get(&b[1].args, "retain_rate"),
+		   *tr = kv_args_get(&b[1].args, "tsp_rate");
+	T_CHECK(ti && !strcmp(ti, "10") && rr && !strcmp(rr, "0.2") && tr && !strcmp(tr, "0.3"),
 		"fastkv overrides / shared tsp_rate lost");
-	T_CHECK(!strcmp(b[2].args.vals[12], "llama31_8b_50%"), "pyramid_preset override");
-	free(b);
+	const char *pp = kv_args_get(&b[2].args, "pyramid_preset");
+	T_CHECK(pp && !strcmp(pp, "llama31_8b_50%") && !kv_args_get(&b[2].args, "tsp_rate"), "pyramid_preset override");
+	kv_method_list_free(b, n);
 	const struct {
 		const char *spec, *want;
 	} bad[] = {
 		{ "fastkv:foo=1", "unknown key 'foo' in entry 'fastkv:foo=1'" },
+		{ "snapkv:tsp_idx=3", "'tsp_idx' in entry 'snapkv:tsp_idx=3' is not a parameter of snapkv (taken by fastkv)" },
+		{ "snapkv,h2o", "--tsp_rate: not a parameter of snapkv, h2o (taken by fastkv)" },
+		{ "fastkv,nosuch", "--methods entry 'nosuch': --method: expected one of fullkv, fastkv" },
 		{ "fastkv,,snapkv", "empty entry at position 2" },
 		{ "fastkv,fastkv", "'fastkv' is listed twice" },
 		{ "fastkv:tsp_idx", "'tsp_idx' in entry 'fastkv:tsp_idx' is not key=value" },
@@ -489,7 +499,7 @@ static void methods_list_should_apply_per_entry_overrides_over_the_shared_flags(
 		char s[128];
 		snprintf(s, sizeof(s), "%s", bad[i].spec);
 		b = NULL;
-		int rc = bench_methods_parse(s, &shared, &b, &n, err, sizeof(err));
+		int rc = kv_method_list_parse(kv_methods, "--methods", s, &shared, &b, &n, err, sizeof(err));
 		T_CHECK(rc == KV_EINVAL && strstr(err, bad[i].want), "'%s': rc %d, '%s'", bad[i].spec, rc, err);
 		T_CHECK(b == NULL, "output written on failure");
 	}

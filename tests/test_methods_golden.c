@@ -28,7 +28,7 @@
 #include "engine/kv_method.h"   // struct kv_method, kv_policy_prefill_layer
 #include "engine/kvcache.h"     // struct kv_cache, struct kv_layer
 #include "engine/model.h"       // model_load
-#include "methods/params.h"     // kv_param_keys
+#include "methods/params.h"     // struct kv_args
 #include "eval/selection.h"     // selection_dump (KVLAB_METHODS_DUMP)
 #include "methods/registry.h"   // kv_policy_make, kv_method_find
 #include "tests/test.h"
@@ -656,22 +656,16 @@ static const struct kv_method harness_method = {
 	.prefill_layer = harness_prefill_layer,
 };
 
-/* Fills method_args from a "key=value key=value" string (pointers into buf). */
-static int args_from_params(const char *method, char *buf, struct method_args *a)
+/* Fills a from a "key=value key=value" string (pointers into buf; a freed with kv_args_free). */
+static int args_from_params(char *buf, struct kv_args *a)
 {
-	memset(a, 0, sizeof(*a));
-	a->method = method;
 	for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
 		char *eq = strchr(tok, '=');
 		if (!eq)
 			return -1;
 		*eq = 0;
-		int i = 0;
-		while (kv_param_keys[i] && strcmp(kv_param_keys[i], tok) != 0)
-			i++;
-		if (!kv_param_keys[i])
+		if (kv_args_set(a, tok, eq + 1, NULL, 0))
 			return -1;
-		a->vals[i] = eq + 1;
 	}
 	return 0;
 }
@@ -713,7 +707,8 @@ static int run_group(const struct golden *g, const struct gold_case *const *case
 	hs->applied = 0;
 	bool applied_set = false;
 	for (int c = 0; c < n_cases; c++) {
-		struct method_args a;
+		struct kv_args a = { 0 };
+		const struct kv_method *km = kv_method_find(cases[c]->method);
 		snprintf(pbuf[c], sizeof(pbuf[c]), "%s", cases[c]->params);
 		hs->gc[c] = cases[c];
 		hs->obs[c] = (struct obs){ .n_layer = shape.n_layer, .restart_layer = -1 };
@@ -722,12 +717,16 @@ static int run_group(const struct golden *g, const struct gold_case *const *case
 			fails++;
 			goto out;
 		}
-		if (args_from_params(cases[c]->method, pbuf[c], &a) != 0) {
-			fprintf(stderr, "  bad parameter string '%s' in the golden; " REGEN "\n", cases[c]->params);
+		if (!km || args_from_params(pbuf[c], &a) != 0) {
+			fprintf(stderr, "  bad method or parameter string '%s %s' in the golden; " REGEN "\n", cases[c]->method,
+				cases[c]->params);
+			kv_args_free(&a);
 			fails++;
 			goto out;
 		}
-		if ((rc = kv_policy_make(&a, &shape, &hs->pol[c], err, sizeof(err)))) {
+		rc = kv_policy_make(km, &a, &shape, &hs->pol[c], err, sizeof(err));
+		kv_args_free(&a);
+		if (rc) {
 			fprintf(stderr, "  %s %s: %s\n", cases[c]->method, cases[c]->params, err);
 			fails++;
 			goto out;

@@ -583,7 +583,9 @@ static void bad_parameters_should_fail_naming_the_flag(void)
 {
 	static const char *const window_methods[] = { "fastkv", "snapkv", "h2o", NULL };
 	for (int i = 0; window_methods[i]; i++) {
-		struct cfg c = { window_methods[i], { "max_capacity_prompts", "8", "tsp_idx", "1", NULL } }; /* = the default window */
+		/* --tsp_idx (inside the 4 layers) only for FastKV: the others do not take it */
+		const char *tsp = strcmp(window_methods[i], "fastkv") == 0 ? "tsp_idx" : NULL;
+		struct cfg c = { window_methods[i], { "max_capacity_prompts", "8", tsp, "1", NULL } }; /* = the default window */
 		struct kv_policy pol = { 0 };
 		char err[512] = "";
 		int rc = policy_from(&c, g_tiny, &pol, err, sizeof(err));
@@ -591,13 +593,13 @@ static void bad_parameters_should_fail_naming_the_flag(void)
 			"%s: budget 8 with window 8 should fail naming --max_capacity_prompts: rc %d '%s'", window_methods[i], rc, err);
 		if (!rc)
 			kv_policy_free(&pol);
-		struct cfg big = { window_methods[i], { "max_capacity_prompts", "20", "window_size", "32", "tsp_idx", "1", NULL } };
+		struct cfg big = { window_methods[i], { "max_capacity_prompts", "20", "window_size", "32", tsp, "1", NULL } };
 		rc = policy_from(&big, g_tiny, &pol, err, sizeof(err));
 		T_CHECK(rc == KV_EINVAL && strstr(err, "--max_capacity_prompts"), "%s: budget 20 with window 32: rc %d '%s'",
 			window_methods[i], rc, err);
 		if (!rc)
 			kv_policy_free(&pol);
-		struct cfg ok = { window_methods[i], { "max_capacity_prompts", "9", "tsp_idx", "1", NULL } };
+		struct cfg ok = { window_methods[i], { "max_capacity_prompts", "9", tsp, "1", NULL } };
 		rc = policy_from(&ok, g_tiny, &pol, err, sizeof(err));
 		T_CHECK(rc == 0, "%s: budget 9 with window 8 should be accepted: %s", window_methods[i], err);
 		if (!rc)
@@ -606,7 +608,7 @@ static void bad_parameters_should_fail_naming_the_flag(void)
 	check_rejected("fastkv", "tsp_idx", "4", "--tsp_idx");     /* the tiny model has layers 0..3 */
 	check_rejected("fastkv", "tsp_idx", "-1", "--tsp_idx");
 	check_rejected("fastkv", NULL, NULL, "--tsp_idx");         /* the default 15 is outside too */
-	check_rejected("snapkv", "tsp_idx", "4", "--tsp_idx");     /* given explicitly: checked even where unused */
+	check_rejected("snapkv", "tsp_idx", "4", "--tsp_idx: not a parameter of snapkv (taken by fastkv)");
 	check_rejected("gemfilter", "filter_idx", "4", "--filter_idx");
 	check_rejected("gemfilter", "filter_idx", "x", "--filter_idx");
 	check_rejected("gemfilter", NULL, NULL, "--filter_idx");   /* the default 13 */
@@ -630,7 +632,8 @@ static void bad_parameters_should_fail_naming_the_flag(void)
 	check_rejected("fastkv", "eviction_mode", "relative", "--eviction_mode");
 	check_rejected("snapkv", "pooling", "minpool", "--pooling");
 	check_rejected("nosuchmethod", NULL, NULL, "--method");
-	/* an unknown key can only come through a method's own init */
+	check_rejected("h2o", "tsp_idxx", "3", "--tsp_idxx: unknown method parameter");
+	/* a method's own init refuses keys outside its table too */
 	const struct kv_method *m = kv_method_find("snapkv");
 	T_CHECK(m != NULL, "snapkv not registered");
 	if (m) {

@@ -7,26 +7,25 @@
 
 #include "base/errors.h"    // kv_errf
 #include "engine/model.h"     // struct model
-#include "methods/params.h"   // kv_param_keys
-#include "methods/registry.h" // kv_policy_make
+#include "methods/params.h"   // struct kv_args
+#include "methods/registry.h" // kv_method_lookup, kv_policy_make
 
 /* Builds method's policy for model m from the NULL-terminated key/value list kv; the
  * caller releases it with kv_policy_free. */
 static inline int t_policy_make(const char *method, const char *const *kv, const struct model *m, struct kv_policy *pol,
 				char *err, size_t errlen)
 {
-	struct method_args a = { .method = method };
-	for (int i = 0; kv[i]; i += 2) {
-		int k = 0;
-		while (kv_param_keys[k] && strcmp(kv_param_keys[k], kv[i]) != 0)
-			k++;
-		if (!kv_param_keys[k])
-			return kv_errf(err, errlen, KV_EINVAL, "test: no key %s", kv[i]);
-		a.vals[k] = kv[i + 1];
-	}
+	const struct kv_method *km = NULL;
+	struct kv_args a = { 0 };
+	int rc = kv_method_lookup(kv_methods, method, &km, err, errlen);
+	for (int i = 0; !rc && kv[i]; i += 2)
+		rc = kv_args_set(&a, kv[i], kv[i + 1], err, errlen);
 	struct kv_shape shape = { .n_layer = m->cfg.n_layer, .n_head = m->cfg.n_head, .n_head_kv = m->cfg.n_head_kv,
 				  .head_dim = m->cfg.head_dim, .n_embd = m->cfg.n_embd };
-	return kv_policy_make(&a, &shape, pol, err, errlen);
+	if (!rc)
+		rc = kv_policy_make(km, &a, &shape, pol, err, errlen);
+	kv_args_free(&a);
+	return rc;
 }
 
 #endif

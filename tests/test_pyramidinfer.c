@@ -14,7 +14,7 @@
 #include "engine/kv_method.h"     // struct kv_method, struct kv_layer_view
 #include "engine/kvcache.h"       // struct kv_cache
 #include "engine/model.h"         // model_init_random
-#include "methods/params.h"       // kv_param_keys
+#include "methods/params.h"       // struct kv_args
 #include "methods/pyramidinfer.h" // pyr_simulate, pyr_calibrate
 #include "methods/registry.h"     // pyramidinfer_method, kv_policy_make
 #include "tests/test.h"
@@ -57,17 +57,18 @@ static void random_ids(int32_t *ids, int n, unsigned seed)
 static int make_policy(const char *const *kv, const struct kv_shape *shape, struct kv_policy *pol, char *err,
 		       size_t errlen)
 {
-	struct method_args ma = { .method = "pyramidinfer" };
-	static char store[KV_MAX_PARAMS][64];
-	for (int i = 0; kv && kv[i]; i++) {
+	static char store[16][64];
+	struct kv_args a = { 0 };
+	int rc = 0;
+	for (int i = 0; !rc && kv && kv[i] && i < 16; i++) {
 		const char *eq = strchr(kv[i], '=');
-		for (int k = 0; kv_param_keys[k]; k++)
-			if (strlen(kv_param_keys[k]) == (size_t)(eq - kv[i]) && strncmp(kv_param_keys[k], kv[i], eq - kv[i]) == 0) {
-				snprintf(store[k], sizeof(store[k]), "%s", eq + 1);
-				ma.vals[k] = store[k];
-			}
+		snprintf(store[i], sizeof(store[i]), "%.*s", (int)(eq - kv[i]), kv[i]);
+		rc = kv_args_set(&a, store[i], eq + 1, err, errlen);
 	}
-	return kv_policy_make(&ma, shape, pol, err, errlen);
+	if (!rc)
+		rc = kv_policy_make(&pyramidinfer_method, &a, shape, pol, err, errlen);
+	kv_args_free(&a);
+	return rc;
 }
 
 static struct kv_shape shape_of(const struct model *m)

@@ -8,7 +8,7 @@
 #include "engine/model.h"
 #include "eval/prompt.h"
 #include "eval/runner.h"
-#include "methods/registry.h" // kv_method_find, struct method_args
+#include "methods/registry.h" // kv_method_find
 #include "tests/test.h"
 
 static void run_should_build_and_tokenize_each_sample_once_for_four_methods(void)
@@ -16,9 +16,8 @@ static void run_should_build_and_tokenize_each_sample_once_for_four_methods(void
 	(void)system("mkdir -p tests/out && rm -f tests/out/runner_once.db*");
 	struct task_args ta = { .task = "needle", .data = "../shared/data/paul_graham_essays", .context_lengths = "300,400",
 				.depths = "50" };
-	struct method_args ma = { .method = "fullkv,snapkv,h2o,streamingllm" };
-	struct runner_opts o = { .model_path = T_MODEL, .db_path = "tests/out/runner_once.db", .task = &ta, .method = &ma,
-				 .threads = 1 };
+	struct runner_opts o = { .model_path = T_MODEL, .db_path = "tests/out/runner_once.db", .task = &ta,
+				 .methods = "fullkv,snapkv,h2o,streamingllm", .threads = 1 };
 	struct runner_result r;
 	char err[512];
 	int rc = runner_run(&o, &r, err, sizeof(err));
