@@ -106,13 +106,20 @@ static int parse_args(const struct cli_cmd *cmd, int argc, char **argv, void *cf
 					return kv_errf(err, errlen, KV_EINVAL, "--%s: expects a value (%s)", d->name, d->metavar);
 				val = argv[++i];
 			}
-			if ((rc = kv_args_set(&((struct cli_methods *)field(cfg, mf))->args, d->name, val, err, errlen)))
+			struct kv_args *args = &((struct cli_methods *)field(cfg, mf))->args;
+			const char *before = kv_args_get(args, d->name);
+			if (before)
+				return kv_errf(err, errlen, KV_EINVAL, "--%s: given twice ('%s', then '%s'); give it once", d->name,
+					       before, val);
+			if ((rc = kv_args_set(args, d->name, val, err, errlen)))
 				return rc;
 			continue;
 		}
 		if (!f)
 			return kv_errf(err, errlen, KV_EINVAL, "kvlab %s: unknown flag '%.*s' (see kvlab %s --help)",
 				       cmd->name, (int)nlen, a, cmd->name);
+		if (seen[f - cmd->flags])
+			return kv_errf(err, errlen, KV_EINVAL, "%s: given twice; give it once", f->name);
 		seen[f - cmd->flags] = true;
 		if (f->kind == CLI_SWITCH) {
 			if (eq && strcmp(eq + 1, "1") != 0 && strcmp(eq + 1, "0") != 0)

@@ -24,12 +24,12 @@ static const struct kv_param_def tsp_idx = {
 };
 static const struct kv_param_def tsp_rate = {
 	.name = "tsp_rate", .kind = KV_PARAM_FLOAT, .offset = offsetof(struct fastkv_params, tsp_rate),
-	.lo = 0, .hi = 1, .lo_open = true, .def = 0.2, .metavar = "R",
+	.lo = 0, .hi = 1, .lo_open = true, .flags = KV_PARAM_PROPORTIONAL, .def = 0.2, .metavar = "R",
 	.help = "FastKV proportional: fraction of the prompt propagated after TSP",
 };
 static const struct kv_param_def tsp_len = {
 	.name = "tsp_len", .kind = KV_PARAM_INT, .offset = offsetof(struct fastkv_params, tsp_len),
-	.lo = 1, .hi = 1 << 30, .def = 2048, .metavar = "N",
+	.lo = 1, .hi = 1 << 30, .flags = KV_PARAM_CONSTANT, .def = 2048, .metavar = "N",
 	.help = "FastKV constant: tokens propagated after TSP",
 };
 

@@ -23,12 +23,12 @@ const struct kv_param_def kv_param_eviction_mode = {
 };
 const struct kv_param_def kv_param_retain_rate = {
 	.name = "retain_rate", .kind = KV_PARAM_FLOAT, .offset = offsetof(struct kv_params, retain_rate),
-	.lo = 0, .hi = 1, .lo_open = true, .def = 0.1, .metavar = "R",
+	.lo = 0, .hi = 1, .lo_open = true, .flags = KV_PARAM_PROPORTIONAL, .def = 0.1, .metavar = "R",
 	.help = "proportional: KV rows kept per layer and head, window included",
 };
 const struct kv_param_def kv_param_max_capacity_prompts = {
 	.name = "max_capacity_prompts", .kind = KV_PARAM_INT, .offset = offsetof(struct kv_params, max_capacity_prompts),
-	.lo = 1, .hi = 1 << 30, .def = 512, .metavar = "N",
+	.lo = 1, .hi = 1 << 30, .flags = KV_PARAM_CONSTANT, .def = 512, .metavar = "N",
 	.help = "constant: KV rows kept per layer and head; GemFilter top-k",
 };
 const struct kv_param_def kv_param_window_size = {
@@ -163,6 +163,21 @@ int kv_params_parse(const struct kv_param_def *const *table, void *dst, const ch
 			return kv_errf(err, errlen, KV_EINVAL, "--%s: not a parameter of %s", keys[i], method);
 		if ((rc = parse_value(d, dst, vals[i], err, errlen)))
 			return rc;
+	}
+	/* a flag that only one eviction mode reads, given in the other, would do nothing */
+	const struct kv_param_def *mode = kv_param_find(table, "eviction_mode");
+	int m = mode ? *(const int *)field(dst, mode) : KV_EVICT_CONSTANT;
+	bool mode_given = false;
+	for (int k = 0; k < n; k++)
+		mode_given |= strcmp(keys[k], "eviction_mode") == 0;
+	unsigned other = m == KV_EVICT_CONSTANT ? KV_PARAM_PROPORTIONAL : KV_PARAM_CONSTANT;
+	for (int i = 0; mode && i < n; i++) {
+		const struct kv_param_def *d = kv_param_find(table, keys[i]);
+		if (d->flags & other)
+			return kv_errf(err, errlen, KV_EINVAL,
+				       "--%s: has no effect on %s with --eviction_mode %s%s; it applies with --eviction_mode %s",
+				       d->name, method, m == KV_EVICT_CONSTANT ? "constant" : "proportional",
+				       mode_given ? "" : " (the default)", m == KV_EVICT_CONSTANT ? "proportional" : "constant");
 	}
 	/* layer indices given explicitly must fit the model; methods check the defaults they use */
 	for (int i = 0; shape && i < n; i++) {

@@ -26,7 +26,11 @@ enum kv_param_kind {
 
 enum {
 	KV_PARAM_ODD = 1 << 0,   /* INT: must be odd */
-	KV_PARAM_LAYER = 1 << 1  /* INT: a 0-based layer index, checked against the model when given */
+	KV_PARAM_LAYER = 1 << 1, /* INT: a 0-based layer index, checked against the model when given */
+	/* used only in one --eviction_mode: where the method's table takes eviction_mode, giving
+	 * the flag in the other mode is an error (it would do nothing) */
+	KV_PARAM_PROPORTIONAL = 1 << 2,
+	KV_PARAM_CONSTANT = 1 << 3
 };
 
 struct kv_param_def {

@@ -647,7 +647,7 @@ static void bad_parameters_should_fail_naming_the_flag(void)
 			m->free_state(st);
 	}
 	/* rates at the top of the range are fine */
-	struct cfg one = { "fastkv", { "retain_rate", "1", "tsp_rate", "1", "tsp_idx", "3", NULL } };
+	struct cfg one = { "fastkv", { "eviction_mode", "proportional", "retain_rate", "1", "tsp_rate", "1", "tsp_idx", "3", NULL } };
 	struct kv_policy pol = { 0 };
 	char err[512] = "";
 	T_CHECK(policy_from(&one, g_tiny, &pol, err, sizeof(err)) == 0, "rates of 1 should be accepted: %s", err);

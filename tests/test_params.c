@@ -115,7 +115,8 @@ static void expect_describe(const char *spec, const char *const *shared, const c
 {
 	char err[512] = "", desc[1024] = "";
 	int rc = make(spec, shared, desc, sizeof(desc), err, sizeof(err));
-	T_CHECK(rc == 0 && strcmp(desc, want) == 0, "%s: rc %d (%s), describe '%s', expected '%s'", spec, rc, err, desc, want);
+	T_CHECK(rc == 0 && (!want || strcmp(desc, want) == 0), "%s: rc %d (%s), describe '%s', expected '%s'", spec, rc, err, desc,
+		want ? want : "(any)");
 }
 
 // ----------------------------------------------------------------------------
@@ -135,10 +136,29 @@ static void defaults_should_fill_every_parameter_in_table_order(void)
 			"\"tsp_rate\":0.20000000000000001,\"tsp_len\":2048}");
 }
 
+/* A flag that only the other --eviction_mode reads would do nothing: refused, naming both. */
+static void flags_of_the_other_eviction_mode_should_be_refused(void)
+{
+	static const char *const rate[] = { "retain_rate", "0.2", NULL };
+	expect_error("snapkv", rate, "--retain_rate: has no effect on snapkv with --eviction_mode constant (the default); it applies "
+				     "with --eviction_mode proportional");
+	static const char *const tsp[] = { "tsp_rate", "0.3", NULL };
+	expect_error("fastkv", tsp, "--tsp_rate: has no effect on fastkv with --eviction_mode constant (the default)");
+	static const char *const cap[] = { "eviction_mode", "proportional", "max_capacity_prompts", "100", NULL };
+	expect_error("h2o", cap, "--max_capacity_prompts: has no effect on h2o with --eviction_mode proportional; it applies with "
+				 "--eviction_mode constant");
+	static const char *const len[] = { "eviction_mode", "proportional", "tsp_len", "100", NULL };
+	expect_error("fastkv", len, "--tsp_len: has no effect on fastkv with --eviction_mode proportional");
+	/* PyramidInfer takes no --eviction_mode: --retain_rate chooses its preset in any mode */
+	static const char *const pyr[] = { "retain_rate", "0.5", NULL };
+	expect_describe("pyramidinfer", pyr, NULL);
+}
+
 static void values_should_be_parsed_and_checked_against_their_ranges(void)
 {
-	static const char *const toy7[] = { "toy_stride", "7", "toy_shape", "star", "retain_rate", "1", NULL };
-	expect_describe("toy", toy7, "{\"method\":\"toy\",\"eviction_mode\":\"constant\",\"retain_rate\":1,\"toy_stride\":7,"
+	static const char *const toy7[] = { "toy_stride", "7", "toy_shape", "star", "eviction_mode", "proportional",
+					    "retain_rate", "1", NULL };
+	expect_describe("toy", toy7, "{\"method\":\"toy\",\"eviction_mode\":\"proportional\",\"retain_rate\":1,\"toy_stride\":7,"
 				     "\"toy_shape\":\"star\"}");
 	expect_error("toy:toy_stride=0", NULL, "--toy_stride: expected an integer in [1, 64], got '0'");
 	expect_error("toy:toy_stride=65", NULL, "--toy_stride: expected an integer in [1, 64], got '65'");
@@ -252,6 +272,7 @@ int main(void)
 	make_table();
 	T_RUN(defaults_should_fill_every_parameter_in_table_order);
 	T_RUN(values_should_be_parsed_and_checked_against_their_ranges);
+	T_RUN(flags_of_the_other_eviction_mode_should_be_refused);
 	T_RUN(enum_values_should_be_one_of_the_choices);
 	T_RUN(unknown_keys_and_methods_should_be_named);
 	T_RUN(a_flag_no_listed_method_takes_should_be_refused_naming_its_methods);
