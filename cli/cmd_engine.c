@@ -12,6 +12,7 @@
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_*
 #include "engine/forward.h"   // struct fwd_session
+#include "cli/backend_flag.h" // cli_backend
 #include "cli/cli.h"         // cli_parse
 #include "cli/commands.h"
 #include "cli/method_flags.h" // METHOD_FLAGS
@@ -146,7 +147,7 @@ out:
 // generate
 
 struct generate_cfg {
-	const char *model, *prompt, *prompt_file, *dump_selection;
+	const char *model, *prompt, *prompt_file, *dump_selection, *backend;
 	bool chat;
 	int max_new_tokens, threads;
 	struct method_args ma;
@@ -159,6 +160,7 @@ static const struct cli_flag generate_flags[] = {
 	{ "--chat", CLI_SWITCH, offsetof(struct generate_cfg, chat), 0, 0, "", "wrap the prompt as one user message in the model's chat template", false },
 	{ "--max_new_tokens", CLI_INT, offsetof(struct generate_cfg, max_new_tokens), 0, 1 << 20, "N", "tokens to generate at most", false },
 	{ "--threads", CLI_INT, offsetof(struct generate_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
+	{ "--backend", CLI_STR, offsetof(struct generate_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP, false },
 	{ "--dump_selection", CLI_STR, offsetof(struct generate_cfg, dump_selection), 0, 0, "FILE",
 	  "write per layer and head the kept original positions (and TSP / GemFilter selections) as JSON lines", false },
 	METHOD_FLAGS(struct generate_cfg, ma),
@@ -204,7 +206,8 @@ static void on_prefill(void *ctx, const struct fwd_session *s)
 
 int cmd_generate(int argc, char **argv)
 {
-	struct generate_cfg cfg = { .model = DEFAULT_MODEL, .max_new_tokens = 64 };
+	struct generate_cfg cfg = { .model = DEFAULT_MODEL, .max_new_tokens = 64, .backend = "cpu" };
+	const struct backend_ops *be = NULL;
 	char err[512];
 	struct model *m = NULL;
 	char *file = NULL, *prompt = NULL, *text = NULL;
@@ -217,6 +220,8 @@ int cmd_generate(int argc, char **argv)
 		return rc == 1 ? 0 : fail(err);
 	if (!cfg.prompt == !cfg.prompt_file)
 		return fail("kvlab generate: give exactly one of --prompt TEXT or --prompt_file FILE");
+	if (cli_backend(cfg.backend, &be, err, sizeof(err)))
+		return fail(err);
 	if (cfg.prompt_file && kv_read_file(cfg.prompt_file, &file, NULL, err, sizeof(err)))
 		return fail(err);
 	if (model_load(cfg.model, &m, err, sizeof(err)) || !m->tok) {
@@ -241,7 +246,7 @@ int cmd_generate(int argc, char **argv)
 		goto out;
 	}
 	struct prefill_report rep = { .dump_path = cfg.dump_selection };
-	struct gen_opts o = { .max_new_tokens = cfg.max_new_tokens, .n_threads = cfg.threads, .policy = &pol,
+	struct gen_opts o = { .max_new_tokens = cfg.max_new_tokens, .n_threads = cfg.threads, .policy = &pol, .backend = be,
 			      .on_prefill = on_prefill, .ctx = &rep };
 	struct gen_stats st;
 	if (gen_greedy(m, ids, n, &o, &gen, &n_gen, &st, err, sizeof(err)) ||

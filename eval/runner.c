@@ -10,6 +10,7 @@
 
 #include "base/clock.h"     // kv_clock_s
 #include "base/errors.h"
+#include "engine/backend.h"   // backend_cpu
 #include "engine/generate.h"  // gen_greedy_shared
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_decode
@@ -89,7 +90,7 @@ out:
 /* Generates the current sample for the pending members whose prompts equal member j's
  * on one shared prefill, then stores each; clears their pending flags. */
 static int run_group(const struct model *m, const struct kv_task *t, struct member *mb, int n_mb, int j,
-		     struct store *st, int idx, int threads, char *err, size_t errlen)
+		     struct store *st, int idx, int threads, const struct backend_ops *be, char *err, size_t errlen)
 {
 	struct gen_opts go[RUNNER_MAX_METHODS];
 	const struct gen_opts *gp[RUNNER_MAX_METHODS];
@@ -99,7 +100,7 @@ static int run_group(const struct model *m, const struct kv_task *t, struct memb
 		const struct task_sample *b = &mb[k].smp;
 		if (!mb[k].pending || b->n_ids != a->n_ids || memcmp(b->ids, a->ids, sizeof(int32_t) * (size_t)a->n_ids))
 			continue;
-		go[n] = (struct gen_opts){ .max_new_tokens = b->max_new_tokens, .n_threads = threads, .policy = &mb[k].pol,
+		go[n] = (struct gen_opts){ .max_new_tokens = b->max_new_tokens, .n_threads = threads, .policy = &mb[k].pol, .backend = be,
 					   .stop_ids = b->stop_ids, .n_stop = b->n_stop, .no_eos_stop = !b->eos_stop,
 					   .min_one_token = b->min_one_token };
 		gp[n] = &go[n];
@@ -160,6 +161,12 @@ static int member_make(struct member *b, const struct runner_opts *o, const stru
 	return t->open(&ta, m, &b->ts, err, errlen);
 }
 
+/* The backend the runs use (o->backend, default backend_cpu); a static table. */
+static const struct backend_ops *runner_backend(const struct runner_opts *o)
+{
+	return o->backend ? o->backend : &backend_cpu;
+}
+
 /* Writes member b's run configuration and id (sha borrowed until the run ends). */
 static int member_config(struct member *b, const struct runner_opts *o, const struct kv_task *t, const struct model *m,
 			 const char *sha, char *err, size_t errlen)
@@ -172,11 +179,11 @@ static int member_config(struct member *b, const struct runner_opts *o, const st
 	if (!(b->config = malloc(clen)))
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	snprintf(b->config, clen,
-		 "{\"engine\":\"kvlab-0.1\",\"backend\":\"cpu\",\"threads\":%d,\"model_sha256\":\"%s\","
+		 "{\"engine\":\"kvlab-0.1\",\"backend\":\"%s\",\"threads\":%d,\"model_sha256\":\"%s\","
 		 "\"method\":%s,\"task\":%s}",
-		 o->threads, sha, mjson, tjson);
+		 runner_backend(o)->name, o->threads, sha, mjson, tjson);
 	b->ri = (struct run_info){ .kind = "eval", .task = o->task->task, .method = b->pol.m->name, .method_json = mjson,
-				   .model_path = m->path, .model_sha256 = sha, .config_json = b->config, .backend = "cpu",
+				   .model_path = m->path, .model_sha256 = sha, .config_json = b->config, .backend = runner_backend(o)->name,
 				   .threads = o->threads };
 	store_run_id(&b->ri, b->run_id);
 	return 0;
@@ -255,7 +262,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		}
 		for (int j = 0; j < n_mb && !rc; j++)
 			if (mb[j].pending)
-				rc = run_group(m, t, mb, n_mb, j, st, i, o->threads, err, errlen);
+				rc = run_group(m, t, mb, n_mb, j, st, i, o->threads, runner_backend(o), err, errlen);
 		if (!rc && any)
 			progress(i + 1, total, mb[0].smp.id, kv_clock_s() - t0, ++n_new, tty);
 		for (int j = 0; j < n_mb; j++)

@@ -9,12 +9,15 @@
 #include "datasets/task.h"
 #include "methods/registry.h"
 
+struct backend_ops;
+
 struct runner_opts {
 	const char *model_path;
 	const char *db_path;
 	const struct task_args *task;
 	const struct method_args *method;
 	int threads;
+	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu (recorded in each run's config) */
 	int shard, n_shards; /* this process runs samples i with i % n_shards == shard (0 and 1: all) */
 };
 
