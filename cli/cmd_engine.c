@@ -13,6 +13,7 @@
 #include "engine/tokenizer.h" // tok_*
 #include "engine/forward.h"   // struct fwd_session
 #include "cli/backend_flag.h" // cli_backend
+#include "engine/backend.h"  // bk_supports, bk_op_names
 #include "cli/cli.h"         // cli_parse
 #include "cli/commands.h"
 #include "cli/method_flags.h" // METHOD_FLAGS
@@ -30,23 +31,27 @@ static int fail(const char *msg)
 // info
 
 struct info_cfg {
-	const char *model;
+	const char *model, *backend;
 };
 
 static const struct cli_flag info_flags[] = {
 	{ "--model", CLI_STR, offsetof(struct info_cfg, model), 0, 0, "PATH", "GGUF file or Hugging Face model folder", false },
+	{ "--backend", CLI_STR, offsetof(struct info_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (its ops are listed)", false },
 	{ 0 },
 };
 static const struct cli_cmd info_cmd = { "info", "Prints a model's architecture, shapes, tokenizer and chat format.", info_flags };
 
 int cmd_info(int argc, char **argv)
 {
-	struct info_cfg cfg = { .model = DEFAULT_MODEL };
+	struct info_cfg cfg = { .model = DEFAULT_MODEL, .backend = "cpu" };
 	char err[512];
 	struct model *m = NULL;
+	const struct backend_ops *be = NULL;
 	int rc = cli_parse(&info_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : fail(err);
+	if (cli_backend(cfg.backend, &be, err, sizeof(err)))
+		return fail(err);
 	if (model_load(cfg.model, &m, err, sizeof(err)))
 		return fail(err);
 	const struct model_config *c = &m->cfg;
@@ -67,6 +72,11 @@ int cmd_info(int argc, char **argv)
 		printf(" (factor %g, low %g, high %g, original %d)", c->rope_factor, c->rope_low_freq_factor,
 		       c->rope_high_freq_factor, c->rope_orig_max_pos);
 	printf("\n");
+	printf("backend:      %s (%s memory; ops:", be->name, bk_host_memory(be) ? "host" : "device");
+	for (int op = 0; op < BK_OP_COUNT; op++)
+		if (bk_supports(be, op))
+			printf(" %s", bk_op_names[op]);
+	printf(")\n");
 	printf("embeddings:   %s\n", c->tied_embd ? "tied (output = token embedding)" : "separate output matrix");
 	printf("weights:      %.1f MiB fp32 in memory\n", m->arena_bytes / 1048576.0);
 	size_t qb = model_packed_bytes(m);

@@ -52,3 +52,4 @@ check run_backend_cuda_should_leave_no_database test ! -e "$tmp/cuda.db"
 expect generate_should_reject_an_unknown_backend 1 "^kvlab: --backend tpu: expected cpu or cuda, got 'tpu'" -- \
 	$K generate --model $M --prompt hi --backend tpu
 expect generate_help_should_show_the_backend_default 0 "--backend NAME .*default: cpu" -- $K generate --help
+expect info_should_list_the_backend_ops 0 "^backend: +cpu \(host memory; ops: matmul .*attn_colsum qk_dots\)" -- $K info --model $M --backend cpu
