@@ -32,8 +32,8 @@ static int layer_alloc(const struct backend_ops *be, struct kv_layer *L, int n_h
 	return 0;
 }
 
-int kv_cache_init(struct kv_cache **out, const struct backend_ops *be, int n_layer, const int *n_head, int n_head_default, int cap, int head_dim,
-		  char *err, size_t errlen)
+int kv_cache_init(struct kv_cache **out, const struct backend_ops *be, int n_layer, const int *n_head, int n_head_default,
+		  int cap, int head_dim, char *err, size_t errlen)
 {
 	struct kv_cache *c = calloc(1, sizeof(*c));
 	if (!c || !(c->layers = calloc(n_layer, sizeof(*c->layers))))
@@ -147,7 +147,8 @@ int kv_cache_keep(struct kv_cache *c, int l, int h, const int32_t *rows, int n, 
 	int D = c->head_dim, len = L->len[h];
 	if (n < 0 || n > len)
 		return kv_errf(err, errlen, KV_EINTERNAL, "layer %d head %d: keep %d of %d entries", l, h, n, len);
-	float *k = bk_alloc(c->be, sizeof(float) * (size_t)(n ? n : 1) * D), *v = bk_alloc(c->be, sizeof(float) * (size_t)(n ? n : 1) * D);
+	size_t kv_bytes = sizeof(float) * (size_t)(n ? n : 1) * D;
+	float *k = bk_alloc(c->be, kv_bytes), *v = bk_alloc(c->be, kv_bytes); /* (n, D) each, backend memory */
 	int32_t *p = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
 	if (!k || !v || !p) {
 		bk_free(c->be, k);

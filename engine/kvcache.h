@@ -31,8 +31,8 @@ struct kv_cache {
 /* Makes an empty cache on backend be (borrowed, must outlive the cache) of n_layer
  * layers with n_head[l] heads (NULL: n_head_default for all) and capacity cap per head;
  * caller frees with kv_cache_free. */
-int kv_cache_init(struct kv_cache **out, const struct backend_ops *be, int n_layer, const int *n_head, int n_head_default, int cap, int head_dim,
-		  char *err, size_t errlen);
+int kv_cache_init(struct kv_cache **out, const struct backend_ops *be, int n_layer, const int *n_head, int n_head_default,
+		  int cap, int head_dim, char *err, size_t errlen);
 /* Frees c and everything it owns (NULL is a no-op). */
 void kv_cache_free(struct kv_cache *c);
 
