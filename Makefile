@@ -1,5 +1,6 @@
-# kvlab build. Targets: all (./kvlab + libkvlab.a), deps, model, test, demo, bench, clean.
-# Knobs: SANITIZE=0|1 (ASan+UBSan), OPT (optimisation flags), CUDA=auto|0|1 (reserved).
+# kvlab build. Targets: all (./kvlab + libkvlab.a), deps, model, test, test-gpu, demo, bench, clean, help.
+# Knobs: SANITIZE=0|1 (ASan+UBSan), OPT (optimisation flags), CUDA=auto|0|1 (auto: build the CUDA
+# parts when nvcc is found in PATH or /usr/local/cuda/bin; 1: require it; 0: CPU only).
 
 SANITIZE ?= 0
 CUDA ?= auto
@@ -11,6 +12,21 @@ $(error SANITIZE must be 0 or 1, got '$(SANITIZE)')
 endif
 ifeq ($(filter $(CUDA),auto 0 1),)
 $(error CUDA must be auto, 0 or 1, got '$(CUDA)')
+endif
+
+# The CUDA probe: nvcc from PATH, else the toolkit's default place; visible either way.
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+ifeq ($(CUDA),0)
+USE_CUDA := 0
+$(info ✗ CUDA=0: CPU backend only)
+else ifneq ($(NVCC),)
+USE_CUDA := 1
+$(info ✓ nvcc found: CUDA backend built ($(NVCC)))
+else ifeq ($(CUDA),1)
+$(error CUDA=1 but nvcc was not found in PATH or /usr/local/cuda/bin)
+else
+USE_CUDA := 0
+$(info ✗ nvcc not found: CPU backend only)
 endif
 
 BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
@@ -32,14 +48,26 @@ CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -fopenmp -I. -I$(BLAS_INC) $(
 LDLIBS := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lutf8proc -lsqlite3 -lmd -lm -lpthread
 LDFLAGS := -fopenmp $(SANFLAGS)
 
+# CUDA: engine/cuda/*.cu through nvcc (host code warnings on, no fast math), linked
+# against the shared CUDA runtime; kvlab runs without a GPU or driver (--backend cuda
+# then says so). -DKVLAB_CUDA reaches the C code through the stamp below.
+CUDA_SRC :=
+ifeq ($(USE_CUDA),1)
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_SRC := $(wildcard engine/cuda/*.cu)
+NVCCFLAGS := -std=c++17 $(OPT) -g -I. -Xcompiler -Wall,-Wextra -MD -MP
+CFLAGS += -DKVLAB_CUDA
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+endif
+
 LIB_DIRS := base engine engine/cpu methods datasets eval eval/metrics bench results cli
 LIB_SRC := $(filter-out cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o)
 MAIN_OBJ := $(BUILD)/cli/main.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps model test test-build demo clean help FORCE
+.PHONY: all deps model test test-build test-gpu demo bench clean help FORCE
 all: kvlab libkvlab.a
 
 $(BUILD)/libkvlab.a: $(LIB_OBJ)
@@ -58,6 +86,16 @@ libkvlab.a: $(BUILD)/libkvlab.a
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+# engine/backend.c names CUDA only when built with it: rebuild it when USE_CUDA changes.
+$(BUILD)/cuda.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(USE_CUDA)' | cmp -s - $@ || echo '$(USE_CUDA)' > $@
+$(BUILD)/engine/backend.o: $(BUILD)/cuda.stamp
 
 # The build commit is baked into provenance.o; the stamp changes only with HEAD.
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
@@ -96,7 +134,37 @@ test: deps model
 demo: deps model all
 	@bash scripts/demo.sh
 
+# GPU checks (never part of test): the device probe and a one-kernel self-test; on a
+# machine without a CUDA device, or a build without nvcc, says so and skips.
+test-gpu: $(BUILD)/tests/gpu/test_gpu
+	@$(BUILD)/tests/gpu/test_gpu
+
+# A short prefill benchmark on the bundled model: Full KV vs FastKV at 512 and 1024
+# tokens into results/bench.db, then the table of this invocation.
+BENCH_ARGS ?= --context_lengths 512,1024 --methods fullkv,fastkv --warmups 1 --runs 3
+bench: model all
+	./kvlab bench prefill $(BENCH_ARGS) --db results/bench.db
+
+help:
+	@echo 'kvlab make targets:'
+	@echo '  all        ./kvlab and libkvlab.a (default)'
+	@echo '  deps       install the Debian packages kvlab needs'
+	@echo '  model      fetch SmolLM2-135M-Instruct and the tokenizer data into models/'
+	@echo '  test       every test under ASan+UBSan (tests/run.sh build/asan)'
+	@echo '  test-build build kvlab and the test programs in $(BUILD) without running them'
+	@echo '  test-gpu   CUDA device probe and self-test (skips without a device)'
+	@echo '  demo       the main job on the bundled model'
+	@echo '  bench      short prefill benchmark (fullkv vs fastkv, 512/1024 tokens) into results/bench.db'
+	@echo '  clean      remove build/, kvlab, libkvlab.a'
+	@echo 'knobs (current values):'
+	@echo '  SANITIZE=$(SANITIZE)   0 or 1 (ASan+UBSan, build/asan)'
+	@echo '  CUDA=$(CUDA)   auto, 0 or 1 (resolved: $(if $(filter 1,$(USE_CUDA)),CUDA backend built with $(NVCC),CPU backend only))'
+	@echo '  OPT=$(OPT)'
+	@echo '  CC=$(CC)'
+	@echo '  BENCH_ARGS=$(BENCH_ARGS)'
+
 clean:
 	rm -rf build kvlab libkvlab.a
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(BUILD)/tests/gpu/test_gpu.d

@@ -12,7 +12,8 @@
 
 #include "base/clock.h"    // kv_clock_s
 #include "base/errors.h"   // kv_errf
-#include "engine/forward.h"  // fwd_session_init, fwd_prefill, fwd_decode
+#include "engine/backend.h"  // backend_cpu
+#include "engine/forward.h"  // fwd_session_init_on, fwd_prefill, fwd_decode
 #include "engine/generate.h" // gen_argmax
 #include "engine/kvcache.h"  // kv_cache_bytes
 
@@ -109,7 +110,7 @@ static int run_once(const struct model *m, const struct bench_opts *o, const str
 		return rc;
 	if (params)
 		kv_policy_describe(&pol, params, params_len);
-	if ((rc = fwd_session_init(m, &pol, steps, o->threads, &s, err, errlen)))
+	if ((rc = fwd_session_init_on(o->backend ? o->backend : &backend_cpu, m, &pol, steps, o->threads, &s, err, errlen)))
 		goto out;
 	double t0 = 1e3 * kv_clock_s();
 	if ((rc = fwd_prefill(s, ids, n, false, logits, err, errlen)))

@@ -16,6 +16,8 @@
 #include "methods/registry.h" // struct kv_method_entry
 #include "results/bench_store.h" // struct bench_row, struct store
 
+struct backend_ops;
+
 // ----------------------------------------------------------------------------
 // what to run
 
@@ -59,6 +61,7 @@ struct bench_opts {
 	int genlen;                /* e2e: tokens per run, the first (from prefill) included */
 	int warmups, runs;
 	int threads;               /* <= 0: all cores */
+	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu */
 	const int32_t *text;       /* (n_text,) token ids cut / repeated to N; NULL: token id 1 repeated */
 	int n_text;
 	FILE *log;                 /* one progress line per run, or NULL */

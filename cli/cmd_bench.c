@@ -10,8 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench/bench.h"         // bench_run_length, bench_shapes
-#include "engine/backend.h"      // backend_cpu
+#include "bench/bench.h"         // bench_run_length, bench_shapes, struct bench_method
+#include "cli/backend_flag.h"   // cli_backend
+#include "engine/backend.h"      // struct backend_ops
 #include "base/errors.h"       // kv_errf
 #include "base/fileio.h"       // kv_read_file
 #include "engine/model.h"        // model_load, model_init_random(_shared)
@@ -29,7 +30,7 @@ static const char DEFAULT_METHODS[] = "fullkv,fastkv";
 
 struct bench_cfg {
 	int genlen; /* first: the prefill table starts after it */
-	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db;
+	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db, *backend;
 	int warmups, runs, threads, seed;
 	struct cli_methods ma; /* --method and the method flags */
 };
@@ -56,6 +57,7 @@ static const struct cli_flag bench_flags[] = {
 	{ "--runs", CLI_INT, offsetof(struct bench_cfg, runs), 1, 100000, "N",
 	  "timed rounds per length, each running every method once (official: 1; scripts2/eval_prefill.sh: 5)", false },
 	{ "--threads", CLI_INT, offsetof(struct bench_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
+	{ "--backend", CLI_STR, offsetof(struct bench_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded per row)", false },
 	{ "--db", CLI_STR, offsetof(struct bench_cfg, db), 0, 0, "PATH", "results database (SQLite) the rows go to", false },
 	{ "--method", CLI_METHOD, offsetof(struct bench_cfg, ma), 0, 0, "LIST", "the same as --methods LIST", false },
 	{ 0 },
@@ -191,7 +193,8 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	const char *kname = kind == BENCH_E2E ? "e2e" : "prefill";
 	struct bench_cfg cfg = { .genlen = 128, .model = DEFAULT_MODEL, .layer_weights = "auto", .methods = DEFAULT_METHODS,
 				 .context_lengths = "2048,4096,8192", .db = "results/kvlab.db", .warmups = 1, .runs = 3,
-				 .seed = 42 };
+				 .seed = 42, .backend = "cpu" };
+	const struct backend_ops *be = NULL;
 	const struct cli_cmd *cmd = kind == BENCH_E2E ? &e2e_cmd : &prefill_cmd;
 	char err[1024];
 	struct model *m = NULL;
@@ -203,6 +206,8 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	char *prompt = NULL, *cjson = NULL;
 	if ((rc = cli_parse(cmd, argc, argv, &cfg, err, sizeof(err))))
 		return rc == 1 ? 0 : fail(err);
+	if (cli_backend(cfg.backend, &be, err, sizeof(err)))
+		return fail(err);
 	bool synth = cfg.synthetic || cfg.synthetic_config;
 	const char *bad = NULL;
 	if (cfg.synthetic && cfg.synthetic_config)
@@ -318,7 +323,7 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	snprintf(base.created_utc, sizeof(base.created_utc), "%s", pv.date_utc);
 	snprintf(base.build_commit, sizeof(base.build_commit), "%s", pv.git_commit);
 	snprintf(base.engine_version, sizeof(base.engine_version), "%s", pv.engine_version);
-	snprintf(base.backend, sizeof(base.backend), "%s", backend_cpu.name);
+	snprintf(base.backend, sizeof(base.backend), "%s", be->name);
 	snprintf(base.host_cpu, sizeof(base.host_cpu), "%s", pv.host_cpu);
 	base.threads = threads;
 	snprintf(base.model, sizeof(base.model), "%s", model_name);
@@ -331,7 +336,7 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	fprintf(stderr, "| invocation | %s |\n| resolved threads | %d |\n| weights | %s |\n", base.invocation, threads, weights);
 
 	struct bench_opts o = { .kind = kind, .methods = methods, .n_methods = nm, .genlen = cfg.genlen, .warmups = cfg.warmups,
-				.runs = cfg.runs, .threads = cfg.threads, .text = text, .n_text = n_text, .log = stderr };
+				.runs = cfg.runs, .threads = cfg.threads, .backend = be, .text = text, .n_text = n_text, .log = stderr };
 	if (bench_run(m, &o, lens, nn, &base, st, err, sizeof(err))) {
 		fail(err);
 		goto out;

@@ -12,6 +12,8 @@
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_*
 #include "engine/forward.h"   // struct fwd_session
+#include "cli/backend_flag.h" // cli_backend
+#include "engine/backend.h"  // bk_supports, bk_op_names
 #include "cli/cli.h"         // cli_parse
 #include "cli/commands.h"
 #include "eval/selection.h"   // selection_dump, selection_stats
@@ -29,23 +31,27 @@ static int fail(const char *msg)
 // info
 
 struct info_cfg {
-	const char *model;
+	const char *model, *backend;
 };
 
 static const struct cli_flag info_flags[] = {
 	{ "--model", CLI_STR, offsetof(struct info_cfg, model), 0, 0, "PATH", "GGUF file or Hugging Face model folder", false },
+	{ "--backend", CLI_STR, offsetof(struct info_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (its ops are listed)", false },
 	{ 0 },
 };
 static const struct cli_cmd info_cmd = { "info", "Prints a model's architecture, shapes, tokenizer and chat format.", info_flags };
 
 int cmd_info(int argc, char **argv)
 {
-	struct info_cfg cfg = { .model = DEFAULT_MODEL };
+	struct info_cfg cfg = { .model = DEFAULT_MODEL, .backend = "cpu" };
 	char err[512];
 	struct model *m = NULL;
+	const struct backend_ops *be = NULL;
 	int rc = cli_parse(&info_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : fail(err);
+	if (cli_backend(cfg.backend, &be, err, sizeof(err)))
+		return fail(err);
 	if (model_load(cfg.model, &m, err, sizeof(err)))
 		return fail(err);
 	const struct model_config *c = &m->cfg;
@@ -66,6 +72,11 @@ int cmd_info(int argc, char **argv)
 		printf(" (factor %g, low %g, high %g, original %d)", c->rope_factor, c->rope_low_freq_factor,
 		       c->rope_high_freq_factor, c->rope_orig_max_pos);
 	printf("\n");
+	printf("backend:      %s (%s memory; ops:", be->name, bk_host_memory(be) ? "host" : "device");
+	for (int op = 0; op < BK_OP_COUNT; op++)
+		if (bk_supports(be, op))
+			printf(" %s", bk_op_names[op]);
+	printf(")\n");
 	printf("embeddings:   %s\n", c->tied_embd ? "tied (output = token embedding)" : "separate output matrix");
 	printf("weights:      %.1f MiB fp32 in memory\n", m->arena_bytes / 1048576.0);
 	size_t qb = model_packed_bytes(m);
@@ -146,7 +157,7 @@ out:
 // generate
 
 struct generate_cfg {
-	const char *model, *prompt, *prompt_file, *dump_selection;
+	const char *model, *prompt, *prompt_file, *dump_selection, *backend;
 	bool chat;
 	int max_new_tokens, threads;
 	struct cli_methods methods; /* --method and the method flags */
@@ -159,6 +170,7 @@ static const struct cli_flag generate_flags[] = {
 	{ "--chat", CLI_SWITCH, offsetof(struct generate_cfg, chat), 0, 0, "", "wrap the prompt as one user message in the model's chat template", false },
 	{ "--max_new_tokens", CLI_INT, offsetof(struct generate_cfg, max_new_tokens), 0, 1 << 20, "N", "tokens to generate at most", false },
 	{ "--threads", CLI_INT, offsetof(struct generate_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
+	{ "--backend", CLI_STR, offsetof(struct generate_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP, false },
 	{ "--dump_selection", CLI_STR, offsetof(struct generate_cfg, dump_selection), 0, 0, "FILE",
 	  "write per layer and head the kept original positions (and TSP / GemFilter selections) as JSON lines", false },
 	{ "--method", CLI_METHOD, offsetof(struct generate_cfg, methods), 0, 0, "NAME", "KV policy, NAME[:key=value...]", false },
@@ -204,7 +216,8 @@ static void on_prefill(void *ctx, const struct fwd_session *s)
 
 int cmd_generate(int argc, char **argv)
 {
-	struct generate_cfg cfg = { .model = DEFAULT_MODEL, .max_new_tokens = 64 };
+	struct generate_cfg cfg = { .model = DEFAULT_MODEL, .max_new_tokens = 64, .backend = "cpu" };
+	const struct backend_ops *be = NULL;
 	char err[512];
 	struct model *m = NULL;
 	char *file = NULL, *prompt = NULL, *text = NULL;
@@ -218,6 +231,10 @@ int cmd_generate(int argc, char **argv)
 		return rc == 1 ? 0 : fail(err);
 	if (!cfg.prompt == !cfg.prompt_file) {
 		fail("kvlab generate: give exactly one of --prompt TEXT or --prompt_file FILE");
+		goto out;
+	}
+	if (cli_backend(cfg.backend, &be, err, sizeof(err))) {
+		fail(err);
 		goto out;
 	}
 	/* the method list first: a flag no listed method takes fails before the model loads */
@@ -256,7 +273,7 @@ int cmd_generate(int argc, char **argv)
 		goto out;
 	}
 	struct prefill_report rep = { .dump_path = cfg.dump_selection };
-	struct gen_opts o = { .max_new_tokens = cfg.max_new_tokens, .n_threads = cfg.threads, .policy = &pol,
+	struct gen_opts o = { .max_new_tokens = cfg.max_new_tokens, .n_threads = cfg.threads, .policy = &pol, .backend = be,
 			      .on_prefill = on_prefill, .ctx = &rep };
 	struct gen_stats st;
 	if (gen_greedy(m, ids, n, &o, &gen, &n_gen, &st, err, sizeof(err)) ||

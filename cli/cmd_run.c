@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli/backend_flag.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "eval/runner.h"
@@ -12,6 +13,7 @@ struct run_cfg {
 	struct task_args ta;
 	struct cli_methods methods; /* --method and the method flags */
 	int threads;
+	const char *backend;
 	const char *haystack_dir;
 	const char *shard;
 };
@@ -21,6 +23,7 @@ static const struct cli_flag run_flags[] = {
 	{ "--model", CLI_STR, offsetof(struct run_cfg, model), 0, 0, "PATH", "GGUF file or Hugging Face model folder", false },
 	{ "--db", CLI_STR, offsetof(struct run_cfg, db), 0, 0, "PATH", "SQLite results database", false },
 	{ "--threads", CLI_INT, offsetof(struct run_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
+	{ "--backend", CLI_STR, offsetof(struct run_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded in the run)", false },
 	{ "--shard", CLI_STR, offsetof(struct run_cfg, shard), 0, 0, "K/N",
 	  "run only samples i with i % N == K; N processes with K = 0..N-1 fill one run (same database)", false },
 	{ "--context_lengths", CLI_STR, offsetof(struct run_cfg, ta.context_lengths), 0, 0, "L1,L2,..",
@@ -70,6 +73,10 @@ static int run(struct run_cfg *cfg)
 	}
 	struct runner_opts o = { .model_path = cfg->model, .db_path = cfg->db, .task = &cfg->ta, .methods = cfg->methods.list,
 				 .method_args = &cfg->methods.args, .threads = cfg->threads, .n_shards = 1 };
+	if (cli_backend(cfg->backend, &o.backend, err, sizeof(err))) {
+		fprintf(stderr, "kvlab: %s\n", err);
+		return 1;
+	}
 	if (cfg->shard) {
 		char *end;
 		long k = strtol(cfg->shard, &end, 10), n = end != cfg->shard && *end == '/' ? strtol(end + 1, &end, 10) : 0;
@@ -92,7 +99,7 @@ static int run(struct run_cfg *cfg)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run_cfg cfg = { .model = "models/SmolLM2-135M-Instruct.Q4_1.gguf", .db = "results/kvlab.db" };
+	struct run_cfg cfg = { .model = "models/SmolLM2-135M-Instruct.Q4_1.gguf", .db = "results/kvlab.db", .backend = "cpu" };
 	char err[1024];
 	int rc = cli_parse(&run_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)

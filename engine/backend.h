@@ -1,48 +1,170 @@
-/* The compute backend table: the small set of ops the forward calls. The CPU
- * backend (engine/cpu/) is the reference; a CUDA backend fills the same table.
+/* The compute backend table: the ops the forward and the methods' scoring services
+ * (engine/kv_view.c) run, and the memory the KV cache and the activations live in.
+ * The CPU backend (engine/cpu/) is the reference; a CUDA backend (engine/cuda/) fills
+ * the same table and keeps cache and activations on the device.
+ *
+ * Every slot is documented as required or optional; optional slots may be NULL and the
+ * wrapper then falls back (host memory, the fp32 weights, a composition of required
+ * ops) or says the op is unsupported. The engine calls slots only through the bk_*
+ * wrappers below, never be->slot(...) directly.
+ *
+ * Memory: "backend memory" is what bk_alloc returns (host memory when the alloc slot
+ * is NULL, device memory otherwise); activations (q, k, v, x ...) and the KV cache's
+ * K/V are backend memory. Model weights, RoPE frequencies, positions and the scoring
+ * outputs methods read (probabilities, column sums, dots) are host memory; a device
+ * backend keeps its own device copies of the weights keyed by their host pointer.
+ *
  * Shapes: T = tokens, E = n_embd, H = n_head, Hkv = n_head_kv, D = head_dim,
- * N = keys attended. All tensors row-major fp32. */
+ * F = n_ff, N = keys attended. All tensors row-major fp32. */
 #ifndef KVLAB_ENGINE_BACKEND_H
 #define KVLAB_ENGINE_BACKEND_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "engine/qmat.h" // defines: struct qmat
 
 /* One head of a ragged KV cache as the attention op reads it. */
 struct attn_kv_view {
-	const float *k;   /* (N, D), row stride ld */
-	const float *v;   /* (N, D), row stride ld */
+	const float *k;   /* (N, D), row stride ld, backend memory */
+	const float *v;   /* (N, D), row stride ld, backend memory */
 	int n;            /* N entries */
 	int ld;           /* row stride in floats */
 };
 
-struct backend_ops {
-	const char *name;
-	/* Sets the number of worker threads (<= 0: all cores). */
-	void (*set_threads)(int n_threads);
-	/* y (T, out) = x (T, in) . W^T, W (out, in). */
-	void (*matmul)(float *y, const float *x, const float *w, int T, int in, int out);
-	/* y[i] (w[i]->rows) = W_i x for i < n, one token x (w[i]->cols), each W_i
-	 * block-quantised (engine/qmat.h), in one pass over the threads; the same fp32
-	 * weights as matmul's, summed in another order. */
-	void (*qmatvec)(float *const *y, const float *x, const struct qmat *const *w, int n);
-	/* y (T, E) = RMSNorm(x) * w; y may alias x. */
-	void (*rmsnorm)(float *y, const float *x, const float *w, int T, int E, float eps);
-	/* Rotates x (T, nh, D) in place (row stride ld floats per token) by positions pos (T,),
-	 * rotate-half convention, inv_freq (D/2,). */
-	void (*rope)(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq);
-	/* g (T, F) = silu(g) * u. */
-	void (*swiglu)(float *g, const float *u, int T, int F);
-	/* Causal self-attention of T tokens: out (T, H*D) from q (T, H*D), k, v (T, Hkv*D);
-	 * token i attends to keys 0..i. */
-	void (*attn_causal)(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
-	/* One query token against cached heads: out (H*D) from q (H*D); query head h reads
-	 * kv[h * n_kv / H] (n_kv = Hkv for per-KV-head caches, H for per-query-head caches). */
-	void (*attn_cached)(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D);
+/* The post-RoPE queries and keys of one prefill layer, as the scoring ops read them. */
+struct bk_qk {
+	const float *q;   /* (T, H*D) backend memory */
+	const float *k;   /* (T, Hkv*D) backend memory */
+	int T, H, Hkv, D;
 };
 
-/* The CPU reference backend (OpenBLAS + OpenMP). */
+/* The compute ops, in table order (bk_op_names, bk_op_required keep in step). */
+enum bk_op {
+	BK_OP_MATMUL,
+	BK_OP_QMATVEC,
+	BK_OP_RMSNORM,
+	BK_OP_ROPE,
+	BK_OP_SWIGLU,
+	BK_OP_ADD,
+	BK_OP_ATTN_CAUSAL,
+	BK_OP_ATTN_CACHED,
+	BK_OP_ATTN_PROBS,
+	BK_OP_ATTN_COLSUM,
+	BK_OP_QK_DOTS,
+	BK_OP_COUNT
+};
+
+struct backend_ops {
+	const char *name; /* required: "cpu", "cuda" (what --backend takes and runs record) */
+
+	// ---- control
+
+	/* optional, NULL = no threads to set: the number of host worker threads (<= 0: all cores). */
+	void (*set_threads)(int n_threads);
+	/* optional, NULL = every non-NULL op slot is supported: whether op runs here. */
+	bool (*supports)(enum bk_op op);
+
+	// ---- memory (all optional: NULL = host memory through libc)
+
+	/* optional, NULL = malloc: n bytes of backend memory, NULL when out of memory. */
+	void *(*alloc)(size_t n);
+	/* optional, NULL = free: releases what alloc returned (NULL is a no-op). */
+	void (*free)(void *p);
+	/* optional, NULL = memcpy: n bytes host src -> backend dst. */
+	void (*upload)(void *dst, const void *src, size_t n);
+	/* optional, NULL = memcpy: n bytes backend src -> host dst. */
+	void (*download)(void *dst, const void *src, size_t n);
+	/* optional, NULL = memmove: n bytes backend src -> backend dst; the ranges may overlap. */
+	void (*copy)(void *dst, const void *src, size_t n);
+
+	// ---- ops (tensor arguments are backend memory unless said otherwise)
+
+	/* required: y (T, out) = x (T, in) . W^T, W (out, in) host weights. */
+	void (*matmul)(float *y, const float *x, const float *w, int T, int in, int out);
+	/* optional, NULL = matmul on the fp32 weights: y[i] (w[i]->rows) = W_i x for i < n,
+	 * one token x (w[i]->cols), each W_i block-quantised (engine/qmat.h), in one pass over
+	 * the threads; the same fp32 weights as matmul's, summed in another order. */
+	void (*qmatvec)(float *const *y, const float *x, const struct qmat *const *w, int n);
+	/* required: y (T, E) = RMSNorm(x) * w, w (E,) host; y may alias x. */
+	void (*rmsnorm)(float *y, const float *x, const float *w, int T, int E, float eps);
+	/* required: rotates x (T, nh, D) in place (row stride ld floats per token) by host
+	 * positions pos (T,), rotate-half convention, host inv_freq (D/2,). */
+	void (*rope)(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq);
+	/* required: g (T, F) = silu(g) * u. */
+	void (*swiglu)(float *g, const float *u, int T, int F);
+	/* required: x (n,) += y (n,) (the residual adds). */
+	void (*add)(float *x, const float *y, size_t n);
+	/* required: causal self-attention of T tokens: out (T, H*D) from q (T, H*D), k, v
+	 * (T, Hkv*D); token i attends to keys 0..i. */
+	void (*attn_causal)(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
+	/* required: one query token against cached heads: out (H*D) from q (H*D); query head h
+	 * reads kv[h * n_kv / H] (n_kv = Hkv for per-KV-head caches, H for per-query-head
+	 * caches); kv itself (n_kv,) is host memory, the K/V it points to backend memory. */
+	void (*attn_cached)(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D);
+	/* required: softmax(q_i . k_j / sqrt(D)) of rows i in [row0, row0+n_rows) over all T
+	 * keys per query head into host out (H, n_rows, T); rows i >= causal_from mask keys
+	 * j > i (set to 0), rows before it are unmasked. */
+	void (*attn_probs)(float *out, const struct bk_qk *a, int row0, int n_rows, int causal_from);
+	/* optional, NULL = attn_probs in blocks, summed on the host in the same order: adds
+	 * to host acc (H, ncols) attn_probs' rows [row0, row0+n_rows) over keys [0, ncols),
+	 * each column summed in row order. Returns 0 or KV_ENOMEM. */
+	int (*attn_colsum)(float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from, int ncols);
+	/* required: raw dot products q_row . k_j (no scale) into host out (H, T). */
+	void (*qk_dots)(float *out, const struct bk_qk *a, int row);
+};
+
+/* The CPU reference backend (OpenBLAS + OpenMP, host memory). */
 extern const struct backend_ops backend_cpu;
+
+/* Static op names, indexed by enum bk_op ("matmul", ...). */
+extern const char *const bk_op_names[BK_OP_COUNT];
+/* Whether op's slot is required (true) or optional with a fallback (false). */
+extern const bool bk_op_required[BK_OP_COUNT];
+
+// ----------------------------------------------------------------------------
+// lookup and checks
+
+/* Finds the backend called name ("cpu", "cuda") usable in this build on this machine
+ * into *out (a static table, never freed); KV_EINVAL for an unknown name, KV_EUNSUP
+ * with the reason (built without CUDA, no device, ...) for a known one that cannot run. */
+int backend_by_name(const char *name, const struct backend_ops **out, char *err, size_t errlen);
+/* Checks that every required slot of be is set; KV_EINTERNAL naming the first missing one. */
+int backend_validate(const struct backend_ops *be, char *err, size_t errlen);
+/* Whether be runs op (its slot is set and supports() agrees). */
+bool bk_supports(const struct backend_ops *be, enum bk_op op);
+/* Whether be's memory is host memory (no alloc slot), so cache and activations may be read directly. */
+bool bk_host_memory(const struct backend_ops *be);
+
+// ----------------------------------------------------------------------------
+// dispatch wrappers (shapes and contracts as the slots above)
+
+void bk_set_threads(const struct backend_ops *be, int n_threads);
+/* Backend memory of n bytes (caller frees with bk_free), NULL when out of memory. */
+void *bk_alloc(const struct backend_ops *be, size_t n);
+void bk_free(const struct backend_ops *be, void *p);
+void bk_upload(const struct backend_ops *be, void *dst, const void *src, size_t n);
+void bk_download(const struct backend_ops *be, void *dst, const void *src, size_t n);
+void bk_copy(const struct backend_ops *be, void *dst, const void *src, size_t n);
+
+void bk_matmul(const struct backend_ops *be, float *y, const float *x, const float *w, int T, int in, int out);
+/* Runs qmatvec; KV_EUNSUP (nothing written) when be has none, so the caller uses matmul. */
+int bk_qmatvec(const struct backend_ops *be, float *const *y, const float *x, const struct qmat *const *w, int n);
+void bk_rmsnorm(const struct backend_ops *be, float *y, const float *x, const float *w, int T, int E, float eps);
+void bk_rope(const struct backend_ops *be, float *x, int ld, const int32_t *pos, int T, int nh, int D,
+	     const float *inv_freq);
+void bk_swiglu(const struct backend_ops *be, float *g, const float *u, int T, int F);
+void bk_add(const struct backend_ops *be, float *x, const float *y, size_t n);
+void bk_attn_causal(const struct backend_ops *be, float *out, const float *q, const float *k, const float *v, int T,
+		    int H, int Hkv, int D);
+void bk_attn_cached(const struct backend_ops *be, float *out, const float *q, const struct attn_kv_view *kv, int n_kv,
+		    int H, int D);
+void bk_attn_probs(const struct backend_ops *be, float *out, const struct bk_qk *a, int row0, int n_rows,
+		   int causal_from);
+/* Column sums (slot or fallback); 0 or KV_ENOMEM with the message in err. */
+int bk_attn_colsum(const struct backend_ops *be, float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from,
+		   int ncols, char *err, size_t errlen);
+void bk_qk_dots(const struct backend_ops *be, float *out, const struct bk_qk *a, int row);
 
 #endif

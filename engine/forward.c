@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h" // struct backend_ops, backend_cpu
+#include "engine/backend.h" // bk_* wrappers, backend_cpu
 #include "base/errors.h"  // kv_errf
 #include "engine/kvcache.h" // kv_cache_*
 #include "engine/model.h"   // struct model
@@ -20,13 +20,21 @@
 int fwd_session_init(const struct model *m, const struct kv_policy *pol, int reserve, int n_threads,
 		     struct fwd_session **out, char *err, size_t errlen)
 {
+	return fwd_session_init_on(&backend_cpu, m, pol, reserve, n_threads, out, err, errlen);
+}
+
+int fwd_session_init_on(const struct backend_ops *be, const struct model *m, const struct kv_policy *pol, int reserve,
+			int n_threads, struct fwd_session **out, char *err, size_t errlen)
+{
 	const struct model_config *c = &m->cfg;
 	int rc;
+	if ((rc = backend_validate(be, err, errlen)))
+		return rc;
 	struct fwd_session *s = calloc(1, sizeof(*s));
 	if (!s)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a session");
 	s->m = m;
-	s->be = &backend_cpu;
+	s->be = be;
 	if (pol)
 		s->pol = *pol;
 	s->shape = (struct kv_shape){ .n_layer = c->n_layer, .n_head = c->n_head, .n_head_kv = c->n_head_kv,
@@ -35,20 +43,21 @@ int fwd_session_init(const struct model *m, const struct kv_policy *pol, int res
 	s->reserve = reserve > 0 ? reserve : 0;
 	size_t E = c->n_embd, HD = (size_t)c->n_head * c->head_dim, KD = (size_t)c->n_head_kv * c->head_dim;
 	/* decode scratch: x, xn, tmp (E each), q, att (HD), k, v (KD), g, u (F) */
-	s->dec = malloc(sizeof(float) * (3 * E + 2 * HD + 2 * KD + 2 * (size_t)c->n_ff));
+	s->dec = bk_alloc(be, sizeof(float) * (3 * E + 2 * HD + 2 * KD + 2 * (size_t)c->n_ff));
+	s->views = malloc(sizeof(*s->views) * (size_t)c->n_head);
 	s->trace.n_layer = c->n_layer;
 	s->trace.n_alive = calloc(c->n_layer, sizeof(int));
 	s->trace.n_prop = calloc(c->n_layer, sizeof(int));
 	s->trace.prop_pos = calloc(c->n_layer, sizeof(int32_t *));
-	if (!s->dec || !s->trace.n_alive || !s->trace.n_prop || !s->trace.prop_pos) {
+	if (!s->dec || !s->views || !s->trace.n_alive || !s->trace.n_prop || !s->trace.prop_pos) {
 		fwd_session_free(s);
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a session");
 	}
-	if ((rc = kv_cache_init(&s->cache, c->n_layer, NULL, c->n_head_kv, 0, c->head_dim, err, errlen))) {
+	if ((rc = kv_cache_init(&s->cache, be, c->n_layer, NULL, c->n_head_kv, 0, c->head_dim, err, errlen))) {
 		fwd_session_free(s);
 		return rc;
 	}
-	s->be->set_threads(n_threads);
+	bk_set_threads(be, n_threads);
 	*out = s;
 	return 0;
 }
@@ -76,15 +85,9 @@ void fwd_session_free(struct fwd_session *s)
 	free(s->trace.n_prop);
 	free(s->trace.prop_pos);
 	kv_cache_free(s->cache);
-	free(s->dec);
+	bk_free(s->be, s->dec);
+	free(s->views);
 	free(s);
-}
-
-static void add_rows(float *x, const float *y, size_t n)
-{
-#pragma omp parallel for schedule(static) if (n > 65536)
-	for (size_t i = 0; i < n; i++)
-		x[i] += y[i];
 }
 
 static int check_ids(const struct model *m, const int32_t *ids, int n, char *err, size_t errlen)
@@ -110,7 +113,7 @@ struct prod {
  * wakes the worker threads once for the list); otherwise the fp32 weights, one by one. */
 static void mm(const struct backend_ops *be, const float *x, int T, int in, const struct prod *p, int n)
 {
-	bool packed = T == 1 && be->qmatvec;
+	bool packed = T == 1;
 	for (int i = 0; i < n; i++)
 		packed = packed && p[i].q->type != QMAT_NONE;
 	if (packed) {
@@ -120,11 +123,11 @@ static void mm(const struct backend_ops *be, const float *x, int T, int in, cons
 			ys[i] = p[i].y;
 			qs[i] = p[i].q;
 		}
-		be->qmatvec(ys, x, qs, n);
-		return;
+		if (bk_qmatvec(be, ys, x, qs, n) == 0)
+			return;
 	}
 	for (int i = 0; i < n; i++)
-		be->matmul(p[i].y, x, p[i].w, T, in, p[i].out);
+		bk_matmul(be, p[i].y, x, p[i].w, T, in, p[i].out);
 }
 
 /* The feed-forward block for T rows of xn into out (T, E), FFN_CHUNK rows at a time. */
@@ -136,7 +139,7 @@ static void ffn(const struct backend_ops *be, const struct model_config *c, cons
 		int tc = T - t0 < FFN_CHUNK ? T - t0 : FFN_CHUNK;
 		const struct prod gate_up[] = { { g, w->w_gate, &w->q[QW_GATE], F }, { u, w->w_up, &w->q[QW_UP], F } };
 		mm(be, xn + (size_t)t0 * E, tc, E, gate_up, 2);
-		be->swiglu(g, u, tc, F);
+		bk_swiglu(be, g, u, tc, F);
 		mm(be, g, tc, F, &(struct prod){ out + (size_t)t0 * E, w->w_down, &w->q[QW_DOWN], E }, 1);
 	}
 }
@@ -168,12 +171,12 @@ static int check_decision(const struct kv_policy *pol, struct kv_decision *d, in
 	return 0;
 }
 
-/* Keeps rows[0..k) of the (T, width) matrix x in place. */
-static void gather_rows(float *x, int width, const int32_t *rows, int k)
+/* Keeps rows[0..k) (ascending) of the (T, width) matrix x (backend memory) in place. */
+static void gather_rows(const struct backend_ops *be, float *x, int width, const int32_t *rows, int k)
 {
 	for (int i = 0; i < k; i++)
 		if (rows[i] != i)
-			memmove(x + (size_t)i * width, x + (size_t)rows[i] * width, sizeof(float) * width);
+			bk_copy(be, x + (size_t)i * width, x + (size_t)rows[i] * width, sizeof(float) * width);
 }
 
 static void gather_i32(int32_t *x, const int32_t *rows, int k)
@@ -212,171 +215,326 @@ int fwd_prefill(struct fwd_session *s, const int32_t *ids, int n, bool all_rows,
 	return fwd_prefill_shared(&s, 1, ids, n, all_rows, logits, err, errlen);
 }
 
-int fwd_prefill_shared(struct fwd_session *const *ss, int ns, const int32_t *ids, int n, bool all_rows, float *logits,
-		       char *err, size_t errlen)
+// ----------------------------------------------------------------------------
+// prefill: a two-pass loop (the second pass only after a restart) of small steps
+
+/* One shared prefill in progress: the sessions, the rows alive, their buffers. */
+struct prefill {
+	struct fwd_session *const *ss;  /* (ns,) borrowed; ss[0] leads */
+	int ns;
+	const struct model *m;
+	const struct backend_ops *be;
+	int n;                          /* N: prompt tokens (buffer rows) */
+	int T;                          /* rows alive */
+	int pass;                       /* 0, or 1 after a restart */
+	int32_t *pos;                   /* (N,) host: original positions of the alive rows */
+	int32_t *cur;                   /* (N,) host: their token ids */
+	float *buf;                     /* backend memory holding the activations below */
+	float *x, *xn, *tmp;            /* (N, E) each */
+	float *q, *att;                 /* (N, H*D) */
+	float *k, *v;                   /* (N, Hkv*D) */
+	float *g, *u;                   /* (chunk, F) */
+	size_t dsz;                     /* int32 per session in dbuf: H*N kept rows, N propagated, N restart */
+	int32_t *dbuf;                  /* (ns, dsz) host: the decisions' row lists */
+	int *n_keep;                    /* (ns, H) host */
+	struct kv_decision *d;          /* (ns,) host */
+};
+
+/* Checks the request: tokens, and sessions sharing model and backend, all empty. */
+static int pf_check(struct fwd_session *const *ss, int ns, const int32_t *ids, int n, char *err, size_t errlen)
 {
 	if (ns < 1)
 		return kv_errf(err, errlen, KV_EINVAL, "prefill needs at least one session");
-	struct fwd_session *s = ss[0];
-	const struct model *m = s->m;
-	const struct model_config *c = &m->cfg;
-	const struct backend_ops *be = s->be;
-	int E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, F = c->n_ff, V = c->n_vocab;
-	int rc;
 	if (n <= 0)
 		return kv_errf(err, errlen, KV_EINVAL, "prefill needs at least one token");
-	if ((rc = check_ids(m, ids, n, err, errlen)))
+	int rc = check_ids(ss[0]->m, ids, n, err, errlen);
+	if (rc)
 		return rc;
 	for (int i = 0; i < ns; i++) {
-		if (ss[i]->m != m || ss[i]->be != be)
+		if (ss[i]->m != ss[0]->m || ss[i]->be != ss[0]->be)
 			return kv_errf(err, errlen, KV_EINVAL, "shared prefill: every session must use the same model and backend");
 		if (kv_cache_entries(ss[i]->cache, 0) != 0)
 			return kv_errf(err, errlen, KV_EINVAL, "prefill needs an empty session");
 	}
-	be->set_threads(s->n_threads);
+	return 0;
+}
 
-	size_t nE = (size_t)n * E, nHD = (size_t)n * H * D, nKD = (size_t)n * Hkv * D, dsz = (size_t)H * n + 2 * (size_t)n;
-	int fc = n < FFN_CHUNK ? n : FFN_CHUNK;
-	float *buf = malloc(sizeof(float) * (3 * nE + 2 * nHD + 2 * nKD + 2 * (size_t)fc * F));
-	int32_t *pos = malloc(sizeof(int32_t) * (size_t)n), *cur = malloc(sizeof(int32_t) * (size_t)n);
-	int32_t *dbuf = malloc(sizeof(int32_t) * dsz * (size_t)ns);
-	int *n_keep = malloc(sizeof(int) * (size_t)H * (size_t)ns);
-	struct kv_decision *d = malloc(sizeof(*d) * (size_t)ns);
-	if (!buf || !pos || !cur || !dbuf || !n_keep || !d) {
-		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for a %d-token prefill", n);
-		goto out_free;
+static void pf_free(struct prefill *p)
+{
+	bk_free(p->be, p->buf);
+	free(p->pos);
+	free(p->cur);
+	free(p->dbuf);
+	free(p->n_keep);
+	free(p->d);
+}
+
+/* Allocates the buffers for n tokens (activations in backend memory). */
+static int pf_alloc(struct prefill *p, char *err, size_t errlen)
+{
+	const struct model_config *c = &p->m->cfg;
+	int n = p->n, E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, F = c->n_ff;
+	size_t nE = (size_t)n * E, nHD = (size_t)n * H * D, nKD = (size_t)n * Hkv * D;
+	size_t fc = n < FFN_CHUNK ? n : FFN_CHUNK;
+	p->dsz = (size_t)H * n + 2 * (size_t)n;
+	p->buf = bk_alloc(p->be, sizeof(float) * (3 * nE + 2 * nHD + 2 * nKD + 2 * fc * F));
+	p->pos = malloc(sizeof(int32_t) * (size_t)n);
+	p->cur = malloc(sizeof(int32_t) * (size_t)n);
+	p->dbuf = malloc(sizeof(int32_t) * p->dsz * (size_t)p->ns);
+	p->n_keep = malloc(sizeof(int) * (size_t)H * (size_t)p->ns);
+	p->d = malloc(sizeof(*p->d) * (size_t)p->ns);
+	if (!p->buf || !p->pos || !p->cur || !p->dbuf || !p->n_keep || !p->d)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a %d-token prefill", n);
+	p->x = p->buf;
+	p->xn = p->x + nE;
+	p->tmp = p->xn + nE;
+	p->q = p->tmp + nE;
+	p->att = p->q + nHD;
+	p->k = p->att + nHD;
+	p->v = p->k + nKD;
+	p->g = p->v + nKD;
+	p->u = p->g + fc * F;
+	return 0;
+}
+
+/* Starts every session's trace and the alive rows: all of ids at positions 0..n-1. */
+static void pf_begin(struct prefill *p, const int32_t *ids)
+{
+	for (int i = 0; i < p->ns; i++) {
+		trace_reset(&p->ss[i]->trace);
+		p->ss[i]->trace.n_prompt = p->n;
+		p->ss[i]->next_pos = p->n; /* C7: decode continues the original numbering */
 	}
-	float *x = buf, *xn = x + nE, *tmp = xn + nE;  /* (T, E) each */
-	float *q = tmp + nE, *att = q + nHD;           /* (T, H*D) */
-	float *k = att + nHD, *v = k + nKD;            /* (T, Hkv*D) */
-	float *g = v + nKD, *u = g + (size_t)fc * F;   /* (chunk, F) */
-	int T = n, pass = 0;
-	for (int i = 0; i < ns; i++) {
-		trace_reset(&ss[i]->trace);
-		ss[i]->trace.n_prompt = n;
-		ss[i]->next_pos = n; /* C7: decode continues the original numbering */
+	memcpy(p->cur, ids, sizeof(int32_t) * (size_t)p->n);
+	for (int t = 0; t < p->n; t++)
+		p->pos[t] = t;
+	p->T = p->n;
+}
+
+/* x (T, E) = the embeddings of the alive tokens. */
+static void pf_embed(struct prefill *p)
+{
+	int E = p->m->cfg.n_embd;
+	for (int t = 0; t < p->T; t++)
+		bk_upload(p->be, p->x + (size_t)t * E, p->m->tok_embd + (size_t)p->cur[t] * E, sizeof(float) * E);
+}
+
+/* Layer l's post-RoPE q (T, H*D), k (T, Hkv*D) and v from x. */
+static void pf_qkv(struct prefill *p, int l)
+{
+	const struct model *m = p->m;
+	const struct model_config *c = &m->cfg;
+	const struct layer_weights *w = &m->layers[l];
+	int E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, T = p->T;
+	bk_rmsnorm(p->be, p->xn, p->x, w->attn_norm, T, E, c->norm_eps);
+	const struct prod qkv[] = { { p->q, w->wq, &w->q[QW_Q], H * D }, { p->k, w->wk, &w->q[QW_K], Hkv * D },
+				    { p->v, w->wv, &w->q[QW_V], Hkv * D } };
+	mm(p->be, p->xn, T, E, qkv, 3);
+	bk_rope(p->be, p->q, H * D, p->pos, T, H, D, m->rope_inv_freq);
+	bk_rope(p->be, p->k, Hkv * D, p->pos, T, Hkv, D, m->rope_inv_freq);
+}
+
+/* Every session's policy decides for layer l into p->d; checks the decisions and that
+ * the sessions agree on which rows go on. */
+static int pf_decide(struct prefill *p, int l, char *err, size_t errlen)
+{
+	int H = p->m->cfg.n_head, Hkv = p->m->cfg.n_head_kv, T = p->T, n = p->n, rc;
+	for (int i = 0; i < p->ns; i++) {
+		struct fwd_session *s = p->ss[i];
+		int32_t *di = p->dbuf + p->dsz * (size_t)i;
+		p->d[i] = (struct kv_decision){ .keep_all = true, .n_keep = p->n_keep + (size_t)H * i, .keep = di,
+						.prop = di + (size_t)H * n, .restart = di + (size_t)H * n + n };
+		struct kv_layer_view view = { .shape = &s->shape, .be = p->be, .layer = l, .pass = p->pass, .n = T,
+					      .n_prompt = s->trace.n_prompt, .pos = p->pos, .ids = p->cur, .q = p->q, .k = p->k,
+					      .v = p->v };
+		if ((rc = kv_policy_prefill_layer(&s->pol, &view, &p->d[i], err, errlen)) ||
+		    (rc = check_decision(&s->pol, &p->d[i], T, H, Hkv, l, err, errlen)) ||
+		    (i > 0 && (rc = check_same_flow(p->ss, p->d, i, T, l, err, errlen))))
+			return rc;
 	}
-	memcpy(cur, ids, sizeof(int32_t) * (size_t)n);
-	for (int t = 0; t < n; t++)
-		pos[t] = t;
-restart:
-	for (int t = 0; t < T; t++)
-		memcpy(x + (size_t)t * E, m->tok_embd + (size_t)cur[t] * E, sizeof(float) * E);
-	for (int l = 0; l < c->n_layer; l++) {
-		const struct layer_weights *w = &m->layers[l];
-		be->rmsnorm(xn, x, w->attn_norm, T, E, c->norm_eps);
-		const struct prod qkv[] = { { q, w->wq, &w->q[QW_Q], H * D }, { k, w->wk, &w->q[QW_K], Hkv * D },
-					    { v, w->wv, &w->q[QW_V], Hkv * D } };
-		mm(be, xn, T, E, qkv, 3);
-		be->rope(q, H * D, pos, T, H, D, m->rope_inv_freq);
-		be->rope(k, Hkv * D, pos, T, Hkv, D, m->rope_inv_freq);
+	return 0;
+}
 
-		for (int i = 0; i < ns; i++) {
-			int32_t *di = dbuf + dsz * (size_t)i;
-			d[i] = (struct kv_decision){ .keep_all = true, .n_keep = n_keep + (size_t)H * i, .keep = di,
-						     .prop = di + (size_t)H * n, .restart = di + (size_t)H * n + n };
-			struct kv_layer_view view = { .shape = &ss[i]->shape, .layer = l, .pass = pass, .n = T,
-						      .n_prompt = ss[i]->trace.n_prompt, .pos = pos, .ids = cur, .q = q, .k = k, .v = v };
-			if ((rc = kv_policy_prefill_layer(&ss[i]->pol, &view, &d[i], err, errlen)) ||
-			    (rc = check_decision(&ss[i]->pol, &d[i], T, H, Hkv, l, err, errlen)) ||
-			    (i > 0 && (rc = check_same_flow(ss, d, i, T, l, err, errlen))))
-				goto out_free;
-		}
-		if (d[0].n_restart > 0) {
-			if (pass > 0) {
-				rc = kv_errf(err, errlen, KV_EINTERNAL, "method %s asked for a second restart", s->pol.m->name);
-				goto out_free;
-			}
-			for (int i = 0; i < ns; i++) {
-				struct fwd_trace *tr = &ss[i]->trace;
-				tr->n_restart = d[0].n_restart;
-				tr->restart_layer = l;
-				if (!(tr->restart_pos = malloc(sizeof(int32_t) * (size_t)d[0].n_restart))) {
-					rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-					goto out_free;
-				}
-				for (int j = 0; j < d[0].n_restart; j++)
-					tr->restart_pos[j] = pos[d[0].restart[j]];
-			}
-			gather_i32(cur, d[0].restart, d[0].n_restart);
-			gather_i32(pos, d[0].restart, d[0].n_restart);
-			T = d[0].n_restart;
-			if (d[0].restart_renumber) {
-				for (int t = 0; t < T; t++)
-					pos[t] = t;
-				for (int i = 0; i < ns; i++)
-					ss[i]->next_pos = T;
-			}
-			pass = 1;
-			goto restart;
-		}
-		for (int i = 0; i < ns; i++) {
-			if ((rc = kv_cache_set_layer(ss[i]->cache, l, d[i].keep_all ? Hkv : d[i].n_cache_heads, d[i].n_keep,
-						     d[i].keep_all ? NULL : d[i].keep, T, k, v, Hkv * D, pos, T, Hkv, ss[i]->reserve,
-						     err, errlen)))
-				goto out_free;
-			ss[i]->trace.n_alive[l] = T;
-		}
-
-		be->attn_causal(att, q, k, v, T, H, Hkv, D);
-		mm(be, att, T, H * D, &(struct prod){ tmp, w->wo, &w->q[QW_O], E }, 1);
-		add_rows(x, tmp, (size_t)T * E);
-		be->rmsnorm(xn, x, w->ffn_norm, T, E, c->norm_eps);
-		ffn(be, c, w, tmp, xn, T, g, u);
-		add_rows(x, tmp, (size_t)T * E);
-
-		int np = n_prop_of(&d[0], T);
-		if (np > 0) {
-			gather_rows(x, E, d[0].prop, np);
-			gather_i32(pos, d[0].prop, np);
-			gather_i32(cur, d[0].prop, np);
-			for (int i = 0; i < ns; i++) {
-				struct fwd_trace *tr = &ss[i]->trace;
-				if (!(tr->prop_pos[l] = malloc(sizeof(int32_t) * (size_t)np))) {
-					rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-					goto out_free;
-				}
-				memcpy(tr->prop_pos[l], pos, sizeof(int32_t) * (size_t)np);
-				tr->n_prop[l] = np;
-			}
-			T = np;
-		}
+/* Layer l's decisions into every session's cache. */
+static int pf_cache(struct prefill *p, int l, char *err, size_t errlen)
+{
+	int Hkv = p->m->cfg.n_head_kv, D = p->m->cfg.head_dim, T = p->T, rc;
+	for (int i = 0; i < p->ns; i++) {
+		struct fwd_session *s = p->ss[i];
+		const struct kv_decision *d = &p->d[i];
+		if ((rc = kv_cache_set_layer(s->cache, l, d->keep_all ? Hkv : d->n_cache_heads, d->n_keep,
+					     d->keep_all ? NULL : d->keep, T, p->k, p->v, Hkv * D, p->pos, T, Hkv, s->reserve,
+					     err, errlen)))
+			return rc;
+		s->trace.n_alive[l] = T;
 	}
+	return 0;
+}
+
+/* The rest of layer l on the alive rows: x += Wo . attn; x += ffn(norm(x)). */
+static void pf_attn_ffn(struct prefill *p, int l)
+{
+	const struct model_config *c = &p->m->cfg;
+	const struct layer_weights *w = &p->m->layers[l];
+	const struct backend_ops *be = p->be;
+	int E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, T = p->T;
+	bk_attn_causal(be, p->att, p->q, p->k, p->v, T, H, Hkv, D);
+	mm(be, p->att, T, H * D, &(struct prod){ p->tmp, w->wo, &w->q[QW_O], E }, 1);
+	bk_add(be, p->x, p->tmp, (size_t)T * E);
+	bk_rmsnorm(be, p->xn, p->x, w->ffn_norm, T, E, c->norm_eps);
+	ffn(be, c, w, p->tmp, p->xn, T, p->g, p->u);
+	bk_add(be, p->x, p->tmp, (size_t)T * E);
+}
+
+/* Keeps only the rows the lead decision propagates after layer l (if it asked), and
+ * records them in every trace. */
+static int pf_propagate(struct prefill *p, int l, char *err, size_t errlen)
+{
+	int np = n_prop_of(&p->d[0], p->T);
+	if (np == 0)
+		return 0;
+	gather_rows(p->be, p->x, p->m->cfg.n_embd, p->d[0].prop, np);
+	gather_i32(p->pos, p->d[0].prop, np);
+	gather_i32(p->cur, p->d[0].prop, np);
+	for (int i = 0; i < p->ns; i++) {
+		struct fwd_trace *tr = &p->ss[i]->trace;
+		if (!(tr->prop_pos[l] = malloc(sizeof(int32_t) * (size_t)np)))
+			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		memcpy(tr->prop_pos[l], p->pos, sizeof(int32_t) * (size_t)np);
+		tr->n_prop[l] = np;
+	}
+	p->T = np;
+	return 0;
+}
+
+/* One pass over the layers. Stops early with *restart_layer = l when layer l's lead
+ * decision asks for a restart (nothing of that layer cached), else sets it to -1. */
+static int pf_layers(struct prefill *p, int *restart_layer, char *err, size_t errlen)
+{
+	int rc;
+	*restart_layer = -1;
+	for (int l = 0; l < p->m->cfg.n_layer; l++) {
+		pf_qkv(p, l);
+		if ((rc = pf_decide(p, l, err, errlen)))
+			return rc;
+		if (p->d[0].n_restart > 0) {
+			*restart_layer = l;
+			return 0;
+		}
+		if ((rc = pf_cache(p, l, err, errlen)))
+			return rc;
+		pf_attn_ffn(p, l);
+		if ((rc = pf_propagate(p, l, err, errlen)))
+			return rc;
+	}
+	return 0;
+}
+
+/* Narrows the alive rows to the restart the lead decision of layer l asked for (only in
+ * the first pass), records it in every trace, and renumbers positions when asked. */
+static int pf_restart(struct prefill *p, int l, char *err, size_t errlen)
+{
+	const struct kv_decision *d = &p->d[0];
+	if (p->pass > 0)
+		return kv_errf(err, errlen, KV_EINTERNAL, "method %s asked for a second restart", p->ss[0]->pol.m->name);
+	for (int i = 0; i < p->ns; i++) {
+		struct fwd_trace *tr = &p->ss[i]->trace;
+		tr->n_restart = d->n_restart;
+		tr->restart_layer = l;
+		if (!(tr->restart_pos = malloc(sizeof(int32_t) * (size_t)d->n_restart)))
+			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		for (int j = 0; j < d->n_restart; j++)
+			tr->restart_pos[j] = p->pos[d->restart[j]];
+	}
+	gather_i32(p->cur, d->restart, d->n_restart);
+	gather_i32(p->pos, d->restart, d->n_restart);
+	p->T = d->n_restart;
+	if (d->restart_renumber) {
+		for (int t = 0; t < p->T; t++)
+			p->pos[t] = t;
+		for (int i = 0; i < p->ns; i++)
+			p->ss[i]->next_pos = p->T;
+	}
+	return 0;
+}
+
+/* logits (host): the LM head on every alive row (all_rows) or the last one. */
+static int pf_logits(struct prefill *p, bool all_rows, float *logits, char *err, size_t errlen)
+{
+	const struct model *m = p->m;
+	const struct model_config *c = &m->cfg;
+	int E = c->n_embd, V = c->n_vocab, T = p->T;
 	int r0 = all_rows ? 0 : T - 1, nr = all_rows ? T : 1;
-	be->rmsnorm(xn, x + (size_t)r0 * E, m->out_norm, nr, E, c->norm_eps);
-	mm(be, xn, nr, E, &(struct prod){ logits, m->output, &m->q_output, V }, 1);
+	size_t bytes = sizeof(float) * (size_t)nr * V;
+	/* a device backend writes (nr, V) into its own memory first */
+	float *y = bk_host_memory(p->be) ? logits : bk_alloc(p->be, bytes);
+	if (!y)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d rows of logits", nr);
+	bk_rmsnorm(p->be, p->xn, p->x + (size_t)r0 * E, m->out_norm, nr, E, c->norm_eps);
+	mm(p->be, p->xn, nr, E, &(struct prod){ y, m->output, &m->q_output, V }, 1);
+	if (y != logits) {
+		bk_download(p->be, logits, y, bytes);
+		bk_free(p->be, y);
+	}
+	return 0;
+}
+
+int fwd_prefill_shared(struct fwd_session *const *ss, int ns, const int32_t *ids, int n, bool all_rows, float *logits,
+		       char *err, size_t errlen)
+{
+	int rc = pf_check(ss, ns, ids, n, err, errlen);
+	if (rc)
+		return rc;
+	struct prefill p = { .ss = ss, .ns = ns, .m = ss[0]->m, .be = ss[0]->be, .n = n };
+	bk_set_threads(p.be, ss[0]->n_threads);
+	if ((rc = pf_alloc(&p, err, errlen)))
+		goto out_free;
+	pf_begin(&p, ids);
+	/* pass 0 on the prompt; pass 1 only when pass 0 asked for a restart */
+	for (p.pass = 0; p.pass < 2; p.pass++) {
+		int restart_layer;
+		pf_embed(&p);
+		if ((rc = pf_layers(&p, &restart_layer, err, errlen)))
+			goto out_free;
+		if (restart_layer < 0)
+			break;
+		if ((rc = pf_restart(&p, restart_layer, err, errlen)))
+			goto out_free;
+	}
+	if ((rc = pf_logits(&p, all_rows, logits, err, errlen)))
+		goto out_free;
 	for (int i = 0; i < ns; i++)
 		ss[i]->decode_step = 0;
-	rc = 0;
 out_free:
-	free(buf);
-	free(pos);
-	free(cur);
-	free(dbuf);
-	free(n_keep);
-	free(d);
+	pf_free(&p);
 	return rc;
 }
+
+// ----------------------------------------------------------------------------
+// decode
 
 /* Lets the policy evict from layer l after a decode step appended to it and attended. */
 static int decode_evict(struct fwd_session *s, int l, const float *q, int32_t pos, char *err, size_t errlen)
 {
 	if (!s->pol.m || !s->pol.m->decode_layer)
 		return 0;
+	if (!bk_host_memory(s->be))
+		return kv_errf(err, errlen, KV_EUNSUP, "method %s reads the KV cache during decode, which backend %s keeps in device memory",
+			       s->pol.m->name, s->be->name);
 	struct kv_layer *L = &s->cache->layers[l];
 	int D = s->shape.head_dim, nh = L->n_head, rc;
-	const float *kp[nh];
-	const int32_t *pp[nh];
+	int stride = L->cap;
+	const float **kp = malloc(sizeof(*kp) * (size_t)nh);
+	const int32_t **pp = malloc(sizeof(*pp) * (size_t)nh);
+	int *n_keep = malloc(sizeof(int) * (size_t)nh);
+	int32_t *keep = malloc(sizeof(int32_t) * (size_t)nh * (stride > 0 ? stride : 1));
+	if (!kp || !pp || !n_keep || !keep) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (int h = 0; h < nh; h++) {
 		kp[h] = L->k + (size_t)h * L->cap * D;
 		pp[h] = L->pos + (size_t)h * L->cap;
-	}
-	int stride = L->cap;
-	int *n_keep = malloc(sizeof(int) * (size_t)nh);
-	int32_t *keep = malloc(sizeof(int32_t) * (size_t)nh * (stride > 0 ? stride : 1));
-	if (!n_keep || !keep) {
-		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-		goto out;
 	}
 	struct kv_decision d = { .keep_all = true, .n_keep = n_keep, .keep = keep, .n_cache_heads = nh };
 	struct kv_decode_view v = { .shape = &s->shape, .layer = l, .step = s->decode_step, .pos = pos, .q = q,
@@ -388,6 +546,8 @@ static int decode_evict(struct fwd_session *s, int l, const float *q, int32_t po
 			goto out;
 	rc = 0;
 out:
+	free(kp);
+	free(pp);
 	free(n_keep);
 	free(keep);
 	return rc;
@@ -402,41 +562,48 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 	int rc;
 	if ((rc = check_ids(m, &id, 1, err, errlen)))
 		return rc;
-	be->set_threads(s->n_threads);
+	bk_set_threads(be, s->n_threads);
 	float *x = s->dec, *xn = x + E, *tmp = xn + E, *q = tmp + E, *att = q + (size_t)H * D;
 	float *k = att + (size_t)H * D, *v = k + (size_t)Hkv * D, *g = v + (size_t)Hkv * D, *u = g + F;
-	struct attn_kv_view views[H];
+	struct attn_kv_view *views = s->views;
 	if (kv_cache_entries(s->cache, 0) == 0)
 		return kv_errf(err, errlen, KV_EINVAL, "decode needs a prefilled session");
 	int32_t pos = s->next_pos;
-	memcpy(x, m->tok_embd + (size_t)id * E, sizeof(float) * E);
+	bk_upload(be, x, m->tok_embd + (size_t)id * E, sizeof(float) * E);
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct layer_weights *w = &m->layers[l];
 		struct kv_layer *L = &s->cache->layers[l];
-		be->rmsnorm(xn, x, w->attn_norm, 1, E, c->norm_eps);
+		bk_rmsnorm(be, xn, x, w->attn_norm, 1, E, c->norm_eps);
 		const struct prod qkv[] = { { q, w->wq, &w->q[QW_Q], H * D }, { k, w->wk, &w->q[QW_K], Hkv * D },
 					    { v, w->wv, &w->q[QW_V], Hkv * D } };
 		mm(be, xn, 1, E, qkv, 3);
-		be->rope(q, H * D, &pos, 1, H, D, m->rope_inv_freq);
-		be->rope(k, Hkv * D, &pos, 1, Hkv, D, m->rope_inv_freq);
+		bk_rope(be, q, H * D, &pos, 1, H, D, m->rope_inv_freq);
+		bk_rope(be, k, Hkv * D, &pos, 1, Hkv, D, m->rope_inv_freq);
 		if ((rc = kv_cache_append(s->cache, l, k, v, Hkv * D, &pos, 1, Hkv, err, errlen)))
 			return rc;
 		for (int h = 0; h < L->n_head; h++)
 			views[h] = (struct attn_kv_view){ .k = L->k + (size_t)h * L->cap * D, .v = L->v + (size_t)h * L->cap * D,
 							  .n = L->len[h], .ld = D };
-		be->attn_cached(att, q, views, L->n_head, H, D);
+		bk_attn_cached(be, att, q, views, L->n_head, H, D);
 		/* evict after the new token attended over the whole cache (PyramidInfer compresses
 		 * its cache after the layer's attention) */
 		if ((rc = decode_evict(s, l, q, pos, err, errlen)))
 			return rc;
 		mm(be, att, 1, H * D, &(struct prod){ tmp, w->wo, &w->q[QW_O], E }, 1);
-		add_rows(x, tmp, E);
-		be->rmsnorm(xn, x, w->ffn_norm, 1, E, c->norm_eps);
+		bk_add(be, x, tmp, E);
+		bk_rmsnorm(be, xn, x, w->ffn_norm, 1, E, c->norm_eps);
 		ffn(be, c, w, tmp, xn, 1, g, u);
-		add_rows(x, tmp, E);
+		bk_add(be, x, tmp, E);
 	}
-	be->rmsnorm(xn, x, m->out_norm, 1, E, c->norm_eps);
-	mm(be, xn, 1, E, &(struct prod){ logits, m->output, &m->q_output, V }, 1);
+	bk_rmsnorm(be, xn, x, m->out_norm, 1, E, c->norm_eps);
+	float *y = bk_host_memory(be) ? logits : bk_alloc(be, sizeof(float) * (size_t)V);
+	if (!y)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for logits");
+	mm(be, xn, 1, E, &(struct prod){ y, m->output, &m->q_output, V }, 1);
+	if (y != logits) {
+		bk_download(be, logits, y, sizeof(float) * (size_t)V);
+		bk_free(be, y);
+	}
 	s->next_pos++;
 	s->decode_step++;
 	return 0;

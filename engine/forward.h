@@ -14,6 +14,7 @@
 struct model;
 struct kv_cache;
 struct backend_ops;
+struct attn_kv_view;
 
 /* What prefill did, for introspection (--dump_selection) and statistics. */
 struct fwd_trace {
@@ -27,11 +28,12 @@ struct fwd_trace {
 	int32_t *restart_pos;    /* (n_restart,) original positions of the re-prefilled tokens */
 };
 
-/* One inference session: a model (borrowed), a backend, a KV cache (owned), and an
- * optional KV policy (borrowed). */
+/* One inference session: a model (borrowed), a backend (borrowed: it runs every op and
+ * holds the cache's K/V and the activations), a KV cache (owned), and an optional KV
+ * policy (borrowed). */
 struct fwd_session {
 	const struct model *m;           /* borrowed; must outlive the session */
-	const struct backend_ops *be;    /* borrowed */
+	const struct backend_ops *be;    /* borrowed (a static table) */
 	struct kv_policy pol;            /* borrowed; pol.m == NULL means keep everything */
 	struct kv_shape shape;
 	struct kv_cache *cache;          /* owned */
@@ -39,15 +41,21 @@ struct fwd_session {
 	int reserve;                     /* decode entries to reserve per head after prefill */
 	int decode_step;
 	int32_t next_pos;                /* position of the next decoded token */
-	float *dec;                      /* owned scratch for decode */
+	float *dec;                      /* owned scratch for decode, backend memory */
+	struct attn_kv_view *views;      /* (H,) owned: decode's per-head cache views */
 	struct fwd_trace trace;          /* owned */
 };
 
-/* Makes a session for prompts followed by up to reserve decoded tokens, with an
- * optional policy (NULL = keep everything; borrowed, must outlive the session);
- * caller frees with fwd_session_free. n_threads <= 0 means all cores. */
+/* Makes a session on backend be (borrowed; engine/backend.h, backend_by_name) for
+ * prompts followed by up to reserve decoded tokens, with an optional policy (NULL = keep
+ * everything; borrowed, must outlive the session); caller frees with fwd_session_free.
+ * n_threads <= 0 means all cores. KV_EINTERNAL when be lacks a required op. */
+int fwd_session_init_on(const struct backend_ops *be, const struct model *m, const struct kv_policy *pol, int reserve,
+			int n_threads, struct fwd_session **out, char *err, size_t errlen);
+/* fwd_session_init_on on the CPU backend (backend_cpu); caller frees with fwd_session_free. */
 int fwd_session_init(const struct model *m, const struct kv_policy *pol, int reserve, int n_threads,
 		     struct fwd_session **out, char *err, size_t errlen);
+/* Frees s, its cache and its scratch (NULL is a no-op). */
 void fwd_session_free(struct fwd_session *s);
 
 /* Prefills ids[0..n) at positions 0..n-1 into an empty session cache, letting the
@@ -69,8 +77,9 @@ int fwd_prefill_shared(struct fwd_session *const *ss, int ns, const int32_t *ids
  * to the cache (the policy may evict after each layer); writes logits (V,). */
 int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size_t errlen);
 
-/* Runs a fresh prefill of ids[0..n) with no compression and returns logits: all rows
- * (n, V) when all_rows, else the last row (1, V). *logits is malloc'd (caller frees). */
+/* Runs a fresh prefill of ids[0..n) with no compression on the CPU backend and returns
+ * logits: all rows (n, V) when all_rows, else the last row (1, V). *logits is malloc'd
+ * (caller frees). */
 int fwd_logits(const struct model *m, const int32_t *ids, int n, bool all_rows, int n_threads,
 	       float **logits, char *err, size_t errlen);
 

@@ -6,6 +6,7 @@
 
 #include "base/clock.h"     // kv_clock_s
 #include "base/errors.h"    // kv_errf
+#include "engine/backend.h"   // backend_cpu
 #include "engine/forward.h"   // fwd_session_*
 #include "engine/kvcache.h"   // kv_cache_bytes
 #include "engine/model.h"     // struct model
@@ -80,7 +81,9 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 		}
 		if (o[i]->max_new_tokens == 0)
 			continue;
-		if ((rc = fwd_session_init(m, o[i]->policy, o[i]->max_new_tokens, o[0]->n_threads, &s[n_act], err, errlen)))
+		const struct backend_ops *be = o[i]->backend ? o[i]->backend : &backend_cpu;
+		if ((rc = fwd_session_init_on(be, m, o[i]->policy, o[i]->max_new_tokens, o[0]->n_threads, &s[n_act], err,
+					      errlen)))
 			goto out_free;
 		act[n_act++] = i;
 	}

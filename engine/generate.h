@@ -10,11 +10,13 @@
 struct model;
 struct kv_policy;
 struct fwd_session;
+struct backend_ops;
 
 struct gen_opts {
 	int max_new_tokens;
 	int n_threads;                  /* <= 0: all cores */
 	const struct kv_policy *policy; /* NULL: full KV */
+	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu */
 	const int32_t *stop_ids;        /* (n_stop,) extra ids that end generation */
 	int n_stop;
 	bool no_eos_stop;               /* do not stop on the model's EOS ids */

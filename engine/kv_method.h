@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct backend_ops;
+
 struct kv_shape {
 	int n_layer, n_head, n_head_kv, head_dim, n_embd;
 };
@@ -21,12 +23,15 @@ struct kv_shape {
  * duration of the prefill_layer call. */
 struct kv_layer_view {
 	const struct kv_shape *shape;
+	const struct backend_ops *be; /* backend holding q/k/v and running the services; NULL = backend_cpu */
 	int layer;              /* 0-based */
 	int pass;               /* 0, or 1 in the second pass after a restart */
 	int n;                  /* T: tokens alive in this layer */
 	int n_prompt;           /* N: prompt tokens at the start of this pass */
 	const int32_t *pos;     /* (T,) original positions, ascending */
 	const int32_t *ids;     /* (T,) token ids of the alive rows */
+	/* q, k, v are backend memory: host-readable only when bk_host_memory(be); read
+	 * them through the services below, which run on the backend */
 	const float *q;         /* (T, H*D) post-RoPE queries */
 	const float *k;         /* (T, Hkv*D) post-RoPE keys */
 	const float *v;         /* (T, Hkv*D) values */
@@ -102,7 +107,8 @@ int kv_policy_decode_layer(const struct kv_policy *p, const struct kv_decode_vie
 			   char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------
-// services the engine offers methods during prefill_layer
+// services the engine offers methods during prefill_layer, run by the view's backend
+// (engine/backend.h: attn_probs, attn_colsum, qk_dots); outputs are host memory
 
 /* Attention probabilities of view rows [row0, row0+n_rows) against all T keys, per
  * query head: out (H, n_rows, T). Scores q.k/sqrt(D) in fp32, softmax over all T

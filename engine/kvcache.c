@@ -1,46 +1,48 @@
-/* KV cache storage: see kvcache.h. */
+/* KV cache storage: see kvcache.h. K/V moves go through the backend (bk_copy). */
 #include "engine/kvcache.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/errors.h"
+#include "engine/backend.h" // bk_alloc, bk_free, bk_copy
 
-static void layer_free(struct kv_layer *L)
+static void layer_free(const struct backend_ops *be, struct kv_layer *L)
 {
 	free(L->len);
-	free(L->k);
-	free(L->v);
+	bk_free(be, L->k);
+	bk_free(be, L->v);
 	free(L->pos);
 	memset(L, 0, sizeof(*L));
 }
 
-static int layer_alloc(struct kv_layer *L, int n_head, int cap, int D)
+static int layer_alloc(const struct backend_ops *be, struct kv_layer *L, int n_head, int cap, int D)
 {
 	size_t n = (size_t)n_head * (cap > 0 ? cap : 1);
 	L->n_head = n_head;
 	L->cap = cap;
 	L->len = calloc(n_head > 0 ? n_head : 1, sizeof(int));
-	L->k = malloc(n * D * sizeof(float));
-	L->v = malloc(n * D * sizeof(float));
+	L->k = bk_alloc(be, n * D * sizeof(float));
+	L->v = bk_alloc(be, n * D * sizeof(float));
 	L->pos = malloc(n * sizeof(int32_t));
 	if (!L->len || !L->k || !L->v || !L->pos) {
-		layer_free(L);
+		layer_free(be, L);
 		return KV_ENOMEM;
 	}
 	return 0;
 }
 
-int kv_cache_init(struct kv_cache **out, int n_layer, const int *n_head, int n_head_default, int cap, int head_dim,
-		  char *err, size_t errlen)
+int kv_cache_init(struct kv_cache **out, const struct backend_ops *be, int n_layer, const int *n_head, int n_head_default,
+		  int cap, int head_dim, char *err, size_t errlen)
 {
 	struct kv_cache *c = calloc(1, sizeof(*c));
 	if (!c || !(c->layers = calloc(n_layer, sizeof(*c->layers))))
 		goto out_nomem;
+	c->be = be;
 	c->n_layer = n_layer;
 	c->head_dim = head_dim;
 	for (int l = 0; l < n_layer; l++)
-		if (layer_alloc(&c->layers[l], n_head ? n_head[l] : n_head_default, cap, head_dim))
+		if (layer_alloc(be, &c->layers[l], n_head ? n_head[l] : n_head_default, cap, head_dim))
 			goto out_nomem;
 	*out = c;
 	return 0;
@@ -55,27 +57,27 @@ void kv_cache_free(struct kv_cache *c)
 		return;
 	if (c->layers)
 		for (int l = 0; l < c->n_layer; l++)
-			layer_free(&c->layers[l]);
+			layer_free(c->be, &c->layers[l]);
 	free(c->layers);
 	free(c);
 }
 
 /* Grows layer L to at least need entries per head, keeping its contents. */
-static int layer_grow(struct kv_layer *L, int need, int D)
+static int layer_grow(const struct backend_ops *be, struct kv_layer *L, int need, int D)
 {
 	int cap = L->cap > 0 ? L->cap : 16;
 	while (cap < need)
 		cap *= 2;
 	struct kv_layer N = { 0 };
-	if (layer_alloc(&N, L->n_head, cap, D))
+	if (layer_alloc(be, &N, L->n_head, cap, D))
 		return KV_ENOMEM;
 	for (int h = 0; h < L->n_head; h++) {
-		memcpy(N.k + (size_t)h * cap * D, L->k + (size_t)h * L->cap * D, (size_t)L->len[h] * D * sizeof(float));
-		memcpy(N.v + (size_t)h * cap * D, L->v + (size_t)h * L->cap * D, (size_t)L->len[h] * D * sizeof(float));
+		bk_copy(be, N.k + (size_t)h * cap * D, L->k + (size_t)h * L->cap * D, (size_t)L->len[h] * D * sizeof(float));
+		bk_copy(be, N.v + (size_t)h * cap * D, L->v + (size_t)h * L->cap * D, (size_t)L->len[h] * D * sizeof(float));
 		memcpy(N.pos + (size_t)h * cap, L->pos + (size_t)h * L->cap, (size_t)L->len[h] * sizeof(int32_t));
 		N.len[h] = L->len[h];
 	}
-	layer_free(L);
+	layer_free(be, L);
 	*L = N;
 	return 0;
 }
@@ -88,15 +90,15 @@ int kv_cache_append(struct kv_cache *c, int l, const float *k, const float *v, i
 	int need = 0;
 	for (int h = 0; h < L->n_head; h++)
 		need = L->len[h] + T > need ? L->len[h] + T : need;
-	if (need > L->cap && layer_grow(L, need, D))
+	if (need > L->cap && layer_grow(c->be, L, need, D))
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory growing the KV cache of layer %d to %d entries", l, need);
 	for (int h = 0; h < L->n_head; h++) {
 		int src = (int)((long)h * n_head_kv / L->n_head);
 		float *kd = L->k + ((size_t)h * L->cap + L->len[h]) * D;
 		float *vd = L->v + ((size_t)h * L->cap + L->len[h]) * D;
 		for (int t = 0; t < T; t++) {
-			memcpy(kd + (size_t)t * D, k + (size_t)t * ld + (size_t)src * D, D * sizeof(float));
-			memcpy(vd + (size_t)t * D, v + (size_t)t * ld + (size_t)src * D, D * sizeof(float));
+			bk_copy(c->be, kd + (size_t)t * D, k + (size_t)t * ld + (size_t)src * D, D * sizeof(float));
+			bk_copy(c->be, vd + (size_t)t * D, v + (size_t)t * ld + (size_t)src * D, D * sizeof(float));
 		}
 		memcpy(L->pos + (size_t)h * L->cap + L->len[h], pos, T * sizeof(int32_t));
 		L->len[h] += T;
@@ -121,20 +123,20 @@ int kv_cache_set_layer(struct kv_cache *c, int l, int n_head, const int *n_keep,
 		mx = nk > mx ? nk : mx;
 	}
 	struct kv_layer N = { 0 };
-	if (layer_alloc(&N, n_head, mx + (reserve > 0 ? reserve : 0), D))
+	if (layer_alloc(c->be, &N, n_head, mx + (reserve > 0 ? reserve : 0), D))
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for the KV cache of layer %d", l);
 	for (int h = 0; h < n_head; h++) {
 		int src = (int)((long)h * n_head_kv / n_head);
 		int nk = rows ? n_keep[h] : T;
 		for (int i = 0; i < nk; i++) {
 			int r = rows ? rows[(size_t)h * stride + i] : i;
-			memcpy(N.k + ((size_t)h * N.cap + i) * D, k + (size_t)r * ld + (size_t)src * D, D * sizeof(float));
-			memcpy(N.v + ((size_t)h * N.cap + i) * D, v + (size_t)r * ld + (size_t)src * D, D * sizeof(float));
+			bk_copy(c->be, N.k + ((size_t)h * N.cap + i) * D, k + (size_t)r * ld + (size_t)src * D, D * sizeof(float));
+			bk_copy(c->be, N.v + ((size_t)h * N.cap + i) * D, v + (size_t)r * ld + (size_t)src * D, D * sizeof(float));
 			N.pos[(size_t)h * N.cap + i] = pos[r];
 		}
 		N.len[h] = nk;
 	}
-	layer_free(&c->layers[l]);
+	layer_free(c->be, &c->layers[l]);
 	c->layers[l] = N;
 	return 0;
 }
@@ -145,11 +147,12 @@ int kv_cache_keep(struct kv_cache *c, int l, int h, const int32_t *rows, int n, 
 	int D = c->head_dim, len = L->len[h];
 	if (n < 0 || n > len)
 		return kv_errf(err, errlen, KV_EINTERNAL, "layer %d head %d: keep %d of %d entries", l, h, n, len);
-	float *k = malloc(sizeof(float) * (size_t)(n ? n : 1) * D), *v = malloc(sizeof(float) * (size_t)(n ? n : 1) * D);
+	size_t kv_bytes = sizeof(float) * (size_t)(n ? n : 1) * D;
+	float *k = bk_alloc(c->be, kv_bytes), *v = bk_alloc(c->be, kv_bytes); /* (n, D) each, backend memory */
 	int32_t *p = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
 	if (!k || !v || !p) {
-		free(k);
-		free(v);
+		bk_free(c->be, k);
+		bk_free(c->be, v);
 		free(p);
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	}
@@ -161,17 +164,17 @@ int kv_cache_keep(struct kv_cache *c, int l, int h, const int32_t *rows, int n, 
 			rc = kv_errf(err, errlen, KV_EINTERNAL, "layer %d head %d: entry %d outside 0..%d", l, h, rows[i], len - 1);
 			goto out;
 		}
-		memcpy(k + (size_t)i * D, hk + (size_t)rows[i] * D, D * sizeof(float));
-		memcpy(v + (size_t)i * D, hv + (size_t)rows[i] * D, D * sizeof(float));
+		bk_copy(c->be, k + (size_t)i * D, hk + (size_t)rows[i] * D, D * sizeof(float));
+		bk_copy(c->be, v + (size_t)i * D, hv + (size_t)rows[i] * D, D * sizeof(float));
 		p[i] = hp[rows[i]];
 	}
-	memcpy(hk, k, (size_t)n * D * sizeof(float));
-	memcpy(hv, v, (size_t)n * D * sizeof(float));
+	bk_copy(c->be, hk, k, (size_t)n * D * sizeof(float));
+	bk_copy(c->be, hv, v, (size_t)n * D * sizeof(float));
 	memcpy(hp, p, (size_t)n * sizeof(int32_t));
 	L->len[h] = n;
 out:
-	free(k);
-	free(v);
+	bk_free(c->be, k);
+	bk_free(c->be, v);
 	free(p);
 	return rc;
 }

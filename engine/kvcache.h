@@ -1,42 +1,49 @@
 /* The KV cache: per layer, per head, ragged. Each entry records the original
  * (RoPE) position of the token it holds; keys are stored after RoPE (never
  * rotated again). A layer holds one head per KV head, or one per query head for
- * methods that select per query head. D = head_dim, C = capacity per head. */
+ * methods that select per query head. K and V live in the backend's memory
+ * (engine/backend.h: bk_alloc, bk_copy), so a device backend keeps them on the
+ * device; lengths and positions are host memory. D = head_dim, C = capacity per head. */
 #ifndef KVLAB_ENGINE_KVCACHE_H
 #define KVLAB_ENGINE_KVCACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+struct backend_ops;
+
 struct kv_layer {
 	int n_head;      /* heads held: Hkv, or H when per query head */
 	int cap;         /* C: capacity per head, in entries */
 	int *len;        /* (n_head,) entries held per head */
-	float *k;        /* (n_head, C, D) */
-	float *v;        /* (n_head, C, D) */
-	int32_t *pos;    /* (n_head, C) original position of each entry */
+	float *k;        /* (n_head, C, D) backend memory */
+	float *v;        /* (n_head, C, D) backend memory */
+	int32_t *pos;    /* (n_head, C) host: original position of each entry */
 };
 
 struct kv_cache {
+	const struct backend_ops *be; /* borrowed: where K and V live */
 	int n_layer;
 	int head_dim;
 	struct kv_layer *layers; /* (n_layer,) */
 };
 
-/* Makes an empty cache of n_layer layers with n_head[l] heads (NULL: n_head_default
- * for all) and capacity cap per head; caller frees with kv_cache_free. */
-int kv_cache_init(struct kv_cache **out, int n_layer, const int *n_head, int n_head_default, int cap, int head_dim,
-		  char *err, size_t errlen);
+/* Makes an empty cache on backend be (borrowed, must outlive the cache) of n_layer
+ * layers with n_head[l] heads (NULL: n_head_default for all) and capacity cap per head;
+ * caller frees with kv_cache_free. */
+int kv_cache_init(struct kv_cache **out, const struct backend_ops *be, int n_layer, const int *n_head, int n_head_default,
+		  int cap, int head_dim, char *err, size_t errlen);
+/* Frees c and everything it owns (NULL is a no-op). */
 void kv_cache_free(struct kv_cache *c);
 
 /* Appends T tokens to every head of layer l, growing its capacity when full: k, v are
- * (T, Hkv, D) with row stride ld floats; a per-query-head layer's head h takes KV head
+ * (T, Hkv, D) backend memory with row stride ld floats, pos (T,) host; a per-query-head layer's head h takes KV head
  * h * Hkv / n_head (transformers' repeat_kv). */
 int kv_cache_append(struct kv_cache *c, int l, const float *k, const float *v, int ld, const int32_t *pos, int T,
 		    int n_head_kv, char *err, size_t errlen);
 
 /* Replaces layer l with n_head heads where head h holds rows rows[h * stride + i],
- * i < n_keep[h], of k/v/pos (T, Hkv, D) in that order, with capacity for reserve more
+ * i < n_keep[h], of k/v (T, Hkv, D) (backend memory) and pos (T,) in that order, with capacity for reserve more
  * entries. rows == NULL keeps all T rows in order. */
 int kv_cache_set_layer(struct kv_cache *c, int l, int n_head, const int *n_keep, const int32_t *rows, int stride,
 		       const float *k, const float *v, int ld, const int32_t *pos, int T, int n_head_kv, int reserve,

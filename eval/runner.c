@@ -12,6 +12,7 @@
 
 #include "base/clock.h"     // kv_clock_s
 #include "base/errors.h"
+#include "engine/backend.h"   // backend_cpu
 #include "engine/generate.h"  // gen_greedy_shared
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_decode
@@ -96,7 +97,7 @@ out:
  * made once by eval/prompt.c) on one shared prefill, then stores each; clears their
  * pending flags. */
 static int run_group(const struct model *m, const struct task_sample *smp, struct member *mb, int n_mb, int j,
-		     struct store *st, int idx, int threads, char *err, size_t errlen)
+		     struct store *st, int idx, int threads, const struct backend_ops *be, char *err, size_t errlen)
 {
 	struct gen_opts go[RUNNER_MAX_METHODS];
 	const struct gen_opts *gp[RUNNER_MAX_METHODS];
@@ -106,7 +107,7 @@ static int run_group(const struct model *m, const struct task_sample *smp, struc
 		const struct prompt *b = mb[k].q;
 		if (!mb[k].pending || b->ids != a->ids)
 			continue;
-		go[n] = (struct gen_opts){ .max_new_tokens = b->max_new_tokens, .n_threads = threads, .policy = &mb[k].pol,
+		go[n] = (struct gen_opts){ .max_new_tokens = b->max_new_tokens, .n_threads = threads, .policy = &mb[k].pol, .backend = be,
 					   .stop_ids = smp->stop_ids, .n_stop = smp->n_stop, .no_eos_stop = !smp->eos_stop,
 					   .min_one_token = b->min_one_token };
 		gp[n] = &go[n];
@@ -156,6 +157,12 @@ static int member_make(struct member *b, const struct model *m, char *err, size_
 	return kv_policy_make(b->entry->m, &b->entry->args, &shape, &b->pol, err, errlen);
 }
 
+/* The backend the runs use (o->backend, default backend_cpu); a static table. */
+static const struct backend_ops *runner_backend(const struct runner_opts *o)
+{
+	return o->backend ? o->backend : &backend_cpu;
+}
+
 /* Writes member b's run configuration and id (sha borrowed until the run ends); the task's
  * part carries the prompt cap the protocol gives this method. */
 static int member_config(struct member *b, const struct runner_opts *o, const struct kv_task *t, void *ts,
@@ -170,11 +177,11 @@ static int member_config(struct member *b, const struct runner_opts *o, const st
 	if (!(b->config = malloc(clen)))
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	snprintf(b->config, clen,
-		 "{\"engine\":\"kvlab-0.1\",\"backend\":\"cpu\",\"threads\":%d,\"model_sha256\":\"%s\","
+		 "{\"engine\":\"kvlab-0.1\",\"backend\":\"%s\",\"threads\":%d,\"model_sha256\":\"%s\","
 		 "\"method\":%s,\"task\":%s}",
-		 o->threads, sha, mjson, tjson);
+		 runner_backend(o)->name, o->threads, sha, mjson, tjson);
 	b->ri = (struct run_info){ .kind = "eval", .task = o->task->task, .method = b->pol.m->name, .method_json = mjson,
-				   .model_path = m->path, .model_sha256 = sha, .config_json = b->config, .backend = "cpu",
+				   .model_path = m->path, .model_sha256 = sha, .config_json = b->config, .backend = runner_backend(o)->name,
 				   .threads = o->threads };
 	store_run_id(&b->ri, b->run_id);
 	return 0;
@@ -273,7 +280,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 					     smp.id, mb[j].pol.m->name, mb[j].q->n_ids, m->cfg.max_pos);
 		for (int j = 0; j < n_mb && !rc; j++)
 			if (mb[j].pending)
-				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, err, errlen);
+				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, runner_backend(o), err, errlen);
 		if (!rc && any)
 			progress(i + 1, total, smp.id, kv_clock_s() - t0, ++n_new, tty);
 		prompt_set_free(&ps);

@@ -9,6 +9,8 @@
 #include "datasets/task.h"
 #include "methods/registry.h"
 
+struct backend_ops;
+
 struct runner_opts {
 	const char *model_path;
 	const char *db_path;
@@ -16,6 +18,7 @@ struct runner_opts {
 	const char *methods;                 /* --method: "NAME[:key=value...][,...]" (NULL = fullkv) */
 	const struct kv_args *method_args;   /* the method flags, shared by every listed method that takes them */
 	int threads;
+	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu (recorded in each run's config) */
 	int shard, n_shards; /* this process runs samples i with i % n_shards == shard (0 and 1: all) */
 };
 

@@ -52,3 +52,21 @@ expect generate_should_take_per_entry_parameters 0 'method: \{"method":"snapkv",
 expect generate_should_take_one_method 1 "--method takes one method" -- $K generate --model $M --prompt hi --method fullkv,snapkv
 n=$($K generate --help | grep -c -- "^  --retain_rate R ")
 check generate_help_should_list_a_shared_method_flag_once test "$n" = 1
+
+# --backend: cpu runs; cuda, with no CUDA device here (or no nvcc at build time), ends
+# with one line naming the flag and why, before anything is loaded or written; an
+# unknown name is refused naming the flag.
+expect generate_should_run_on_backend_cpu 0 "generated tokens: 2" -- \
+	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 2 --threads 2 --backend cpu
+cuda_why="--backend cuda: (this kvlab was built without CUDA \(nvcc not found at build time; make CUDA=1\)|no CUDA device found|found [0-9]+ CUDA device)"
+if expect generate_should_refuse_backend_cuda_without_a_device 1 "^kvlab: $cuda_why" -- \
+	$K generate --model $M --prompt hi --max_new_tokens 2 --backend cuda; then
+	check generate_backend_cuda_error_should_be_one_line test "$(cat "$tmp/out" "$tmp/err" | wc -l)" -eq 1
+fi
+expect run_should_refuse_backend_cuda_writing_nothing 1 "^kvlab: $cuda_why" -- \
+	$K run --task needle --model $M --db "$tmp/cuda.db" --context_lengths 400 --depths 50 --backend cuda
+check run_backend_cuda_should_leave_no_database test ! -e "$tmp/cuda.db"
+expect generate_should_reject_an_unknown_backend 1 "^kvlab: --backend tpu: expected cpu or cuda, got 'tpu'" -- \
+	$K generate --model $M --prompt hi --backend tpu
+expect generate_help_should_show_the_backend_default 0 "--backend NAME .*default: cpu" -- $K generate --help
+expect info_should_list_the_backend_ops 0 "^backend: +cpu \(host memory; ops: matmul .*attn_colsum qk_dots\)" -- $K info --model $M --backend cpu

@@ -1,4 +1,5 @@
-/* The CPU backend table: OpenBLAS GEMM, OpenMP threads for the rest. */
+/* The CPU backend table: OpenBLAS GEMM, OpenMP threads for the rest, host memory
+ * (the memory slots stay NULL: the wrappers' malloc / memcpy fallbacks). */
 #include <cblas.h> // openblas_set_num_threads
 #include <omp.h>
 
@@ -20,6 +21,10 @@ const struct backend_ops backend_cpu = {
 	.rmsnorm = cpu_rmsnorm,
 	.rope = cpu_rope,
 	.swiglu = cpu_swiglu,
+	.add = cpu_add,
 	.attn_causal = cpu_attn_causal,
 	.attn_cached = cpu_attn_cached,
+	.attn_probs = cpu_attn_probs,
+	.attn_colsum = cpu_attn_colsum,
+	.qk_dots = cpu_qk_dots,
 };

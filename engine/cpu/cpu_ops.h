@@ -13,5 +13,9 @@ void cpu_swiglu(float *g, const float *u, int T, int F);
 void cpu_softmax_row(float *s, int n, int m);
 void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
 void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D);
+void cpu_add(float *x, const float *y, size_t n);
+void cpu_attn_probs(float *out, const struct bk_qk *a, int row0, int n_rows, int causal_from);
+int cpu_attn_colsum(float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from, int ncols);
+void cpu_qk_dots(float *out, const struct bk_qk *a, int row);
 
 #endif
