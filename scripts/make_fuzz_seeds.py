@@ -203,6 +203,14 @@ def make_tokenizer_json():
     tk = tekken(0)
     del tk["special_tokens"]
     put("tokenizer_json", "tekken_v3_default_specials.json", jdump(tk))
+    # reproducers of fixed findings: a special-token count that asked for 17 GB, a
+    # vocabulary size whose subtraction overflowed int (UBSan)
+    tk = tekken(2)
+    tk["config"]["default_num_special_tokens"] = 2147483000
+    put("tokenizer_json", "crash_tekken_huge_specials.json", jdump(tk))
+    tk["config"]["default_num_special_tokens"] = 5
+    tk["config"]["default_vocab_size"] = -2147483648
+    put("tokenizer_json", "crash_tekken_vocab_size_int_min.json", jdump(tk))
 
 
 # ----------------------------------------------------------------------------
