@@ -211,6 +211,10 @@ def make_tokenizer_json():
     tk["config"]["default_num_special_tokens"] = 5
     tk["config"]["default_vocab_size"] = -2147483648
     put("tokenizer_json", "crash_tekken_vocab_size_int_min.json", jdump(tk))
+    # reproducer: one added token with id 10^9 sized the tables for 7 GB
+    t = json.loads(read("tiny_llama/tokenizer.json"))
+    t["added_tokens"][-1]["id"] = 1000000000
+    put("tokenizer_json", "crash_sparse_huge_id.json", jdump(t))
 
 
 # ----------------------------------------------------------------------------
