@@ -19,6 +19,9 @@
 #include "base/errors.h"       // defines: kv_errf, KV_E*
 #include "engine/tok_internal.h" // defines: struct tokenizer, tok_* builders
 
+/* Most unused ids a tokenizer.json may leave below its largest id. */
+#define TOK_JSON_MAX_ID_GAP 65536
+
 // ----------------------------------------------------------------------------
 // file and JSON helpers
 
@@ -437,6 +440,11 @@ static int load_hf(const cJSON *root, const cJSON *cfg, const char *path, const 
 	}
 	if (n_vocab == 0)
 		return kv_errf(err, errlen, KV_EFORMAT, "%s: empty vocabulary", path);
+	/* ids are dense in real files; a lone huge id would size the tables for GiBs */
+	int n_listed = cJSON_GetArraySize(vocab) + cJSON_GetArraySize(added);
+	if (n_vocab - n_listed > TOK_JSON_MAX_ID_GAP)
+		return kv_errf(err, errlen, KV_EFORMAT, "%s: token ids reach %d but only %d tokens are listed "
+			       "(expected dense ids, at most %d unused)", path, n_vocab - 1, n_listed, TOK_JSON_MAX_ID_GAP);
 
 	struct tokenizer *t;
 	int rc = tok_alloc(n_vocab, &t, err, errlen);

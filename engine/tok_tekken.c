@@ -21,6 +21,9 @@ static const char *const default_specials[] = {
 	"[TOOL_CONTENT]",
 };
 
+/* Most special tokens a tekken.json may declare (mistral-common reserves 1000). */
+#define TEKKEN_MAX_SPECIAL 65536
+
 static int b64val(char c)
 {
 	if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -67,10 +70,14 @@ int tok_load_tekken(const struct cJSON *root, const char *path, struct tokenizer
 	if (!cJSON_IsString(pat) || !cJSON_IsNumber(nsp) || !cJSON_IsArray(vocab))
 		return kv_errf(err, errlen, KV_EFORMAT, "%s: tekken.json needs config.pattern, "
 			       "config.default_num_special_tokens and a vocab array", path);
+	/* bounded: a hostile count would ask for GiBs */
+	if (nsp->valuedouble < 3 || nsp->valuedouble > TEKKEN_MAX_SPECIAL)
+		return kv_errf(err, errlen, KV_EFORMAT, "%s: tekken.json's config.default_num_special_tokens is %g "
+			       "(expected 3..%d)", path, nsp->valuedouble, TEKKEN_MAX_SPECIAL);
 	int n_special = nsp->valueint;
 	int n_ranks = cJSON_GetArraySize(vocab);
-	if (cJSON_IsNumber(nvs) && nvs->valueint - n_special < n_ranks)
-		n_ranks = nvs->valueint - n_special; /* the live vocabulary, as mistral-common */
+	if (cJSON_IsNumber(nvs) && nvs->valuedouble - n_special < n_ranks) /* the live vocabulary, as mistral-common */
+		n_ranks = nvs->valuedouble - n_special < 0 ? 0 : (int)(nvs->valuedouble - n_special);
 	if (n_special < 3 || n_ranks < 256)
 		return kv_errf(err, errlen, KV_EFORMAT, "%s: tekken.json has %d special tokens and %d ranks "
 			       "(expected >= 3 and >= 256)", path, n_special, n_ranks);

@@ -3,6 +3,8 @@
 #ifndef KVLAB_TESTS_TASK_PROMPT_H
 #define KVLAB_TESTS_TASK_PROMPT_H
 
+#include <string.h> // memset
+
 #include "datasets/task.h"
 #include "eval/metrics/metrics.h" // metric_score_named
 #include "eval/prompt.h"          // prompt_cap, prompt_set_build
