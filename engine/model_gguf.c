@@ -124,7 +124,8 @@ out:
 // tensors
 
 /* Dequantises the tensor name, checking it is (rows, cols) in HF terms (ggml ne = {cols, rows});
- * when q is given and the type has a block-quantised form, also fills *q (engine/qmat.h). */
+ * when q is given and the type has a block-quantised form, also fills *q (engine/qmat.h).
+ * dst NULL: only the checks (before any weight memory is allocated). */
 static int load_tensor(const struct gguf_file *g, const char *name, int64_t rows, int64_t cols, float *dst,
 		       struct qmat *q, char *err, size_t errlen)
 {
@@ -139,6 +140,8 @@ static int load_tensor(const struct gguf_file *g, const char *name, int64_t rows
 	if ((int64_t)t->ne[0] != cols || ne1 != rows)
 		return kv_errf(err, errlen, KV_EFORMAT, "%s: tensor '%s' has shape [%llu, %llu], expected [%lld, %lld]",
 			       g->path, name, (unsigned long long)t->ne[0], (unsigned long long)ne1, (long long)cols, (long long)rows);
+	if (!dst)
+		return 0;
 	size_t rb = quant_row_bytes(t->type, cols);
 	const uint8_t *src = t->data;
 #pragma omp parallel for schedule(static)
@@ -183,38 +186,42 @@ static int unpermute_qk(float *w, struct qmat *q, int n_head, int head_dim, int 
 	return 0;
 }
 
-static int load_weights(const struct gguf_file *g, struct model *m, char *err, size_t errlen)
+/* Loads every weight of config c into m; with m NULL only checks that each tensor is there
+ * with its shape and a readable type, so a header that claims shapes its tensors do not
+ * have fails before the weights' memory is allocated. */
+static int load_weights(const struct gguf_file *g, const struct model_config *c, struct model *m, char *err, size_t errlen)
 {
-	const struct model_config *c = &m->cfg;
 	int E = c->n_embd, D = c->head_dim, F = c->n_ff;
 	int rc;
 	char name[96];
-	if ((rc = load_tensor(g, "token_embd.weight", c->n_vocab, E, m->tok_embd, c->tied_embd ? &m->q_output : NULL,
-			      err, errlen)) ||
-	    (rc = load_tensor(g, "output_norm.weight", 1, E, m->out_norm, NULL, err, errlen)))
+	if ((rc = load_tensor(g, "token_embd.weight", c->n_vocab, E, m ? m->tok_embd : NULL,
+			      m && c->tied_embd ? &m->q_output : NULL, err, errlen)) ||
+	    (rc = load_tensor(g, "output_norm.weight", 1, E, m ? m->out_norm : NULL, NULL, err, errlen)))
 		return rc;
 	if (!c->tied_embd &&
-	    (rc = load_tensor(g, "output.weight", c->n_vocab, E, m->output, &m->q_output, err, errlen)))
+	    (rc = load_tensor(g, "output.weight", c->n_vocab, E, m ? m->output : NULL, m ? &m->q_output : NULL, err, errlen)))
 		return rc;
+	static const struct layer_weights none = { 0 };
 	for (int l = 0; l < c->n_layer; l++) {
-		struct layer_weights *w = &m->layers[l];
+		struct layer_weights *w = m ? &m->layers[l] : NULL;
+		const struct layer_weights *r = w ? w : &none;
 		struct { const char *n; int64_t rows, cols; float *dst; struct qmat *q; } tabs[] = {
-			{ "attn_norm", 1, E, w->attn_norm, NULL },
-			{ "attn_q", (int64_t)c->n_head * D, E, w->wq, &w->q[QW_Q] },
-			{ "attn_k", (int64_t)c->n_head_kv * D, E, w->wk, &w->q[QW_K] },
-			{ "attn_v", (int64_t)c->n_head_kv * D, E, w->wv, &w->q[QW_V] },
-			{ "attn_output", E, (int64_t)c->n_head * D, w->wo, &w->q[QW_O] },
-			{ "ffn_norm", 1, E, w->ffn_norm, NULL },
-			{ "ffn_gate", F, E, w->w_gate, &w->q[QW_GATE] },
-			{ "ffn_up", F, E, w->w_up, &w->q[QW_UP] },
-			{ "ffn_down", E, F, w->w_down, &w->q[QW_DOWN] },
+			{ "attn_norm", 1, E, r->attn_norm, NULL },
+			{ "attn_q", (int64_t)c->n_head * D, E, r->wq, w ? &w->q[QW_Q] : NULL },
+			{ "attn_k", (int64_t)c->n_head_kv * D, E, r->wk, w ? &w->q[QW_K] : NULL },
+			{ "attn_v", (int64_t)c->n_head_kv * D, E, r->wv, w ? &w->q[QW_V] : NULL },
+			{ "attn_output", E, (int64_t)c->n_head * D, r->wo, w ? &w->q[QW_O] : NULL },
+			{ "ffn_norm", 1, E, r->ffn_norm, NULL },
+			{ "ffn_gate", F, E, r->w_gate, w ? &w->q[QW_GATE] : NULL },
+			{ "ffn_up", F, E, r->w_up, w ? &w->q[QW_UP] : NULL },
+			{ "ffn_down", E, F, r->w_down, w ? &w->q[QW_DOWN] : NULL },
 		};
 		for (size_t i = 0; i < sizeof(tabs) / sizeof(tabs[0]); i++) {
 			snprintf(name, sizeof(name), "blk.%d.%s.weight", l, tabs[i].n);
 			if ((rc = load_tensor(g, name, tabs[i].rows, tabs[i].cols, tabs[i].dst, tabs[i].q, err, errlen)))
 				return rc;
 		}
-		if (unpermute_qk(w->wq, &w->q[QW_Q], c->n_head, D, E) || unpermute_qk(w->wk, &w->q[QW_K], c->n_head_kv, D, E))
+		if (w && (unpermute_qk(w->wq, &w->q[QW_Q], c->n_head, D, E) || unpermute_qk(w->wk, &w->q[QW_K], c->n_head_kv, D, E)))
 			return kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", g->path);
 	}
 	return 0;
@@ -276,7 +283,7 @@ int model_load_gguf(const char *path, struct model **out, char *err, size_t errl
 		}
 		memcpy(ff, rf->data, sizeof(float) * (size_t)c.head_dim / 2);
 	}
-	if ((rc = model_config_validate(&c, path, err, errlen)))
+	if ((rc = model_config_validate(&c, path, err, errlen)) || (rc = load_weights(g, &c, NULL, err, errlen)))
 		goto out_close;
 	if ((rc = model_alloc(&c, &m, err, errlen)))
 		goto out_close;
@@ -287,7 +294,7 @@ int model_load_gguf(const char *path, struct model **out, char *err, size_t errl
 		rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", path);
 		goto out_free_model;
 	}
-	if ((rc = load_weights(g, m, err, errlen)))
+	if ((rc = load_weights(g, &m->cfg, m, err, errlen)))
 		goto out_free_model;
 	model_rope_init(m, ff);
 	if ((rc = tok_load_gguf(g, &m->tok, err, errlen)))

@@ -337,7 +337,8 @@ static int shards_open(const char *dir, struct shards *s, char *err, size_t errl
 }
 
 /* Finds name (via the index when there is one), checks its shape is exactly
- * (rows, cols) (cols == 0: a vector of rows), and converts it to fp32 into dst. */
+ * (rows, cols) (cols == 0: a vector of rows), and converts it to fp32 into dst (dst NULL:
+ * only the checks, before any weight memory is allocated). */
 static int load_tensor(struct shards *s, const char *name, int64_t rows, int64_t cols, float *dst, char *err, size_t errlen)
 {
 	const struct st_file *f = NULL;
@@ -371,26 +372,31 @@ static int load_tensor(struct shards *s, const char *name, int64_t rows, int64_t
 		return kv_errf(err, errlen, KV_EFORMAT, "%s: tensor '%s' has shape [%s], expected [%lld] from config.json",
 			       f->path, name, got, (long long)rows);
 	}
+	if (!dst)
+		return 0;
 	int rc = safetensors_read_f32(f, t, dst, err, errlen);
 	if (rc == 0)
 		s->dtypes_seen |= 1u << t->dtype;
 	return rc;
 }
 
-static int load_weights(struct shards *s, struct model *m, char *err, size_t errlen)
+/* Loads every weight of config c into m; with m NULL only checks that each tensor is there
+ * with its shape, so a config.json that claims shapes its tensors do not have fails before
+ * the weights' memory is allocated. */
+static int load_weights(struct shards *s, const struct model_config *c, struct model *m, char *err, size_t errlen)
 {
-	const struct model_config *c = &m->cfg;
 	int64_t E = c->n_embd, D = c->head_dim, F = c->n_ff, V = c->n_vocab;
 	int rc;
 	char name[128];
-	if ((rc = load_tensor(s, "model.embed_tokens.weight", V, E, m->tok_embd, err, errlen)) ||
-	    (rc = load_tensor(s, "model.norm.weight", E, 0, m->out_norm, err, errlen)))
+	if ((rc = load_tensor(s, "model.embed_tokens.weight", V, E, m ? m->tok_embd : NULL, err, errlen)) ||
+	    (rc = load_tensor(s, "model.norm.weight", E, 0, m ? m->out_norm : NULL, err, errlen)))
 		return rc;
 	/* tied: transformers ignores a stored lm_head.weight and uses the embeddings */
-	if (!c->tied_embd && (rc = load_tensor(s, "lm_head.weight", V, E, m->output, err, errlen)))
+	if (!c->tied_embd && (rc = load_tensor(s, "lm_head.weight", V, E, m ? m->output : NULL, err, errlen)))
 		return rc;
+	static const struct layer_weights none = { 0 };
 	for (int l = 0; l < c->n_layer; l++) {
-		struct layer_weights *w = &m->layers[l];
+		const struct layer_weights *w = m ? &m->layers[l] : &none;
 		const struct { const char *n; int64_t rows, cols; float *dst; } tabs[] = {
 			{ "input_layernorm", E, 0, w->attn_norm },
 			{ "self_attn.q_proj", c->n_head * D, E, w->wq },
@@ -513,12 +519,12 @@ int model_load_hf(const char *dir, struct model **out, char *err, size_t errlen)
 	cJSON_Delete(root);
 	if (rc || (rc = model_config_validate(&c, path, err, errlen)))
 		return rc;
-	if ((rc = shards_open(dir, &s, err, errlen)))
+	if ((rc = shards_open(dir, &s, err, errlen)) || (rc = load_weights(&s, &c, NULL, err, errlen)))
 		goto out_close;
 	if ((rc = model_alloc(&c, &m, err, errlen)))
 		goto out_close;
 	m->source = MODEL_SRC_HF;
-	if ((rc = load_weights(&s, m, err, errlen)))
+	if ((rc = load_weights(&s, &m->cfg, m, err, errlen)))
 		goto out_free_model;
 	m->path = strdup(dir);
 	m->file_type = summarise_dtypes(s.dtypes_seen);

@@ -44,6 +44,8 @@ static void kv_str(struct wbuf *w, const char *k, const char *v)
 	put_str(w, v);
 }
 
+static uint32_t g_embd = 32, g_ff = 64; /* the header's embedding_length and feed_forward_length */
+
 /* A llama-shaped header with one tensor token_embd.weight [ne0 x ne1] of type ttype at offset off. */
 static void build_model_tensor(struct wbuf *w, uint32_t version, const char *arch, uint32_t ttype, size_t data_bytes,
 			       uint64_t ne0, uint64_t ne1, uint64_t off)
@@ -58,9 +60,9 @@ static void build_model_tensor(struct wbuf *w, uint32_t version, const char *arc
 	snprintf(key, sizeof(key), "%s.block_count", arch);
 	kv_u32(w, key, 1);
 	snprintf(key, sizeof(key), "%s.embedding_length", arch);
-	kv_u32(w, key, 32);
+	kv_u32(w, key, g_embd);
 	snprintf(key, sizeof(key), "%s.feed_forward_length", arch);
-	kv_u32(w, key, 64);
+	kv_u32(w, key, g_ff);
 	snprintf(key, sizeof(key), "%s.attention.head_count", arch);
 	kv_u32(w, key, 4);
 	put_str(w, "token_embd.weight");
@@ -321,6 +323,27 @@ static void gguf_open_should_reject_array_counts_that_overflow(void)
 	free(w);
 }
 
+/* A 1-KB file whose header claims a 60000-wide model must fail on its tensors' shapes
+ * before the weights' memory (about 86 GB here) is allocated (found by fuzz_gguf). */
+static void model_load_should_check_shapes_before_allocating(void)
+{
+	struct wbuf *w = calloc(1, sizeof(*w));
+	g_embd = 60000;
+	g_ff = 60000;
+	build_model(w, 3, "llama", GGML_DT_F32, 32 * 8 * 4);
+	g_embd = 32;
+	g_ff = 64;
+	const char *p = write_tmp(w, w->n);
+	struct model *m = NULL;
+	char err[512] = "";
+	int rc = model_load(p, &m, err, sizeof(err));
+	T_CHECK(rc == KV_EFORMAT && m == NULL && strstr(err, "token_embd.weight' has shape [32, 8], expected [60000,"),
+		"rc %d: %s", rc, err);
+	model_free(m);
+	unlink(p);
+	free(w);
+}
+
 /* Copies the bundled model to a temporary file with the UINT32 metadata value of key set to v. */
 static const char *model_with_u32(const char *key, uint32_t v, char *path, size_t len)
 {
@@ -403,6 +426,7 @@ int main(void)
 	T_RUN(gguf_open_should_reject_an_offset_that_wraps_around);
 	T_RUN(gguf_open_should_reject_array_counts_that_overflow);
 	T_RUN(model_load_should_refuse_a_zero_context_length);
+	T_RUN(model_load_should_check_shapes_before_allocating);
 	T_RUN(model_load_should_refuse_an_out_of_range_bos_id);
 	return t_done();
 }
