@@ -441,6 +441,7 @@ static int pf_restart(struct prefill *p, int l, char *err, size_t errlen)
 		struct fwd_trace *tr = &p->ss[i]->trace;
 		tr->n_restart = d->n_restart;
 		tr->restart_layer = l;
+		tr->restart_renumbered = d->restart_renumber;
 		if (!(tr->restart_pos = malloc(sizeof(int32_t) * (size_t)d->n_restart)))
 			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 		for (int j = 0; j < d->n_restart; j++)

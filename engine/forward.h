@@ -26,6 +26,7 @@ struct fwd_trace {
 	int n_restart;           /* tokens kept by a restart (GemFilter), 0 = none */
 	int restart_layer;       /* layer that asked for the restart */
 	int32_t *restart_pos;    /* (n_restart,) original positions of the re-prefilled tokens */
+	bool restart_renumbered; /* the restart ran at positions 0..n_restart-1 (cache positions are those) */
 };
 
 /* One inference session: a model (borrowed), a backend (borrowed: it runs every op and

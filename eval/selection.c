@@ -10,11 +10,18 @@
 #include "engine/forward.h"
 #include "engine/kvcache.h"
 
-static void write_positions(FILE *f, const int32_t *p, int n)
+/* Writes p[0..n) as a JSON array; with a renumbered restart (GemFilter) the cache holds
+ * positions 0..n_restart-1 (then the decoded tokens), written as the original positions
+ * they stand for: restart_pos[p], and n_prompt + k for the k-th decoded token. */
+static void write_positions(FILE *f, const int32_t *p, int n, const struct fwd_trace *renumbered)
 {
 	fputc('[', f);
-	for (int i = 0; i < n; i++)
-		fprintf(f, i ? ",%d" : "%d", p[i]);
+	for (int i = 0; i < n; i++) {
+		int32_t v = p[i];
+		if (renumbered)
+			v = v < renumbered->n_restart ? renumbered->restart_pos[v] : renumbered->n_prompt + (v - renumbered->n_restart);
+		fprintf(f, i ? ",%d" : "%d", v);
+	}
 	fputc(']', f);
 }
 
@@ -31,7 +38,7 @@ int selection_dump(const struct fwd_session *s, const char *path, char *err, siz
 	fprintf(f, "{\"kind\":\"prompt\",\"method\":\"%s\",\"n_prompt\":%d,\"n_layer\":%d}\n", method, t->n_prompt, c->n_layer);
 	if (t->n_restart > 0) {
 		fprintf(f, "{\"kind\":\"restart\",\"layer\":%d,\"n\":%d,\"positions\":", t->restart_layer, t->n_restart);
-		write_positions(f, t->restart_pos, t->n_restart);
+		write_positions(f, t->restart_pos, t->n_restart, NULL);
 		fprintf(f, "}\n");
 	}
 	for (int l = 0; l < c->n_layer; l++) {
@@ -39,12 +46,12 @@ int selection_dump(const struct fwd_session *s, const char *path, char *err, siz
 		for (int h = 0; h < L->n_head; h++) {
 			fprintf(f, "{\"kind\":\"kv\",\"layer\":%d,\"head\":%d,\"heads\":%d,\"n_alive\":%d,\"n\":%d,\"positions\":", l, h,
 				L->n_head, t->n_alive[l], L->len[h]);
-			write_positions(f, L->pos + (size_t)h * L->cap, L->len[h]);
+			write_positions(f, L->pos + (size_t)h * L->cap, L->len[h], t->n_restart > 0 && t->restart_renumbered ? t : NULL);
 			fprintf(f, "}\n");
 		}
 		if (t->n_prop[l] > 0) {
 			fprintf(f, "{\"kind\":\"propagated\",\"layer\":%d,\"n\":%d,\"positions\":", l, t->n_prop[l]);
-			write_positions(f, t->prop_pos[l], t->n_prop[l]);
+			write_positions(f, t->prop_pos[l], t->n_prop[l], NULL);
 			fprintf(f, "}\n");
 		}
 	}

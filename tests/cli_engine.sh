@@ -70,3 +70,18 @@ expect generate_should_reject_an_unknown_backend 1 "^kvlab: --backend tpu: expec
 	$K generate --model $M --prompt hi --backend tpu
 expect generate_help_should_show_the_backend_default 0 "--backend NAME .*default: cpu" -- $K generate --help
 expect info_should_list_the_backend_ops 0 "^backend: +cpu \(host memory; ops: matmul .*attn_colsum qk_dots\)" -- $K info --model $M --backend cpu
+
+# --dump_selection writes original positions everywhere: GemFilter's cache (renumbered
+# 0..k-1 for its second pass) is written as the re-prefilled tokens' original positions,
+# so every kv row is a subset of the restart row (it used to be 0..k-1)
+if $K generate --model $M --prompt_file ../shared/data/paul_graham_essays/$(ls ../shared/data/paul_graham_essays | head -1) \
+	--max_new_tokens 2 --threads 2 --method gemfilter --filter_idx 8 --max_capacity_prompts 128 \
+	--dump_selection "$tmp/g.jsonl" >/dev/null 2>&1 && python3 - "$tmp/g.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+restart = set(next(r for r in rows if r["kind"] == "restart")["positions"])
+kv = [r for r in rows if r["kind"] == "kv"]
+assert kv and all(set(r["positions"]) <= restart for r in kv), "kv positions outside the restart set"
+assert any(max(r["positions"]) > 200 for r in kv), "kv positions look renumbered"
+PY
+then ok dump_selection_should_write_gemfilter_original_positions; else fail dump_selection_should_write_gemfilter_original_positions "see above"; fi
