@@ -184,18 +184,32 @@ static const struct cli_cmd generate_cmd = {
 };
 
 /* Builds the prompt text (chat-rendered when asked); caller frees. */
-static int build_prompt(const struct model *m, const char *text, bool chat, char **out, char *err, size_t errlen)
+/* The prompt text[0..len) as given, or wrapped in the chat template (which takes C
+ * strings: a NUL byte in the text is refused there, naming where it is). */
+static int build_prompt(const struct model *m, const char *text, size_t len, bool chat, char **out, size_t *out_len,
+			char *err, size_t errlen)
 {
 	if (!chat) {
-		*out = strdup(text);
-		return *out ? 0 : kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		if (!(*out = malloc(len + 1)))
+			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		memcpy(*out, text, len);
+		(*out)[len] = 0;
+		*out_len = len;
+		return 0;
 	}
+	const char *nul = memchr(text, 0, len);
+	if (nul)
+		return kv_errf(err, errlen, KV_EINVAL, "--chat: the prompt holds a NUL byte at offset %zu, which a chat template cannot carry",
+			       (size_t)(nul - text));
 	if (m->chat.family == CHAT_NONE)
 		return kv_errf(err, errlen, KV_EUNSUP, "--chat: %s has no chat template kvlab recognises (%s)", m->path,
 			       m->chat.detail[0] ? m->chat.detail : "no template");
 	int bos = m->tok ? tok_bos(m->tok) : -1;
 	const char *bos_text = bos >= 0 ? tok_piece(m->tok, bos) : "";
-	return chat_render_user(&m->chat, bos_text, text, out, err, errlen);
+	int rc = chat_render_user(&m->chat, bos_text, text, out, err, errlen);
+	if (!rc)
+		*out_len = strlen(*out);
+	return rc;
 }
 
 struct prefill_report {
@@ -247,7 +261,8 @@ int cmd_generate(int argc, char **argv)
 		fail("kvlab generate: --method takes one method (kvlab run compares several)");
 		goto out;
 	}
-	if (cfg.prompt_file && kv_read_file(cfg.prompt_file, &file, NULL, err, sizeof(err))) {
+	size_t file_len = 0, prompt_len = 0;
+	if (cfg.prompt_file && kv_read_file(cfg.prompt_file, &file, &file_len, err, sizeof(err))) {
 		fail(err);
 		goto out;
 	}
@@ -255,8 +270,10 @@ int cmd_generate(int argc, char **argv)
 		fail(m ? "the model has no tokenizer" : err);
 		goto out;
 	}
-	if (build_prompt(m, file ? file : cfg.prompt, cfg.chat, &prompt, err, sizeof(err)) ||
-	    tok_encode(m->tok, prompt, strlen(prompt), !cfg.chat, &ids, &n, err, sizeof(err))) {
+	/* the whole file, as tokenize reads it (a NUL byte used to end the prompt here) */
+	if (build_prompt(m, file ? file : cfg.prompt, file ? file_len : strlen(cfg.prompt), cfg.chat, &prompt, &prompt_len, err,
+			 sizeof(err)) ||
+	    tok_encode(m->tok, prompt, prompt_len, !cfg.chat, &ids, &n, err, sizeof(err))) {
 		fail(err);
 		goto out;
 	}

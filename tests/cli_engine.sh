@@ -85,3 +85,12 @@ assert kv and all(set(r["positions"]) <= restart for r in kv), "kv positions out
 assert any(max(r["positions"]) > 200 for r in kv), "kv positions look renumbered"
 PY
 then ok dump_selection_should_write_gemfilter_original_positions; else fail dump_selection_should_write_gemfilter_original_positions "see above"; fi
+
+# a prompt file with a NUL byte: generate reads all of it, as tokenize does (it used to stop
+# at the NUL); the chat template cannot carry it, which --chat says
+printf 'Hello\0 world, the capital of France is' >"$tmp/nul.txt"
+want=$($K tokenize --model $M --text_file "$tmp/nul.txt" | wc -w)
+expect generate_should_read_a_prompt_file_past_a_nul_byte 0 "prompt tokens: $want\$" -- \
+	$K generate --model $M --prompt_file "$tmp/nul.txt" --max_new_tokens 1 --threads 2
+expect generate_chat_should_refuse_a_nul_byte 1 "--chat: the prompt holds a NUL byte at offset 5" -- \
+	$K generate --model $M --prompt_file "$tmp/nul.txt" --chat --max_new_tokens 1
