@@ -121,9 +121,7 @@ int bench_plot(struct store *s, const char *invocation, const char *out_png, cha
 	if (e2e)
 		plot_panels(gp, labels, nl, 'd', "decode per-token");
 	fprintf(gp, "unset multiplot\n");
-	if ((rc = gp_finish(&g, err, errlen)))
-		goto out;
-	rc = 0;
+	rc = gp_finish(&g, err, errlen);
 out:
 	free(labels);
 	free(lens);
