@@ -110,6 +110,11 @@ FORCE:
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libkvlab.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The failing-allocator test wraps the allocation functions kvlab's own code calls.
+OOM_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup,--wrap=posix_memalign
+$(BUILD)/tests/test_oom: $(BUILD)/tests/test_oom.o $(BUILD)/libkvlab.a
+	$(CC) $(LDFLAGS) $(OOM_WRAP) -o $@ $^ $(LDLIBS)
+
 # Installs the Debian packages kvlab needs when any is missing (root or sudo).
 deps:
 	@bash scripts/deps.sh

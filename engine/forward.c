@@ -62,13 +62,18 @@ int fwd_session_init_on(const struct backend_ops *be, const struct model *m, con
 	return 0;
 }
 
+/* Empties the trace; its arrays may be missing when the session's set-up ran out of memory. */
 static void trace_reset(struct fwd_trace *t)
 {
 	for (int l = 0; l < t->n_layer; l++) {
-		free(t->prop_pos[l]);
-		t->prop_pos[l] = NULL;
-		t->n_prop[l] = 0;
-		t->n_alive[l] = 0;
+		if (t->prop_pos) {
+			free(t->prop_pos[l]);
+			t->prop_pos[l] = NULL;
+		}
+		if (t->n_prop)
+			t->n_prop[l] = 0;
+		if (t->n_alive)
+			t->n_alive[l] = 0;
 	}
 	free(t->restart_pos);
 	t->restart_pos = NULL;
