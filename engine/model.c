@@ -3,12 +3,14 @@
 #include "engine/model.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/errors.h"    // kv_errf
+#include "engine/chat.h"      // chat_detect
 #include "engine/tokenizer.h" // tok_free
 
 const char *model_arch_name(enum model_arch a)
@@ -169,4 +171,17 @@ void model_rope_init(struct model *m, const float *freq_factors)
 		}
 		m->rope_inv_freq[i] = inv;
 	}
+}
+
+int model_chat_init(struct model *m, char *err, size_t errlen)
+{
+	char cerr[100];
+	int rc = chat_detect(m->chat_template, &m->chat, cerr, sizeof(cerr));
+	if (rc == KV_ENOMEM)
+		return kv_errf(err, errlen, KV_ENOMEM, "%s: %s", m->path ? m->path : "model", cerr);
+	if (rc) {
+		m->chat.family = CHAT_NONE;
+		snprintf(m->chat.detail, sizeof(m->chat.detail), "unrecognised template (%s)", cerr);
+	}
+	return 0;
 }

@@ -94,6 +94,10 @@ size_t model_packed_bytes(const struct model *m);
 /* Fills m->rope_inv_freq from cfg (theta and scaling) as transformers computes it;
  * freq_factors (D/2,) when non-NULL divides each frequency (GGUF rope_freqs.weight). */
 void model_rope_init(struct model *m, const float *freq_factors);
+/* Recognises m->chat_template into m->chat; an unrecognised template leaves the model
+ * loadable (family CHAT_NONE, detail says why: `info` shows it, --chat refuses). Only
+ * running out of memory is an error (KV_ENOMEM). */
+int model_chat_init(struct model *m, char *err, size_t errlen);
 
 /* Static architecture name ("llama", "mistral"). */
 const char *model_arch_name(enum model_arch a);

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/chat.h"      // chat_detect
 #include "base/errors.h"    // kv_errf
 #include "engine/gguf.h"      // gguf_open, gguf_get_*
 #include "engine/model.h"     // struct model, model_alloc
@@ -305,12 +304,12 @@ int model_load_gguf(const char *path, struct model **out, char *err, size_t errl
 		goto out_free_model;
 	}
 	m->chat_template = gguf_get_strdup(g, "tokenizer.chat_template");
-	char cerr[100];
-	if (chat_detect(m->chat_template, &m->chat, cerr, sizeof(cerr)) != 0) {
-		/* unrecognised: `info` says so, --chat refuses */
-		m->chat.family = CHAT_NONE;
-		snprintf(m->chat.detail, sizeof(m->chat.detail), "unrecognised template (%s)", cerr);
+	if (!m->chat_template && gguf_find(g, "tokenizer.chat_template")) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory for the chat template", path);
+		goto out_free_model;
 	}
+	if ((rc = model_chat_init(m, err, errlen)))
+		goto out_free_model;
 	*out = m;
 	m = NULL;
 	rc = 0;

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/chat.h"        // chat_detect
 #include "base/errors.h"      // kv_errf
 #include "base/fileio.h"      // kv_read_file
 #include "engine/model.h"       // struct model, model_alloc, model_rope_init
@@ -535,12 +534,8 @@ int model_load_hf(const char *dir, struct model **out, char *err, size_t errlen)
 	model_rope_init(m, NULL);
 	if ((rc = load_tokenizer(dir, m, err, errlen)) || (rc = load_chat_template(dir, m, err, errlen)))
 		goto out_free_model;
-	char cerr[100];
-	if (chat_detect(m->chat_template, &m->chat, cerr, sizeof(cerr)) != 0) {
-		/* unrecognised: the model still loads; `info` says so and --chat refuses */
-		m->chat.family = CHAT_NONE;
-		snprintf(m->chat.detail, sizeof(m->chat.detail), "unrecognised template (%s)", cerr);
-	}
+	if ((rc = model_chat_init(m, err, errlen)))
+		goto out_free_model;
 	*out = m;
 	m = NULL;
 out_free_model:

@@ -62,9 +62,11 @@ int tok_buf_put_lossy(struct tok_buf *out, const uint8_t *s, size_t n);
 uint32_t tok_byte_to_cp(uint8_t b);
 /* Byte for code point cp, or -1 when cp is not in the byte-level alphabet. */
 int tok_cp_to_byte(uint32_t cp);
-/* Maps a byte-level string (UTF-8 of alphabet code points) to raw bytes in out;
- * returns false (out undefined) when some character is outside the alphabet. */
-bool tok_bytelevel_decode(const char *s, size_t n, struct tok_buf *out);
+/* Maps a byte-level string (UTF-8 of alphabet code points) to raw bytes appended to out:
+ * 0, TOK_NOT_BYTELEVEL (out undefined) when some character is outside the alphabet, or
+ * KV_ENOMEM. */
+#define TOK_NOT_BYTELEVEL 1
+int tok_bytelevel_decode(const char *s, size_t n, struct tok_buf *out);
 /* Maps raw bytes to their byte-level string (UTF-8) appended to out. */
 int tok_bytelevel_encode(const uint8_t *s, size_t n, struct tok_buf *out);
 

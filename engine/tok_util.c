@@ -233,7 +233,7 @@ int tok_cp_to_byte(uint32_t cp)
 	return -1;
 }
 
-bool tok_bytelevel_decode(const char *s, size_t n, struct tok_buf *out)
+int tok_bytelevel_decode(const char *s, size_t n, struct tok_buf *out)
 {
 	const uint8_t *u = (const uint8_t *)s;
 	size_t i = 0;
@@ -242,12 +242,12 @@ bool tok_bytelevel_decode(const char *s, size_t n, struct tok_buf *out)
 		uint32_t cp = tok_utf8_decode(u + i, n - i, &k);
 		int b = tok_cp_to_byte(cp);
 		if (b < 0)
-			return false;
+			return TOK_NOT_BYTELEVEL;
 		if (tok_buf_putc(out, (char)b))
-			return false;
+			return KV_ENOMEM;
 		i += (size_t)k;
 	}
-	return true;
+	return 0;
 }
 
 int tok_bytelevel_encode(const uint8_t *s, size_t n, struct tok_buf *out)

@@ -52,7 +52,12 @@ int tok_set_piece(struct tokenizer *t, int32_t id, const char *s, size_t n, char
 		return 0;
 	}
 	struct tok_buf b = { 0 };
-	if (tok_bytelevel_decode(s, n, &b)) {
+	int rc = tok_bytelevel_decode(s, n, &b);
+	if (rc == KV_ENOMEM) {
+		free(b.data);
+		return kv_errf(err, errlen, KV_ENOMEM, "tokenizer: out of memory");
+	}
+	if (rc == 0) {
 		uint8_t *k = tok_arena_alloc(&t->arena, b.len ? b.len : 1);
 		if (!k) {
 			free(b.data);
@@ -155,14 +160,16 @@ int tok_build_vocab(struct tokenizer *t, const char *src, char *err, size_t errl
 	return 0;
 }
 
-/* Model-space bytes of a merge half given as a stored string. */
+/* The id of a merge half given as a stored string: -1 when it is no piece, -2 when out
+ * of memory. */
 static int32_t lookup_stored(const struct tokenizer *t, const char *s, size_t n, struct tok_buf *tmp)
 {
 	if (!t->byte_level)
 		return tok_strmap_get(&t->vocab, s, n);
 	tmp->len = 0;
-	if (!tok_bytelevel_decode(s, n, tmp))
-		return -1;
+	int rc = tok_bytelevel_decode(s, n, tmp);
+	if (rc)
+		return rc == KV_ENOMEM ? -2 : -1;
 	return tok_strmap_get(&t->vocab, tmp->data ? tmp->data : "", tmp->len);
 }
 
@@ -178,6 +185,10 @@ int tok_add_merge_str(struct tokenizer *t, const char *a, size_t na, const char 
 		goto out_free;
 	}
 	int32_t m = lookup_stored(t, ab.data, ab.len, &tmp);
+	if (l == -2 || r == -2 || m == -2) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", src);
+		goto out_free;
+	}
 	if (l < 0 || r < 0 || m < 0) {
 		rc = kv_errf(err, errlen, KV_EFORMAT, "%s: merge %d '%.*s %.*s' uses a token not in the vocabulary",
 			     src, rank, (int)na, a, (int)nb, b);
@@ -584,9 +595,12 @@ static int dec_step(const struct tok_dec *d, struct strv *in, struct strv *out)
 		struct tok_buf bytes = { 0 };
 		for (size_t i = 0; i < in->n && !rc; i++) {
 			size_t before = bytes.len;
-			if (!tok_bytelevel_decode(STRV_AT(in, i), STRV_LEN(in, i), &bytes)) {
+			int bl = tok_bytelevel_decode(STRV_AT(in, i), STRV_LEN(in, i), &bytes);
+			if (bl == TOK_NOT_BYTELEVEL) {
 				bytes.len = before;
 				rc = tok_buf_put(&bytes, STRV_AT(in, i), STRV_LEN(in, i));
+			} else {
+				rc = bl;
 			}
 		}
 		if (!rc)

@@ -11,10 +11,12 @@ void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const 
 	int half = D / 2;
 #pragma omp parallel if (T > 8)
 	{
-		float *cs = malloc(sizeof(float) * (size_t)D); /* (cos[half], sin[half]) */
+		/* (cos[half], sin[half]) of one token; without it (out of memory) each head forms
+		 * the same angles again: the same values, only slower */
+		float *cs = malloc(sizeof(float) * (size_t)D);
 #pragma omp for schedule(static)
 		for (int t = 0; t < T; t++) {
-			for (int i = 0; i < half; i++) {
+			for (int i = 0; cs && i < half; i++) {
 				float a = (float)pos[t] * inv_freq[i];
 				cs[i] = cosf(a);
 				cs[half + i] = sinf(a);
@@ -22,9 +24,18 @@ void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const 
 			for (int h = 0; h < nh; h++) {
 				float *v = x + (size_t)t * ld + (size_t)h * D;
 				for (int i = 0; i < half; i++) {
+					float c, sn;
+					if (cs) {
+						c = cs[i];
+						sn = cs[half + i];
+					} else {
+						float a = (float)pos[t] * inv_freq[i];
+						c = cosf(a);
+						sn = sinf(a);
+					}
 					float x1 = v[i], x2 = v[i + half];
-					v[i] = x1 * cs[i] - x2 * cs[half + i];
-					v[i + half] = x2 * cs[i] + x1 * cs[half + i];
+					v[i] = x1 * c - x2 * sn;
+					v[i + half] = x2 * c + x1 * sn;
 				}
 			}
 		}
