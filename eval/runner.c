@@ -54,6 +54,7 @@ struct member {
 	const struct prompt *q; /* the current sample's prompt for this method (borrowed from the set) */
 	bool pending;           /* the current sample is not stored for this method yet */
 	int n_now, n_before;    /* samples stored by this process, found already stored */
+	int n_other;            /* samples another live process of the same run held when reached */
 };
 
 /* Decodes, scores and stores generated ids gen[0..n_gen) of sample smp for member b. */
@@ -260,11 +261,13 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 			goto out;
 		res->n_samples_built++;
 		for (int j = 0; j < n_mb && !rc; j++) {
-			bool have = false;
-			rc = store_sample_exists(st, mb[j].run_id, smp.id, &have, err, errlen);
-			want[j] = mb[j].pending = !have;
-			any = any || !have;
-			mb[j].n_before += have;
+			/* claimed before any work, so two processes of one run never do a sample twice */
+			enum store_claim c = STORE_CLAIM_DONE;
+			rc = store_sample_claim(st, mb[j].run_id, smp.id, &c, err, errlen);
+			want[j] = mb[j].pending = !rc && c == STORE_CLAIM_MINE;
+			any = any || want[j];
+			mb[j].n_before += !rc && c == STORE_CLAIM_DONE;
+			mb[j].n_other += !rc && c == STORE_CLAIM_OTHER;
 		}
 		if (!rc && any && !(rc = prompt_set_build(&ps, m, &smp, &proto, meths, want, n_mb, err, errlen))) {
 			res->n_texts_tokenized += ps.n_encoded;
@@ -291,10 +294,14 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	if (tty)
 		fputc('\n', stderr);
 	for (int j = 0; j < n_mb; j++) {
-		fprintf(stderr, "run %.12s: %d samples stored now, %d already present\n", mb[j].run_id, mb[j].n_now,
-			mb[j].n_before);
+		fprintf(stderr, "run %.12s: %d samples stored now, %d already present", mb[j].run_id, mb[j].n_now, mb[j].n_before);
+		if (mb[j].n_other)
+			fprintf(stderr, ", %d left to another process running the same run (rerun to check they were stored)",
+				mb[j].n_other);
+		fputc('\n', stderr);
 		res->n_done_now += mb[j].n_now;
 		res->n_done_before += mb[j].n_before;
+		res->n_left_to_other += mb[j].n_other;
 	}
 	fprintf(stderr, "%d samples built, %d prompt texts tokenized, %d truncations, for %d method(s)\n", res->n_samples_built,
 		res->n_texts_tokenized, res->n_truncations, n_mb);

@@ -29,6 +29,7 @@ struct runner_result {
 	char run_id[RUNNER_MAX_METHODS][65];    /* in --method order */
 	int n_total;                            /* samples in the task */
 	int n_done_before, n_done_now;          /* (run, sample) pairs found stored / stored now */
+	int n_left_to_other;                    /* pairs another live process of the same run held */
 	int n_samples_built;                    /* task samples built (once per sample, whatever the methods) */
 	int n_texts_tokenized;                  /* prompt texts templated and tokenized (once per sample with work) */
 	int n_truncations;                      /* middle truncations (once per sample and distinct cap that cuts) */

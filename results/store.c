@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <signal.h>
+#include <time.h>
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -34,6 +36,9 @@ static const struct {
 	{ "sample_records", "sample_records ("
 			    "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, record_json TEXT NOT NULL,"
 			    "  PRIMARY KEY (run_id, sample_id))" },
+	{ "claims", "claims ("
+		    "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, holder TEXT NOT NULL, claimed_at REAL NOT NULL,"
+		    "  PRIMARY KEY (run_id, sample_id))" },
 	{ "file_hashes", "file_hashes ("
 			 "  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
 			 "  PRIMARY KEY (path, size, mtime_ns))" },
@@ -346,6 +351,99 @@ int store_sample_exists(struct store *s, const char *run_id, const char *sample_
 	return 0;
 }
 
+// ----------------------------------------------------------------------------
+// claims: two processes running the same configuration do each sample once
+
+#define CLAIM_STALE_S (6 * 3600.0) /* a claim from another host is trusted this long */
+
+/* "host:pid" of this process. */
+static void holder_of_me(char *buf, size_t len)
+{
+	char host[256] = "?";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(buf, len, "%s:%ld", host, (long)getpid());
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Whether the process that made a claim may still be working on it: on this host, while
+ * its pid lives; from another host, for CLAIM_STALE_S. */
+static bool holder_alive(const char *holder, double claimed_at)
+{
+	char me[300], host[256];
+	holder_of_me(me, sizeof(me));
+	const char *colon = strrchr(holder, ':'), *mine = strrchr(me, ':');
+	if (!colon || !mine)
+		return false;
+	snprintf(host, sizeof(host), "%.*s", (int)(mine - me), me);
+	if ((size_t)(colon - holder) == strlen(host) && strncmp(holder, host, strlen(host)) == 0) {
+		long pid = strtol(colon + 1, NULL, 10);
+		return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	}
+	return now_s() - claimed_at < CLAIM_STALE_S;
+}
+
+int store_sample_claim(struct store *s, const char *run_id, const char *sample_id, enum store_claim *out, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	char me[300];
+	int rc = 0, st;
+	holder_of_me(me, sizeof(me));
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return store_err(s, "claiming a sample", err, errlen);
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM samples WHERE run_id=?1 AND sample_id=?2", -1, &q, NULL))
+		goto out_sql;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 2, sample_id, -1, SQLITE_TRANSIENT);
+	if ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		*out = STORE_CLAIM_DONE;
+		goto out_commit;
+	}
+	if (st != SQLITE_DONE)
+		goto out_sql;
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(s->db, "SELECT holder, claimed_at FROM claims WHERE run_id=?1 AND sample_id=?2", -1, &q, NULL))
+		goto out_sql;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 2, sample_id, -1, SQLITE_TRANSIENT);
+	if ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *holder = (const char *)sqlite3_column_text(q, 0);
+		if (holder && strcmp(holder, me) != 0 && holder_alive(holder, sqlite3_column_double(q, 1))) {
+			*out = STORE_CLAIM_OTHER;
+			goto out_commit;
+		}
+	} else if (st != SQLITE_DONE) {
+		goto out_sql;
+	}
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO claims (run_id, sample_id, holder, claimed_at) VALUES (?1,?2,?3,?4)",
+			       -1, &q, NULL))
+		goto out_sql;
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 2, sample_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 3, me, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(q, 4, now_s());
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto out_sql;
+	*out = STORE_CLAIM_MINE;
+out_commit:
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+out_sql:
+	rc = store_err(s, "claiming a sample", err, errlen);
+	sqlite3_finalize(q);
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
 int store_sample_put(struct store *s, const char *run_id, const struct sample_row *row, bool *inserted,
 		     char *err, size_t errlen)
 {
@@ -418,6 +516,19 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 		sqlite3_finalize(q);
 		q = NULL;
 	}
+	/* the sample is done: its claim goes with the same transaction */
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM claims WHERE run_id=?1 AND sample_id=?2", -1, &q, NULL)) {
+		rc = store_err(s, "releasing a claim", err, errlen);
+		goto out_rollback;
+	}
+	sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 2, row->sample_id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		rc = store_err(s, "releasing a claim", err, errlen);
+		goto out_rollback;
+	}
+	sqlite3_finalize(q);
+	q = NULL;
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = store_err(s, "committing a sample", err, errlen);
 		goto out_rollback;

@@ -93,6 +93,17 @@ struct sample_row {
 };
 /* Writes one sample and its scores in one transaction (all or nothing). A sample
  * already present is left as it is (*inserted = false). */
+/* What store_sample_claim found. */
+enum store_claim {
+	STORE_CLAIM_MINE,  /* not stored and not taken: this process now holds it */
+	STORE_CLAIM_DONE,  /* already stored */
+	STORE_CLAIM_OTHER  /* another live process running the same run holds it */
+};
+/* In one transaction: whether (run, sample) is stored, held by another live process (same
+ * host: its pid lives; another host: claimed less than 6 hours ago), or now claimed by this
+ * one. store_sample_put releases the claim; a claim whose process died is taken over. */
+int store_sample_claim(struct store *s, const char *run_id, const char *sample_id, enum store_claim *out, char *err,
+		       size_t errlen);
 int store_sample_put(struct store *s, const char *run_id, const struct sample_row *row, bool *inserted,
 		     char *err, size_t errlen);
 
