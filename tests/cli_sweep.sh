@@ -111,3 +111,25 @@ expect merge_should_refuse_a_run_with_another_configuration 1 "bad2.db: runs row
 check merge_refused_should_create_nothing test ! -e "$tmp/new.db"
 expect merge_without_output_should_fail 1 "-o OUT.db is required" -- $K merge "$tmp/s0.db"
 expect merge_of_a_missing_database_should_fail 1 "no such database" -- $K merge "$tmp/nope.db" -o "$tmp/new.db"
+
+# 6. the sweep pivoted (report) and drawn (plot)
+id=$(cat "$tmp/ref.id")
+expect report_sweep_should_pivot_two_axes 0 "^\| retain_rate \\\\ tsp_idx \| 0 \| 1 \|" -- \
+	$K report --db "$tmp/ref.db" --sweep "${id:0:8}" --x tsp_idx --y retain_rate
+if [ "$($K report --db "$tmp/ref.db" --sweep "${id:0:8}" --x tsp_idx --y retain_rate --format csv | sed -n 1p)" = "fixed,retain_rate,tsp_idx=0,tsp_idx=1" ] &&
+	[ "$($K report --db "$tmp/ref.db" --sweep "${id:0:8}" --format json | grep -c '"n": 5}')" = 4 ]; then
+	ok report_sweep_csv_and_json_should_hold_every_cell
+else
+	fail report_sweep_csv_and_json_should_hold_every_cell "$($K report --db "$tmp/ref.db" --sweep "${id:0:8}" --format csv 2>&1 | head -3)"
+fi
+expect report_sweep_unknown_axis_should_fail 1 "--x foo: not an axis of sweep .* \(axes: tsp_idx, retain_rate\)" -- \
+	$K report --db "$tmp/ref.db" --sweep "${id:0:8}" --x foo
+expect report_sweep_bad_format_should_fail 1 "--format: expected md, csv or json, got 'xml'" -- \
+	$K report --db "$tmp/ref.db" --sweep "${id:0:8}" --format xml
+if command -v gnuplot >/dev/null; then
+	expect plot_sweep_should_draw_the_heatmap 0 "wrote .*heat.png" -- \
+		$K plot sweep --db "$tmp/ref.db" --x tsp_idx --y retain_rate --out "$tmp/heat.png"
+	check plot_sweep_should_write_a_png test -s "$tmp/heat.png"
+else
+	skip plot_sweep_should_draw_the_heatmap "gnuplot not installed"
+fi
