@@ -7,7 +7,8 @@
 
 #include "cli/cli.h"      // cli_parse
 #include "cli/commands.h"
-#include "results/plot.h"  // plot_needle
+#include "results/plot.h"  // plot_needle, plot_sweep
+#include "results/report.h" // struct sweep_query
 #include "results/bench_store.h" // bench_plot
 #include "results/store.h"       // store_open
 
@@ -100,7 +101,48 @@ struct plot_kind {
 	const char *summary;
 };
 
+// ----------------------------------------------------------------------------
+// plot sweep
+
+struct plot_sweep_cfg {
+	const char *db, *out, *fixed;
+	struct sweep_query q;
+};
+
+static const struct cli_flag sweep_flags[] = {
+	{ "--db", CLI_STR, offsetof(struct plot_sweep_cfg, db), 0, 0, "PATH", "SQLite results database", false },
+	{ "--sweep", CLI_STR, offsetof(struct plot_sweep_cfg, q.sweep), 0, 0, "ID", "the sweep (id prefix; default: the only one)", false },
+	{ "--x", CLI_STR, offsetof(struct plot_sweep_cfg, q.x), 0, 0, "AXIS", "axis across (default: the grid's first)", false },
+	{ "--y", CLI_STR, offsetof(struct plot_sweep_cfg, q.y), 0, 0, "AXIS", "axis up (default: the grid's second)", false },
+	{ "--metric", CLI_STR, offsetof(struct plot_sweep_cfg, q.metric), 0, 0, "NAME", "score averaged per cell (default: overlap or score)", false },
+	{ "--fixed", CLI_STR, offsetof(struct plot_sweep_cfg, fixed), 0, 0, "JSON",
+	  "the other swept values of the cells drawn, as kvlab report --sweep prints them (default: the first)", false },
+	{ "--out", CLI_STR, offsetof(struct plot_sweep_cfg, out), 0, 0, "F.png|F.svg", "picture to write (replaced atomically)", true },
+	{ 0 },
+};
+static const struct cli_cmd sweep_cmd = {
+	"plot sweep",
+	"Draws a sweep's grid as a score heatmap: mean score per (--x, --y) cell, the value printed in each cell;\n"
+	"the title names the model, task, method and other swept values, the metric and the samples per cell.\n"
+	"Needs gnuplot.",
+	sweep_flags,
+};
+
+static int plot_sweep_main(int argc, char **argv)
+{
+	struct plot_sweep_cfg cfg = { .db = "results/kvlab.db" };
+	char err[4096];
+	int rc = cli_parse(&sweep_cmd, argc, argv, &cfg, err, sizeof(err));
+	if (rc)
+		return rc == 1 ? 0 : fail(err);
+	if (plot_sweep(cfg.db, &cfg.q, cfg.fixed, cfg.out, err, sizeof(err)))
+		return fail(err);
+	fprintf(stderr, "wrote %s\n", cfg.out);
+	return 0;
+}
+
 static const struct plot_kind kinds[] = {
+	{ "sweep", plot_sweep_main, "score heatmap of a kvlab sweep's grid on two of its axes" },
 	{ "needle", plot_needle_main, "needle-in-a-haystack heatmap (depth x context length) of one run" },
 	{ "bench", plot_bench_main, "latency and speedup over fullkv against context length of one kvlab bench run" },
 };

@@ -14,6 +14,8 @@
 struct report_cfg {
 	const char *db, *task;
 	bool bench;
+	struct sweep_query sweep;
+	const char *format;
 };
 
 static const struct cli_flag report_flags[] = {
@@ -22,6 +24,12 @@ static const struct cli_flag report_flags[] = {
 	  "only runs whose task starts with PREFIX (longbench: also the paper table, methods x datasets)", false },
 	{ "--bench", CLI_SWITCH, offsetof(struct report_cfg, bench), 0, 0, "",
 	  "print the latency benchmark table instead (speedups over fullkv per method and context length)", false },
+	{ "--sweep", CLI_STR, offsetof(struct report_cfg, sweep.sweep), 0, 0, "ID",
+	  "print the sweep with this id prefix pivoted: --y values down, --x values across, mean score per cell", false },
+	{ "--x", CLI_STR, offsetof(struct report_cfg, sweep.x), 0, 0, "AXIS", "--sweep: the axis across (default: the grid's first)", false },
+	{ "--y", CLI_STR, offsetof(struct report_cfg, sweep.y), 0, 0, "AXIS", "--sweep: the axis down (default: the grid's second)", false },
+	{ "--metric", CLI_STR, offsetof(struct report_cfg, sweep.metric), 0, 0, "NAME", "--sweep: the score averaged (default: overlap or score)", false },
+	{ "--format", CLI_STR, offsetof(struct report_cfg, format), 0, 0, "md|csv|json", "--sweep: table format (default: md)", false },
 	{ 0 },
 };
 
@@ -43,6 +51,8 @@ int cmd_report(int argc, char **argv)
 	bool lb = cfg.task && !strncmp(cfg.task, "longbench", 9);
 	if (store_open_read(cfg.db, &s, err, sizeof(err)))
 		rc = 1;
+	else if (cfg.sweep.sweep || cfg.format || cfg.sweep.x)
+		rc = report_sweep(s, stdout, &cfg.sweep, cfg.format, err, sizeof(err));
 	else if (cfg.bench)
 		rc = bench_report_print(s, stdout, err, sizeof(err));
 	else

@@ -18,6 +18,8 @@ static const struct command commands[] = {
 	{ "generate", cmd_generate, "greedy generation from a prompt under a KV policy" },
 	{ "calibrate", cmd_calibrate, "find the PyramidInfer decay ratio that keeps a target fraction of KV" },
 	{ "run", cmd_run, "evaluate a method on a task; every sample stored in SQLite (resumable)" },
+	{ "sweep", cmd_sweep, "one run per point of a grid of method parameters (local, --jobs N, or --slurm)" },
+	{ "merge", cmd_merge, "join results databases (Slurm shard databases) into one, refusing clashes" },
 	{ "report", cmd_report, "print the runs in a results database with their average scores" },
 	{ "plot", cmd_plot, "draw a figure from a results database with gnuplot (needle heatmap)" },
 	{ "ruler", cmd_ruler, "generate RULER task data (official generator, any length and tokenizer)" },

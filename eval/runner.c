@@ -215,7 +215,9 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		return KV_EINVAL;
 	for (int j = 0; j < n_mb; j++)
 		mb[j].run_id = res->run_id[j];
-	if ((rc = model_load(o->model_path, &m, err, errlen)))
+	if (o->model)
+		m = o->model;
+	else if ((rc = model_load(o->model_path, &m, err, errlen)))
 		goto out;
 	if (!m->tok) {
 		rc = kv_errf(err, errlen, KV_EINVAL, "%s: the model has no tokenizer", o->model_path);
@@ -240,17 +242,21 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	for (int j = 0; j < n_mb; j++) {
 		if ((rc = member_config(&mb[j], o, t, ts, &proto, m, sha, err, errlen)))
 			goto out;
-		fprintf(stderr, "run %.12s: task %s, method %s, %d samples, db %s\n", mb[j].run_id, o->task->task,
-			mb[j].pol.m->name, total, o->db_path);
+		if (!o->quiet)
+			fprintf(stderr, "run %.12s: task %s, method %s, %d samples, db %s\n", mb[j].run_id, o->task->task,
+				mb[j].pol.m->name, total, o->db_path);
 	}
 	res->n_runs = n_mb;
 	res->n_total = total;
-	if (n_mb > 1)
+	if (o->on_start && (rc = o->on_start(o->ctx, st, res, err, errlen)))
+		goto out;
+	if (n_mb > 1 && !o->quiet)
 		fprintf(stderr, "runs share each sample's prefill where the methods' prompts are equal\n");
 	bool tty = isatty(2);
 	double t0 = kv_clock_s();
-	int n_shards = o->n_shards > 1 ? o->n_shards : 1, n_new = 0;
-	if (n_shards > 1)
+	int n_shards = o->n_shards > 1 ? o->n_shards : 1, n_new = 0, n_seen = 0;
+	int n_mine = (total - o->shard % n_shards + n_shards - 1) / n_shards; /* samples of this shard */
+	if (n_shards > 1 && !o->quiet)
 		fprintf(stderr, "shard %d of 0..%d (samples i with i %% %d == %d)\n", o->shard, n_shards - 1, n_shards,
 			o->shard);
 	for (int i = 0; i < total; i++) {
@@ -284,27 +290,34 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		for (int j = 0; j < n_mb && !rc; j++)
 			if (mb[j].pending)
 				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, runner_backend(o), err, errlen);
-		if (!rc && any)
+		n_seen++;
+		if (!rc && o->on_sample)
+			o->on_sample(o->ctx, n_seen, n_mine, any);
+		else if (!rc && any && !o->quiet)
 			progress(i + 1, total, smp.id, kv_clock_s() - t0, ++n_new, tty);
 		prompt_set_free(&ps);
 		task_sample_free(&smp);
 		if (rc)
 			goto out;
 	}
-	if (tty)
+	if (tty && !o->quiet && !o->on_sample)
 		fputc('\n', stderr);
 	for (int j = 0; j < n_mb; j++) {
-		fprintf(stderr, "run %.12s: %d samples stored now, %d already present", mb[j].run_id, mb[j].n_now, mb[j].n_before);
-		if (mb[j].n_other)
-			fprintf(stderr, ", %d left to another process running the same run (rerun to check they were stored)",
-				mb[j].n_other);
-		fputc('\n', stderr);
+		if (!o->quiet) {
+			fprintf(stderr, "run %.12s: %d samples stored now, %d already present", mb[j].run_id, mb[j].n_now,
+				mb[j].n_before);
+			if (mb[j].n_other)
+				fprintf(stderr, ", %d left to another process running the same run (rerun to check they were stored)",
+					mb[j].n_other);
+			fputc('\n', stderr);
+		}
 		res->n_done_now += mb[j].n_now;
 		res->n_done_before += mb[j].n_before;
 		res->n_left_to_other += mb[j].n_other;
 	}
-	fprintf(stderr, "%d samples built, %d prompt texts tokenized, %d truncations, for %d method(s)\n", res->n_samples_built,
-		res->n_texts_tokenized, res->n_truncations, n_mb);
+	if (!o->quiet)
+		fprintf(stderr, "%d samples built, %d prompt texts tokenized, %d truncations, for %d method(s)\n",
+			res->n_samples_built, res->n_texts_tokenized, res->n_truncations, n_mb);
 	rc = 0;
 out:
 	prompt_set_free(&ps);
@@ -317,6 +330,7 @@ out:
 	}
 	kv_method_list_free(entries, n_mb);
 	store_close(st);
-	model_free(m);
+	if (m != o->model)
+		model_free(m);
 	return rc;
 }

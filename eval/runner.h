@@ -4,12 +4,16 @@
 #ifndef KVLAB_EVAL_RUNNER_H
 #define KVLAB_EVAL_RUNNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "datasets/task.h"
 #include "methods/registry.h"
 
 struct backend_ops;
+struct model;
+struct store;
+struct runner_result;
 
 struct runner_opts {
 	const char *model_path;
@@ -20,6 +24,16 @@ struct runner_opts {
 	int threads;
 	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu (recorded in each run's config) */
 	int shard, n_shards; /* this process runs samples i with i % n_shards == shard (0 and 1: all) */
+	/* optional, for drivers of many runs (eval/sweep.c): */
+	struct model *model;   /* borrowed, already loaded from model_path; NULL: the runner loads (and frees) it */
+	bool quiet;            /* no progress or summary lines on stderr (the driver prints its own) */
+	void *ctx;             /* handed to the callbacks */
+	/* called once the runs' ids are known, before any sample (res: run_id, n_runs, n_total);
+	 * st is the runner's open store; a non-zero return stops the runner with that code */
+	int (*on_start)(void *ctx, struct store *st, const struct runner_result *res, char *err, size_t errlen);
+	/* called after each sample of this shard: seen of n_seen visited, stored_now when any
+	 * listed method stored it now (else every method had it) */
+	void (*on_sample)(void *ctx, int seen, int n_seen, bool stored_now);
 };
 
 #define RUNNER_MAX_METHODS 8

@@ -34,4 +34,11 @@ int plot_needle(const struct plot_needle_opts *o, struct plot_needle_summary *su
  * is unambiguous and non-zero for every length, else the token count itself. */
 void plot_needle_length_labels(const int *lens, int n, char (*labels)[16]);
 
+struct sweep_query; /* results/report.h */
+/* Draws the score heatmap of a sweep (report_sweep's pivot: q->x across, q->y down) for the
+ * cells whose other swept values are `other` (the point JSON without x and y; NULL = the
+ * first such group); the title names the model, task, those values, the metric and the
+ * samples per cell. The output is untouched on any failure. */
+int plot_sweep(const char *db, const struct sweep_query *q, const char *other, const char *out, char *err, size_t errlen);
+
 #endif

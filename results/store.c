@@ -42,6 +42,13 @@ static const struct {
 	{ "file_hashes", "file_hashes ("
 			 "  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
 			 "  PRIMARY KEY (path, size, mtime_ns))" },
+	/* a sweep (kvlab sweep): its grid and, per grid point, the run that holds it */
+	{ "sweeps", "sweeps ("
+		    "  sweep_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, task TEXT NOT NULL, model_path TEXT NOT NULL,"
+		    "  grid_json TEXT NOT NULL, spec_json TEXT NOT NULL)" },
+	{ "sweep_runs", "sweep_runs ("
+			"  sweep_id TEXT NOT NULL, run_id TEXT NOT NULL, point_json TEXT NOT NULL,"
+			"  PRIMARY KEY (sweep_id, run_id))" },
 };
 #define N_EVAL_TABLES (sizeof(eval_tables) / sizeof(eval_tables[0]))
 
@@ -535,6 +542,58 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 	}
 	if (inserted)
 		*inserted = fresh;
+	return 0;
+out_rollback:
+	sqlite3_finalize(q);
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+// ----------------------------------------------------------------------------
+// sweeps
+
+int store_sweep_record(struct store *s, const struct sweep_info *sw, int n, const char *const *run_ids,
+		       const char *const *point_jsons, char *err, size_t errlen)
+{
+	struct provenance p;
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+	provenance_get(&p);
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return store_err(s, "recording the sweep", err, errlen);
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO sweeps VALUES (?,?,?,?,?,?)", -1, &q, NULL)) {
+		rc = store_err(s, "recording the sweep", err, errlen);
+		goto out_rollback;
+	}
+	const char *txt[] = { sw->sweep_id, p.date_utc, sw->task, sw->model_path, sw->grid_json, sw->spec_json };
+	for (int i = 0; i < 6; i++)
+		sqlite3_bind_text(q, i + 1, txt[i], -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		rc = store_err(s, "recording the sweep", err, errlen);
+		goto out_rollback;
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO sweep_runs VALUES (?,?,?)", -1, &q, NULL)) {
+		rc = store_err(s, "recording the sweep's runs", err, errlen);
+		goto out_rollback;
+	}
+	for (int i = 0; i < n; i++) {
+		sqlite3_reset(q);
+		sqlite3_bind_text(q, 1, sw->sweep_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 2, run_ids[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 3, point_jsons[i], -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(q) != SQLITE_DONE) {
+			rc = store_err(s, "recording the sweep's runs", err, errlen);
+			goto out_rollback;
+		}
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = store_err(s, "recording the sweep", err, errlen);
+		goto out_rollback;
+	}
 	return 0;
 out_rollback:
 	sqlite3_finalize(q);

@@ -107,4 +107,17 @@ int store_sample_claim(struct store *s, const char *run_id, const char *sample_i
 int store_sample_put(struct store *s, const char *run_id, const struct sample_row *row, bool *inserted,
 		     char *err, size_t errlen);
 
+/* A sweep (kvlab sweep): a grid of runs over one task. */
+struct sweep_info {
+	const char *sweep_id;    /* 64 hex: SHA-256 of spec_json */
+	const char *task;
+	const char *model_path;
+	const char *grid_json;   /* [["axis",[values...]],...] in grid order */
+	const char *spec_json;   /* everything that defines the sweep */
+};
+/* Records the sweep (if new) and its runs run_ids[0..n) with their grid points
+ * point_jsons[i] ({"axis":value,...}), in one transaction; rows present stay as they are. */
+int store_sweep_record(struct store *s, const struct sweep_info *sw, int n, const char *const *run_ids,
+		       const char *const *point_jsons, char *err, size_t errlen);
+
 #endif
