@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "base/paths.h" // kv_find_default
 #include "methods/registry.h" // kv_methods, kv_method_names, kv_param_takers
 
 static void *field(void *cfg, const struct cli_flag *f)
@@ -235,4 +236,12 @@ void cli_print_config(FILE *out, const struct cli_cmd *cmd, const void *cfg)
 		}
 		}
 	}
+}
+
+const char *cli_default_model(void)
+{
+	static char path[4096];
+	if (!path[0])
+		kv_find_default("models/SmolLM2-135M-Instruct.Q4_1.gguf", path, sizeof(path));
+	return path;
 }

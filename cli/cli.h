@@ -58,4 +58,7 @@ void cli_help(FILE *f, const struct cli_cmd *cmd, const void *cfg);
 /* Prints a "| Parameter | Value |" table of the resolved flags to f. */
 void cli_print_config(FILE *f, const struct cli_cmd *cmd, const void *cfg);
 
+/* The bundled model, found from any folder (base/paths.h): a static string. */
+const char *cli_default_model(void);
+
 #endif

@@ -25,7 +25,6 @@
 #include "base/sha256.h"         // sha256_hex
 
 /* Defaults compared by address to tell "given" from "left alone". */
-static const char DEFAULT_MODEL[] = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 static const char DEFAULT_METHODS[] = "fullkv,fastkv";
 
 struct bench_cfg {
@@ -191,7 +190,7 @@ static char *config_json(const struct bench_cfg *cfg, const char *kind, const ch
 static int bench_main(enum bench_kind kind, int argc, char **argv)
 {
 	const char *kname = kind == BENCH_E2E ? "e2e" : "prefill";
-	struct bench_cfg cfg = { .genlen = 128, .model = DEFAULT_MODEL, .layer_weights = "auto", .methods = DEFAULT_METHODS,
+	struct bench_cfg cfg = { .genlen = 128, .model = cli_default_model(), .layer_weights = "auto", .methods = DEFAULT_METHODS,
 				 .context_lengths = "2048,4096,8192", .db = "results/kvlab.db", .warmups = 1, .runs = 3,
 				 .seed = 42, .backend = "cpu" };
 	const struct backend_ops *be = NULL;
@@ -212,7 +211,7 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	const char *bad = NULL;
 	if (cfg.synthetic && cfg.synthetic_config)
 		bad = "kvlab bench: give --synthetic NAME or --synthetic_config FILE, not both";
-	else if (synth && cfg.model != DEFAULT_MODEL)
+	else if (synth && cfg.model != cli_default_model())
 		bad = "kvlab bench: --model and --synthetic/--synthetic_config exclude each other";
 	else if (strcmp(cfg.layer_weights, "auto") && strcmp(cfg.layer_weights, "shared") && strcmp(cfg.layer_weights, "distinct"))
 		bad = "--layer_weights: expected auto, shared or distinct";

@@ -23,7 +23,6 @@
 #include "methods/pyramidinfer.h" // pyr_calibrate, pyr_simulate
 #include "methods/registry.h"     // kv_policy_make
 
-#define DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define MAX_TRIES 64
 
 struct calibrate_cfg {
@@ -139,7 +138,7 @@ out_free_logits:
 
 int cmd_calibrate(int argc, char **argv)
 {
-	struct calibrate_cfg cfg = { .model = DEFAULT_MODEL, .context_length = 4000, .recent = PYR_RECENT_DEFAULT };
+	struct calibrate_cfg cfg = { .model = cli_default_model(), .context_length = 4000, .recent = PYR_RECENT_DEFAULT };
 	char err[512];
 	struct model *m = NULL;
 	int32_t *ids = NULL;

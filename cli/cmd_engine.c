@@ -19,7 +19,6 @@
 #include "eval/selection.h"   // selection_dump, selection_stats
 #include "methods/registry.h"  // kv_method_list_parse, kv_policy_make
 
-#define DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 static int fail(const char *msg)
 {
@@ -43,7 +42,7 @@ static const struct cli_cmd info_cmd = { "info", "Prints a model's architecture,
 
 int cmd_info(int argc, char **argv)
 {
-	struct info_cfg cfg = { .model = DEFAULT_MODEL, .backend = "cpu" };
+	struct info_cfg cfg = { .model = cli_default_model(), .backend = "cpu" };
 	char err[512];
 	struct model *m = NULL;
 	const struct backend_ops *be = NULL;
@@ -116,7 +115,7 @@ static const struct cli_cmd tokenize_cmd = { "tokenize", "Prints the token ids o
 
 int cmd_tokenize(int argc, char **argv)
 {
-	struct tokenize_cfg cfg = { .model = DEFAULT_MODEL };
+	struct tokenize_cfg cfg = { .model = cli_default_model() };
 	char err[512];
 	struct model *m = NULL;
 	char *file = NULL;
@@ -230,7 +229,7 @@ static void on_prefill(void *ctx, const struct fwd_session *s)
 
 int cmd_generate(int argc, char **argv)
 {
-	struct generate_cfg cfg = { .model = DEFAULT_MODEL, .max_new_tokens = 64, .backend = "cpu" };
+	struct generate_cfg cfg = { .model = cli_default_model(), .max_new_tokens = 64, .backend = "cpu" };
 	const struct backend_ops *be = NULL;
 	char err[512];
 	struct model *m = NULL;

@@ -32,8 +32,8 @@ static const struct cli_flag gen_flags[] = {
 	{ "--ruler_rev", CLI_STR, offsetof(struct ruler_cfg, rev), 0, 0, "REV",
 	  "generator revision: 2024 (FastKV's files), 2024-12 (vt example re-randomized), head", false },
 	{ "--out", CLI_STR, offsetof(struct ruler_cfg, out), 0, 0, "PATH", "output JSONL file (a folder with --task all: DIR/TASK.jsonl)", true },
-	{ "--words_dir", CLI_STR, offsetof(struct ruler_cfg, words_dir), 0, 0, "DIR", "wonderwords lists (make model fetches them)", false },
-	{ "--haystack_dir", CLI_STR, offsetof(struct ruler_cfg, haystack_dir), 0, 0, "DIR", "Paul Graham essays (.txt) for the essay haystack", false },
+	{ "--words_dir", CLI_STR, offsetof(struct ruler_cfg, words_dir), 0, 0, "DIR", "wonderwords lists (make model fetches them; default: models/wonderwords, found from any folder)", false },
+	{ "--haystack_dir", CLI_STR, offsetof(struct ruler_cfg, haystack_dir), 0, 0, "DIR", "Paul Graham essays (.txt) for the essay haystack (default: ../shared/data/paul_graham_essays)", false },
 	{ "--qa_data", CLI_STR, offsetof(struct ruler_cfg, qa_data), 0, 0, "PATH",
 	  "qa_1: SQuAD v2.0 dev JSON; qa_2: HotpotQA dev distractor JSON (not shipped)", false },
 	{ "--quiet", CLI_SWITCH, offsetof(struct ruler_cfg, quiet), 0, 0, "", "no progress on stderr", false },
@@ -75,8 +75,8 @@ int ruler_tokenizer_open(const char *path, struct tokenizer **out, char *err, si
 
 static int generate(int argc, char **argv)
 {
-	struct ruler_cfg c = { .model = "models/SmolLM2-135M-Instruct.Q4_1.gguf", .samples = 500, .seed = 42, .rev = "2024",
-			       .words_dir = RULER_DEFAULT_WORDS_DIR, .haystack_dir = RULER_DEFAULT_HAYSTACK };
+	struct ruler_cfg c = { .model = cli_default_model(), .samples = 500, .seed = 42, .rev = "2024",
+			       .words_dir = NULL, .haystack_dir = NULL }; /* NULL: the defaults, found from any folder */
 	char err[1024];
 	struct tokenizer *tok = NULL;
 	int rc = cli_parse(&gen_cmd, argc, argv, &c, err, sizeof(err));

@@ -99,7 +99,7 @@ static int run(struct run_cfg *cfg)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run_cfg cfg = { .model = "models/SmolLM2-135M-Instruct.Q4_1.gguf", .db = "results/kvlab.db", .backend = "cpu" };
+	struct run_cfg cfg = { .model = cli_default_model(), .db = "results/kvlab.db", .backend = "cpu" };
 	char err[1024];
 	int rc = cli_parse(&run_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)

@@ -371,7 +371,7 @@ static int run_slurm(struct sweep_cfg *cfg, const struct sweep_opts *so, int arg
 
 int cmd_sweep(int argc, char **argv)
 {
-	struct sweep_cfg cfg = { .model = "models/SmolLM2-135M-Instruct.Q4_1.gguf", .db = "results/kvlab.db", .backend = "cpu",
+	struct sweep_cfg cfg = { .model = cli_default_model(), .db = "results/kvlab.db", .backend = "cpu",
 				 .jobs = 1, .shards = 4 };
 	char err[1024];
 	int rc = cli_parse(&sweep_cmd, argc, argv, &cfg, err, sizeof(err));

@@ -16,6 +16,7 @@
 #include "base/errors.h"
 #include "base/fileio.h"
 #include "base/grow.h"   // kv_grow
+#include "base/paths.h"  // kv_find_default
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 
@@ -51,7 +52,8 @@ struct lb_state {
 	int n;
 	size_t cap;
 	cJSON *prompts, *maxlens;
-	char data_dir[1024];
+	char data_dir[1024];   /* as given (--data, or the default's repository-relative name): the run's identity */
+	char read_dir[1024];   /* where it is read from (the default found from any folder) */
 	int max_len;           /* --model_max_len (0 = the protocol's rule) */
 	int32_t eos;
 };
@@ -84,7 +86,7 @@ static int add_file(struct lb_state *st, const char *name, int limit, char *err,
 	char path[1400], *txt = NULL;
 	size_t len = 0;
 	int rc, taken = 0;
-	snprintf(path, sizeof(path), "%s/%s.jsonl", st->data_dir, name);
+	snprintf(path, sizeof(path), "%s/%s.jsonl", st->read_dir, name);
 	if ((rc = kv_read_file(path, &txt, &len, err, errlen)))
 		return rc;
 	char base[64];
@@ -174,17 +176,20 @@ static int lb_open(const struct task_args *a, const struct model *m, void **stat
 	if (!st)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	st->m = m;
+	char shared[1024];
+	kv_find_default(LB_DEFAULT_DIR, shared, sizeof(shared));
 	snprintf(st->data_dir, sizeof(st->data_dir), "%s", a->data ? a->data : LB_DEFAULT_DIR);
-	if (stat(st->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-		rc = kv_errf(err, errlen, KV_EIO, "--data %s: no such folder; expected LongBench's <dataset>.jsonl files", st->data_dir);
+	snprintf(st->read_dir, sizeof(st->read_dir), "%s", a->data ? a->data : shared);
+	if (stat(st->read_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		rc = kv_errf(err, errlen, KV_EIO, "--data %s: no such folder; expected LongBench's <dataset>.jsonl files", st->read_dir);
 		goto out_fail;
 	}
 	/* configs: the data dir's config/ when present, else the shared copies */
 	char cdir[1100];
-	snprintf(cdir, sizeof(cdir), "%s/config", st->data_dir);
+	snprintf(cdir, sizeof(cdir), "%s/config", st->read_dir);
 	snprintf(path, sizeof(path), "%s/dataset2prompt.json", cdir);
 	if (stat(path, &sb) != 0)
-		snprintf(cdir, sizeof(cdir), "%s/config", LB_DEFAULT_DIR);
+		snprintf(cdir, sizeof(cdir), "%s/config", shared);
 	snprintf(path, sizeof(path), "%s/dataset2prompt.json", cdir);
 	if ((rc = load_json(path, &st->prompts, err, errlen)))
 		goto out_fail;
@@ -207,7 +212,7 @@ static int lb_open(const struct task_args *a, const struct model *m, void **stat
 	} else {
 		int found = 0;
 		for (int i = 0; longbench_datasets[i]; i++) {
-			snprintf(path, sizeof(path), "%s/%s.jsonl", st->data_dir, longbench_datasets[i]);
+			snprintf(path, sizeof(path), "%s/%s.jsonl", st->read_dir, longbench_datasets[i]);
 			if (stat(path, &sb) != 0)
 				continue;
 			if ((rc = add_file(st, longbench_datasets[i], a->limit, err, errlen)))
@@ -215,7 +220,7 @@ static int lb_open(const struct task_args *a, const struct model *m, void **stat
 			found++;
 		}
 		if (!found) {
-			rc = kv_errf(err, errlen, KV_EIO, "--data %s: no LongBench <dataset>.jsonl files there", st->data_dir);
+			rc = kv_errf(err, errlen, KV_EIO, "--data %s: no LongBench <dataset>.jsonl files there", st->read_dir);
 			goto out_fail;
 		}
 	}

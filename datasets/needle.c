@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "engine/chat.h"      // defines: chat_render_user, CHAT_NONE
-#include "base/errors.h"    // defines: kv_errf, KV_E*
+#include "base/errors.h"
+#include "base/paths.h"     // kv_find_default    // defines: kv_errf, KV_E*
 #include "engine/model.h"     // defines: struct model
 #include "engine/tokenizer.h" // defines: tok_encode, tok_decode, tok_bos, tok_piece, tok_n_vocab
 
@@ -244,7 +245,8 @@ static int needle_open(const struct task_args *a, const struct model *m, void **
 	st->chat = a->chat;
 	int32_t *nl = NULL;
 	int rc, n_nl = 0;
-	const char *dir = a->data ? a->data : NEEDLE_DEFAULT_HAYSTACK;
+	char hay_dir[1024];
+	const char *dir = a->data ? a->data : kv_find_default(NEEDLE_DEFAULT_HAYSTACK, hay_dir, sizeof(hay_dir));
 	if ((rc = needle_parse_list("--context_lengths", a->context_lengths ? a->context_lengths : NEEDLE_DEFAULT_LENGTHS, 1,
 				    100000000, &st->lens, &st->n_lens, err, errlen)) != 0 ||
 	    (rc = needle_parse_list("--depths", a->depths ? a->depths : NEEDLE_DEFAULT_DEPTHS, 0, 100, &st->depths,

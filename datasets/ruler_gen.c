@@ -16,6 +16,7 @@
 #include "datasets/punkt.h"    // punkt_load, punkt_sentences (nltk.sent_tokenize)
 #include "datasets/pyrandom.h" // struct pyrand, pyrand_*
 #include "base/errors.h"
+#include "base/paths.h"      // kv_find_default
 #include "base/pyjson.h" // py_json_str
 #include "base/fileio.h"     // kv_read_file
 #include "base/grow.h"       // kv_grow
@@ -291,7 +292,8 @@ static int words_read(struct gen *g, const char *file, struct words *out)
 {
 	char path[1024], *text = NULL;
 	size_t len;
-	const char *dir = g->o->words_dir ? g->o->words_dir : RULER_DEFAULT_WORDS_DIR;
+	char words[1024];
+	const char *dir = g->o->words_dir ? g->o->words_dir : kv_find_default(RULER_DEFAULT_WORDS_DIR, words, sizeof(words));
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	if (kv_read_file(path, &text, &len, NULL, 0))
 		return kv_errf(g->err, g->errlen, KV_EIO,
@@ -447,8 +449,9 @@ static int essay_init(struct gen *g)
 	size_t len;
 	int n_files, rc;
 	char *text = NULL;
-	const char *dir = g->o->haystack_dir ? g->o->haystack_dir : RULER_DEFAULT_HAYSTACK;
-	if ((rc = punkt_load(PUNKT_DEFAULT_TAB, &g->punkt, g->err, g->errlen)))
+	char hay[1024], tab[1024];
+	const char *dir = g->o->haystack_dir ? g->o->haystack_dir : kv_find_default(RULER_DEFAULT_HAYSTACK, hay, sizeof(hay));
+	if ((rc = punkt_load(kv_find_default(PUNKT_DEFAULT_TAB, tab, sizeof(tab)), &g->punkt, g->err, g->errlen)))
 		return rc;
 	if ((rc = haystack_read_dir(dir, &text, &len, &n_files, g->err, g->errlen)))
 		return rc;

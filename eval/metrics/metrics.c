@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/errors.h" // defines: kv_errf, KV_EINVAL, KV_ENOMEM
+#include "base/paths.h"        // kv_find_default
 #include "eval/metrics/jieba.h" // defines: jieba_load, jieba_free, JIEBA_DEFAULT_DIR
 #include "eval/metrics/metrics_internal.h" // defines: score_* functions
 
@@ -154,9 +155,10 @@ static struct jieba *jieba_shared; /* guarded by jieba_lock; immutable once load
 static int jieba_get(const char *dir, const struct jieba **out, char *err, size_t errlen)
 {
 	int rc = 0;
+	char found[1024];
 	pthread_mutex_lock(&jieba_lock);
 	if (!jieba_shared)
-		rc = jieba_load(dir ? dir : JIEBA_DEFAULT_DIR, &jieba_shared, err, errlen);
+		rc = jieba_load(dir ? dir : kv_find_default(JIEBA_DEFAULT_DIR, found, sizeof(found)), &jieba_shared, err, errlen);
 	if (out)
 		*out = jieba_shared;
 	pthread_mutex_unlock(&jieba_lock);
