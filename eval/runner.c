@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sqlite3.h> // sqlite3_step (store_query's statements)
 
 #include "base/clock.h"     // kv_clock_s
 #include "base/errors.h"
@@ -50,11 +51,13 @@ struct member {
 	char mjson[1024];
 	struct run_info ri;     /* recorded with its first stored sample (so a failed start leaves no run) */
 	bool begun;
+	bool recorded;          /* the run was in the database when this process started */
 	char *run_id;           /* the runner_result's slot */
 	const struct prompt *q; /* the current sample's prompt for this method (borrowed from the set) */
 	bool pending;           /* the current sample is not stored for this method yet */
 	int n_now, n_before;    /* samples stored by this process, found already stored */
 	int n_other;            /* samples another live process of the same run held when reached */
+	int n_dup;              /* samples this process generated that another had stored meanwhile */
 };
 
 /* Decodes, scores and stores generated ids gen[0..n_gen) of sample smp for member b. */
@@ -88,7 +91,12 @@ static int store_generation(const struct model *m, const struct task_sample *smp
 				  .decode_s = gs->decode_s, .n_generated = gs->n_generated,
 				  .kv_bytes = (long long)gs->kv_bytes_prefill, .score_names = names, .score_values = vals,
 				  .n_scores = n_sc };
-	rc = store_sample_put(st, b->run_id, &row, NULL, err, errlen);
+	bool fresh = false;
+	rc = store_sample_put(st, b->run_id, &row, &fresh, err, errlen);
+	if (!rc) {
+		b->n_now += fresh;
+		b->n_dup += !fresh;
+	}
 out:
 	free(text);
 	return rc;
@@ -120,8 +128,8 @@ static int run_group(const struct model *m, const struct task_sample *smp, struc
 	if ((rc = gen_greedy_shared(m, a->ids, a->n_ids, gp, n, gen, n_gen, gs, err, errlen)))
 		return rc;
 	for (int i = 0; i < n; i++) {
-		if (!rc && !(rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], err, errlen)))
-			mb[who[i]].n_now++;
+		if (!rc)
+			rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], err, errlen);
 		mb[who[i]].pending = false;
 		free(gen[i]);
 	}
@@ -242,6 +250,12 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	for (int j = 0; j < n_mb; j++) {
 		if ((rc = member_config(&mb[j], o, t, ts, &proto, m, sha, err, errlen)))
 			goto out;
+		sqlite3_stmt *q = NULL;
+		if ((rc = store_query(st, "SELECT 1 FROM runs WHERE run_id = ?1", mb[j].run_id, NULL, &q, "reading runs", err,
+				      errlen)))
+			goto out;
+		mb[j].recorded = sqlite3_step(q) == SQLITE_ROW;
+		sqlite3_finalize(q);
 		if (!o->quiet)
 			fprintf(stderr, "run %.12s: task %s, method %s, %d samples, db %s\n", mb[j].run_id, o->task->task,
 				mb[j].pol.m->name, total, o->db_path);
@@ -267,9 +281,18 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 			goto out;
 		res->n_samples_built++;
 		for (int j = 0; j < n_mb && !rc; j++) {
-			/* claimed before any work, so two processes of one run never do a sample twice */
+			/* once the run is recorded, samples are claimed before any work, so two processes of
+			 * one run never do a sample twice; before that nothing is written (a start that is
+			 * refused later leaves the database as it was), so two processes starting together
+			 * may both do their first sample: stored once, and said (n_dup) */
 			enum store_claim c = STORE_CLAIM_DONE;
-			rc = store_sample_claim(st, mb[j].run_id, smp.id, &c, err, errlen);
+			if (mb[j].begun || mb[j].recorded) {
+				rc = store_sample_claim(st, mb[j].run_id, smp.id, &c, err, errlen);
+			} else {
+				bool have = false;
+				rc = store_sample_exists(st, mb[j].run_id, smp.id, &have, err, errlen);
+				c = have ? STORE_CLAIM_DONE : STORE_CLAIM_MINE;
+			}
 			want[j] = mb[j].pending = !rc && c == STORE_CLAIM_MINE;
 			any = any || want[j];
 			mb[j].n_before += !rc && c == STORE_CLAIM_DONE;
@@ -309,6 +332,8 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 			if (mb[j].n_other)
 				fprintf(stderr, ", %d left to another process running the same run (rerun to check they were stored)",
 					mb[j].n_other);
+			if (mb[j].n_dup)
+				fprintf(stderr, ", %d done twice (another process of the same run stored them first)", mb[j].n_dup);
 			fputc('\n', stderr);
 		}
 		res->n_done_now += mb[j].n_now;
