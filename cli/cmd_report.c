@@ -13,7 +13,7 @@
 
 struct report_cfg {
 	const char *db, *task;
-	bool bench;
+	bool bench, selection;
 };
 
 static const struct cli_flag report_flags[] = {
@@ -22,13 +22,16 @@ static const struct cli_flag report_flags[] = {
 	  "only runs whose task starts with PREFIX (longbench: also the paper table, methods x datasets)", false },
 	{ "--bench", CLI_SWITCH, offsetof(struct report_cfg, bench), 0, 0, "",
 	  "print the latency benchmark table instead (speedups over fullkv per method and context length)", false },
+	{ "--selection", CLI_SWITCH, offsetof(struct report_cfg, selection), 0, 0, "",
+	  "print the top-k tie summary instead: per method and kind of cut, how often the cut fell inside a tie group", false },
 	{ 0 },
 };
 
 static const struct cli_cmd report_cmd = {
 	"report",
 	"Prints the evaluation runs in a results database: samples, mean scores, prefill time, KV kept;\n"
-	"with --bench, the latency benchmark rows as a speedup table.",
+	"with --bench, the latency benchmark rows as a speedup table; with --selection, how often each\n"
+	"method's top-k cuts fell inside a group of tied scores (--tie_break decided those).",
 	report_flags,
 };
 
@@ -45,6 +48,8 @@ int cmd_report(int argc, char **argv)
 		rc = 1;
 	else if (cfg.bench)
 		rc = bench_report_print(s, stdout, err, sizeof(err));
+	else if (cfg.selection)
+		rc = report_selection(s, stdout, cfg.task, err, sizeof(err));
 	else
 		rc = report_runs(s, stdout, cfg.task, err, sizeof(err)) ||
 		     (lb && (fputc('\n', stdout), report_longbench(s, stdout, err, sizeof(err))));
