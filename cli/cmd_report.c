@@ -13,7 +13,7 @@
 
 struct report_cfg {
 	const char *db, *task;
-	bool bench;
+	bool bench, selection;
 	struct sweep_query sweep;
 	const char *format;
 };
@@ -30,13 +30,16 @@ static const struct cli_flag report_flags[] = {
 	{ "--y", CLI_STR, offsetof(struct report_cfg, sweep.y), 0, 0, "AXIS", "--sweep: the axis down (default: the grid's second)", false },
 	{ "--metric", CLI_STR, offsetof(struct report_cfg, sweep.metric), 0, 0, "NAME", "--sweep: the score averaged (default: overlap or score)", false },
 	{ "--format", CLI_STR, offsetof(struct report_cfg, format), 0, 0, "md|csv|json", "--sweep: table format (default: md)", false },
+	{ "--selection", CLI_SWITCH, offsetof(struct report_cfg, selection), 0, 0, "",
+	  "print the top-k tie summary instead: per method and kind of cut, how often the cut fell inside a tie group", false },
 	{ 0 },
 };
 
 static const struct cli_cmd report_cmd = {
 	"report",
 	"Prints the evaluation runs in a results database: samples, mean scores, prefill time, KV kept;\n"
-	"with --bench, the latency benchmark rows as a speedup table.",
+	"with --bench, the latency benchmark rows as a speedup table; with --selection, how often each\n"
+	"method's top-k cuts fell inside a group of tied scores (--tie_break decided those).",
 	report_flags,
 };
 
@@ -55,6 +58,8 @@ int cmd_report(int argc, char **argv)
 		rc = report_sweep(s, stdout, &cfg.sweep, cfg.format, err, sizeof(err));
 	else if (cfg.bench)
 		rc = bench_report_print(s, stdout, err, sizeof(err));
+	else if (cfg.selection)
+		rc = report_selection(s, stdout, cfg.task, err, sizeof(err));
 	else
 		rc = report_runs(s, stdout, cfg.task, err, sizeof(err)) ||
 		     (lb && (fputc('\n', stdout), report_longbench(s, stdout, err, sizeof(err))));

@@ -49,7 +49,11 @@ int fwd_session_init_on(const struct backend_ops *be, const struct model *m, con
 	s->trace.n_alive = calloc(c->n_layer, sizeof(int));
 	s->trace.n_prop = calloc(c->n_layer, sizeof(int));
 	s->trace.prop_pos = calloc(c->n_layer, sizeof(int32_t *));
-	if (!s->dec || !s->views || !s->trace.n_alive || !s->trace.n_prop || !s->trace.prop_pos) {
+	s->trace.tie_heads = c->n_head;
+	s->trace.kv_tie = calloc((size_t)c->n_layer * c->n_head, sizeof(struct kv_tie));
+	s->trace.prop_tie = calloc(c->n_layer, sizeof(struct kv_tie));
+	if (!s->dec || !s->views || !s->trace.n_alive || !s->trace.n_prop || !s->trace.prop_pos || !s->trace.kv_tie ||
+	    !s->trace.prop_tie) {
 		fwd_session_free(s);
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a session");
 	}
@@ -74,21 +78,49 @@ static void trace_reset(struct fwd_trace *t)
 			t->n_prop[l] = 0;
 		if (t->n_alive)
 			t->n_alive[l] = 0;
+		if (t->prop_tie)
+			t->prop_tie[l] = (struct kv_tie){ 0, 0 };
+		for (int h = 0; t->kv_tie && h < t->tie_heads; h++)
+			t->kv_tie[(size_t)l * t->tie_heads + h] = (struct kv_tie){ 0, 0 };
 	}
 	free(t->restart_pos);
 	t->restart_pos = NULL;
 	t->n_restart = 0;
+	t->restart_tie = (struct kv_tie){ 0, 0 };
+}
+
+static void tie_add(struct fwd_tie_stats *s, struct kv_tie t)
+{
+	if (t.n_tied <= 0)
+		return;
+	s->n_cuts++;
+	s->n_inside += t.n_kept < t.n_tied;
+	s->sum_tied += t.n_tied;
+}
+
+void fwd_trace_ties(const struct fwd_trace *t, struct fwd_tie_stats *kv, struct fwd_tie_stats *prop,
+		    struct fwd_tie_stats *restart)
+{
+	*kv = *prop = *restart = (struct fwd_tie_stats){ 0 };
+	for (int l = 0; l < t->n_layer; l++) {
+		for (int h = 0; h < t->tie_heads; h++)
+			tie_add(kv, t->kv_tie[(size_t)l * t->tie_heads + h]);
+		tie_add(prop, t->prop_tie[l]);
+	}
+	tie_add(restart, t->restart_tie);
 }
 
 void fwd_session_free(struct fwd_session *s)
 {
 	if (!s)
 		return;
-	if (s->trace.prop_pos)
+	if (s->trace.prop_pos && s->trace.n_alive && s->trace.n_prop && s->trace.kv_tie && s->trace.prop_tie)
 		trace_reset(&s->trace);
 	free(s->trace.n_alive);
 	free(s->trace.n_prop);
 	free(s->trace.prop_pos);
+	free(s->trace.kv_tie);
+	free(s->trace.prop_tie);
 	kv_cache_free(s->cache);
 	bk_free(s->be, s->dec);
 	free(s->views);
@@ -242,6 +274,7 @@ struct prefill {
 	size_t dsz;                     /* int32 per session in dbuf: H*N kept rows, N propagated, N restart */
 	int32_t *dbuf;                  /* (ns, dsz) host: the decisions' row lists */
 	int *n_keep;                    /* (ns, H) host */
+	struct kv_tie *ties;            /* (ns, H) host: the decisions' keep_tie */
 	struct kv_decision *d;          /* (ns,) host */
 };
 
@@ -271,6 +304,7 @@ static void pf_free(struct prefill *p)
 	free(p->cur);
 	free(p->dbuf);
 	free(p->n_keep);
+	free(p->ties);
 	free(p->d);
 }
 
@@ -287,8 +321,9 @@ static int pf_alloc(struct prefill *p, char *err, size_t errlen)
 	p->cur = malloc(sizeof(int32_t) * (size_t)n);
 	p->dbuf = malloc(sizeof(int32_t) * p->dsz * (size_t)p->ns);
 	p->n_keep = malloc(sizeof(int) * (size_t)H * (size_t)p->ns);
+	p->ties = malloc(sizeof(*p->ties) * (size_t)H * (size_t)p->ns);
 	p->d = malloc(sizeof(*p->d) * (size_t)p->ns);
-	if (!p->buf || !p->pos || !p->cur || !p->dbuf || !p->n_keep || !p->d)
+	if (!p->buf || !p->pos || !p->cur || !p->dbuf || !p->n_keep || !p->ties || !p->d)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a %d-token prefill", n);
 	p->x = p->buf;
 	p->xn = p->x + nE;
@@ -347,8 +382,10 @@ static int pf_decide(struct prefill *p, int l, char *err, size_t errlen)
 	for (int i = 0; i < p->ns; i++) {
 		struct fwd_session *s = p->ss[i];
 		int32_t *di = p->dbuf + p->dsz * (size_t)i;
+		struct kv_tie *ti = p->ties + (size_t)H * i;
+		memset(ti, 0, sizeof(*ti) * (size_t)H);
 		p->d[i] = (struct kv_decision){ .keep_all = true, .n_keep = p->n_keep + (size_t)H * i, .keep = di,
-						.prop = di + (size_t)H * n, .restart = di + (size_t)H * n + n };
+						.prop = di + (size_t)H * n, .restart = di + (size_t)H * n + n, .keep_tie = ti };
 		struct kv_layer_view view = { .shape = &s->shape, .be = p->be, .layer = l, .pass = p->pass, .n = T,
 					      .n_prompt = s->trace.n_prompt, .pos = p->pos, .ids = p->cur, .q = p->q, .k = p->k,
 					      .v = p->v };
@@ -372,6 +409,9 @@ static int pf_cache(struct prefill *p, int l, char *err, size_t errlen)
 					     err, errlen)))
 			return rc;
 		s->trace.n_alive[l] = T;
+		struct kv_tie *tt = s->trace.kv_tie + (size_t)l * s->trace.tie_heads;
+		for (int h = 0; h < s->trace.tie_heads; h++) /* a keep-all layer made no cut */
+			tt[h] = d->keep_all || h >= d->n_cache_heads ? (struct kv_tie){ 0, 0 } : d->keep_tie[h];
 	}
 	return 0;
 }
@@ -407,6 +447,7 @@ static int pf_propagate(struct prefill *p, int l, char *err, size_t errlen)
 			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 		memcpy(tr->prop_pos[l], p->pos, sizeof(int32_t) * (size_t)np);
 		tr->n_prop[l] = np;
+		tr->prop_tie[l] = p->d[0].prop_tie;
 	}
 	p->T = np;
 	return 0;
@@ -447,6 +488,7 @@ static int pf_restart(struct prefill *p, int l, char *err, size_t errlen)
 		tr->n_restart = d->n_restart;
 		tr->restart_layer = l;
 		tr->restart_renumbered = d->restart_renumber;
+		tr->restart_tie = d->restart_tie;
 		if (!(tr->restart_pos = malloc(sizeof(int32_t) * (size_t)d->n_restart)))
 			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 		for (int j = 0; j < d->n_restart; j++)

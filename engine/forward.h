@@ -27,7 +27,22 @@ struct fwd_trace {
 	int restart_layer;       /* layer that asked for the restart */
 	int32_t *restart_pos;    /* (n_restart,) original positions of the re-prefilled tokens */
 	bool restart_renumbered; /* the restart ran at positions 0..n_restart-1 (cache positions are those) */
+	/* how the top-k cuts behind the above met ties (struct kv_tie; zeros = no cut): */
+	int tie_heads;           /* H: row stride of kv_tie */
+	struct kv_tie *kv_tie;   /* (L, H) the cache's cut per layer and cache head (of the final pass) */
+	struct kv_tie *prop_tie; /* (L,) the cut behind prop_pos[l] */
+	struct kv_tie restart_tie; /* the cut behind restart_pos */
 };
+
+/* Tie statistics of one kind of cut over a trace. */
+struct fwd_tie_stats {
+	int n_cuts;      /* cuts made (n_tied > 0) */
+	int n_inside;    /* cuts inside a tie group (n_kept < n_tied) */
+	long sum_tied;   /* sum of n_tied over the cuts */
+};
+/* Sums t's cuts: kv over layers and cache heads, prop over layers, restart. */
+void fwd_trace_ties(const struct fwd_trace *t, struct fwd_tie_stats *kv, struct fwd_tie_stats *prop,
+		    struct fwd_tie_stats *restart);
 
 /* One inference session: a model (borrowed), a backend (borrowed: it runs every op and
  * holds the cache's K/V and the activations), a KV cache (owned), and an optional KV

@@ -102,6 +102,7 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 			int i = act[a];
 			stats[i].prefill_s = t1 - t0;
 			stats[i].kv_bytes_prefill = kv_cache_bytes(s[a]->cache);
+			fwd_trace_ties(&s[a]->trace, &stats[i].ties_kv, &stats[i].ties_prop, &stats[i].ties_restart);
 			if (o[i]->on_prefill)
 				o[i]->on_prefill(o[i]->ctx, s[a]);
 		}

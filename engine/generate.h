@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/forward.h" // struct fwd_tie_stats
+
 struct model;
 struct kv_policy;
 struct fwd_session;
@@ -32,6 +34,7 @@ struct gen_stats {
 	double prefill_s;     /* time to first token */
 	double decode_s;      /* time for the remaining tokens */
 	size_t kv_bytes_prefill; /* K+V bytes held right after prefill */
+	struct fwd_tie_stats ties_kv, ties_prop, ties_restart; /* the prefill's top-k cuts (fwd_trace_ties) */
 };
 
 /* Index of the largest of x[0..n); ties go to the lowest index, as torch.argmax does. */

@@ -37,6 +37,13 @@ struct kv_layer_view {
 	const float *v;         /* (T, Hkv*D) values */
 };
 
+/* How a top-k cut met ties: n_tied candidates had the k-th score, n_kept of them were
+ * selected; n_tied == 0: no cut was made. The cut falls inside a tie group, so the tie
+ * rule decided which entries stay, when n_kept < n_tied. */
+struct kv_tie {
+	int n_tied, n_kept;
+};
+
 /* What a method decides for one layer. The engine fills the defaults (keep all,
  * propagate all, no restart) and owns every array; capacities are as commented. */
 struct kv_decision {
@@ -50,6 +57,10 @@ struct kv_decision {
 	int n_restart;          /* > 0: restart the forward from layer 0 on these rows' token ids */
 	int32_t *restart;       /* (T,) strictly ascending row indices */
 	bool restart_renumber;  /* restarted tokens take positions 0..n_restart-1 (GemFilter) */
+	/* the top-k cuts behind the lists above (zeros from the engine = no cut): */
+	struct kv_tie *keep_tie; /* (H,) per cache head, or NULL where nobody reads them (decode) */
+	struct kv_tie prop_tie;  /* the cut that chose prop */
+	struct kv_tie restart_tie; /* the cut that chose restart */
 };
 
 /* One layer during a decode step, after the new token's K/V were appended and its
@@ -124,5 +135,11 @@ int kv_view_attn_colsum(const struct kv_layer_view *v, int row0, int n_rows, int
 /* Raw dot products q_row . k_j (no scale, no softmax) for every query head and key:
  * out (H, T). */
 void kv_view_dots(const struct kv_layer_view *v, int row, float *out);
+/* kv_view_dots with q_row and every k first rounded through IEEE fp16 (round to nearest
+ * even, as torch's .half(); kv_round_fp16), the products summed in fp32 on the CPU
+ * reference (GemFilter's official filter casts q and k to fp16). KV_ENOMEM names itself. */
+int kv_view_dots_fp16(const struct kv_layer_view *v, int row, float *out, char *err, size_t errlen);
+/* x rounded to the nearest IEEE half (ties to even; overflow to inf), back in fp32. */
+float kv_round_fp16(float x);
 
 #endif

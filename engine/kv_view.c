@@ -3,9 +3,12 @@
  * post-RoPE Q/K by the view's backend (engine/backend.h: attn_probs, attn_colsum,
  * qk_dots; the CPU ones in engine/cpu/score.c), so a method never materialises more
  * than it asks for. T = view rows, H = query heads, D = head_dim. */
+#include <stdlib.h>
+
 #include "base/errors.h"
-#include "engine/backend.h" // bk_attn_probs, bk_attn_colsum, bk_qk_dots
+#include "engine/backend.h" // bk_attn_probs, bk_attn_colsum, bk_qk_dots, bk_download
 #include "engine/kv_method.h"
+#include "engine/quant.h"   // quant_f32_to_f16, quant_f16_to_f32
 
 static const struct backend_ops *view_backend(const struct kv_layer_view *v)
 {
@@ -52,4 +55,30 @@ void kv_view_dots(const struct kv_layer_view *v, int row, float *out)
 {
 	struct bk_qk a = view_qk(v);
 	bk_qk_dots(view_backend(v), out, &a, row);
+}
+
+float kv_round_fp16(float x)
+{
+	return quant_f16_to_f32(quant_f32_to_f16(x));
+}
+
+int kv_view_dots_fp16(const struct kv_layer_view *v, int row, float *out, char *err, size_t errlen)
+{
+	const struct kv_shape *s = v->shape;
+	const struct backend_ops *be = view_backend(v);
+	int rc = check_rows(v, row, 1, err, errlen);
+	if (rc)
+		return rc;
+	size_t nq = (size_t)s->n_head * s->head_dim, nk = (size_t)v->n * s->n_head_kv * s->head_dim;
+	float *q = malloc(sizeof(float) * (nq + nk)), *k = q + nq;
+	if (!q)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for fp16 copies of q and %d keys", v->n);
+	bk_download(be, q, v->q + (size_t)row * nq, sizeof(float) * nq);
+	bk_download(be, k, v->k, sizeof(float) * nk);
+	for (size_t i = 0; i < nq + nk; i++)
+		q[i] = kv_round_fp16(q[i]);
+	struct bk_qk a = { .q = q, .k = k, .T = v->n, .H = s->n_head, .Hkv = s->n_head_kv, .D = s->head_dim };
+	bk_qk_dots(&backend_cpu, out, &a, 0);
+	free(q);
+	return 0;
 }

@@ -85,12 +85,19 @@ static int store_generation(const struct model *m, const struct task_sample *smp
 		names[i] = sc[i].name;
 		vals[i] = sc[i].value;
 	}
+	const struct fwd_tie_stats *ts[3] = { &gs->ties_kv, &gs->ties_prop, &gs->ties_restart };
+	static const char *const cut[3] = { "kv", "propagated", "restart" };
+	struct store_ties ties[3];
+	int n_ties = 0;
+	for (int i = 0; i < 3; i++)
+		if (ts[i]->n_cuts > 0)
+			ties[n_ties++] = (struct store_ties){ cut[i], ts[i]->n_cuts, ts[i]->n_inside, ts[i]->sum_tied };
 	struct sample_row row = { .sample_id = smp->id, .idx = idx, .n_prompt = q->n_ids, .prediction = pred,
 				  .answers_json = smp->answers_json, .meta_json = q->meta_json,
 				  .record_json = smp->record_json, .prefill_s = gs->prefill_s,
 				  .decode_s = gs->decode_s, .n_generated = gs->n_generated,
 				  .kv_bytes = (long long)gs->kv_bytes_prefill, .score_names = names, .score_values = vals,
-				  .n_scores = n_sc };
+				  .n_scores = n_sc, .ties = ties, .n_ties = n_ties };
 	bool fresh = false;
 	rc = store_sample_put(st, b->run_id, &row, &fresh, err, errlen);
 	if (!rc) {

@@ -25,6 +25,14 @@ static void write_positions(FILE *f, const int32_t *p, int n, const struct fwd_t
 	fputc(']', f);
 }
 
+/* Closes a row after its positions: with a top-k cut behind it, its tie record. */
+static void end_row(FILE *f, struct kv_tie t)
+{
+	if (t.n_tied > 0)
+		fprintf(f, ",\"tie\":{\"n_tied\":%d,\"n_kept\":%d}", t.n_tied, t.n_kept);
+	fprintf(f, "}\n");
+}
+
 int selection_dump(const struct fwd_session *s, const char *path, char *err, size_t errlen)
 {
 	char tmp[4096];
@@ -39,7 +47,7 @@ int selection_dump(const struct fwd_session *s, const char *path, char *err, siz
 	if (t->n_restart > 0) {
 		fprintf(f, "{\"kind\":\"restart\",\"layer\":%d,\"n\":%d,\"positions\":", t->restart_layer, t->n_restart);
 		write_positions(f, t->restart_pos, t->n_restart, NULL);
-		fprintf(f, "}\n");
+		end_row(f, t->restart_tie);
 	}
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct kv_layer *L = &c->layers[l];
@@ -47,12 +55,12 @@ int selection_dump(const struct fwd_session *s, const char *path, char *err, siz
 			fprintf(f, "{\"kind\":\"kv\",\"layer\":%d,\"head\":%d,\"heads\":%d,\"n_alive\":%d,\"n\":%d,\"positions\":", l, h,
 				L->n_head, t->n_alive[l], L->len[h]);
 			write_positions(f, L->pos + (size_t)h * L->cap, L->len[h], t->n_restart > 0 && t->restart_renumbered ? t : NULL);
-			fprintf(f, "}\n");
+			end_row(f, h < t->tie_heads ? t->kv_tie[(size_t)l * t->tie_heads + h] : (struct kv_tie){ 0, 0 });
 		}
 		if (t->n_prop[l] > 0) {
 			fprintf(f, "{\"kind\":\"propagated\",\"layer\":%d,\"n\":%d,\"positions\":", l, t->n_prop[l]);
 			write_positions(f, t->prop_pos[l], t->n_prop[l], NULL);
-			fprintf(f, "}\n");
+			end_row(f, t->prop_tie[l]);
 		}
 	}
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {

@@ -10,7 +10,9 @@
 struct fwd_session;
 
 /* Writes the session's post-prefill selection to path as JSON lines (via a temporary
- * file renamed into place, so nothing half-written remains on failure). */
+ * file renamed into place, so nothing half-written remains on failure). A row chosen by
+ * a top-k cut ends with "tie":{"n_tied":a,"n_kept":b}: a candidates had the k-th score,
+ * b of them were kept (struct kv_tie); rows without a cut have no "tie". */
 int selection_dump(const struct fwd_session *s, const char *path, char *err, size_t errlen);
 
 struct kv_stats {

@@ -36,7 +36,7 @@ static const struct kv_param_def tsp_len = {
 /* In the order of the describe JSON. */
 static const struct kv_param_def *const fastkv_params[] = {
 	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &kv_param_window_size,
-	&kv_param_kernel_size, &kv_param_pooling, &tsp_idx, &tsp_rate, &tsp_len, NULL,
+	&kv_param_kernel_size, &kv_param_pooling, &tsp_idx, &tsp_rate, &tsp_len, &kv_param_tie_break, NULL,
 };
 
 static int fastkv_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
@@ -80,7 +80,7 @@ static int fastkv_prefill_layer(void *state, const struct kv_layer_view *v, stru
 	d->keep_all = false;
 	d->per_query_head = false;
 	for (int kv = 0; kv < Hkv; kv++)
-		sel_head_topk_window(d, kv, agg + (size_t)kv * np, T, C, w);
+		sel_head_topk_window(d, kv, agg + (size_t)kv * np, T, C, w, &p->ties, v->layer);
 
 	if (v->layer == f->tsp_idx && v->pass == 0) { /* 3.2 step 6 */
 		int tl = p->eviction_mode == KV_EVICT_PROPORTIONAL ? kv_budget(p, T, f->tsp_rate, 0) : f->tsp_len;
@@ -92,7 +92,8 @@ static int fastkv_prefill_layer(void *state, const struct kv_layer_view *v, stru
 					s += agg[(size_t)kv * np + j];
 				tot[j] = s;
 			}
-			int nk = sel_topk(tot, np, tl - w, d->prop);
+			struct sel_cut cut = { &p->ties, sel_stream(v->layer, 0, SEL_CUT_PROP), &d->prop_tie };
+			int nk = sel_topk_cut(tot, np, tl - w, d->prop, &cut);
 			for (int i = 0; i < w; i++)
 				d->prop[nk + i] = np + i;
 			sel_sort(d->prop, nk + w);

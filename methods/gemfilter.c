@@ -2,7 +2,8 @@
  * summed over query heads and average-pooled (kernel 5), pick the top tokens; the
  * whole model then re-prefills those token ids, in ascending order, at renumbered
  * positions 0..k-1 (spec/methods.md section 4). No window is forced, so the last
- * prompt token may be dropped (A6, faithful). */
+ * prompt token may be dropped (A6, faithful). The official filter casts q and k to fp16
+ * before its attention (a no-op in fp16 runs); --gemfilter_fp16 1 rounds them so there. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,6 +17,7 @@
 struct gemfilter_params {
 	struct kv_params p;
 	int filter_idx;  /* --filter_idx 0..L-1 (13) */
+	bool fp16;       /* --gemfilter_fp16 0|1 (0): q and k rounded through fp16 before the filter's dots */
 };
 
 static const struct kv_param_def filter_idx = {
@@ -24,9 +26,17 @@ static const struct kv_param_def filter_idx = {
 	.help = "GemFilter: 0-based selection layer",
 };
 
+static const struct kv_param_def gemfilter_fp16 = {
+	.name = "gemfilter_fp16", .kind = KV_PARAM_BOOL, .offset = offsetof(struct gemfilter_params, fp16),
+	.flags = KV_PARAM_QUIET_DEFAULT, .def = 0, .metavar = "0|1",
+	.help = "GemFilter: 1 rounds q and k through fp16 before the filter's dot products, as the official code's .half() "
+		"casts do (a no-op in an fp16 run); 0 keeps fp32",
+};
+
 /* In the order of the describe JSON. */
 static const struct kv_param_def *const gemfilter_params[] = {
-	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &filter_idx, NULL,
+	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &filter_idx, &kv_param_tie_break,
+	&gemfilter_fp16, NULL,
 };
 
 static int gemfilter_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
@@ -63,12 +73,18 @@ static int gemfilter_prefill_layer(void *state, const struct kv_layer_view *v, s
 		rc = kv_errf(err, errlen, KV_ENOMEM, "gemfilter: out of memory");
 		goto out;
 	}
-	kv_view_dots(v, T - 1, dots);
+	if (g->fp16) {
+		if ((rc = kv_view_dots_fp16(v, T - 1, dots, err, errlen)))
+			goto out;
+	} else {
+		kv_view_dots(v, T - 1, dots);
+	}
 	for (int h = 0; h < H; h++)
 		for (int j = 0; j < T; j++)
 			r[j] += dots[(size_t)h * T + j];
 	sel_pool(r, pooled, T, GEMFILTER_KERNEL, KV_POOLING_AVG);
-	d->n_restart = sel_topk(pooled, T, K, d->restart);
+	struct sel_cut cut = { &p->ties, sel_stream(v->layer, 0, SEL_CUT_RESTART), &d->restart_tie };
+	d->n_restart = sel_topk_cut(pooled, T, K, d->restart, &cut);
 	sel_sort(d->restart, d->n_restart);
 	d->restart_renumber = true;
 out:

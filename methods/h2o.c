@@ -26,7 +26,7 @@ static const struct kv_param_def h2o_causal = {
 /* In the order of the describe JSON. */
 static const struct kv_param_def *const h2o_params[] = {
 	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &kv_param_window_size,
-	&h2o_causal, &kv_param_per_kv_head, NULL,
+	&h2o_causal, &kv_param_per_kv_head, &kv_param_tie_break, NULL,
 };
 
 static int h2o_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
@@ -63,7 +63,7 @@ static int h2o_prefill_layer(void *state, const struct kv_layer_view *v, struct 
 		return kv_errf(err, errlen, KV_ENOMEM, "h2o: out of memory");
 	if ((rc = kv_view_attn_colsum(v, 0, T, causal_from, np, acc, err, errlen)))
 		goto out;
-	sel_per_head_topk_window(d, acc, H, Hkv, T, C, w, p->per_kv_head);
+	sel_per_head_topk_window(d, acc, H, Hkv, T, C, w, p->per_kv_head, &p->ties, v->layer);
 out:
 	free(acc);
 	return rc;

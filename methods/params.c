@@ -52,6 +52,33 @@ const struct kv_param_def kv_param_per_kv_head = {
 	.help = "SnapKV/H2O: 1 selects per KV head from group-summed scores; 0 per query head as the official code",
 };
 
+const struct kv_param_def kv_param_tie_break = {
+	.name = "tie_break", .kind = KV_PARAM_STRING, .offset = offsetof(struct kv_params, tie_break),
+	.size = KV_TIE_BREAK_LEN, .flags = KV_PARAM_QUIET_DEFAULT, .def_str = "lower", .metavar = "RULE",
+	.help = "top-k ties at the k-th score: lower (keep the lower positions, spec 12), higher, or random:SEED "
+		"(a fixed shuffle per SEED, layer and head)",
+};
+
+int kv_tie_break_parse(const char *text, struct kv_tie_break *out, char *err, size_t errlen)
+{
+	if (strcmp(text, "lower") == 0 || strcmp(text, "higher") == 0) {
+		*out = (struct kv_tie_break){ text[0] == 'l' ? KV_TIE_LOWER : KV_TIE_HIGHER, 0 };
+		return 0;
+	}
+	if (strncmp(text, "random:", 7) == 0) {
+		const char *v = text + 7;
+		char *end;
+		errno = 0;
+		unsigned long long seed = strtoull(v, &end, 10);
+		if (*v >= '0' && *v <= '9' && !errno && end != v && !*end) {
+			*out = (struct kv_tie_break){ KV_TIE_RANDOM, (uint64_t)seed };
+			return 0;
+		}
+	}
+	return kv_errf(err, errlen, KV_EINVAL, "--tie_break: expected lower, higher or random:SEED (SEED a non-negative integer), got '%s'",
+		       text);
+}
+
 const struct kv_param_def *kv_param_find(const struct kv_param_def *const *table, const char *name)
 {
 	for (int i = 0; table && table[i]; i++)
@@ -164,6 +191,9 @@ int kv_params_parse(const struct kv_param_def *const *table, void *dst, const ch
 		if ((rc = parse_value(d, dst, vals[i], err, errlen)))
 			return rc;
 	}
+	const struct kv_param_def *tb = kv_param_find(table, "tie_break");
+	if (tb && (rc = kv_tie_break_parse((const char *)field(dst, tb), &((struct kv_params *)dst)->ties, err, errlen)))
+		return rc;
 	/* a flag that only one eviction mode reads, given in the other, would do nothing */
 	const struct kv_param_def *mode = kv_param_find(table, "eviction_mode");
 	int m = mode ? *(const int *)field(dst, mode) : KV_EVICT_CONSTANT;
@@ -208,12 +238,27 @@ int kv_params_check_window(const struct kv_params *p, const char *method, char *
 // ----------------------------------------------------------------------------
 // describe, help
 
+/* Whether field f holds d's default (as set_default writes it). */
+static bool param_is_default(const struct kv_param_def *d, const void *f)
+{
+	switch (d->kind) {
+	case KV_PARAM_INT: return *(const int *)f == (int)d->def;
+	case KV_PARAM_FLOAT: return *(const double *)f == d->def;
+	case KV_PARAM_BOOL: return *(const bool *)f == (d->def != 0);
+	case KV_PARAM_ENUM: return strcmp(d->choices[*(const int *)f], d->def_str) == 0;
+	case KV_PARAM_STRING: return strcmp((const char *)f, d->def_str ? d->def_str : "") == 0;
+	}
+	return false;
+}
+
 void kv_params_json(const struct kv_param_def *const *table, const void *src, const char *method, char *buf, size_t len)
 {
 	size_t o = (size_t)snprintf(buf, len, "{\"method\":\"%s\"", method);
 	for (int i = 0; table && table[i] && o < len; i++) {
 		const struct kv_param_def *d = table[i];
 		const void *f = cfield(src, d);
+		if ((d->flags & KV_PARAM_QUIET_DEFAULT) && param_is_default(d, f))
+			continue;
 		switch (d->kind) {
 		case KV_PARAM_INT: o += (size_t)snprintf(buf + o, len - o, ",\"%s\":%d", d->name, *(const int *)f); break;
 		case KV_PARAM_FLOAT: o += (size_t)snprintf(buf + o, len - o, ",\"%s\":%.17g", d->name, *(const double *)f); break;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine/kv_method.h" // struct kv_shape, struct kv_method
 
@@ -30,7 +31,10 @@ enum {
 	/* used only in one --eviction_mode: where the method's table takes eviction_mode, giving
 	 * the flag in the other mode is an error (it would do nothing) */
 	KV_PARAM_PROPORTIONAL = 1 << 2,
-	KV_PARAM_CONSTANT = 1 << 3
+	KV_PARAM_CONSTANT = 1 << 3,
+	/* left out of the describe JSON (hence the run id) while it holds its default, so runs
+	 * made before the parameter existed keep their ids: --tie_break, --gemfilter_fp16 */
+	KV_PARAM_QUIET_DEFAULT = 1 << 4
 };
 
 struct kv_param_def {
@@ -52,6 +56,18 @@ struct kv_param_def {
 enum kv_eviction { KV_EVICT_CONSTANT = 0, KV_EVICT_PROPORTIONAL = 1 };
 enum kv_pooling { KV_POOLING_MAX = 0, KV_POOLING_AVG = 1 };
 
+/* --tie_break: which of the candidates tied at a top-k cut's k-th score are kept
+ * (methods/select.c). lower is spec section 12's rule and the default. */
+enum kv_tie_rule { KV_TIE_LOWER = 0, KV_TIE_HIGHER = 1, KV_TIE_RANDOM = 2 };
+struct kv_tie_break {
+	enum kv_tie_rule rule;
+	uint64_t seed;  /* KV_TIE_RANDOM: the SEED of random:SEED */
+};
+#define KV_TIE_BREAK_LEN 32
+/* Parses "lower", "higher" or "random:SEED" (SEED a decimal integer in [0, 2^64)); errors
+ * name --tie_break. */
+int kv_tie_break_parse(const char *text, struct kv_tie_break *out, char *err, size_t errlen);
+
 /* The parameters several methods take; a method's own parameter struct starts with it,
  * so these definitions' offsets hold in every method's struct. */
 struct kv_params {
@@ -62,10 +78,12 @@ struct kv_params {
 	int kernel_size;           /* --kernel_size odd >= 1 (7) */
 	int pooling;               /* enum kv_pooling: --pooling maxpool|avgpool (maxpool) */
 	bool per_kv_head;          /* --per_kv_head 0|1 (0: SnapKV/H2O select per query head) */
+	char tie_break[KV_TIE_BREAK_LEN]; /* --tie_break lower|higher|random:SEED (lower), as given */
+	struct kv_tie_break ties;  /* tie_break parsed by kv_params_parse (zero = lower where not taken) */
 };
 
 extern const struct kv_param_def kv_param_eviction_mode, kv_param_retain_rate, kv_param_max_capacity_prompts,
-	kv_param_window_size, kv_param_kernel_size, kv_param_pooling, kv_param_per_kv_head;
+	kv_param_window_size, kv_param_kernel_size, kv_param_pooling, kv_param_per_kv_head, kv_param_tie_break;
 
 /* Borrowed: the definition called name in table (NULL-terminated), or NULL. */
 const struct kv_param_def *kv_param_find(const struct kv_param_def *const *table, const char *name);
@@ -85,7 +103,8 @@ int kv_params_check_layer(const char *name, int value, const struct kv_shape *sh
 int kv_params_check_window(const struct kv_params *p, const char *method, char *err, size_t errlen);
 
 /* Writes {"method":METHOD, then every parameter of table in table order} into buf:
- * enums and strings as strings, ints and bools as integers, doubles with %.17g. */
+ * enums and strings as strings, ints and bools as integers, doubles with %.17g; a
+ * KV_PARAM_QUIET_DEFAULT parameter only when it differs from its default. */
 void kv_params_json(const struct kv_param_def *const *table, const void *src, const char *method, char *buf, size_t len);
 
 /* Writes the default of d as --help shows it into buf. */

@@ -29,7 +29,7 @@
  * Engine order: the engine calls decode_layer after the layer's decode attention, so the
  * new token attends over the whole cache before the block is compressed, as in the
  * official code. fp32 throughout (the official code holds fp16 probabilities); top-k ties
- * go to the lower position (P3). Memory: RW_l holds (1+R) x len(cache_l) floats per layer,
+ * go to the lower position (P3; --tie_break lower|higher|random:SEED, decode blocks too). Memory: RW_l holds (1+R) x len(cache_l) floats per layer,
  * as the official recent_attn_weights do (in fp16 there). */
 #include "methods/pyramidinfer.h"
 
@@ -311,7 +311,8 @@ static const struct kv_param_def pyramid_decode = {
 
 /* The describe JSON is pyr_describe's (the resolved configuration), not this table's. */
 static const struct kv_param_def *const pyr_params_table[] = {
-	&kv_param_retain_rate, &pyramid_preset, &pyramid_decay_ratio, &pyramid_recent_ratio, &pyramid_decode, NULL,
+	&kv_param_retain_rate, &pyramid_preset, &pyramid_decay_ratio, &pyramid_recent_ratio, &pyramid_decode, &kv_param_tie_break,
+	NULL,
 };
 
 struct pyr_state {
@@ -371,6 +372,9 @@ static void pyr_describe(const void *state, char *buf, size_t len)
 		 "\"exceed_length_to_compress\":%d}",
 		 st->cfg.preset, st->cfg.decay, st->cfg.recent, st->cfg.decode == PYR_DECODE_LAYER ? "layer" : "official",
 		 PYR_MIN_CONTEXT, PYR_SINK, PYR_DISTANCE_WEIGHT, PYR_GEN_DECAY, PYR_GEN_COMPRESS, PYR_EXCEED);
+	size_t o = strlen(buf);
+	if (st->p.p.ties.rule != KV_TIE_LOWER && o > 0 && o < len) /* like KV_PARAM_QUIET_DEFAULT: only when not lower */
+		snprintf(buf + o - 1, len - o + 1, ",\"tie_break\":\"%s\"}", st->p.p.tie_break);
 }
 
 // ----------------------------------------------------------------------------
@@ -452,7 +456,8 @@ static int pyr_prefill_layer(void *state, const struct kv_layer_view *v, struct 
 	if (ctx > st->min_ctx && s < 1.0) {
 		int kk = (int)floor((double)ctx * s);
 		if (kk > st->min_ctx) {
-			sel_topk(score, ctx, kk, d->prop);
+			struct sel_cut cut = { &st->p.p.ties, sel_stream(l, 0, SEL_CUT_PROP), &d->prop_tie };
+			sel_topk_cut(score, ctx, kk, d->prop, &cut);
 			sel_sort(d->prop, kk);
 			for (int i = 0; i < nr; i++)
 				d->prop[kk + i] = ctx + i;
@@ -517,7 +522,7 @@ static void decode_attn_row(const struct kv_decode_view *v, int m, float *probs,
 /* Scores the block [c0, c1) of the last nb rows (weighting them in place), keeps the best
  * n_keep columns and writes the surviving entry indices into list; returns their count. */
 static int compress_block(struct pyr_rows *rw, int c0, int c1, int nb, int n_keep, float *score, int32_t *idx,
-			  int32_t *list)
+			  int32_t *list, const struct sel_cut *cut)
 {
 	int width = c1 - c0, first = rw->n_rows - nb, m = rw->m;
 	memset(score, 0, sizeof(float) * (size_t)width);
@@ -531,7 +536,7 @@ static int compress_block(struct pyr_rows *rw, int c0, int c1, int nb, int n_kee
 	}
 	for (int c = 0; c < width; c++)
 		score[c] /= (float)nb;
-	int k = sel_topk(score, width, n_keep, idx);
+	int k = sel_topk_cut(score, width, n_keep, idx, cut);
 	sel_sort(idx, k);
 	int n = 0, t = 0;
 	for (int j = 0; j < c0; j++)
@@ -601,7 +606,8 @@ static int pyr_decode_layer(void *state, const struct kv_decode_view *v, struct 
 			int n_keep = (int)floor((double)width * PYR_GEN_COMPRESS * sgen);
 			n_keep = n_keep < 1 ? 1 : n_keep > width ? width : n_keep;
 			int32_t *list = ibuf + PYR_EXCEED;
-			int n = compress_block(rw, c0, c1, nb, n_keep, score, ibuf, list);
+			struct sel_cut cut = { &st->p.p.ties, sel_stream(l, v->step, SEL_CUT_DECODE), NULL };
+			int n = compress_block(rw, c0, c1, nb, n_keep, score, ibuf, list, &cut);
 			if (n < m) {
 				d->keep_all = false;
 				for (int h = 0; h < v->n_cache_heads; h++) {

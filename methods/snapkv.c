@@ -13,7 +13,7 @@
 /* In the order of the describe JSON. */
 static const struct kv_param_def *const snapkv_params[] = {
 	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &kv_param_window_size,
-	&kv_param_kernel_size, &kv_param_pooling, &kv_param_per_kv_head, NULL,
+	&kv_param_kernel_size, &kv_param_pooling, &kv_param_per_kv_head, &kv_param_tie_break, NULL,
 };
 
 static int snapkv_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
@@ -43,7 +43,7 @@ static int snapkv_prefill_layer(void *state, const struct kv_layer_view *v, stru
 		return kv_errf(err, errlen, KV_ENOMEM, "snapkv: out of memory");
 	if ((rc = sel_window_scores(v, w, p->kernel_size, p->pooling, pooled, err, errlen)))
 		goto out;
-	sel_per_head_topk_window(d, pooled, H, Hkv, T, C, w, p->per_kv_head);
+	sel_per_head_topk_window(d, pooled, H, Hkv, T, C, w, p->per_kv_head, &p->ties, v->layer);
 out:
 	free(pooled);
 	return rc;

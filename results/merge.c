@@ -24,6 +24,7 @@ static const struct {
 	{ "samples", "run_id,sample_id", "idx,n_prompt,prediction,answers_json,meta_json,n_generated,kv_bytes" },
 	{ "scores", "run_id,sample_id,metric", "value" },
 	{ "sample_records", "run_id,sample_id", "record_json" },
+	{ "sample_ties", "run_id,sample_id,cut", "n_cuts,n_inside,sum_tied" },
 	{ "file_hashes", "path,size,mtime_ns", NULL },
 	{ "sweeps", "sweep_id", "spec_json,grid_json" },
 	{ "sweep_runs", "sweep_id,run_id", "point_json" },

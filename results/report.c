@@ -52,3 +52,31 @@ out:
 	sqlite3_finalize(m);
 	return rc;
 }
+
+int report_selection(struct store *s, FILE *out, const char *task_prefix, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, n = 0;
+	const char *sql =
+		"SELECT r.method, t.cut, COUNT(DISTINCT r.run_id), COUNT(*), SUM(t.n_cuts), SUM(t.n_inside), SUM(t.sum_tied)"
+		" FROM sample_ties t JOIN runs r ON r.run_id = t.run_id"
+		" WHERE r.kind = 'eval' AND (?1 IS NULL OR r.task LIKE ?1 || '%')"
+		" GROUP BY r.method, t.cut ORDER BY r.method, t.cut";
+	if ((rc = store_query(s, sql, task_prefix, NULL, &q, "reading tie counts", err, errlen)))
+		return rc;
+	fprintf(out, "%-13s  %-10s  %4s  %7s  %9s  %9s  %6s  %s\n", "method", "cut", "runs", "samples", "cuts", "in_tie",
+		"in_%", "mean_n_tied");
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		sqlite3_int64 cuts = sqlite3_column_int64(q, 4), inside = sqlite3_column_int64(q, 5);
+		fprintf(out, "%-13s  %-10s  %4d  %7d  %9lld  %9lld  %6.2f  %.3f\n", sqlite3_column_text(q, 0),
+			sqlite3_column_text(q, 1), sqlite3_column_int(q, 2), sqlite3_column_int(q, 3), (long long)cuts,
+			(long long)inside, cuts ? 100.0 * (double)inside / (double)cuts : 0.0,
+			cuts ? (double)sqlite3_column_int64(q, 6) / (double)cuts : 0.0);
+		n++;
+	}
+	if (n == 0)
+		fprintf(out, "(no tie counts%s%s: runs record them from this version on, for methods with top-k cuts)\n",
+			task_prefix ? " for task " : "", task_prefix ? task_prefix : "");
+	sqlite3_finalize(q);
+	return 0;
+}

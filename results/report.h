@@ -13,6 +13,11 @@ struct store;
  * metric, mean prefill time and KV bytes. */
 int report_runs(struct store *s, FILE *out, const char *task_prefix, char *err, size_t errlen);
 
+/* Prints the top-k tie summary (table sample_ties, written by kvlab run): per method,
+ * task filter as report_runs, and kind of cut: runs, samples, cuts, cuts inside a tie group
+ * (the tie rule chose which candidates stay) and the mean n_tied per cut. */
+int report_selection(struct store *s, FILE *out, const char *task_prefix, char *err, size_t errlen);
+
 /* Prints the LongBench table: runs x datasets (and LongBench-E length buckets), score x 100. */
 int report_longbench(struct store *s, FILE *out, char *err, size_t errlen);
 

@@ -39,6 +39,9 @@ static const struct {
 	{ "claims", "claims ("
 		    "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, holder TEXT NOT NULL, claimed_at REAL NOT NULL,"
 		    "  PRIMARY KEY (run_id, sample_id))" },
+	{ "sample_ties", "sample_ties ("
+			 "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, cut TEXT NOT NULL, n_cuts INTEGER NOT NULL,"
+			 "  n_inside INTEGER NOT NULL, sum_tied INTEGER NOT NULL, PRIMARY KEY (run_id, sample_id, cut))" },
 	{ "file_hashes", "file_hashes ("
 			 "  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
 			 "  PRIMARY KEY (path, size, mtime_ns))" },
@@ -451,6 +454,32 @@ out_sql:
 	return rc;
 }
 
+/* The sample's tie rows (inside store_sample_put's transaction). */
+static int put_ties(struct store *s, const char *run_id, const struct sample_row *row, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+	if (row->n_ties == 0)
+		return 0;
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO sample_ties (run_id, sample_id, cut, n_cuts, n_inside, sum_tied) VALUES (?,?,?,?,?,?)",
+			       -1, &q, NULL))
+		return store_err(s, "writing tie counts", err, errlen);
+	for (int i = 0; i < row->n_ties && !rc; i++) {
+		const struct store_ties *t = &row->ties[i];
+		sqlite3_reset(q);
+		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 2, row->sample_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 3, t->cut, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(q, 4, t->n_cuts);
+		sqlite3_bind_int(q, 5, t->n_inside);
+		sqlite3_bind_int64(q, 6, t->sum_tied);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			rc = store_err(s, "writing tie counts", err, errlen);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
 int store_sample_put(struct store *s, const char *run_id, const struct sample_row *row, bool *inserted,
 		     char *err, size_t errlen)
 {
@@ -523,6 +552,8 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 		sqlite3_finalize(q);
 		q = NULL;
 	}
+	if (fresh && (rc = put_ties(s, run_id, row, err, errlen)))
+		goto out_rollback;
 	/* the sample is done: its claim goes with the same transaction */
 	if (sqlite3_prepare_v2(s->db, "DELETE FROM claims WHERE run_id=?1 AND sample_id=?2", -1, &q, NULL)) {
 		rc = store_err(s, "releasing a claim", err, errlen);

@@ -76,6 +76,14 @@ int store_run_begin(struct store *s, const struct run_info *r, char run_id[65], 
 /* True when the run already holds sample_id. */
 int store_sample_exists(struct store *s, const char *run_id, const char *sample_id, bool *exists, char *err, size_t errlen);
 
+/* One kind of top-k cut in a sample's prefill (table sample_ties): how many cuts were made,
+ * how many fell inside a tie group (the tie rule chose), and the sum of the tied counts. */
+struct store_ties {
+	const char *cut;   /* "kv", "propagated", "restart" */
+	int n_cuts, n_inside;
+	long long sum_tied;
+};
+
 struct sample_row {
 	const char *sample_id;
 	int idx;
@@ -90,8 +98,10 @@ struct sample_row {
 	const char *const *score_names; /* (n_scores,) */
 	const double *score_values;
 	int n_scores;
+	const struct store_ties *ties;  /* (n_ties,) optional: the kinds of cut the prefill made (table sample_ties) */
+	int n_ties;
 };
-/* Writes one sample and its scores in one transaction (all or nothing). A sample
+/* Writes one sample, its scores and tie counts in one transaction (all or nothing). A sample
  * already present is left as it is (*inserted = false). */
 /* What store_sample_claim found. */
 enum store_claim {
