@@ -72,7 +72,8 @@ static void check_same_session(const char *what, const struct run *a, const stru
 	const struct fwd_trace *ta = &a->s->trace, *tb = &b->s->trace;
 	int L = g_tiny->cfg.n_layer, D = g_tiny->cfg.head_dim, V = g_tiny->cfg.n_vocab;
 	T_CHECK(!memcmp(a->logits, b->logits, sizeof(float) * (size_t)V), "%s: logits differ", what);
-	T_CHECK(ta->n_restart == tb->n_restart && !memcmp(ta->restart_pos, tb->restart_pos, sizeof(int32_t) * (size_t)ta->n_restart),
+	T_CHECK(ta->n_restart == tb->n_restart &&
+			(!ta->n_restart || !memcmp(ta->restart_pos, tb->restart_pos, sizeof(int32_t) * (size_t)ta->n_restart)),
 		"%s: restarts differ (%d, %d)", what, ta->n_restart, tb->n_restart);
 	for (int l = 0; l < L; l++) {
 		T_CHECK(ta->n_alive[l] == tb->n_alive[l] && ta->n_prop[l] == tb->n_prop[l], "%s: layer %d: %d/%d alive, %d/%d propagated",
