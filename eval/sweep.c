@@ -223,12 +223,15 @@ int sweep_grid_parse(const char *spec, struct sweep_grid *g, char *err, size_t e
  * every parameter but the retention-only ones agrees. The other methods keep the forward
  * as it is, so any of their points share. FastKV's retain_rate and max_capacity_prompts
  * size the caches only, except where the budget reaches the prompt (then TSP is skipped):
- * that case is caught at run time and the unit reruns point by point. */
+ * that case is caught at run time and the unit reruns point by point. A composed method
+ * (tsp+h2o) propagates as its reduction half does, and a flag only its retention half
+ * takes sizes the caches only; tsp is FastKV's TSP. */
 static const struct {
 	const char *method;
 	const char *const retention[3];
 } propagating[] = {
 	{ "fastkv", { "retain_rate", "max_capacity_prompts", NULL } },
+	{ "tsp", { "retain_rate", "max_capacity_prompts", NULL } },
 	{ "gemfilter", { NULL } },
 	{ "pyramidinfer", { NULL } },
 };
@@ -239,8 +242,11 @@ static void point_group(struct sweep_point *p, const char *entry, const struct k
 			const int *digit)
 {
 	int k = -1;
-	for (size_t i = 0; i < sizeof(propagating) / sizeof(propagating[0]); i++)
-		if (!strcmp(propagating[i].method, m->name))
+	const struct kv_method *flow = m, *red = NULL, *ret = NULL;
+	if (kv_compose_halves(m, &red, &ret))
+		flow = red;
+	for (size_t i = 0; flow && i < sizeof(propagating) / sizeof(propagating[0]); i++)
+		if (!strcmp(propagating[i].method, flow->name))
 			k = (int)i;
 	if (k < 0) {
 		snprintf(p->group, sizeof(p->group), "%s", m->name);
@@ -248,10 +254,10 @@ static void point_group(struct sweep_point *p, const char *entry, const struct k
 	}
 	size_t o = (size_t)snprintf(p->group, sizeof(p->group), "%s", entry);
 	for (int a = 0; a < g->n_axes && o < sizeof(p->group); a++) {
-		bool ret = !strcmp(g->ax[a].key, "method") || !kv_param_find(m->params, g->ax[a].key);
+		bool only_kv = !strcmp(g->ax[a].key, "method") || !kv_param_find(flow->params, g->ax[a].key);
 		for (int r = 0; propagating[k].retention[r]; r++)
-			ret = ret || !strcmp(g->ax[a].key, propagating[k].retention[r]);
-		if (!ret)
+			only_kv = only_kv || !strcmp(g->ax[a].key, propagating[k].retention[r]);
+		if (!only_kv)
 			o += (size_t)snprintf(p->group + o, sizeof(p->group) - o, ":%s=%s", g->ax[a].key, g->ax[a].vals[digit[a]]);
 	}
 }

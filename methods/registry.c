@@ -18,7 +18,7 @@ static const struct kv_method *find_in(const struct kv_method *const *table, con
 	for (int i = 0; table[i]; i++)
 		if (strcmp(table[i]->name, name) == 0)
 			return table[i];
-	return NULL;
+	return kv_compose_find(name);
 }
 
 const struct kv_method *kv_method_find(const char *name)
@@ -38,6 +38,8 @@ int kv_method_lookup(const struct kv_method *const *table, const char *name, con
 		     size_t errlen)
 {
 	const struct kv_method *m = find_in(table, name);
+	if (!m && strchr(name, '+'))
+		return kv_compose_error("--method", name, err, errlen);
 	if (!m) {
 		char list[512];
 		kv_method_names(table, ", ", list, sizeof(list));
@@ -89,6 +91,10 @@ static int parse_entry(const struct kv_method *const *table, const char *flag, c
 			       e->label);
 	if (!(e->m = find_in(table, name))) {
 		char list[512];
+		if (strchr(name, '+')) {
+			snprintf(list, sizeof(list), "%s entry '%s': --method", flag, e->label);
+			return kv_compose_error(n_entries == 1 && strcmp(name, e->label) == 0 ? "--method" : list, name, err, errlen);
+		}
 		kv_method_names(table, ", ", list, sizeof(list));
 		if (n_entries == 1 && strcmp(name, e->label) == 0)
 			return kv_errf(err, errlen, KV_EINVAL, "--method: expected one of %s, got '%s'", list, name);

@@ -17,10 +17,24 @@ extern const struct kv_method fullkv_method, fastkv_method, gemfilter_method, sn
 /* NULL-terminated table of every method. */
 extern const struct kv_method *const kv_methods[];
 
-/* Borrowed: the method of kv_methods named name, or NULL. */
+// ----------------------------------------------------------------------------
+// composed methods (methods/compose.c): REDUCTION+RETENTION, e.g. "tsp+h2o"
+
+/* Borrowed (static, built at the first call, for the process's life): the composed
+ * method named name (REDUCTION one of none, tsp, gemfilter, pyramidinfer; RETENTION one
+ * of full, fullkv, snapkv, h2o, streamingllm), or NULL. Every table lookup below falls
+ * back to it, so composed names work wherever a method name does. */
+const struct kv_method *kv_compose_find(const char *name);
+/* For a composed method: sets its reduction half (NULL: none) and retention half and
+ * returns 1; returns 0 for any other method. */
+int kv_compose_halves(const struct kv_method *m, const struct kv_method **reduction, const struct kv_method **retention);
+/* The error for a name with '+' that is not a composition (flag names it: "--method"). */
+int kv_compose_error(const char *flag, const char *name, char *err, size_t errlen);
+
+/* Borrowed: the method of kv_methods (or a composed method) named name, or NULL. */
 const struct kv_method *kv_method_find(const char *name);
-/* Sets *out to the method of table (NULL-terminated) named name; an unknown name is an
- * error naming --method and listing table's methods. */
+/* Sets *out to the method of table (NULL-terminated), or the composed method, named
+ * name; an unknown name is an error naming --method and listing table's methods. */
 int kv_method_lookup(const struct kv_method *const *table, const char *name, const struct kv_method **out, char *err,
 		     size_t errlen);
 /* Writes the names of table's methods, separated by sep, into buf. */

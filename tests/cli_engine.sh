@@ -49,6 +49,10 @@ else
 fi
 expect generate_should_take_per_entry_parameters 0 'method: \{"method":"snapkv",.*"max_capacity_prompts":100,' -- \
 	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 1 --threads 2 --method snapkv:max_capacity_prompts=100
+expect generate_should_record_both_halves_of_a_composed_method 0 'method: \{"method":"tsp\+h2o","reduction":\{"method":"tsp",.*"tsp_idx":10,.*"retention":\{"method":"h2o",.*"max_capacity_prompts":100,' -- \
+	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 1 --threads 2 --method tsp+h2o:tsp_idx=10 --max_capacity_prompts 100
+expect generate_should_refuse_a_bad_composition 1 "'snapkv\+h2o' is not a composition: expected REDUCTION\+RETENTION" -- \
+	$K generate --model $M --prompt hi --method snapkv+h2o
 expect generate_should_take_one_method 1 "--method takes one method" -- $K generate --model $M --prompt hi --method fullkv,snapkv
 n=$($K generate --help | grep -c -- "^  --retain_rate R ")
 check generate_help_should_list_a_shared_method_flag_once test "$n" = 1
