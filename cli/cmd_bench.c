@@ -30,7 +30,7 @@ static const char DEFAULT_METHODS[] = "fullkv,fastkv";
 
 struct bench_cfg {
 	int genlen; /* first: the prefill table starts after it */
-	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db, *backend;
+	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db, *backend, *dtype;
 	int warmups, runs, threads, seed;
 	struct cli_methods ma; /* --method and the method flags */
 };
@@ -58,6 +58,7 @@ static const struct cli_flag bench_flags[] = {
 	  "timed rounds per length, each running every method once (official: 1; scripts2/eval_prefill.sh: 5)", false },
 	{ "--threads", CLI_INT, offsetof(struct bench_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct bench_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded per row)", false },
+	{ "--dtype", CLI_STR, offsetof(struct bench_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
 	{ "--db", CLI_STR, offsetof(struct bench_cfg, db), 0, 0, "PATH", "results database (SQLite) the rows go to", false },
 	{ "--method", CLI_METHOD, offsetof(struct bench_cfg, ma), 0, 0, "LIST", "the same as --methods LIST", false },
 	{ 0 },
@@ -206,7 +207,7 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	char *prompt = NULL, *cjson = NULL;
 	if ((rc = cli_parse(cmd, argc, argv, &cfg, err, sizeof(err))))
 		return rc == 1 ? 0 : fail(err);
-	if (cli_backend(cfg.backend, &be, err, sizeof(err)))
+	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err)))
 		return fail(err);
 	bool synth = cfg.synthetic || cfg.synthetic_config;
 	const char *bad = NULL;
