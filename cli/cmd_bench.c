@@ -246,30 +246,43 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 			goto out;
 		}
 		double wb = bench_weight_bytes(&c);
-		bool shared = !strcmp(cfg.layer_weights, "shared") || (!strcmp(cfg.layer_weights, "auto") && wb > 0.5 * ram_bytes());
-		if (!shared && wb > 0.9 * ram_bytes()) {
+		/* a device backend generates distinct weights in its own memory (no host copy) */
+		bool on_device = !bk_host_memory(be) && strcmp(cfg.layer_weights, "shared");
+		bool shared = !on_device && (!strcmp(cfg.layer_weights, "shared") ||
+					     (!strcmp(cfg.layer_weights, "auto") && wb > 0.5 * ram_bytes()));
+		if (on_device) {
+			fprintf(stderr, "kvlab: building %s with random weights on the device (%s, distinct layers)\n", model_name,
+				be->name);
+			if ((rc = model_init_random_device(be, &c, (uint64_t)cfg.seed, &m, err, sizeof(err)))) {
+				fail(err);
+				goto out;
+			}
+			snprintf(weights, sizeof(weights), "random %s on the device (seed %d)", bk_dtype(be), cfg.seed);
+		} else if (!shared && wb > 0.9 * ram_bytes()) {
 			snprintf(err, sizeof(err), "--layer_weights distinct: %s needs %.1f GiB of fp32 weights, more than this machine's RAM; use shared",
 				 model_name, wb / (1 << 30));
 			fail(err);
 			goto out;
 		}
-		fprintf(stderr, "kvlab: building %s with random weights (%s, %.1f GiB in fp32%s)\n", model_name,
-			shared ? "shared-layer" : "distinct layers", wb / (1 << 30), shared ? " if distinct" : "");
-		rc = shared ? model_init_random_shared(&c, (uint64_t)cfg.seed, &m, err, sizeof(err))
-			    : model_init_random(&c, (uint64_t)cfg.seed, &m, err, sizeof(err));
-		if (rc) {
-			fail(err);
-			goto out;
+		if (!on_device) {
+			fprintf(stderr, "kvlab: building %s with random weights (%s, %.1f GiB in fp32%s)\n", model_name,
+				shared ? "shared-layer" : "distinct layers", wb / (1 << 30), shared ? " if distinct" : "");
+			rc = shared ? model_init_random_shared(&c, (uint64_t)cfg.seed, &m, err, sizeof(err))
+				    : model_init_random(&c, (uint64_t)cfg.seed, &m, err, sizeof(err));
+			if (rc) {
+				fail(err);
+				goto out;
+			}
+			snprintf(weights, sizeof(weights), "random F32 (seed %d)%s", cfg.seed, shared ? ", shared-layer weights" : "");
 		}
-		snprintf(weights, sizeof(weights), "random F32 (seed %d)%s", cfg.seed, shared ? ", shared-layer weights" : "");
 	} else {
 		if (model_load(cfg.model, &m, err, sizeof(err)) || check_methods(methods, nm, &m->cfg, err, sizeof(err))) {
 			fail(err);
 			goto out;
 		}
 		snprintf(model_name, sizeof(model_name), "%s", cfg.model);
-		snprintf(weights, sizeof(weights), "%s %s, computed in F32", m->source == MODEL_SRC_HF ? "safetensors" : "gguf",
-			 m->file_type ? m->file_type : "?");
+		snprintf(weights, sizeof(weights), "%s %s, computed in %s", m->source == MODEL_SRC_HF ? "safetensors" : "gguf",
+			 m->file_type ? m->file_type : "?", strcmp(bk_dtype(be), "bf16") ? "F32" : "BF16");
 	}
 	for (int i = 0; i < nn; i++)
 		if (lens[i] > m->cfg.max_pos)
