@@ -140,10 +140,12 @@ test: deps model
 demo: deps model all
 	@bash scripts/demo.sh
 
-# GPU checks (never part of test): the device probe and a one-kernel self-test; on a
-# machine without a CUDA device, or a build without nvcc, says so and skips.
-test-gpu: $(BUILD)/tests/gpu/test_gpu
-	@$(BUILD)/tests/gpu/test_gpu
+# GPU checks (never part of test): tests/gpu/test_gpu (device probe, every op against
+# the CPU in fp32 and bf16, SmolLM2 logits / greedy / kept sets) and
+# tests/gpu/needle_cuda.sh (kvlab run --backend cuda vs cpu predictions); on a machine
+# without a CUDA device, or a build without nvcc, each says so and skips (exit 0).
+test-gpu: $(BUILD)/tests/gpu/test_gpu $(BUILD)/kvlab
+	@$(BUILD)/tests/gpu/test_gpu; a=$$?; bash tests/gpu/needle_cuda.sh $(BUILD); b=$$?; test $$a -eq 0 && test $$b -eq 0
 
 # A short prefill benchmark on the bundled model: Full KV vs FastKV at 512 and 1024
 # tokens into results/bench.db, then the table of this invocation.
@@ -158,7 +160,7 @@ help:
 	@echo '  model      fetch SmolLM2-135M-Instruct and the tokenizer data into models/'
 	@echo '  test       every test under ASan+UBSan (tests/run.sh build/asan)'
 	@echo '  test-build build kvlab and the test programs in $(BUILD) without running them'
-	@echo '  test-gpu   CUDA device probe and self-test (skips without a device)'
+	@echo '  test-gpu   the CUDA backend against the CPU: ops, logits, greedy, kept sets, needle (skips without a device)'
 	@echo '  demo       the main job on the bundled model'
 	@echo '  bench      short prefill benchmark (fullkv vs fastkv, 512/1024 tokens) into results/bench.db'
 	@echo '  clean      remove build/, kvlab, libkvlab.a'
