@@ -573,6 +573,14 @@ static void every_method_keeps_the_cpus_sets_in_fp32(void)
 	free(lg);
 }
 
+/* KVLAB_TEST_GPU_ONLY=NAME runs only the case NAME (the others are not listed). */
+#define RUN(fn)                                                                                                         \
+	do {                                                                                                            \
+		const char *only = getenv("KVLAB_TEST_GPU_ONLY");                                                        \
+		if (!only || !strcmp(only, #fn))                                                                        \
+			T_RUN(fn);                                                                                      \
+	} while (0)
+
 int main(void)
 {
 	const struct backend_ops *be = NULL;
@@ -584,13 +592,13 @@ int main(void)
 		g_cuda[0] = be;
 		backend_by_name_dtype("cuda", "bf16", &g_cuda[1], g_why, sizeof(g_why));
 	}
-	T_RUN(cuda_device_runs_a_kernel);
-	T_RUN(backend_cuda_runs_where_a_device_is_and_says_why_elsewhere);
-	T_RUN(every_op_matches_the_cpu_fp32);
-	T_RUN(every_op_matches_the_cpu_bf16);
-	T_RUN(smollm2_logits_match_the_cpu);
-	T_RUN(greedy_continuations_are_identical_in_fp32);
-	T_RUN(every_method_keeps_the_cpus_sets_in_fp32);
+	RUN(cuda_device_runs_a_kernel);
+	RUN(backend_cuda_runs_where_a_device_is_and_says_why_elsewhere);
+	RUN(every_op_matches_the_cpu_fp32);
+	RUN(every_op_matches_the_cpu_bf16);
+	RUN(smollm2_logits_match_the_cpu);
+	RUN(greedy_continuations_are_identical_in_fp32);
+	RUN(every_method_keeps_the_cpus_sets_in_fp32);
 	free(g_ids);
 	model_free(g_model);
 	return t_done();
