@@ -48,21 +48,27 @@ CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -fopenmp -I. -I$(BLAS_INC) $(
 LDLIBS := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lutf8proc -lsqlite3 -lmd -lm -lpthread
 LDFLAGS := -fopenmp $(SANFLAGS)
 
-# CUDA: engine/cuda/*.cu through nvcc (host code warnings on, no fast math), linked
-# against the shared CUDA runtime; kvlab runs without a GPU or driver (--backend cuda
-# then says so). -DKVLAB_CUDA reaches the C code through the stamp below.
+# CUDA: engine/cuda/*.cu through nvcc (host code warnings on, no fast math) and
+# engine/cuda/*.c (the backend table) through $(CC), linked against the shared CUDA
+# runtime, cuBLAS and cuRAND; kvlab runs without a GPU or driver (--backend cuda then
+# says so). -DKVLAB_CUDA reaches the C code through the stamp below. CUDA_ARCH: SASS
+# for H100/H200 (sm_90) and A100 (sm_80), plus compute_90 PTX for newer cards.
 CUDA_SRC :=
+CUDA_CSRC :=
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=compute_90
 ifeq ($(USE_CUDA),1)
 CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_SRC := $(wildcard engine/cuda/*.cu)
-NVCCFLAGS := -std=c++17 $(OPT) -g -I. -Xcompiler -Wall,-Wextra -MD -MP
-CFLAGS += -DKVLAB_CUDA
-LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+CUDA_CSRC := $(wildcard engine/cuda/*.c)
+NVCCFLAGS := -std=c++17 $(OPT) -g -I. $(CUDA_ARCH) -Xcompiler -Wall,-Wextra -MD -MP
+CFLAGS += -DKVLAB_CUDA -I$(CUDA_HOME)/include
+LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcurand -lcudart -lstdc++
 endif
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o) $(CUDA_CSRC:%.c=$(BUILD)/%.o)
 
 LIB_DIRS := base engine engine/cpu methods datasets eval eval/metrics bench results cli
 LIB_SRC := $(filter-out cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
 MAIN_OBJ := $(BUILD)/cli/main.o
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -139,10 +145,12 @@ test: deps model
 demo: deps model all
 	@bash scripts/demo.sh
 
-# GPU checks (never part of test): the device probe and a one-kernel self-test; on a
-# machine without a CUDA device, or a build without nvcc, says so and skips.
-test-gpu: $(BUILD)/tests/gpu/test_gpu
-	@$(BUILD)/tests/gpu/test_gpu
+# GPU checks (never part of test): tests/gpu/test_gpu (device probe, every op against
+# the CPU in fp32 and bf16, SmolLM2 logits / greedy / kept sets) and
+# tests/gpu/needle_cuda.sh (kvlab run --backend cuda vs cpu predictions); on a machine
+# without a CUDA device, or a build without nvcc, each says so and skips (exit 0).
+test-gpu: $(BUILD)/tests/gpu/test_gpu $(BUILD)/kvlab
+	@$(BUILD)/tests/gpu/test_gpu; a=$$?; bash tests/gpu/needle_cuda.sh $(BUILD); b=$$?; test $$a -eq 0 && test $$b -eq 0
 
 # A short prefill benchmark on the bundled model: Full KV vs FastKV at 512 and 1024
 # tokens into results/bench.db, then the table of this invocation.
@@ -157,7 +165,7 @@ help:
 	@echo '  model      fetch SmolLM2-135M-Instruct and the tokenizer data into models/'
 	@echo '  test       every test under ASan+UBSan (tests/run.sh build/asan)'
 	@echo '  test-build build kvlab and the test programs in $(BUILD) without running them'
-	@echo '  test-gpu   CUDA device probe and self-test (skips without a device)'
+	@echo '  test-gpu   the CUDA backend against the CPU: ops, logits, greedy, kept sets, needle (skips without a device)'
 	@echo '  demo       the main job on the bundled model'
 	@echo '  bench      short prefill benchmark (fullkv vs fastkv, 512/1024 tokens) into results/bench.db'
 	@echo '  clean      remove build/, kvlab, libkvlab.a'

@@ -1,14 +1,23 @@
-/* --backend: see backend_flag.h. */
+/* --backend and --dtype: see backend_flag.h. */
 #include "cli/backend_flag.h"
 
-#include "base/errors.h"    // kv_errf
-#include "engine/backend.h" // backend_by_name
+#include <string.h>
 
-int cli_backend(const char *name, const struct backend_ops **out, char *err, size_t errlen)
+#include "base/errors.h"    // kv_errf
+#include "engine/backend.h" // backend_by_name_dtype
+
+int cli_backend(const char *name, const char *dtype, const struct backend_ops **out, char *err, size_t errlen)
 {
 	char why[384];
-	int rc = backend_by_name(name ? name : "", out, why, sizeof(why));
+	name = name ? name : "";
+	if (dtype && strcmp(dtype, "fp32") && strcmp(dtype, "bf16"))
+		return kv_errf(err, errlen, KV_EINVAL, "--dtype %s: expected fp32 or bf16", dtype);
+	if (dtype && !strcmp(name, "cpu") && strcmp(dtype, "fp32"))
+		return kv_errf(err, errlen, KV_EINVAL,
+			       "--dtype %s: the cpu backend (--backend cpu) computes in fp32 only; use --backend cuda for %s", dtype,
+			       dtype);
+	int rc = backend_by_name_dtype(name, dtype, out, why, sizeof(why));
 	if (rc)
-		return kv_errf(err, errlen, rc, "--backend %s: %s", name ? name : "", why);
+		return kv_errf(err, errlen, rc, "--backend %s: %s", name, why);
 	return 0;
 }

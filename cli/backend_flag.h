@@ -8,10 +8,14 @@
 struct backend_ops;
 
 #define BACKEND_FLAG_HELP "compute backend: cpu, or cuda (needs a build with nvcc and a CUDA device)"
+#define DTYPE_FLAG_HELP                                                                                                 \
+	"compute dtype of the weight matrices: fp32 (cpu: the only one), or bf16 (cuda's default; fp32 accumulation); "  \
+	"recorded with the backend (cuda-bf16, cuda-fp32)"
 
-/* Resolves --backend NAME into *out (a static table): KV_EINVAL / KV_EUNSUP with
- * "--backend NAME: why" in err when NAME is unknown or cannot run in this build or on
- * this machine. */
-int cli_backend(const char *name, const struct backend_ops **out, char *err, size_t errlen);
+/* Resolves --backend NAME and --dtype DTYPE (NULL = the backend's default) into *out
+ * (a static table): KV_EINVAL / KV_EUNSUP with "--backend NAME: why" in err when NAME is
+ * unknown or cannot run in this build or on this machine, "--dtype ..." naming both
+ * flags when the backend does not compute in DTYPE. */
+int cli_backend(const char *name, const char *dtype, const struct backend_ops **out, char *err, size_t errlen);
 
 #endif

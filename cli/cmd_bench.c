@@ -29,7 +29,7 @@ static const char DEFAULT_METHODS[] = "fullkv,fastkv";
 
 struct bench_cfg {
 	int genlen; /* first: the prefill table starts after it */
-	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db, *backend;
+	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db, *backend, *dtype;
 	int warmups, runs, threads, seed;
 	struct cli_methods ma; /* --method and the method flags */
 };
@@ -57,6 +57,7 @@ static const struct cli_flag bench_flags[] = {
 	  "timed rounds per length, each running every method once (official: 1; scripts2/eval_prefill.sh: 5)", false },
 	{ "--threads", CLI_INT, offsetof(struct bench_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct bench_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded per row)", false },
+	{ "--dtype", CLI_STR, offsetof(struct bench_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
 	{ "--db", CLI_STR, offsetof(struct bench_cfg, db), 0, 0, "PATH", "results database (SQLite) the rows go to", false },
 	{ "--method", CLI_METHOD, offsetof(struct bench_cfg, ma), 0, 0, "LIST", "the same as --methods LIST", false },
 	{ 0 },
@@ -205,7 +206,7 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	char *prompt = NULL, *cjson = NULL;
 	if ((rc = cli_parse(cmd, argc, argv, &cfg, err, sizeof(err))))
 		return rc == 1 ? 0 : fail(err);
-	if (cli_backend(cfg.backend, &be, err, sizeof(err)))
+	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err)))
 		return fail(err);
 	bool synth = cfg.synthetic || cfg.synthetic_config;
 	const char *bad = NULL;
@@ -244,30 +245,43 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 			goto out;
 		}
 		double wb = bench_weight_bytes(&c);
-		bool shared = !strcmp(cfg.layer_weights, "shared") || (!strcmp(cfg.layer_weights, "auto") && wb > 0.5 * ram_bytes());
-		if (!shared && wb > 0.9 * ram_bytes()) {
+		/* a device backend generates distinct weights in its own memory (no host copy) */
+		bool on_device = !bk_host_memory(be) && strcmp(cfg.layer_weights, "shared");
+		bool shared = !on_device && (!strcmp(cfg.layer_weights, "shared") ||
+					     (!strcmp(cfg.layer_weights, "auto") && wb > 0.5 * ram_bytes()));
+		if (on_device) {
+			fprintf(stderr, "kvlab: building %s with random weights on the device (%s, distinct layers)\n", model_name,
+				be->name);
+			if ((rc = model_init_random_device(be, &c, (uint64_t)cfg.seed, &m, err, sizeof(err)))) {
+				fail(err);
+				goto out;
+			}
+			snprintf(weights, sizeof(weights), "random %s on the device (seed %d)", bk_dtype(be), cfg.seed);
+		} else if (!shared && wb > 0.9 * ram_bytes()) {
 			snprintf(err, sizeof(err), "--layer_weights distinct: %s needs %.1f GiB of fp32 weights, more than this machine's RAM; use shared",
 				 model_name, wb / (1 << 30));
 			fail(err);
 			goto out;
 		}
-		fprintf(stderr, "kvlab: building %s with random weights (%s, %.1f GiB in fp32%s)\n", model_name,
-			shared ? "shared-layer" : "distinct layers", wb / (1 << 30), shared ? " if distinct" : "");
-		rc = shared ? model_init_random_shared(&c, (uint64_t)cfg.seed, &m, err, sizeof(err))
-			    : model_init_random(&c, (uint64_t)cfg.seed, &m, err, sizeof(err));
-		if (rc) {
-			fail(err);
-			goto out;
+		if (!on_device) {
+			fprintf(stderr, "kvlab: building %s with random weights (%s, %.1f GiB in fp32%s)\n", model_name,
+				shared ? "shared-layer" : "distinct layers", wb / (1 << 30), shared ? " if distinct" : "");
+			rc = shared ? model_init_random_shared(&c, (uint64_t)cfg.seed, &m, err, sizeof(err))
+				    : model_init_random(&c, (uint64_t)cfg.seed, &m, err, sizeof(err));
+			if (rc) {
+				fail(err);
+				goto out;
+			}
+			snprintf(weights, sizeof(weights), "random F32 (seed %d)%s", cfg.seed, shared ? ", shared-layer weights" : "");
 		}
-		snprintf(weights, sizeof(weights), "random F32 (seed %d)%s", cfg.seed, shared ? ", shared-layer weights" : "");
 	} else {
 		if (model_load(cfg.model, &m, err, sizeof(err)) || check_methods(methods, nm, &m->cfg, err, sizeof(err))) {
 			fail(err);
 			goto out;
 		}
 		snprintf(model_name, sizeof(model_name), "%s", cfg.model);
-		snprintf(weights, sizeof(weights), "%s %s, computed in F32", m->source == MODEL_SRC_HF ? "safetensors" : "gguf",
-			 m->file_type ? m->file_type : "?");
+		snprintf(weights, sizeof(weights), "%s %s, computed in %s", m->source == MODEL_SRC_HF ? "safetensors" : "gguf",
+			 m->file_type ? m->file_type : "?", strcmp(bk_dtype(be), "bf16") ? "F32" : "BF16");
 	}
 	for (int i = 0; i < nn; i++)
 		if (lens[i] > m->cfg.max_pos)

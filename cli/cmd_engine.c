@@ -30,12 +30,13 @@ static int fail(const char *msg)
 // info
 
 struct info_cfg {
-	const char *model, *backend;
+	const char *model, *backend, *dtype;
 };
 
 static const struct cli_flag info_flags[] = {
 	{ "--model", CLI_STR, offsetof(struct info_cfg, model), 0, 0, "PATH", "GGUF file or Hugging Face model folder", false },
 	{ "--backend", CLI_STR, offsetof(struct info_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (its ops are listed)", false },
+	{ "--dtype", CLI_STR, offsetof(struct info_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
 	{ 0 },
 };
 static const struct cli_cmd info_cmd = { "info", "Prints a model's architecture, shapes, tokenizer and chat format.", info_flags };
@@ -49,7 +50,7 @@ int cmd_info(int argc, char **argv)
 	int rc = cli_parse(&info_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : fail(err);
-	if (cli_backend(cfg.backend, &be, err, sizeof(err)))
+	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err)))
 		return fail(err);
 	if (model_load(cfg.model, &m, err, sizeof(err)))
 		return fail(err);
@@ -71,7 +72,7 @@ int cmd_info(int argc, char **argv)
 		printf(" (factor %g, low %g, high %g, original %d)", c->rope_factor, c->rope_low_freq_factor,
 		       c->rope_high_freq_factor, c->rope_orig_max_pos);
 	printf("\n");
-	printf("backend:      %s (%s memory; ops:", be->name, bk_host_memory(be) ? "host" : "device");
+	printf("backend:      %s (%s memory, %s matrices; ops:", be->name, bk_host_memory(be) ? "host" : "device", bk_dtype(be));
 	for (int op = 0; op < BK_OP_COUNT; op++)
 		if (bk_supports(be, op))
 			printf(" %s", bk_op_names[op]);
@@ -156,7 +157,7 @@ out:
 // generate
 
 struct generate_cfg {
-	const char *model, *prompt, *prompt_file, *dump_selection, *backend;
+	const char *model, *prompt, *prompt_file, *dump_selection, *backend, *dtype;
 	bool chat;
 	int max_new_tokens, threads;
 	struct cli_methods methods; /* --method and the method flags */
@@ -170,6 +171,7 @@ static const struct cli_flag generate_flags[] = {
 	{ "--max_new_tokens", CLI_INT, offsetof(struct generate_cfg, max_new_tokens), 0, 1 << 20, "N", "tokens to generate at most", false },
 	{ "--threads", CLI_INT, offsetof(struct generate_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct generate_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP, false },
+	{ "--dtype", CLI_STR, offsetof(struct generate_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
 	{ "--dump_selection", CLI_STR, offsetof(struct generate_cfg, dump_selection), 0, 0, "FILE",
 	  "write per layer and head the kept original positions (and TSP / GemFilter selections) as JSON lines", false },
 	{ "--method", CLI_METHOD, offsetof(struct generate_cfg, methods), 0, 0, "NAME", "KV policy, NAME[:key=value...]", false },
@@ -246,7 +248,7 @@ int cmd_generate(int argc, char **argv)
 		fail("kvlab generate: give exactly one of --prompt TEXT or --prompt_file FILE");
 		goto out;
 	}
-	if (cli_backend(cfg.backend, &be, err, sizeof(err))) {
+	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err))) {
 		fail(err);
 		goto out;
 	}

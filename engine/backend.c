@@ -8,7 +8,8 @@
 
 #include "base/errors.h" // kv_errf
 #ifdef KVLAB_CUDA
-#include "engine/cuda/cuda_probe.h" // cuda_probe
+#include "engine/cuda/backend_cuda.h" // backend_cuda_bf16, backend_cuda_fp32, cuda_backend_init
+#include "engine/cuda/cuda_probe.h"   // cuda_probe
 #endif
 
 #define COLSUM_ROWS 128 /* rows scored at once by the column-sum fallback (the CPU op's block) */
@@ -71,7 +72,16 @@ static bool slot_set(const struct backend_ops *be, enum bk_op op)
 
 int backend_by_name(const char *name, const struct backend_ops **out, char *err, size_t errlen)
 {
+	return backend_by_name_dtype(name, NULL, out, err, errlen);
+}
+
+int backend_by_name_dtype(const char *name, const char *dtype, const struct backend_ops **out, char *err, size_t errlen)
+{
+	if (dtype && strcmp(dtype, "fp32") && strcmp(dtype, "bf16"))
+		return kv_errf(err, errlen, KV_EINVAL, "dtype: expected fp32 or bf16, got '%s'", dtype);
 	if (!strcmp(name, "cpu")) {
+		if (dtype && strcmp(dtype, "fp32"))
+			return kv_errf(err, errlen, KV_EINVAL, "the cpu backend computes in fp32 only, not %s", dtype);
 		*out = &backend_cpu;
 		return 0;
 	}
@@ -84,10 +94,17 @@ int backend_by_name(const char *name, const struct backend_ops **out, char *err,
 	int n = 0;
 	if (cuda_probe(&n, dev, sizeof(dev), why, sizeof(why)) || n == 0)
 		return kv_errf(err, errlen, KV_EUNSUP, "no CUDA device found (%s)", n == 0 && !why[0] ? "0 devices" : why);
-	return kv_errf(err, errlen, KV_EUNSUP,
-		       "found %d CUDA device(s) (%s), but this kvlab's CUDA backend has no compute ops yet (device probe only)",
-		       n, dev);
+	if (cuda_backend_init(why, sizeof(why)))
+		return kv_errf(err, errlen, KV_EUNSUP, "found %d CUDA device(s) (%s), but could not start on device 0: %s", n, dev,
+			       why);
+	*out = dtype && !strcmp(dtype, "fp32") ? &backend_cuda_fp32 : &backend_cuda_bf16;
+	return 0;
 #endif
+}
+
+const char *bk_dtype(const struct backend_ops *be)
+{
+	return be->dtype ? be->dtype : "fp32";
 }
 
 int backend_validate(const struct backend_ops *be, char *err, size_t errlen)
@@ -252,4 +269,50 @@ int bk_attn_colsum(const struct backend_ops *be, float *acc, const struct bk_qk 
 void bk_qk_dots(const struct backend_ops *be, float *out, const struct bk_qk *a, int row)
 {
 	be->qk_dots(out, a, row);
+}
+
+// ----------------------------------------------------------------------------
+// extensions
+
+void bk_embed(const struct backend_ops *be, float *x, const float *tok_embd, const int32_t *ids, int T, int E, int V)
+{
+	if (be->embed) {
+		be->embed(x, tok_embd, ids, T, E, V);
+		return;
+	}
+	for (int t = 0; t < T; t++)
+		bk_upload(be, x + (size_t)t * E, tok_embd + (size_t)ids[t] * E, sizeof(float) * E);
+}
+
+void bk_gather(const struct backend_ops *be, float *dst, int dst_ld, const float *src, int src_ld, const int32_t *rows,
+	       int n, int width)
+{
+	if (be->gather) {
+		be->gather(dst, dst_ld, src, src_ld, rows, n, width);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		float *d = dst + (size_t)i * dst_ld;
+		const float *s = src + (size_t)rows[i] * src_ld;
+		if (d != s)
+			bk_copy(be, d, s, sizeof(float) * width);
+	}
+}
+
+int bk_prepare(const struct backend_ops *be, const struct model *m, char *err, size_t errlen)
+{
+	return be->prepare ? be->prepare(m, err, errlen) : 0;
+}
+
+int bk_synth(const struct backend_ops *be, const struct model *m, uint64_t seed, char *err, size_t errlen)
+{
+	if (!be->synth)
+		return kv_errf(err, errlen, KV_EUNSUP, "backend %s cannot generate weights on its own (synthetic models are built on the host)",
+			       be->name);
+	return be->synth(m, seed, err, errlen);
+}
+
+int bk_check(const struct backend_ops *be, char *err, size_t errlen)
+{
+	return be->check ? be->check(err, errlen) : 0;
 }

@@ -14,6 +14,10 @@
  * outputs methods read (probabilities, column sums, dots) are host memory; a device
  * backend keeps its own device copies of the weights keyed by their host pointer.
  *
+ * Errors: slots that return void cannot fail on the CPU; a device backend records the
+ * first failure of such a slot and bk_check (the check slot) returns it at the next
+ * checked point (end of fwd_prefill / fwd_decode, each scoring service).
+ *
  * Shapes: T = tokens, E = n_embd, H = n_head, Hkv = n_head_kv, D = head_dim,
  * F = n_ff, N = keys attended. All tensors row-major fp32. */
 #ifndef KVLAB_ENGINE_BACKEND_H
@@ -24,6 +28,8 @@
 #include <stdint.h>
 
 #include "engine/qmat.h" // defines: struct qmat
+
+struct model;
 
 /* One head of a ragged KV cache as the attention op reads it. */
 struct attn_kv_view {
@@ -113,6 +119,32 @@ struct backend_ops {
 	int (*attn_colsum)(float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from, int ncols);
 	/* required: raw dot products q_row . k_j (no scale) into host out (H, T). */
 	void (*qk_dots)(float *out, const struct bk_qk *a, int row);
+
+	// ---- optional extensions for device backends (appended; the CPU leaves them NULL)
+
+	/* optional, NULL = one upload per token: x (T, E) = rows ids (host, (T,)) of the host
+	 * token embedding tok_embd (V, E). A device backend reads its own copy of tok_embd. */
+	void (*embed)(float *x, const float *tok_embd, const int32_t *ids, int T, int E, int V);
+	/* optional, NULL = one copy per row: row i of dst (row stride dst_ld floats) = row
+	 * rows[i] of src (stride src_ld), width floats each, for i < n; rows is host memory.
+	 * dst may alias src when the rows ascend with rows[i] >= i (in-place compaction). */
+	void (*gather)(float *dst, int dst_ld, const float *src, int src_ld, const int32_t *rows, int n, int width);
+	/* optional, NULL = nothing to prepare: makes m's weights resident (a device backend
+	 * uploads each weight once, keyed by its host pointer, and drops the copies of weights
+	 * that are not m's). Called by fwd_session_init_on. 0 or KV_ENOMEM / KV_EIO with err. */
+	int (*prepare)(const struct model *m, char *err, size_t errlen);
+	/* optional, NULL = unsupported: fills m's matrices (embeddings, output, the seven per
+	 * layer) with uniform random weights of std 0.02 generated on the device, registered
+	 * under m's host pointers (whose host values stay as they are, zeros), so a large
+	 * shape needs no host-to-device copy. Norms and RoPE stay host-side. 0 or error. */
+	int (*synth)(const struct model *m, uint64_t seed, char *err, size_t errlen);
+	/* optional, NULL = always 0: waits for the queued work and returns the first error a
+	 * void slot recorded since the last call (then clears it), its message in err. Void
+	 * slots that fail record their error and return; fwd_prefill, fwd_decode and the
+	 * scoring services (engine/kv_view.c) call this before their results are used. */
+	int (*check)(char *err, size_t errlen);
+	/* optional, NULL = "fp32": the dtype the matrices are computed in ("fp32", "bf16"). */
+	const char *dtype;
 };
 
 /* The CPU reference backend (OpenBLAS + OpenMP, host memory). */
@@ -130,6 +162,12 @@ extern const bool bk_op_required[BK_OP_COUNT];
  * into *out (a static table, never freed); KV_EINVAL for an unknown name, KV_EUNSUP
  * with the reason (built without CUDA, no device, ...) for a known one that cannot run. */
 int backend_by_name(const char *name, const struct backend_ops **out, char *err, size_t errlen);
+/* backend_by_name for a compute dtype: "fp32" or "bf16" (NULL = the backend's default:
+ * fp32 on cpu, bf16 on cuda). The CPU runs fp32 only (KV_EINVAL for bf16). The CUDA
+ * tables are named "cuda-bf16" and "cuda-fp32" (what runs record). */
+int backend_by_name_dtype(const char *name, const char *dtype, const struct backend_ops **out, char *err, size_t errlen);
+/* The dtype be computes its matrices in: be->dtype, or "fp32". */
+const char *bk_dtype(const struct backend_ops *be);
 /* Checks that every required slot of be is set; KV_EINTERNAL naming the first missing one. */
 int backend_validate(const struct backend_ops *be, char *err, size_t errlen);
 /* Whether be runs op (its slot is set and supports() agrees). */
@@ -166,5 +204,13 @@ void bk_attn_probs(const struct backend_ops *be, float *out, const struct bk_qk 
 int bk_attn_colsum(const struct backend_ops *be, float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from,
 		   int ncols, char *err, size_t errlen);
 void bk_qk_dots(const struct backend_ops *be, float *out, const struct bk_qk *a, int row);
+/* The extensions (fallbacks as documented at the slots). */
+void bk_embed(const struct backend_ops *be, float *x, const float *tok_embd, const int32_t *ids, int T, int E, int V);
+void bk_gather(const struct backend_ops *be, float *dst, int dst_ld, const float *src, int src_ld, const int32_t *rows,
+	       int n, int width);
+int bk_prepare(const struct backend_ops *be, const struct model *m, char *err, size_t errlen);
+/* KV_EUNSUP naming the backend when it has no synth slot. */
+int bk_synth(const struct backend_ops *be, const struct model *m, uint64_t seed, char *err, size_t errlen);
+int bk_check(const struct backend_ops *be, char *err, size_t errlen);
 
 #endif

@@ -57,7 +57,8 @@ int fwd_session_init_on(const struct backend_ops *be, const struct model *m, con
 		fwd_session_free(s);
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a session");
 	}
-	if ((rc = kv_cache_init(&s->cache, be, c->n_layer, NULL, c->n_head_kv, 0, c->head_dim, err, errlen))) {
+	if ((rc = kv_cache_init(&s->cache, be, c->n_layer, NULL, c->n_head_kv, 0, c->head_dim, err, errlen)) ||
+	    (rc = bk_prepare(be, m, err, errlen))) {
 		fwd_session_free(s);
 		return rc;
 	}
@@ -211,9 +212,7 @@ static int check_decision(const struct kv_policy *pol, struct kv_decision *d, in
 /* Keeps rows[0..k) (ascending) of the (T, width) matrix x (backend memory) in place. */
 static void gather_rows(const struct backend_ops *be, float *x, int width, const int32_t *rows, int k)
 {
-	for (int i = 0; i < k; i++)
-		if (rows[i] != i)
-			bk_copy(be, x + (size_t)i * width, x + (size_t)rows[i] * width, sizeof(float) * width);
+	bk_gather(be, x, width, x, width, rows, k, width);
 }
 
 static void gather_i32(int32_t *x, const int32_t *rows, int k)
@@ -354,9 +353,7 @@ static void pf_begin(struct prefill *p, const int32_t *ids)
 /* x (T, E) = the embeddings of the alive tokens. */
 static void pf_embed(struct prefill *p)
 {
-	int E = p->m->cfg.n_embd;
-	for (int t = 0; t < p->T; t++)
-		bk_upload(p->be, p->x + (size_t)t * E, p->m->tok_embd + (size_t)p->cur[t] * E, sizeof(float) * E);
+	bk_embed(p->be, p->x, p->m->tok_embd, p->cur, p->T, p->m->cfg.n_embd, p->m->cfg.n_vocab);
 }
 
 /* Layer l's post-RoPE q (T, H*D), k (T, Hkv*D) and v from x. */
@@ -551,6 +548,8 @@ int fwd_prefill_shared(struct fwd_session *const *ss, int ns, const int32_t *ids
 	}
 	if ((rc = pf_logits(&p, all_rows, logits, err, errlen)))
 		goto out_free;
+	if ((rc = bk_check(p.be, err, errlen)))
+		goto out_free;
 	for (int i = 0; i < ns; i++)
 		ss[i]->decode_step = 0;
 out_free:
@@ -617,7 +616,7 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 	if (kv_cache_entries(s->cache, 0) == 0)
 		return kv_errf(err, errlen, KV_EINVAL, "decode needs a prefilled session");
 	int32_t pos = s->next_pos;
-	bk_upload(be, x, m->tok_embd + (size_t)id * E, sizeof(float) * E);
+	bk_embed(be, x, m->tok_embd, &id, 1, E, V);
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct layer_weights *w = &m->layers[l];
 		struct kv_layer *L = &s->cache->layers[l];
@@ -652,6 +651,8 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 		bk_download(be, logits, y, sizeof(float) * (size_t)V);
 		bk_free(be, y);
 	}
+	if ((rc = bk_check(be, err, errlen)))
+		return rc;
 	s->next_pos++;
 	s->decode_step++;
 	return 0;

@@ -36,7 +36,7 @@ int kv_view_attn_probs(const struct kv_layer_view *v, int row0, int n_rows, int 
 		return rc;
 	struct bk_qk a = view_qk(v);
 	bk_attn_probs(view_backend(v), out, &a, row0, n_rows, causal_from);
-	return 0;
+	return bk_check(view_backend(v), err, errlen);
 }
 
 int kv_view_attn_colsum(const struct kv_layer_view *v, int row0, int n_rows, int causal_from, int ncols, float *acc,
@@ -48,7 +48,9 @@ int kv_view_attn_colsum(const struct kv_layer_view *v, int row0, int n_rows, int
 	if (ncols < 0 || ncols > v->n)
 		return kv_errf(err, errlen, KV_EINTERNAL, "attention column sums over %d of %d keys", ncols, v->n);
 	struct bk_qk a = view_qk(v);
-	return bk_attn_colsum(view_backend(v), acc, &a, row0, n_rows, causal_from, ncols, err, errlen);
+	if ((rc = bk_attn_colsum(view_backend(v), acc, &a, row0, n_rows, causal_from, ncols, err, errlen)))
+		return rc;
+	return bk_check(view_backend(v), err, errlen);
 }
 
 void kv_view_dots(const struct kv_layer_view *v, int row, float *out)

@@ -123,19 +123,25 @@ int kv_cache_set_layer(struct kv_cache *c, int l, int n_head, const int *n_keep,
 		mx = nk > mx ? nk : mx;
 	}
 	struct kv_layer N = { 0 };
-	if (layer_alloc(c->be, &N, n_head, mx + (reserve > 0 ? reserve : 0), D))
+	int32_t *ident = rows ? NULL : malloc(sizeof(int32_t) * (size_t)(T > 0 ? T : 1)); /* keep all: rows 0..T-1 */
+	if ((!rows && !ident) || layer_alloc(c->be, &N, n_head, mx + (reserve > 0 ? reserve : 0), D)) {
+		free(ident);
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for the KV cache of layer %d", l);
+	}
+	for (int i = 0; !rows && i < T; i++)
+		ident[i] = i;
 	for (int h = 0; h < n_head; h++) {
 		int src = (int)((long)h * n_head_kv / n_head);
 		int nk = rows ? n_keep[h] : T;
-		for (int i = 0; i < nk; i++) {
-			int r = rows ? rows[(size_t)h * stride + i] : i;
-			bk_copy(c->be, N.k + ((size_t)h * N.cap + i) * D, k + (size_t)r * ld + (size_t)src * D, D * sizeof(float));
-			bk_copy(c->be, N.v + ((size_t)h * N.cap + i) * D, v + (size_t)r * ld + (size_t)src * D, D * sizeof(float));
-			N.pos[(size_t)h * N.cap + i] = pos[r];
-		}
+		/* one gather per head and tensor (a device backend: one kernel, not nk copies) */
+		const int32_t *rh = rows ? rows + (size_t)h * stride : ident;
+		bk_gather(c->be, N.k + (size_t)h * N.cap * D, D, k + (size_t)src * D, ld, rh, nk, D);
+		bk_gather(c->be, N.v + (size_t)h * N.cap * D, D, v + (size_t)src * D, ld, rh, nk, D);
+		for (int i = 0; i < nk; i++)
+			N.pos[(size_t)h * N.cap + i] = pos[rows ? rows[(size_t)h * stride + i] : i];
 		N.len[h] = nk;
 	}
+	free(ident);
 	layer_free(c->be, &c->layers[l]);
 	c->layers[l] = N;
 	return 0;

@@ -62,7 +62,21 @@ static size_t al64(size_t n)
 	return (n + 15) & ~(size_t)15; /* floats: 64-byte alignment */
 }
 
+/* model_alloc's body; untouched: the arena comes from calloc (fresh pages from the
+ * kernel, zero without being written) instead of an aligned block cleared by memset. */
+static int alloc_arena(const struct model_config *c, bool untouched, struct model **out, char *err, size_t errlen);
+
 int model_alloc(const struct model_config *c, struct model **out, char *err, size_t errlen)
+{
+	return alloc_arena(c, false, out, err, errlen);
+}
+
+int model_alloc_untouched(const struct model_config *c, struct model **out, char *err, size_t errlen)
+{
+	return alloc_arena(c, true, out, err, errlen);
+}
+
+static int alloc_arena(const struct model_config *c, bool untouched, struct model **out, char *err, size_t errlen)
 {
 	size_t E = c->n_embd, HD = (size_t)c->n_head * c->head_dim, KD = (size_t)c->n_head_kv * c->head_dim;
 	size_t F = c->n_ff, V = c->n_vocab;
@@ -73,7 +87,9 @@ int model_alloc(const struct model_config *c, struct model **out, char *err, siz
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for the model");
 	m->layers = calloc(c->n_layer, sizeof(*m->layers));
 	m->arena = NULL;
-	if (m->layers && posix_memalign(&m->arena, 64, total * sizeof(float)) != 0)
+	if (m->layers && untouched)
+		m->arena = calloc(total, sizeof(float));
+	else if (m->layers && posix_memalign(&m->arena, 64, total * sizeof(float)) != 0)
 		m->arena = NULL;
 	if (!m->layers || !m->arena) {
 		free(m->layers);
@@ -81,7 +97,8 @@ int model_alloc(const struct model_config *c, struct model **out, char *err, siz
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory: the model needs %.1f GiB of fp32 weights",
 			       total * 4.0 / (1 << 30));
 	}
-	memset(m->arena, 0, total * sizeof(float));
+	if (!untouched)
+		memset(m->arena, 0, total * sizeof(float));
 	m->arena_bytes = total * sizeof(float);
 	m->cfg = *c;
 	float *p = m->arena;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "engine/backend.h" // bk_synth
 #include "engine/model.h"
 
 /* splitmix64: a small, good, seedable generator */
@@ -58,6 +59,35 @@ int model_init_random(const struct model_config *c, uint64_t seed, struct model 
 	if (!m->path || !m->file_type) {
 		model_free(m);
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	}
+	*out = m;
+	return 0;
+}
+
+int model_init_random_device(const struct backend_ops *be, const struct model_config *c, uint64_t seed, struct model **out,
+			     char *err, size_t errlen)
+{
+	struct model *m = NULL;
+	int rc;
+	if ((rc = model_config_validate(c, "synthetic model", err, errlen)) ||
+	    (rc = model_alloc_untouched(c, &m, err, errlen)))
+		return rc;
+	for (int i = 0; i < c->n_embd; i++)
+		m->out_norm[i] = 1.0f;
+	for (int l = 0; l < c->n_layer; l++)
+		for (int i = 0; i < c->n_embd; i++)
+			m->layers[l].attn_norm[i] = m->layers[l].ffn_norm[i] = 1.0f;
+	model_rope_init(m, NULL);
+	m->source = MODEL_SRC_SYNTHETIC;
+	m->path = strdup("synthetic");
+	m->file_type = strdup("random (generated on the device)");
+	if (!m->path || !m->file_type) {
+		model_free(m);
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	}
+	if ((rc = bk_synth(be, m, seed, err, errlen))) {
+		model_free(m);
+		return rc;
 	}
 	*out = m;
 	return 0;

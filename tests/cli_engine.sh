@@ -63,17 +63,36 @@ check generate_help_should_list_a_shared_method_flag_once test "$n" = 1
 expect generate_should_run_on_backend_cpu 0 "generated tokens: 2" -- \
 	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 2 --threads 2 --backend cpu
 cuda_why="--backend cuda: (this kvlab was built without CUDA \(nvcc not found at build time; make CUDA=1\)|no CUDA device found|found [0-9]+ CUDA device)"
-if expect generate_should_refuse_backend_cuda_without_a_device 1 "^kvlab: $cuda_why" -- \
-	$K generate --model $M --prompt hi --max_new_tokens 2 --backend cuda; then
-	check generate_backend_cuda_error_should_be_one_line test "$(cat "$tmp/out" "$tmp/err" | wc -l)" -eq 1
+if $K info --model $M --backend cuda >/dev/null 2>&1; then
+	# a machine with a CUDA device: the backend runs (make test-gpu compares it with the CPU)
+	skip generate_should_refuse_backend_cuda_without_a_device "a CUDA device is present"
+	expect info_should_name_the_cuda_table_and_dtype 0 "^backend: +cuda-fp32 \(device memory, fp32 matrices; ops:" -- \
+		$K info --model $M --backend cuda --dtype fp32
+else
+	if expect generate_should_refuse_backend_cuda_without_a_device 1 "^kvlab: $cuda_why" -- \
+		$K generate --model $M --prompt hi --max_new_tokens 2 --backend cuda; then
+		check generate_backend_cuda_error_should_be_one_line test "$(cat "$tmp/out" "$tmp/err" | wc -l)" -eq 1
+	fi
+	if expect info_should_refuse_backend_cuda_in_one_line 1 "^kvlab: $cuda_why" -- $K info --model $M --backend cuda; then
+		check info_backend_cuda_error_should_be_one_line test "$(cat "$tmp/out" "$tmp/err" | wc -l)" -eq 1
+	fi
+	expect run_should_refuse_backend_cuda_writing_nothing 1 "^kvlab: $cuda_why" -- \
+		$K run --task needle --model $M --db "$tmp/cuda.db" --context_lengths 400 --depths 50 --backend cuda
+	check run_backend_cuda_should_leave_no_database test ! -e "$tmp/cuda.db"
 fi
-expect run_should_refuse_backend_cuda_writing_nothing 1 "^kvlab: $cuda_why" -- \
-	$K run --task needle --model $M --db "$tmp/cuda.db" --context_lengths 400 --depths 50 --backend cuda
-check run_backend_cuda_should_leave_no_database test ! -e "$tmp/cuda.db"
+# --dtype: the CPU computes in fp32 only; bf16 there is refused naming both flags
+expect generate_should_refuse_dtype_bf16_on_cpu 1 "^kvlab: --dtype bf16: the cpu backend \(--backend cpu\) computes in fp32 only" -- \
+	$K generate --model $M --prompt hi --max_new_tokens 1 --dtype bf16
+expect bench_should_refuse_dtype_bf16_on_cpu 1 "^kvlab: --dtype bf16: the cpu backend \(--backend cpu\)" -- \
+	$K bench prefill --synthetic tiny --context_lengths 16 --db "$tmp/dtype.db" --dtype bf16 --backend cpu
+expect generate_should_reject_an_unknown_dtype 1 "^kvlab: --dtype fp8: expected fp32 or bf16" -- \
+	$K generate --model $M --prompt hi --dtype fp8
+expect generate_should_run_on_cpu_with_dtype_fp32 0 "generated tokens: 1" -- \
+	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 1 --threads 2 --dtype fp32
 expect generate_should_reject_an_unknown_backend 1 "^kvlab: --backend tpu: expected cpu or cuda, got 'tpu'" -- \
 	$K generate --model $M --prompt hi --backend tpu
 expect generate_help_should_show_the_backend_default 0 "--backend NAME .*default: cpu" -- $K generate --help
-expect info_should_list_the_backend_ops 0 "^backend: +cpu \(host memory; ops: matmul .*attn_colsum qk_dots\)" -- $K info --model $M --backend cpu
+expect info_should_list_the_backend_ops 0 "^backend: +cpu \(host memory, fp32 matrices; ops: matmul .*attn_colsum qk_dots\)" -- $K info --model $M --backend cpu
 
 # --dump_selection writes original positions everywhere: GemFilter's cache (renumbered
 # 0..k-1 for its second pass) is written as the re-prefilled tokens' original positions,

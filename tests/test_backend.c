@@ -139,10 +139,14 @@ static void backends_are_found_by_name_or_refused_with_a_reason(void)
 	T_CHECK(backend_by_name("cpu", &be, err, sizeof(err)) == 0 && be == &backend_cpu, "%s", err);
 	T_CHECK(backend_by_name("tpu", &be, err, sizeof(err)) == KV_EINVAL && strstr(err, "'tpu'") && strstr(err, "cpu or cuda"),
 		"got '%s'", err);
-	/* this build has no CUDA compute ops: with or without nvcc and a device, cuda says why */
-	T_CHECK(backend_by_name("cuda", &be, err, sizeof(err)) == KV_EUNSUP && (strstr(err, "CUDA") || strstr(err, "cuda")),
-		"got '%s'", err);
-	printf("# cuda: %s\n", err);
+	/* cuda runs where a build with nvcc finds a device (its default: the bf16 table);
+	 * elsewhere it says why */
+	int rc = backend_by_name("cuda", &be, err, sizeof(err));
+	if (rc == 0)
+		T_CHECK(!strcmp(be->name, "cuda-bf16") && !bk_host_memory(be), "got %s", be->name);
+	else
+		T_CHECK(rc == KV_EUNSUP && (strstr(err, "CUDA") || strstr(err, "cuda")), "got '%s'", err);
+	printf("# cuda: %s\n", rc == 0 ? be->name : err);
 }
 
 // ----------------------------------------------------------------------------
@@ -220,6 +224,53 @@ static void a_session_keeps_cache_and_activations_in_backend_memory(void)
 	model_free(m);
 }
 
+/* --dtype's lookup: the CPU is fp32 only; the extension slots' fallbacks on the CPU:
+ * gather and embed as row copies (in-place compaction included), nothing to prepare or
+ * check, no device generator (so no device-synthetic model either). */
+static void dtype_lookup_and_extension_fallbacks_behave(void)
+{
+	const struct backend_ops *be = NULL;
+	char err[256];
+	T_CHECK(backend_by_name_dtype("cpu", "fp32", &be, err, sizeof(err)) == 0 && be == &backend_cpu, "%s", err);
+	T_CHECK(backend_by_name_dtype("cpu", NULL, &be, err, sizeof(err)) == 0 && be == &backend_cpu, "%s", err);
+	T_CHECK(backend_by_name_dtype("cpu", "bf16", &be, err, sizeof(err)) == KV_EINVAL && strstr(err, "fp32 only"), "%s", err);
+	T_CHECK(backend_by_name_dtype("cpu", "fp16", &be, err, sizeof(err)) == KV_EINVAL && strstr(err, "fp16"), "%s", err);
+	int rc = backend_by_name_dtype("cuda", "fp32", &be, err, sizeof(err));
+	T_CHECK(rc == 0 || (rc == KV_EUNSUP && err[0]), "cuda fp32: %d %s", rc, err);
+	if (rc == 0)
+		T_CHECK(!strcmp(be->name, "cuda-fp32") && !strcmp(bk_dtype(be), "fp32"), "got %s", be->name);
+	T_CHECK(!strcmp(bk_dtype(&backend_cpu), "fp32"), "cpu dtype %s", bk_dtype(&backend_cpu));
+	T_CHECK(!backend_cpu.embed && !backend_cpu.gather && !backend_cpu.prepare && !backend_cpu.synth && !backend_cpu.check,
+		"the cpu table should leave the extension slots to the fallbacks");
+	/* gather: out of place and in place, as per-row copies */
+	enum { R = 9, W = 5 };
+	float x[R * W], y[R * W], want[R * W];
+	for (int i = 0; i < R * W; i++)
+		x[i] = (float)i;
+	const int32_t rows[] = { 0, 2, 3, 7, 8 };
+	for (int i = 0; i < 5; i++)
+		memcpy(want + i * W, x + rows[i] * W, sizeof(float) * W);
+	bk_gather(&backend_cpu, y, W, x, W, rows, 5, W);
+	T_CHECK(!memcmp(y, want, sizeof(float) * 5 * W), "gather out of place");
+	bk_gather(&backend_cpu, x, W, x, W, rows, 5, W);
+	T_CHECK(!memcmp(x, want, sizeof(float) * 5 * W), "gather in place");
+	/* strided source (a K/V head inside a (T, Hkv*D) row) */
+	bk_gather(&backend_cpu, y, 2, want + 1, W, (const int32_t[]){ 4, 1 }, 2, 2);
+	T_CHECK(y[0] == want[4 * W + 1] && y[1] == want[4 * W + 2] && y[2] == want[W + 1] && y[3] == want[W + 2], "strided gather");
+	/* embed */
+	const int32_t ids[] = { 3, 0, 3 };
+	bk_embed(&backend_cpu, y, want, ids, 3, W, 5);
+	T_CHECK(!memcmp(y, want + 3 * W, sizeof(float) * W) && !memcmp(y + W, want, sizeof(float) * W) &&
+		!memcmp(y + 2 * W, want + 3 * W, sizeof(float) * W), "embed");
+	T_CHECK(bk_prepare(&backend_cpu, NULL, err, sizeof(err)) == 0 && bk_check(&backend_cpu, err, sizeof(err)) == 0,
+		"prepare / check fallbacks");
+	const struct bench_shape *sh = bench_shape_find("tiny");
+	struct model *m = NULL;
+	T_CHECK(sh && model_init_random_device(&backend_cpu, &sh->cfg, 1, &m, err, sizeof(err)) == KV_EUNSUP && !m &&
+			strstr(err, "cpu"),
+		"device-synthetic model on the cpu: %s", err);
+}
+
 int main(void)
 {
 	T_RUN(cpu_backend_sets_every_required_slot);
@@ -230,5 +281,6 @@ int main(void)
 	T_RUN(host_memory_fallbacks_behave_as_libc);
 	T_RUN(backends_are_found_by_name_or_refused_with_a_reason);
 	T_RUN(a_session_keeps_cache_and_activations_in_backend_memory);
+	T_RUN(dtype_lookup_and_extension_fallbacks_behave);
 	return t_done();
 }
