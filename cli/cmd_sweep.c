@@ -21,7 +21,7 @@ struct sweep_cfg {
 	struct task_args ta;
 	struct cli_methods methods;
 	int threads, jobs;
-	const char *backend, *haystack_dir, *shard, *part;
+	const char *backend, *dtype, *haystack_dir, *shard, *part;
 	bool slurm, no_submit;
 	const char *partition, *time, *slurm_dir;
 	int gpus_per_task, max_parallel, shards;
@@ -40,6 +40,7 @@ static const struct cli_flag sweep_flags[] = {
 	{ "--part", CLI_STR, offsetof(struct sweep_cfg, part), 0, 0, "K/N", "run only units u with u % N == K (what --jobs gives each process)", false },
 	{ "--threads", CLI_INT, offsetof(struct sweep_cfg, threads), 0, 1024, "N", "worker threads per process (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct sweep_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded in the runs)", false },
+	{ "--dtype", CLI_STR, offsetof(struct sweep_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
 	{ "--shard", CLI_STR, offsetof(struct sweep_cfg, shard), 0, 0, "K/N", "run only samples i with i % N == K of every point", false },
 	{ "--context_lengths", CLI_STR, offsetof(struct sweep_cfg, ta.context_lengths), 0, 0, "L1,L2,..", "needle: context lengths in tokens", false },
 	{ "--depths", CLI_STR, offsetof(struct sweep_cfg, ta.depths), 0, 0, "D1,D2,..", "needle: depth percents", false },
@@ -388,7 +389,7 @@ int cmd_sweep(int argc, char **argv)
 	struct sweep_opts so = { .run = { .model_path = cfg.model, .db_path = cfg.db, .task = &cfg.ta, .methods = cfg.methods.list,
 					  .method_args = &cfg.methods.args, .threads = cfg.threads, .n_shards = 1 },
 				 .grid = cfg.grid, .n_parts = 1 };
-	if (cli_backend(cfg.backend, &so.run.backend, err, sizeof(err))) {
+	if (cli_backend(cfg.backend, cfg.dtype, &so.run.backend, err, sizeof(err))) {
 		fprintf(stderr, "kvlab: %s\n", err);
 		goto out;
 	}

@@ -14,8 +14,8 @@
  * outputs methods read (probabilities, column sums, dots) are host memory; a device
  * backend keeps its own device copies of the weights keyed by their host pointer.
  *
- * Errors: slots that return void cannot fail on the CPU; a device backend records the
- * first failure of such a slot and bk_check (the check slot) returns it at the next
+ * Errors: a slot that returns void and fails (a device error; a CPU op whose scratch memory
+ * runs out) records the first failure and bk_check (the check slot) returns it at the next
  * checked point (end of fwd_prefill / fwd_decode, each scoring service).
  *
  * Shapes: T = tokens, E = n_embd, H = n_head, Hkv = n_head_kv, D = head_dim,

@@ -173,10 +173,10 @@ static bool db_consistent(const char *path)
 
 static int t_runner(char *err, size_t errlen, bool *clean)
 {
-	struct task_args ta = { .task = "needle", .data = "../shared/data/paul_graham_essays", .context_lengths = "120",
+	struct task_args ta = { .task = "needle", .data = "../shared/data/paul_graham_essays", .context_lengths = "300",
 				.depths = "0,100" };
 	struct runner_opts o = { .model_path = TINY, .db_path = "tests/out/oom_runner.db", .task = &ta,
-				 .methods = "fullkv,snapkv:max_capacity_prompts=40", .threads = 1 };
+				 .methods = "fullkv,snapkv:max_capacity_prompts=40", .threads = 1, .quiet = true };
 	struct runner_result r;
 	(void)system("rm -f tests/out/oom_runner.db*");
 	int rc = runner_run(&o, &r, err, errlen);
@@ -255,10 +255,10 @@ static void runner_should_fail_cleanly_and_resume(void)
 	bool clean;
 	arm(g_count / 2 + 1);
 	(void)system("rm -f tests/out/oom_runner.db*");
-	struct task_args ta = { .task = "needle", .data = "../shared/data/paul_graham_essays", .context_lengths = "120",
+	struct task_args ta = { .task = "needle", .data = "../shared/data/paul_graham_essays", .context_lengths = "300",
 				.depths = "0,100" };
 	struct runner_opts o = { .model_path = TINY, .db_path = "tests/out/oom_runner.db", .task = &ta,
-				 .methods = "fullkv,snapkv:max_capacity_prompts=40", .threads = 1 };
+				 .methods = "fullkv,snapkv:max_capacity_prompts=40", .threads = 1, .quiet = true };
 	struct runner_result r;
 	(void)runner_run(&o, &r, err, sizeof(err));
 	arm(0);
@@ -278,10 +278,8 @@ int main(void)
 	}
 	T_RUN(loaders_should_fail_cleanly_at_every_allocation);
 	T_RUN(store_should_fail_cleanly_at_every_allocation);
-	if (getenv("KVLAB_OOM_COMPUTE")) { /* the CPU ops' scratch has no error path yet */
-		T_RUN(cache_and_prefill_should_fail_cleanly_at_every_allocation);
-		T_RUN(runner_should_fail_cleanly_and_resume);
-	}
+	T_RUN(cache_and_prefill_should_fail_cleanly_at_every_allocation);
+	T_RUN(runner_should_fail_cleanly_and_resume);
 	model_free(g_tiny);
 	return t_done();
 }

@@ -20,9 +20,13 @@ void cpu_attn_causal(float *out, const float *q, const float *k, const float *v,
 #pragma omp parallel
 	{
 		float *s = malloc(sizeof(float) * (size_t)QBLOCK * T); /* (bq, nk) scores */
+		if (!s)
+			cpu_fail("attn_causal");
 		/* largest blocks first so the dynamic schedule ends evenly */
 #pragma omp for schedule(dynamic, 1)
 		for (int task = 0; task < H * nb; task++) {
+			if (!s)
+				continue;
 			int blk = nb - 1 - task / H, h = task % H;
 			int i0 = blk * QBLOCK;
 			int bq = T - i0 < QBLOCK ? T - i0 : QBLOCK;
@@ -48,8 +52,12 @@ void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, 
 #pragma omp parallel
 	{
 		float *s = malloc(sizeof(float) * (size_t)(nmax > 0 ? nmax : 1));
+		if (!s)
+			cpu_fail("attn_cached");
 #pragma omp for schedule(static)
 		for (int h = 0; h < H; h++) {
+			if (!s)
+				continue;
 			const struct attn_kv_view *c = &kv[(size_t)h * n_kv / H];
 			float *o = out + (size_t)h * D;
 			if (c->n == 0) {

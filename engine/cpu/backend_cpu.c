@@ -3,7 +3,23 @@
 #include <cblas.h> // openblas_set_num_threads
 #include <omp.h>
 
+#include "base/errors.h" // kv_errf
 #include "engine/cpu/cpu_ops.h"
+
+/* The first op that ran out of scratch memory since the last check (NULL: none). Ops fail
+ * from inside OpenMP regions, so the slot is written atomically. */
+static const char *volatile failed_op;
+
+void cpu_fail(const char *op)
+{
+	__atomic_store_n(&failed_op, op, __ATOMIC_RELAXED);
+}
+
+int cpu_check(char *err, size_t errlen)
+{
+	const char *op = __atomic_exchange_n(&failed_op, NULL, __ATOMIC_RELAXED);
+	return op ? kv_errf(err, errlen, KV_ENOMEM, "cpu backend: out of memory for %s's scratch", op) : 0;
+}
 
 static void cpu_set_threads(int n)
 {
@@ -27,4 +43,5 @@ const struct backend_ops backend_cpu = {
 	.attn_probs = cpu_attn_probs,
 	.attn_colsum = cpu_attn_colsum,
 	.qk_dots = cpu_qk_dots,
+	.check = cpu_check,
 };

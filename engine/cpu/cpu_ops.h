@@ -17,5 +17,9 @@ void cpu_add(float *x, const float *y, size_t n);
 void cpu_attn_probs(float *out, const struct bk_qk *a, int row0, int n_rows, int causal_from);
 int cpu_attn_colsum(float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from, int ncols);
 void cpu_qk_dots(float *out, const struct bk_qk *a, int row);
+/* Records that op (a static name) could not get its scratch memory and skipped its work;
+ * the backend's check slot (cpu_check) reports the first such failure and clears it. */
+void cpu_fail(const char *op);
+int cpu_check(char *err, size_t errlen);
 
 #endif
