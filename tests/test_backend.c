@@ -12,6 +12,7 @@
 #include "base/errors.h"
 #include "bench/bench.h"     // bench_shape_find
 #include "engine/backend.h"
+#include "engine/cpu/cpu_ops.h" // cpu_fail
 #include "engine/forward.h"
 #include "engine/kvcache.h"
 #include "engine/model.h"
@@ -240,8 +241,14 @@ static void dtype_lookup_and_extension_fallbacks_behave(void)
 	if (rc == 0)
 		T_CHECK(!strcmp(be->name, "cuda-fp32") && !strcmp(bk_dtype(be), "fp32"), "got %s", be->name);
 	T_CHECK(!strcmp(bk_dtype(&backend_cpu), "fp32"), "cpu dtype %s", bk_dtype(&backend_cpu));
-	T_CHECK(!backend_cpu.embed && !backend_cpu.gather && !backend_cpu.prepare && !backend_cpu.synth && !backend_cpu.check,
+	T_CHECK(!backend_cpu.embed && !backend_cpu.gather && !backend_cpu.prepare && !backend_cpu.synth,
 		"the cpu table should leave the extension slots to the fallbacks");
+	/* check: the CPU reports an op that could not get its scratch once, then clears it */
+	T_CHECK(backend_cpu.check && bk_check(&backend_cpu, err, sizeof(err)) == 0, "cpu check with nothing failed: %s", err);
+	cpu_fail("attn_causal");
+	T_CHECK(bk_check(&backend_cpu, err, sizeof(err)) == KV_ENOMEM && strstr(err, "attn_causal"), "cpu check after a failure: '%s'",
+		err);
+	T_CHECK(bk_check(&backend_cpu, err, sizeof(err)) == 0, "the failure is reported once");
 	/* gather: out of place and in place, as per-row copies */
 	enum { R = 9, W = 5 };
 	float x[R * W], y[R * W], want[R * W];
