@@ -28,31 +28,7 @@ struct cfg {
 	const char *kv[17];
 };
 
-static int32_t *random_ids(int n, uint64_t seed, int vocab)
-{
-	int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
-	for (int i = 0; i < n; i++) {
-		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		ids[i] = (int32_t)((seed >> 33) % (uint64_t)vocab);
-	}
-	return ids;
-}
-
-struct run {
-	struct fwd_session *s;
-	struct kv_policy pol;
-	float *logits;
-};
-
-static void run_free(struct run *r)
-{
-	fwd_session_free(r->s);
-	kv_policy_free(&r->pol);
-	free(r->logits);
-	memset(r, 0, sizeof(*r));
-}
-
-static int run_prefill(const struct cfg *c, const int32_t *ids, int n, struct run *r, char *err, size_t errlen)
+static int run_prefill(const struct cfg *c, const int32_t *ids, int n, struct t_run *r, char *err, size_t errlen)
 {
 	int rc;
 	memset(r, 0, sizeof(*r));
@@ -61,13 +37,13 @@ static int run_prefill(const struct cfg *c, const int32_t *ids, int n, struct ru
 	if ((rc = t_policy_make(c->method, c->kv, g_tiny, &r->pol, err, errlen)) ||
 	    (rc = fwd_session_init(g_tiny, &r->pol, STEPS, 1, &r->s, err, errlen)) ||
 	    (rc = fwd_prefill(r->s, ids, n, false, r->logits, err, errlen)))
-		run_free(r);
+		t_run_free(r);
 	return rc;
 }
 
 /* Checks that a and b hold the same caches (heads, lengths, positions, K and V bytes),
  * propagated and restarted the same tokens and gave the same logits bit for bit. */
-static void check_same_session(const char *what, const struct run *a, const struct run *b)
+static void check_same_session(const char *what, const struct t_run *a, const struct t_run *b)
 {
 	const struct fwd_trace *ta = &a->s->trace, *tb = &b->s->trace;
 	int L = g_tiny->cfg.n_layer, D = g_tiny->cfg.head_dim, V = g_tiny->cfg.n_vocab;
@@ -104,13 +80,13 @@ static void check_same(const struct cfg *ca, const struct cfg *cb, uint64_t seed
 	size_t o = (size_t)snprintf(what, sizeof(what), "%s vs %s", ca->method, cb->method);
 	for (int i = 0; cb->kv[i] && o < sizeof(what); i += 2)
 		o += (size_t)snprintf(what + o, sizeof(what) - o, " %s=%s", cb->kv[i], cb->kv[i + 1]);
-	int32_t *ids = random_ids(N_TOK, seed, g_tiny->cfg.n_vocab);
-	struct run a, b;
+	int32_t *ids = t_random_ids(N_TOK, seed, g_tiny->cfg.n_vocab);
+	struct t_run a, b;
 	int rc = run_prefill(ca, ids, N_TOK, &a, err, sizeof(err));
 	T_CHECK(rc == 0, "%s: %s", ca->method, err);
 	if (!rc && (rc = run_prefill(cb, ids, N_TOK, &b, err, sizeof(err)))) {
 		T_CHECK(rc == 0, "%s: %s", cb->method, err);
-		run_free(&a);
+		t_run_free(&a);
 	}
 	if (rc) {
 		free(ids);
@@ -127,8 +103,8 @@ static void check_same(const struct cfg *ca, const struct cfg *cb, uint64_t seed
 		snprintf(what + o, sizeof(what) - o, " after %d decode steps", STEPS);
 		check_same_session(what, &a, &b);
 	}
-	run_free(&a);
-	run_free(&b);
+	t_run_free(&a);
+	t_run_free(&b);
 	free(ids);
 }
 
@@ -155,13 +131,13 @@ static void fastkv_should_select_exactly_as_tsp_snapkv_per_kv_head(void)
 		check_same(&pairs[i][0], &pairs[i][1], 11 + i);
 	/* and TSP did happen where it should */
 	char err[512];
-	int32_t *ids = random_ids(N_TOK, 11, g_tiny->cfg.n_vocab);
-	struct run r;
+	int32_t *ids = t_random_ids(N_TOK, 11, g_tiny->cfg.n_vocab);
+	struct t_run r;
 	struct cfg c = { "tsp+snapkv", { PROP, "per_kv_head", "1", NULL } };
 	if (run_prefill(&c, ids, N_TOK, &r, err, sizeof(err)) == 0) {
 		T_CHECK(r.s->trace.n_prop[1] == 60 && r.s->cache->layers[3].len[0] == 30, "TSP: %d propagated, %d cached after",
 			r.s->trace.n_prop[1], r.s->cache->layers[3].len[0]);
-		run_free(&r);
+		t_run_free(&r);
 	} else
 		T_CHECK(0, "%s", err);
 	free(ids);
@@ -192,9 +168,9 @@ static void tsp_full_should_keep_every_propagated_row_in_every_layer(void)
 		{ "tsp+fullkv", { CONST, NULL } },
 	};
 	char err[512];
-	int32_t *ids = random_ids(N_TOK, 31, g_tiny->cfg.n_vocab);
+	int32_t *ids = t_random_ids(N_TOK, 31, g_tiny->cfg.n_vocab);
 	for (size_t i = 0; i < sizeof(cfgs) / sizeof(cfgs[0]); i++) {
-		struct run r;
+		struct t_run r;
 		if (run_prefill(&cfgs[i], ids, N_TOK, &r, err, sizeof(err))) {
 			T_CHECK(0, "%s: %s", cfgs[i].method, err);
 			continue;
@@ -215,7 +191,7 @@ static void tsp_full_should_keep_every_propagated_row_in_every_layer(void)
 				T_CHECK(same, "%s: layer %d head %d does not hold the rows that entered it", cfgs[i].method, l, h);
 			}
 		}
-		run_free(&r);
+		t_run_free(&r);
 	}
 	free(ids);
 }
@@ -302,7 +278,7 @@ static void method_lists_should_take_composed_names_and_their_flags(void)
 static void shared_prefills_should_refuse_composed_members_that_propagate_differently(void)
 {
 	char err[512];
-	int32_t *ids = random_ids(N_TOK, 41, g_tiny->cfg.n_vocab);
+	int32_t *ids = t_random_ids(N_TOK, 41, g_tiny->cfg.n_vocab);
 	static const struct cfg groups[][3] = {
 		{ { "tsp+h2o", { PROP, NULL } }, { "tsp+snapkv", { PROP, NULL } }, { "fastkv", { PROP, NULL } } },
 		{ { "tsp+h2o", { PROP, NULL } }, { "none+h2o", { "eviction_mode", "proportional", NULL } }, { NULL, { NULL } } },

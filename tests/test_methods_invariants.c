@@ -52,32 +52,7 @@ static void cfg_name(const struct cfg *c, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, " %s=%s", c->kv[i], c->kv[i + 1]);
 }
 
-static int32_t *random_ids(int n, uint64_t seed, int vocab)
-{
-	int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
-	for (int i = 0; i < n; i++) {
-		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		ids[i] = (int32_t)((seed >> 33) % (uint64_t)vocab);
-	}
-	return ids;
-}
-
-/* A prefilled session: s, its policy, and the last-row logits (V,). */
-struct run {
-	struct fwd_session *s;
-	struct kv_policy pol;
-	float *logits;
-};
-
-static void run_free(struct run *r)
-{
-	fwd_session_free(r->s);
-	kv_policy_free(&r->pol);
-	free(r->logits);
-	memset(r, 0, sizeof(*r));
-}
-
-static int run_prefill(const struct model *m, const struct cfg *c, const int32_t *ids, int n, int reserve, struct run *r,
+static int run_prefill(const struct model *m, const struct cfg *c, const int32_t *ids, int n, int reserve, struct t_run *r,
 		       char *err, size_t errlen)
 {
 	int rc;
@@ -87,7 +62,7 @@ static int run_prefill(const struct model *m, const struct cfg *c, const int32_t
 	if ((rc = policy_from(c, m, &r->pol, err, errlen)) ||
 	    (rc = fwd_session_init(m, &r->pol, reserve, 1, &r->s, err, errlen)) ||
 	    (rc = fwd_prefill(r->s, ids, n, false, r->logits, err, errlen)))
-		run_free(r);
+		t_run_free(r);
 	return rc;
 }
 
@@ -178,7 +153,7 @@ static bool contains(const int32_t *p, int n, int32_t x)
  * per layer n_alive, heads, entries per head; positions distinct and alive in that
  * layer; the window (last w alive positions) in every head of a compressed layer;
  * StreamingLLM's exact sinks + recent; TSP sorted with the window. */
-static void check_session(const struct cfg *c, const struct run *r, int N)
+static void check_session(const struct cfg *c, const struct t_run *r, int N)
 {
 	const struct model_config *mc = &r->s->m->cfg;
 	const struct fwd_trace *tr = &r->s->trace;
@@ -277,16 +252,16 @@ static const struct cfg budget_cfgs[] = {
 
 static void every_method_should_keep_the_spec_budget_in_both_modes(void)
 {
-	int32_t *ids = random_ids(N_MAIN, 1, g_tiny->cfg.n_vocab);
+	int32_t *ids = t_random_ids(N_MAIN, 1, g_tiny->cfg.n_vocab);
 	char err[512];
 	for (int i = 0; budget_cfgs[i].method; i++) {
-		struct run r;
+		struct t_run r;
 		int rc = run_prefill(g_tiny, &budget_cfgs[i], ids, N_MAIN, 0, &r, err, sizeof(err));
 		T_CHECK(rc == 0, "%s: %s", budget_cfgs[i].method, err);
 		if (rc)
 			continue;
 		check_session(&budget_cfgs[i], &r, N_MAIN);
-		run_free(&r);
+		t_run_free(&r);
 	}
 	free(ids);
 }
@@ -304,7 +279,7 @@ static void methods_should_match_the_spec_table_at_8192_tokens(void)
 	T_CHECK(rc == 0, "%s", err);
 	if (rc)
 		return;
-	int32_t *ids = random_ids(N, 2, mc.n_vocab);
+	int32_t *ids = t_random_ids(N, 2, mc.n_vocab);
 	static const struct cfg cfgs[] = {
 		{ "fastkv", { "eviction_mode", "proportional", "retain_rate", "0.1", "tsp_rate", "0.2", "tsp_idx", "0", NULL } },
 		{ "snapkv", { "eviction_mode", "proportional", "retain_rate", "0.1", NULL } },
@@ -312,7 +287,7 @@ static void methods_should_match_the_spec_table_at_8192_tokens(void)
 		{ "gemfilter", { "eviction_mode", "proportional", "retain_rate", "0.1", "filter_idx", "0", NULL } },
 	};
 	for (size_t i = 0; i < sizeof(cfgs) / sizeof(cfgs[0]); i++) {
-		struct run r;
+		struct t_run r;
 		rc = run_prefill(m2, &cfgs[i], ids, N, 0, &r, err, sizeof(err));
 		T_CHECK(rc == 0, "%s: %s", cfgs[i].method, err);
 		if (rc)
@@ -323,7 +298,7 @@ static void methods_should_match_the_spec_table_at_8192_tokens(void)
 			T_CHECK(kc->layers[l].len[0] == 819, "%s: layer %d keeps %d, table 819", cfgs[i].method, l, kc->layers[l].len[0]);
 		if (i == 0)
 			T_CHECK(r.s->trace.n_prop[0] == 1638, "fastkv: TSP carries %d tokens, table 1638", r.s->trace.n_prop[0]);
-		run_free(&r);
+		t_run_free(&r);
 	}
 	free(ids);
 	model_free(m2);
@@ -336,7 +311,7 @@ static const struct cfg full_cfg = { "fullkv", { NULL } };
 static void check_same_as_fullkv(const struct cfg *c, const int32_t *ids, int n, int steps, float tol)
 {
 	char err[512], name[200];
-	struct run a, b;
+	struct t_run a, b;
 	int V = g_tiny->cfg.n_vocab;
 	cfg_name(c, name, sizeof(name));
 	int rc = run_prefill(g_tiny, &full_cfg, ids, n, steps, &a, err, sizeof(err));
@@ -346,7 +321,7 @@ static void check_same_as_fullkv(const struct cfg *c, const int32_t *ids, int n,
 	rc = run_prefill(g_tiny, c, ids, n, steps, &b, err, sizeof(err));
 	T_CHECK(rc == 0, "%s: %s", name, err);
 	if (rc) {
-		run_free(&a);
+		t_run_free(&a);
 		return;
 	}
 	T_CHECK(memcmp(a.logits, b.logits, sizeof(float) * (size_t)V) == 0, "%s: prefill logits differ from fullkv's", name);
@@ -374,13 +349,13 @@ static void check_same_as_fullkv(const struct cfg *c, const int32_t *ids, int n,
 		tok = (tok * 7 + 3) % V;
 	}
 	T_CHECK(worst <= tol, "%s: decode logits differ from fullkv's by %.3g (tol %.1g)", name, worst, tol);
-	run_free(&a);
-	run_free(&b);
+	t_run_free(&a);
+	t_run_free(&b);
 }
 
 static void full_budgets_should_reproduce_fullkv_exactly(void)
 {
-	int32_t *ids = random_ids(N_MAIN, 3, g_tiny->cfg.n_vocab);
+	int32_t *ids = t_random_ids(N_MAIN, 3, g_tiny->cfg.n_vocab);
 	static const struct cfg cfgs[] = {
 		{ "fastkv", { "eviction_mode", "proportional", "retain_rate", "1", "tsp_rate", "1", "tsp_idx", "1", NULL } },
 		{ "snapkv", { "eviction_mode", "constant", "max_capacity_prompts", "300", NULL } },   /* budget == n */
@@ -397,7 +372,7 @@ static void full_budgets_should_reproduce_fullkv_exactly(void)
 /* A10/P16: a budget at or below the window, or above n, keeps everything. */
 static void methods_should_change_nothing_below_their_budget(void)
 {
-	int32_t *ids = random_ids(80, 4, g_tiny->cfg.n_vocab);
+	int32_t *ids = t_random_ids(80, 4, g_tiny->cfg.n_vocab);
 	static const struct cfg above[] = { /* constant budget above n = 60 */
 		{ "fastkv", { "eviction_mode", "constant", "max_capacity_prompts", "512", "tsp_idx", "1", "tsp_len", "30", NULL } },
 		{ "snapkv", { "eviction_mode", "constant", "max_capacity_prompts", "61", NULL } },
@@ -456,7 +431,7 @@ static const struct kv_method spy_method = { .name = "spy", .prefill_layer = spy
 static void gemfilter_second_pass_should_see_the_selected_tokens_at_0_to_k(void)
 {
 	const int N = 200;
-	int32_t *ids = random_ids(N, 5, g_tiny->cfg.n_vocab);
+	int32_t *ids = t_random_ids(N, 5, g_tiny->cfg.n_vocab);
 	static const struct cfg c = { "gemfilter", { "eviction_mode", "proportional", "retain_rate", "0.2", "filter_idx", "2", NULL } };
 	struct spy sp = { 0 };
 	struct fwd_session *s = NULL;
@@ -522,13 +497,13 @@ out:
 static void decode_should_append_at_n_plus_t_and_never_evict(void)
 {
 	const int N = 150, steps = 5;
-	int32_t *ids = random_ids(N, 6, g_tiny->cfg.n_vocab);
+	int32_t *ids = t_random_ids(N, 6, g_tiny->cfg.n_vocab);
 	char err[512];
 	for (int i = 0; budget_cfgs[i].method; i++) {
 		const struct cfg *c = &budget_cfgs[i];
 		char name[200];
 		cfg_name(c, name, sizeof(name));
-		struct run r;
+		struct t_run r;
 		int rc = run_prefill(g_tiny, c, ids, N, 2, &r, err, sizeof(err)); /* reserve < steps: the cache must grow */
 		T_CHECK(rc == 0, "%s: %s", name, err);
 		if (rc)
@@ -558,7 +533,7 @@ static void decode_should_append_at_n_plus_t_and_never_evict(void)
 			}
 			tok = (tok * 5 + 1) % g_tiny->cfg.n_vocab;
 		}
-		run_free(&r);
+		t_run_free(&r);
 	}
 	free(ids);
 }

@@ -1,11 +1,14 @@
-/* Test helper: a KV policy from a method name and "key", "value" pairs, as the CLI's
- * method flags would give them. */
+/* Test helpers: a KV policy from a method name and "key", "value" pairs, as the CLI's
+ * method flags would give them; random token ids; a prefilled session and its release. */
 #ifndef KVLAB_TESTS_TEST_POLICY_H
 #define KVLAB_TESTS_TEST_POLICY_H
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/errors.h"    // kv_errf
+#include "engine/forward.h"   // fwd_session_free
 #include "engine/model.h"     // struct model
 #include "methods/params.h"   // struct kv_args
 #include "methods/registry.h" // kv_method_lookup, kv_policy_make
@@ -26,6 +29,33 @@ static inline int t_policy_make(const char *method, const char *const *kv, const
 		rc = kv_policy_make(km, &a, &shape, pol, err, errlen);
 	kv_args_free(&a);
 	return rc;
+}
+
+/* n token ids in [0, vocab) from a 64-bit LCG seeded with seed; caller frees. */
+static inline int32_t *t_random_ids(int n, uint64_t seed, int vocab)
+{
+	int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
+	for (int i = 0; ids && i < n; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		ids[i] = (int32_t)((seed >> 33) % (uint64_t)vocab);
+	}
+	return ids;
+}
+
+/* A prefilled session: s, its policy, and the last-row logits (V,). */
+struct t_run {
+	struct fwd_session *s;
+	struct kv_policy pol;
+	float *logits;
+};
+
+/* Releases what r holds and zeroes it. */
+static inline void t_run_free(struct t_run *r)
+{
+	fwd_session_free(r->s);
+	kv_policy_free(&r->pol);
+	free(r->logits);
+	memset(r, 0, sizeof(*r));
 }
 
 #endif
