@@ -632,10 +632,8 @@ static void bad_parameters_should_fail_naming_the_flag(void)
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0); /* keep stdout lines in order with the stderr details */
-	struct model_config c = { .arch = ARCH_LLAMA, .n_layer = 4, .n_embd = 64, .n_head = 4, .n_head_kv = 2, .head_dim = 16,
-				  .n_ff = 128, .n_vocab = 256, .max_pos = 16384, .norm_eps = 1e-5f, .rope_theta = 10000.0f };
 	char err[512];
-	if (model_init_random(&c, 42, &g_tiny, err, sizeof(err))) {
+	if (t_tiny_model(&g_tiny, err, sizeof(err))) {
 		printf("FAIL tiny model: %s\n", err);
 		t_n_fail++;
 		return t_done();

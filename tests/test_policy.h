@@ -42,6 +42,15 @@ static inline int32_t *t_random_ids(int n, uint64_t seed, int vocab)
 	return ids;
 }
 
+/* The tiny random-weight LLaMA the method tests share (4 layers, GQA 4/2, D 16, vocab 256,
+ * seed 42); caller frees with model_free. */
+static inline int t_tiny_model(struct model **out, char *err, size_t errlen)
+{
+	struct model_config c = { .arch = ARCH_LLAMA, .n_layer = 4, .n_embd = 64, .n_head = 4, .n_head_kv = 2, .head_dim = 16,
+				  .n_ff = 128, .n_vocab = 256, .max_pos = 16384, .norm_eps = 1e-5f, .rope_theta = 10000.0f };
+	return model_init_random(&c, 42, out, err, errlen);
+}
+
 /* A prefilled session: s, its policy, and the last-row logits (V,). */
 struct t_run {
 	struct fwd_session *s;
