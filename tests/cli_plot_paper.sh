@@ -89,7 +89,7 @@ check plot_tradeoff_errors_should_write_nothing absent "$tmp/x.png" "$gp"
 
 if ! command -v gnuplot >/dev/null; then
 	for c in tradeoff_points tradeoff_front tradeoff_titles tradeoff_pdf tradeoff_real needle_values needle_small_multiples \
-		needle_unknown_run; do
+		needle_unknown_run sweep_title bench_legend; do
 		skip "plot_paper_$c" "gnuplot not installed (make deps)"
 	done
 	exit 0
@@ -170,3 +170,40 @@ expect plot_needle_should_refuse_a_run_named_twice 1 "--run aaaa,aaaa1: aaaa and
 	$K plot needle --db "$db" --run aaaa,aaaa1 --out "$tmp/n4.png"
 expect plot_needle_should_refuse_an_empty_run_entry 1 "--run aaaa,,bbbb: expected RUN_ID_PREFIX\[,RUN_ID_PREFIX...\] without empty entries" -- \
 	$K plot needle --db "$db" --run aaaa,,bbbb --out "$tmp/n4.png"
+
+# ---------------------------------------------------------------------------------------------
+# sweep: the title names the method and the parameters every cell shares, not the swept ones
+
+sqlite3 "$db" <<'SQL'
+INSERT INTO sweeps VALUES ('sw01', '2026-01-03 00:00:00', 'needle', 'models/x.gguf',
+  '[["retain_rate",[0.1,0.3]],["window_size",[4,8]]]', '{}');
+CREATE TEMP TABLE g (run_id TEXT, r REAL, w INT);
+INSERT INTO g VALUES ('sw-a', 0.1, 4), ('sw-b', 0.1, 8), ('sw-c', 0.3, 4), ('sw-d', 0.3, 8);
+INSERT INTO runs(run_id, created_at, kind, task, method, method_json, model_path, model_sha256, config_json, backend, threads)
+SELECT run_id, '2026-01-03 00:00:01', 'eval', 'needle', 'snapkv',
+  json_object('method', 'snapkv', 'eviction_mode', 'proportional', 'retain_rate', r, 'window_size', w, 'kernel_size', 5, 'pooling', 'maxpool'),
+  'models/x.gguf', 'x', '{}', 'cpu', 2 FROM g;
+INSERT INTO sweep_runs SELECT 'sw01', run_id, json_object('method', 'snapkv', 'retain_rate', r, 'window_size', w) FROM g;
+INSERT INTO scores SELECT run_id, 's' || k, 'overlap', r + w / 10.0 FROM g, (SELECT 0 AS k UNION ALL SELECT 1);
+SQL
+expect plot_paper_sweep_title 0 "wrote $tmp/sw.png" -- $K plot sweep --db "$db" --sweep sw01 --out "$tmp/sw.png"
+check plot_sweep_title_should_name_the_fixed_parameters \
+	grep -qF 'set title "x · needle · snapkv eviction_mode=proportional kernel_size=5\nmean overlap · 2 samples per cell"' "$gp"
+check plot_sweep_png_should_be_a_png_over_1k is_png "$tmp/sw.png"
+
+# ---------------------------------------------------------------------------------------------
+# bench: one legend, in its own band under the panels
+
+bdb=$tmp/b.db
+if $K bench prefill --synthetic tiny --tsp_idx 1 --threads 1 --methods fullkv,fastkv --context_lengths 32,64 --runs 1 \
+	--warmups 0 --db "$bdb" >/dev/null 2>"$tmp/bench.err"; then
+	expect plot_paper_bench_legend 0 "wrote $tmp/b.png" -- $K plot bench --db "$bdb" --out "$tmp/b.png"
+	check plot_bench_should_draw_one_legend_under_the_panels \
+		[ "$(grep -c '^plot NaN' "$gp") $(grep -c '^set key' "$gp") $(grep -c '^unset key' "$gp")" = "1 1 1" ]
+	check plot_bench_title_should_name_the_model_and_runs grep -qF 'synthetic:tiny (random F32' "$gp"
+	check plot_bench_title_should_name_the_runs grep -qF '· 1 runs per point (0 warm-ups)' "$gp"
+	check plot_bench_png_should_be_a_png_over_1k is_png "$tmp/b.png"
+else
+	echo "FAIL plot_paper_bench_legend (kvlab bench prefill failed)"
+	sed 's/^/    /' "$tmp/bench.err" | tail -5
+fi
