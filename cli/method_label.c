@@ -57,7 +57,7 @@ static void add_params(const cJSON *obj, const struct kv_param_def *const *table
 			snprintf(pair, sizeof(pair), " %s=%d", v->string, cJSON_IsTrue(v));
 		else
 			continue;
-		if (has_pair(buf, pair) || *o >= len)
+		if (has_pair(buf, pair) || *o + strlen(pair) >= len) /* whole pairs only */
 			continue;
 		*o += (size_t)snprintf(buf + *o, len - *o, "%s", pair);
 	}

@@ -12,7 +12,8 @@
  * method's table, in the JSON's order; a composed method's halves ("reduction",
  * "retention") each add theirs, a key both give with one value once. A key the table does
  * not know is kept; an unknown method, or a method_json that is not a JSON object, gives the
- * method name alone. Floats print with %g, so 0.10000000000000001 reads 0.1. */
+ * method name alone. Floats print with %g, so 0.10000000000000001 reads 0.1. A pair that does
+ * not fit in buf whole is left out. */
 void method_label(const char *method, const char *method_json, char *buf, size_t len);
 
 #endif
