@@ -122,7 +122,7 @@ int plot_sweep(const char *db, const struct sweep_query *q, const char *other, c
 	struct store *s = NULL;
 	struct sweep_table t = { 0 };
 	struct gp_run g;
-	char **xs = NULL, **ys = NULL, path[4400];
+	char **xs = NULL, **ys = NULL;
 	int nx = 0, ny = 0, rc;
 	if ((rc = store_open_read(db, &s, err, errlen)) || (rc = sweep_table_load(s, q, &t, err, errlen)))
 		goto out;
@@ -140,14 +140,10 @@ int plot_sweep(const char *db, const struct sweep_query *q, const char *other, c
 	}
 	if ((rc = gp_begin(&g, out, GP_PNG | GP_SVG | GP_PDF, err, errlen)))
 		goto out;
-	gp_scratch_path(&g, "cells.dat", path, sizeof(path));
-	FILE *d = fopen(path, "w");
+	/* the cells inline ("x_index y_index mean"), so the script is the whole figure */
+	FILE *d = g.f;
 	int n_min = 1 << 30, n_max = 0;
-	if (!d) {
-		gp_abort(&g);
-		rc = kv_errf(err, errlen, KV_EIO, "%s: cannot write", path);
-		goto out;
-	}
+	fprintf(d, "$cells << EOD\n");
 	for (int j = 0; j < ny; j++)
 		for (int i = 0; i < nx; i++) {
 			const struct sweep_cell *c = sweep_table_cell(&t, grp, xs[i], ys[j]);
@@ -157,7 +153,7 @@ int plot_sweep(const char *db, const struct sweep_query *q, const char *other, c
 			n_min = c->n < n_min ? c->n : n_min;
 			n_max = c->n > n_max ? c->n : n_max;
 		}
-	fclose(d);
+	fprintf(d, "EOD\n");
 	char title[2048], nn[64], model[256], method[512], words[512], fixed[600] = "";
 	if ((rc = common_label(s, &t, grp, labels, method, sizeof(method), err, errlen))) {
 		gp_abort(&g);
@@ -195,11 +191,8 @@ int plot_sweep(const char *db, const struct sweep_query *q, const char *other, c
 		gp_quote(f, ys[j]);
 		fprintf(f, " %d", j);
 	}
-	fprintf(f, ")\nplot ");
-	gp_quote(f, path);
-	fprintf(f, " using 1:2:(0.5):(0.5):3 with boxxyerror fillstyle solid 1.0 noborder fillcolor palette notitle, \\\n  ");
-	gp_quote(f, path);
-	fprintf(f, " using 1:2:(sprintf('%%.3f', $3)) with labels notitle\n");
+	fprintf(f, ")\nplot $cells using 1:2:(0.5):(0.5):3 with boxxyerror fillstyle solid 1.0 noborder fillcolor palette notitle, \\\n"
+		   "     $cells using 1:2:(sprintf('%%.3f', $3)) with labels notitle\n");
 	rc = gp_finish(&g, err, errlen);
 out:
 	for (int i = 0; i < nx; i++)
