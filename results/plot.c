@@ -1,18 +1,15 @@
 /* Needle heatmap (results/plot.h): the database's needle samples pivoted into mean `overlap`
  * per (depth, context length) and drawn by gnuplot, as FastKV's eval/visualize.py draws it
- * with seaborn (../shared/spec/eval.md 4.7), through the one gnuplot runner (gnuplot.h). */
+ * with seaborn (../shared/spec/eval.md 4.7), each cell printing its value; several runs as small
+ * multiples over one colour bar. Through the one gnuplot runner (gnuplot.h); data inline. */
 #include "results/plot.h"
 
-#include <errno.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/errors.h"      // defines: kv_errf, KV_E*
 #include "results/gnuplot.h" // gp_begin, gp_quote, gp_finish

@@ -55,16 +55,15 @@ static int pick_task(struct store *s, const char *prefix, char task[64], char *e
 	sqlite3_stmt *q = NULL;
 	char list[1024] = "";
 	size_t used = 0;
-	int n = 0, rc, exact = 0;
+	int n = 0, rc;
+	bool exact = false;
 	if ((rc = store_query(s, sql, prefix, NULL, &q, "reading runs", err, errlen)))
 		return rc;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (strcmp(col(q, 0), prefix) == 0)
-			exact = 1;
-		if (n == 0 || exact == 1)
+		if (n == 0) { /* in name order a task named exactly so comes first */
 			snprintf(task, 64, "%s", col(q, 0));
-		if (exact == 1)
-			exact = 2; /* keep the exact name from now on */
+			exact = strcmp(task, prefix) == 0;
+		}
 		if (used < sizeof(list))
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s (%d runs)", n ? ", " : "", col(q, 0),
 						 sqlite3_column_int(q, 1));
@@ -303,26 +302,20 @@ static const char *const colours[] = { "#000000", "#0072B2", "#D55E00", "#009E73
 static const int point_types[] = { 7, 5, 9, 11, 13, 15, 4, 8, 10 };
 #define N_POINT_TYPES (int)(sizeof(point_types) / sizeof(point_types[0]))
 
-static const struct plot_tradeoff_point *g_sort_pts; /* qsort's context: set just before each sort */
-static int g_sort_axis;
-
 static double axis_x(const struct plot_tradeoff_point *p, int axis)
 {
 	return axis == 0 ? p->kv_kept : p->speedup;
 }
 
-static int cmp_by_x(const void *a, const void *b)
-{
-	double x = axis_x(&g_sort_pts[*(const int *)a], g_sort_axis), y = axis_x(&g_sort_pts[*(const int *)b], g_sort_axis);
-	return (x > y) - (x < y);
-}
-
 /* Writes data block $NAME: "x score \"params\"" of the points idx[0..n) in x order. */
 static void write_block(FILE *f, const char *name, const struct plot_tradeoff_summary *sum, int *idx, int n, int axis)
 {
-	g_sort_pts = sum->p;
-	g_sort_axis = axis;
-	qsort(idx, (size_t)n, sizeof(int), cmp_by_x);
+	for (int i = 1; i < n; i++) /* by x (insertion sort: a handful of points, stable) */
+		for (int j = i; j > 0 && axis_x(&sum->p[idx[j - 1]], axis) > axis_x(&sum->p[idx[j]], axis); j--) {
+			int t = idx[j];
+			idx[j] = idx[j - 1];
+			idx[j - 1] = t;
+		}
 	fprintf(f, "$%s << EOD\n", name);
 	for (int i = 0; i < n; i++) {
 		const struct plot_tradeoff_point *p = &sum->p[idx[i]];
