@@ -205,7 +205,7 @@ static int plot_sweep_main(int argc, char **argv)
 
 static const struct plot_kind kinds[] = {
 	{ "sweep", plot_sweep_main, "score heatmap of a kvlab sweep's grid on two of its axes" },
-	{ "needle", plot_needle_main, "needle-in-a-haystack heatmap (depth x context length) of one run" },
+	{ "needle", plot_needle_main, "needle-in-a-haystack heatmap (depth x context length) of one run, or several side by side" },
 	{ "bench", plot_bench_main, "latency and speedup over fullkv against context length of one kvlab bench run" },
 	{ "tradeoff", plot_tradeoff_main, "score against KV kept and prefill speedup, one line per method, Pareto front" },
 };

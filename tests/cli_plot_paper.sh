@@ -51,6 +51,7 @@ INSERT INTO p VALUES
  ('k1', 'ruler:niah_single_1', 'fastkv', '{"method":"fastkv","tsp_idx":15,"tsp_rate":0.20000000000000001,"retain_rate":0.10000000000000001}', 'models/x.gguf', 'cpu', 4, 100, 0.8, 0.7),
  ('k2', 'ruler:niah_single_1', 'fastkv', '{"method":"fastkv","tsp_idx":10,"tsp_rate":0.20000000000000001,"retain_rate":0.10000000000000001}', 'models/x.gguf', 'cpu', 4, 100, 0.6, 0.5),
  ('h1', 'ruler:niah_single_1', 'h2o', '{"method":"h2o","eviction_mode":"proportional","retain_rate":0.14999999999999999}', 'models/x.gguf', 'cpu', 4, 150, 2.5, 0.5),
+ ('f9', 'ruler:niah_single_1', 'fullkv', '{"method":"fullkv"}', 'models/x.gguf', 'cpu', 1, 2000, 4.0, 0.85),
  ('g1', 'ruler:niah_single_1', 'snapkv', '{"method":"snapkv","retain_rate":0.10000000000000001}', 'models/x.gguf', 'cuda', 4, 100, 0.1, 0.6),
  ('v1', 'ruler:vt', 'snapkv', '{"method":"snapkv"}', 'models/x.gguf', 'cpu', 2, 100, 1.0, 0.5),
  ('n1', 'needle', 'snapkv', '{"method":"snapkv"}', 'models/x.gguf', 'cpu', 2, 100, 1.0, 0.5),
@@ -63,7 +64,7 @@ INSERT INTO scores SELECT run_id, 's' || k, 'score', score + CASE k % 2 WHEN 0 T
 EOF
 
 expect plot_tradeoff_should_name_the_tasks_a_prefix_selects 1 \
-	"--task ruler: 2 tasks start so \(ruler:niah_single_1 \(7 runs\), ruler:vt \(1 runs\)\); name one" -- \
+	"--task ruler: 2 tasks start so \(ruler:niah_single_1 \(8 runs\), ruler:vt \(1 runs\)\); name one" -- \
 	$K plot tradeoff --db "$db" --task ruler --out "$tmp/x.png"
 expect plot_tradeoff_should_list_the_tasks_when_none_match 1 \
 	"--task longbench: no evaluation run of a task starting so in $db; the tasks there: needle, ruler:niah_single_1, ruler:vt" -- \
@@ -111,9 +112,11 @@ check plot_tradeoff_should_compute_kv_and_speedup row '^\| fastkv \| k1 +\| 4 \|
 check plot_paper_tradeoff_front rows '\| s1 +\| 4 \| 0\.6000 \| 0\.1000 \| 1\.250 \| no, no \|$' \
 	'^\| fastkv tsp_idx=10 \| k2 +\| 4 \| 0\.5000 \| 0\.1000 \| 3\.333 \| no, yes \|$' \
 	'^\| h2o eviction_mode=proportional retain_rate=0\.15 \| h1 +\| 4 \| 0\.5000 \| 0\.1500 \| 0\.800 \| no, no \|$'
+# f9, a second fullkv run holding only sample 0, normalises nothing (f0 shares more) but is a point
+check plot_tradeoff_should_normalise_by_the_fullkv_run_sharing_most row '^\| fullkv \| f9 +\| 1 \| 0\.9000 \| 2\.0000 \| 0\.500 \| no, no \|$'
 check plot_tradeoff_should_leave_out_runs_without_a_comparable_fullkv grep -q "g1 snapkv: no fullkv run on backend cuda with 2 threads" "$tmp/err"
 check plot_tradeoff_png_should_be_a_png_over_1k is_png "$tmp/t.png"
-check plot_paper_tradeoff_titles grep -qF '"x · ruler:niah_single_1 · mean score · 3–4 samples per run' "$gp"
+check plot_paper_tradeoff_titles grep -qF '"x · ruler:niah_single_1 · mean score · 1–4 samples per run' "$gp"
 check plot_tradeoff_script_should_label_the_points grep -q '^0.1 0.5 "tsp_idx=10"$' "$gp"
 check plot_tradeoff_script_should_draw_one_line_per_method [ "$(grep -cE '\$(kv|sp)[0-9]+ using 1:2 with linespoints' "$gp")" = 8 ]
 check plot_tradeoff_should_have_one_legend [ "$(grep -c "^plot NaN" "$gp") $(grep -c "title 'Pareto front'" "$gp")" = "1 1" ]
