@@ -307,9 +307,26 @@ static double axis_x(const struct plot_tradeoff_point *p, int axis)
 	return axis == 0 ? p->kv_kept : p->speedup;
 }
 
-/* Writes data block $NAME: "x score \"params\"" of the points idx[0..n) in x order. */
+/* The middle of the x values of all points on axis (finite ones; 0 when none). */
+static double x_middle(const struct plot_tradeoff_summary *sum, int axis)
+{
+	double lo = INFINITY, hi = -INFINITY;
+	for (int i = 0; i < sum->n; i++) {
+		double x = axis_x(&sum->p[i], axis);
+		if (isfinite(x)) {
+			lo = x < lo ? x : lo;
+			hi = x > hi ? x : hi;
+		}
+	}
+	return lo <= hi ? (lo + hi) / 2 : 0;
+}
+
+/* Writes data block $NAME: "x score \"params\" side" of the points idx[0..n) in x order;
+ * side 1 for points right of the middle (their label goes left of them, so it stays on
+ * the canvas). */
 static void write_block(FILE *f, const char *name, const struct plot_tradeoff_summary *sum, int *idx, int n, int axis)
 {
+	double mid = x_middle(sum, axis);
 	for (int i = 1; i < n; i++) /* by x (insertion sort: a handful of points, stable) */
 		for (int j = i; j > 0 && axis_x(&sum->p[idx[j - 1]], axis) > axis_x(&sum->p[idx[j]], axis); j--) {
 			int t = idx[j];
@@ -323,7 +340,7 @@ static void write_block(FILE *f, const char *name, const struct plot_tradeoff_su
 		fprintf(f, "%.9g %.9g \"", axis_x(p, axis), p->score);
 		for (params += *params == ' '; *params; params++)
 			fputc(*params == '"' || *params == '\\' ? '\'' : *params, f);
-		fprintf(f, "\"\n");
+		fprintf(f, "\" %d\n", axis_x(p, axis) > mid);
 	}
 	fprintf(f, "EOD\n");
 }
@@ -364,8 +381,10 @@ static void write_panel(FILE *f, const struct plot_tradeoff_summary *sum, int nm
 		const char *c = colours[m % N_COLOURS];
 		fprintf(f, "%s$%s%d using 1:2 with linespoints lw 2.5 pt %d ps 1.8 lc rgb '%s' notitle", m ? ", \\\n     " : "",
 			ax, m, point_types[m % N_POINT_TYPES], c);
-		fprintf(f, ", \\\n     $%s%d using 1:2:3 with labels left offset char 0.9,0.7 font ',11' tc rgb '%s' noenhanced notitle", ax, m,
-			c);
+		for (int side = 0; side < 2; side++)
+			fprintf(f, ", \\\n     $%s%d using 1:2:($4 == %d ? stringcolumn(3) : '') with labels %s offset char %s,0.7"
+				   " font ',11' tc rgb '%s' noenhanced notitle",
+				ax, m, side, side ? "right" : "left", side ? "-0.9" : "0.9", c);
 	}
 	fprintf(f, ", \\\n     $%sfront using 1:2 with %s dt 2 lw 4 lc rgb '#555555' notitle", ax,
 		axis == 0 ? "steps" : "fsteps");

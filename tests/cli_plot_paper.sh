@@ -117,7 +117,8 @@ check plot_tradeoff_should_normalise_by_the_fullkv_run_sharing_most row '^\| ful
 check plot_tradeoff_should_leave_out_runs_without_a_comparable_fullkv grep -q "g1 snapkv: no fullkv run on backend cuda with 2 threads" "$tmp/err"
 check plot_tradeoff_png_should_be_a_png_over_1k is_png "$tmp/t.png"
 check plot_paper_tradeoff_titles grep -qF '"x · ruler:niah_single_1 · mean score · 1–4 samples per run' "$gp"
-check plot_tradeoff_script_should_label_the_points grep -q '^0.1 0.5 "tsp_idx=10"$' "$gp"
+check plot_tradeoff_script_should_label_the_points grep -q '^0.1 0.5 "tsp_idx=10" 0$' "$gp"
+check plot_tradeoff_script_should_label_right_hand_points_on_their_left grep -q '^3.33333333 0.5 "tsp_idx=10" 1$' "$gp"
 check plot_tradeoff_script_should_draw_one_line_per_method [ "$(grep -cE '\$(kv|sp)[0-9]+ using 1:2 with linespoints' "$gp")" = 8 ]
 check plot_tradeoff_should_have_one_legend [ "$(grep -c "^plot NaN" "$gp") $(grep -c "title 'Pareto front'" "$gp")" = "1 1" ]
 check plot_tradeoff_script_should_hold_the_fronts [ "$(block_rows kvfront) $(block_rows spfront)" = "3 4" ]
