@@ -3,7 +3,8 @@
 # plus synthetic needle runs written with the sqlite3 CLI; the heatmap must come out as a PNG
 # or SVG of more than 1 KB with the run's average, and every error (no such database, not a
 # results database, no or several needle runs, bad --out, gnuplot missing or failing) must
-# give one message naming what is wrong, a non-zero exit and leave --out untouched.
+# give one message naming what is wrong, a non-zero exit and leave --out untouched. Without
+# gnuplot the drawing cases skip.
 # Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
 cd "$(dirname "$0")/.."
@@ -27,6 +28,13 @@ expect plot_needle_should_name_a_missing_database 1 "^kvlab: --db $tmp/none.db: 
 sqlite3 "$tmp/other.db" "CREATE TABLE t(a);"
 expect plot_needle_should_reject_a_foreign_database 1 "--db $tmp/other.db: not a kvlab results database \(no runs or bench_latency table\); nothing was written to it" -- \
 	$K plot needle --db "$tmp/other.db" --out "$tmp/x.png"
+
+if ! command -v gnuplot >/dev/null; then
+	for c in draw_a_real_run draw_the_grid_by_method draw_svg_by_run_prefix list_several_runs; do
+		skip "plot_needle_should_$c" "gnuplot not installed (make deps)"
+	done
+	exit 0
+fi
 
 # a real database: one 300-token cell through the whole runner
 db=$tmp/r.db
