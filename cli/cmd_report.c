@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/errors.h" // kv_errf
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "eval/export_params.h" // export_params_defaults
@@ -65,11 +66,12 @@ static int pick_table(const struct report_cfg *c, enum report_table *which, bool
 		asked[n++] = "sweep";
 	for (int i = 1; i < n; i++)
 		if (strcmp(asked[i], asked[0]))
-			return snprintf(err, errlen, "--table: %s and %s asked together (--bench, --selection, --sweep/--x/--y/--metric "
-						     "name their tables); give one", asked[0], asked[i]), 1;
+			return kv_errf(err, errlen, KV_EINVAL,
+				       "--table: %s and %s asked together (--bench, --selection, --sweep/--x/--y/--metric name their "
+				       "tables); give one", asked[0], asked[i]);
 	*given = n > 0;
 	*which = REPORT_RUNS;
-	return n ? report_table_parse(asked[0], which, err, errlen) != 0 : 0;
+	return n ? report_table_parse(asked[0], which, err, errlen) : 0;
 }
 
 int cmd_report(int argc, char **argv)

@@ -79,6 +79,7 @@ struct report_grid {
  * (one row per value; ?1 is bound to o->task_prefix). */
 int report_grid_load(struct store *s, const struct report_opts *o, const char *sql, struct report_grid *g, char *err,
 		     size_t errlen);
+/* Releases g's arrays and empties it. */
 void report_grid_free(struct report_grid *g);
 /* Index of column c in g, or -1. */
 int report_grid_col(const struct report_grid *g, const char *c);
