@@ -24,7 +24,7 @@ static const struct cli_flag report_flags[] = {
 	  "runs (default), longbench, ruler, needle, bench, sweep or selection", false },
 	{ "--format", CLI_STR, offsetof(struct report_cfg, format), 0, 0, "md|csv|json", "output format (default: md)", false },
 	{ "--task", CLI_STR, offsetof(struct report_cfg, task), 0, 0, "PREFIX",
-	  "only runs whose task starts with PREFIX (longbench without --table: the runs, then the LongBench table)", false },
+	  "only runs whose task starts with PREFIX (longbench, ruler or needle without --table: the runs, then the task's table)", false },
 	{ "--bench", CLI_SWITCH, offsetof(struct report_cfg, bench), 0, 0, "", "same as --table bench", false },
 	{ "--selection", CLI_SWITCH, offsetof(struct report_cfg, selection), 0, 0, "", "same as --table selection", false },
 	{ "--sweep", CLI_STR, offsetof(struct report_cfg, sweep.sweep), 0, 0, "ID",
@@ -94,8 +94,11 @@ int cmd_report(int argc, char **argv)
 	o.sweep = cfg.sweep;
 	if (store_open_read(cfg.db, &s, err, sizeof(err)))
 		rc = 1;
-	else if (!given && cfg.task && !strncmp(cfg.task, "longbench", 9)) /* the runs, then the paper table */
-		rc = report_runs(s, &o, &l, err, sizeof(err)) || report_longbench(s, &o, &l, err, sizeof(err)) ||
+	else if (!given && cfg.task && (!strncmp(cfg.task, "longbench", 9) || !strncmp(cfg.task, "ruler", 5) ||
+					!strncmp(cfg.task, "needle", 6))) /* the runs, then the task's paper table */
+		rc = report_runs(s, &o, &l, err, sizeof(err)) ||
+		     (cfg.task[0] == 'l' ? report_longbench(s, &o, &l, err, sizeof(err))
+		      : cfg.task[0] == 'r' ? report_ruler(s, &o, &l, err, sizeof(err)) : report_needle(s, &o, &l, err, sizeof(err))) ||
 		     table_list_print(&l, stdout, o.format, err, sizeof(err));
 	else
 		rc = report_print(s, stdout, which, &o, err, sizeof(err)) != 0;

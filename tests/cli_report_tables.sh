@@ -156,6 +156,8 @@ check report_selection_should_sum_the_tie_counts test "$(cell "$tmp/selection.js
 # sweep through --table equals the --sweep alias; aliases and bad names
 check report_table_sweep_should_equal_the_sweep_alias test "$($K report --db "$db" --sweep sweep0 --format csv)" = "$(cat "$tmp/sweep.csv")"
 check report_bench_alias_should_equal_table_bench test "$($K report --db "$db" --bench --format csv)" = "$(cat "$tmp/bench.csv")"
+expect report_task_ruler_should_print_the_runs_then_the_ruler_tables 0 "## RULER by context length" -- $K report --db "$db" --task ruler
+check report_task_ruler_should_keep_to_ruler_runs test "$(grep -c '^| [0-9a-z]\{12\} |' "$tmp/out")" = 1
 expect report_should_refuse_an_unknown_table 1 "--table: expected runs, longbench, ruler, needle, bench, sweep or selection, got 'foo'" -- \
 	$K report --db "$db" --table foo
 expect report_should_refuse_two_tables 1 "--table: needle and bench asked together" -- $K report --db "$db" --table needle --bench
