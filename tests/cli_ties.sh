@@ -47,7 +47,7 @@ fi
 # kvlab run stores the tie counts; report --selection prints them per method and cut
 if $K run --model $M --task needle --context_lengths 700 --depths 50 --method snapkv --max_capacity_prompts 96 --threads 2 \
 	--db "$tmp/r.db" >/dev/null 2>&1; then
-	expect report_selection_should_summarise_ties 0 "^snapkv +kv +1 +1 +270 +[0-9]+ +[0-9.]+ +[0-9.]+$" -- $K report --selection --db "$tmp/r.db"
+	expect report_selection_should_summarise_ties 0 "^\| snapkv +\| kv +\| +1 \| +1 \| +270 \| +[0-9]+ \| +[0-9.]+ \| +[0-9.]+ \|$" -- $K report --selection --db "$tmp/r.db"
 else
 	fail report_selection_should_summarise_ties "kvlab run failed"
 fi
