@@ -12,7 +12,9 @@
 #include "methods/params.h"
 
 /* window_size (64) and kernel_size (5) with SnapKVPress's defaults; they write the same
- * struct kv_params fields as kv_param_window_size / kv_param_kernel_size. */
+ * struct kv_params fields as kv_param_window_size / kv_param_kernel_size, with the same kind
+ * and range (only the default and help differ: tests/test_params.c allows no more), so a
+ * flag means one thing to every method; --help names the methods whose default differs. */
 extern const struct kv_param_def kvp_param_window_size, kvp_param_kernel_size;
 
 /* SnapKVPress.score: softmax (fp32) of the last w rows over all T keys, causal inside the
