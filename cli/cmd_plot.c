@@ -7,7 +7,7 @@
 
 #include "cli/cli.h"      // cli_parse
 #include "cli/commands.h"
-#include "cli/method_label.h" // method_label: titles name the method's non-default parameters
+#include "eval/export_params.h" // export_params_defaults: titles name the method's non-default parameters
 #include "results/plot.h"  // plot_needle, plot_sweep
 #include "results/report.h" // struct sweep_query
 #include "results/bench_store.h" // bench_plot
@@ -45,7 +45,7 @@ static const struct cli_cmd needle_cmd = {
 
 static int plot_needle_main(int argc, char **argv)
 {
-	struct plot_needle_opts o = { .db_path = "results/kvlab.db", .labels = { method_label } };
+	struct plot_needle_opts o = { .db_path = "results/kvlab.db", .labels = { export_params_defaults() } };
 	struct plot_needle_summary s[PLOT_NEEDLE_MAX_RUNS];
 	char err[4096];
 	int n = 0, rc = cli_parse(&needle_cmd, argc, argv, &o, err, sizeof(err));
@@ -131,7 +131,7 @@ static const struct cli_cmd tradeoff_cmd = {
 
 static int plot_tradeoff_main(int argc, char **argv)
 {
-	struct plot_tradeoff_opts o = { .db_path = "results/kvlab.db", .x = "both", .labels = { method_label } };
+	struct plot_tradeoff_opts o = { .db_path = "results/kvlab.db", .x = "both", .labels = { export_params_defaults() } };
 	struct plot_tradeoff_summary s;
 	char err[4096];
 	int rc = cli_parse(&tradeoff_cmd, argc, argv, &o, err, sizeof(err));
@@ -196,7 +196,7 @@ static int plot_sweep_main(int argc, char **argv)
 	int rc = cli_parse(&sweep_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : fail(err);
-	const struct plot_labeler labels = { method_label };
+	const struct plot_labeler labels = { export_params_defaults() };
 	if (plot_sweep(cfg.db, &cfg.q, cfg.fixed, &labels, cfg.out, err, sizeof(err)))
 		return fail(err);
 	fprintf(stderr, "wrote %s\n", cfg.out);

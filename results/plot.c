@@ -424,7 +424,7 @@ int plot_needle(const struct plot_needle_opts *o, struct plot_needle_summary *su
 		r->sum.n_lengths = d[k].n_lens;
 		r->sum.n_depths = d[k].n_depths;
 		r->sum.average = d[k].total / d[k].n_samples;
-		plot_method_label(&o->labels, r->sum.method, r->method_json, r->sum.label, sizeof(r->sum.label));
+		plot_method_label(st, &o->labels, r->sum.method, r->method_json, r->sum.label, sizeof(r->sum.label));
 	}
 	if ((rc = gp_begin(&g, o->out, GP_PNG | GP_SVG | GP_PDF, err, errlen)))
 		goto out_db;

@@ -6,20 +6,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Names a run's method in titles, legends and point labels: writes "METHOD k=v ..." (the
- * parameters of method_json that differ from the method's defaults) into buf. results/ sits
- * below methods/ and cannot read their parameter tables, so the CLI passes its own
- * (cli/method_label.c); where an options struct leaves it NULL, figures show the method name. */
+#include "results/run_label.h" // struct run_defaults, run_label_params
+
+struct store;
+
+/* Names a run's method in titles, legends and point labels as "METHOD k=v ..." (the
+ * parameters of method_json that differ from the method's defaults, results/run_label.h).
+ * results/ sits below methods/ and cannot read their parameter tables, so the CLI passes
+ * the defaults (eval/export_params.h); where an options struct leaves them NULL, figures
+ * show the method name. */
 struct plot_labeler {
-	void (*method)(const char *method, const char *method_json, char *buf, size_t len);
+	const struct run_defaults *defaults;
 };
 
 /* The model as titles name it: the path's last component without a ".gguf" ending
  * ("models/SmolLM2-135M-Instruct.Q4_1.gguf" -> "SmolLM2-135M-Instruct.Q4_1"). */
 void plot_model_name(const char *model_path, char *buf, size_t len);
 
-/* Writes the label of a run into buf through l (NULL or an empty l: the method name). */
-void plot_method_label(const struct plot_labeler *l, const char *method, const char *method_json, char *buf, size_t len);
+/* Writes the label of a run into buf: the method name, then its non-default parameters when
+ * l gives defaults (s: the database whose JSON functions compare them; on an error, the name). */
+void plot_method_label(struct store *s, const struct plot_labeler *l, const char *method, const char *method_json,
+		       char *buf, size_t len);
 
 struct plot_needle_opts {
 	const char *db_path;    /* results database (opened read-only) */

@@ -62,7 +62,7 @@ static int common_label(struct store *s, const struct sweep_table *t, const char
 	sqlite3_bind_text(q, 3, py, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(q, 4, grp, -1, SQLITE_TRANSIENT);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		plot_method_label(l, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1), label,
+		plot_method_label(s, l, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1), label,
 				  sizeof(label));
 		if (n++ == 0) {
 			snprintf(first, sizeof(first), "%s", label);

@@ -20,10 +20,22 @@ void plot_model_name(const char *model_path, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)(end - start), p + start);
 }
 
-void plot_method_label(const struct plot_labeler *l, const char *method, const char *method_json, char *buf, size_t len)
+void plot_method_label(struct store *s, const struct plot_labeler *l, const char *method, const char *method_json,
+		       char *buf, size_t len)
 {
-	if (l && l->method)
-		l->method(method, method_json, buf, len);
-	else
-		snprintf(buf, len, "%s", method ? method : "?");
+	char params[512] = "", err[256];
+	if (!len)
+		return;
+	if (l && l->defaults &&
+	    run_label_params(s, l->defaults, method, method_json, params, sizeof(params), err, sizeof(err)) != 0)
+		params[0] = '\0';
+	size_t o = (size_t)snprintf(buf, len, "%s", method ? method : "?");
+	/* whole pairs only */
+	for (char *w = params[0] ? params : NULL, *sp; w && o < len; w = sp ? sp + 1 : NULL) {
+		sp = strchr(w, ' ');
+		size_t wl = sp ? (size_t)(sp - w) : strlen(w);
+		if (o + 1 + wl >= len)
+			break;
+		o += (size_t)snprintf(buf + o, len - o, " %.*s", (int)wl, w);
+	}
 }

@@ -262,7 +262,7 @@ static int make_points(struct store *s, const struct plot_tradeoff_opts *o, cons
 		snprintf(p->run_id, sizeof(p->run_id), "%s", r->run_id);
 		snprintf(p->ref_id, sizeof(p->ref_id), "%s", rs->r[ref].run_id);
 		snprintf(p->method, sizeof(p->method), "%s", r->method);
-		plot_method_label(&o->labels, r->method, r->method_json, p->label, sizeof(p->label));
+		plot_method_label(s, &o->labels, r->method, r->method_json, p->label, sizeof(p->label));
 		p->n = (int)best[0];
 		p->score = best[5];
 		p->kv_kept = best[2] > 0 ? best[1] / best[2] : NAN;

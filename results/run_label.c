@@ -19,6 +19,16 @@ static const char *const diff_sql =
 	"  SELECT 1 FROM json_tree(?2) d WHERE d.fullkey = r.fullkey AND d.type = r.type AND d.atom = r.atom)"
 	" ORDER BY r.id";
 
+/* True when the space-separated words of buf hold pair whole. */
+static bool has_pair(const char *buf, const char *pair)
+{
+	size_t n = strlen(pair);
+	for (const char *p = strstr(buf, pair); p; p = strstr(p + 1, pair))
+		if ((p == buf || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
 /* Runs diff_sql and writes each pair with `json` deciding the form. */
 static int label(struct store *s, const struct run_defaults *d, const char *method, const char *mj, bool json,
 		 char *buf, size_t len, char *err, size_t errlen)
@@ -51,7 +61,11 @@ static int label(struct store *s, const struct run_defaults *d, const char *meth
 		else
 			snprintf(val, sizeof(val), "%s", atom ? atom : "null");
 		if (!json) {
-			o += (size_t)snprintf(buf + o, len - o, "%s%s=%s", n ? " " : "", key ? key : "?", val);
+			char pair[512];
+			snprintf(pair, sizeof(pair), "%s=%s", key ? key : "?", val);
+			if (has_pair(buf, pair) || o + strlen(pair) + (n ? 1 : 0) >= len) /* said once; whole pairs only */
+				continue;
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", n ? " " : "", pair);
 		} else {
 			char *k = NULL, *v = NULL;
 			size_t kl = 0, kc = 0, vl = 0, vc = 0;

@@ -19,7 +19,8 @@ struct run_defaults {
 /* Writes the parameters of method_json (a run's runs.method_json) whose values differ from
  * the defaults d gives for method, as "k=v k=v" in method_json's order ("" when none; every
  * parameter when d is NULL or does not know the method); nested objects (composed methods'
- * halves) are compared leaf by leaf, their "method" keys left out. Floats print with %g.
+ * halves) are compared leaf by leaf, their "method" keys left out, a pair both halves give
+ * written once. Floats print with %g; a pair that does not fit in buf whole is left out.
  * Uses s's SQLite JSON functions; KV_EIO names the database. */
 int run_label_params(struct store *s, const struct run_defaults *d, const char *method, const char *method_json,
 		     char *buf, size_t len, char *err, size_t errlen);

@@ -1,8 +1,22 @@
-/* cli/method_label.c: figure labels name a run's method and only its non-default parameters. */
+/* plot_method_label (results/plot_title.c over results/run_label.c, with the real method
+ * tables' defaults from eval/export_params.c): figure labels name a run's method and only
+ * its non-default parameters. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "cli/method_label.h" // method_label
+#include "eval/export_params.h" // export_params_defaults
+#include "results/plot.h"       // plot_method_label
+#include "results/store.h"
 #include "tests/test.h"
+
+static struct store *g_store;
+
+static void method_label(const char *method, const char *json, char *buf, size_t len)
+{
+	const struct plot_labeler l = { export_params_defaults() };
+	plot_method_label(g_store, &l, method, json, buf, len);
+}
 
 static void check_label(const char *method, const char *json, const char *want)
 {
@@ -47,7 +61,7 @@ static void composed_methods_should_name_each_half_once(void)
 static void unknown_input_should_give_the_name_and_what_is_known(void)
 {
 	check_label("snapkv", "{\"method\":\"snapkv\",\"future_flag\":3}", "snapkv future_flag=3");
-	check_label("nosuch", "{\"method\":\"nosuch\",\"a\":1}", "nosuch");
+	check_label("nosuch", "{\"method\":\"nosuch\",\"a\":1}", "nosuch a=1"); /* unknown: every parameter */
 	check_label("snapkv", "not json", "snapkv");
 	check_label("snapkv", NULL, "snapkv");
 	char small[8];
@@ -57,9 +71,17 @@ static void unknown_input_should_give_the_name_and_what_is_known(void)
 
 int main(void)
 {
+	char err[256];
+	(void)system("mkdir -p tests/out && rm -f tests/out/method_label.db*");
+	if (store_open("tests/out/method_label.db", &g_store, err, sizeof(err))) {
+		printf("FAIL store: %s\n", err);
+		t_n_fail++;
+		return t_done();
+	}
 	T_RUN(defaults_should_be_left_out);
 	T_RUN(other_values_should_be_named_in_json_order);
 	T_RUN(composed_methods_should_name_each_half_once);
 	T_RUN(unknown_input_should_give_the_name_and_what_is_known);
+	store_close(g_store);
 	return t_done();
 }
