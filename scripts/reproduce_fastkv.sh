@@ -114,7 +114,8 @@ sweep() {
 		echo "$name SWEEP_ID_OF_$name" >>"$sweeps.dry"
 		return 0
 	fi
-	id=$(run "$K" sweep "$@" "${extra[@]}" | head -1)
+	id=$(run "$K" sweep "$@" "${extra[@]}")
+	id=${id%%$'\n'*} # with --slurm a second line holds the job ids
 	[ -n "$id" ] || die "kvlab sweep $name printed no id"
 	grep -v "^$name " "$sweeps" 2>/dev/null >"$sweeps.tmp" || true
 	echo "$name $id" >>"$sweeps.tmp"
@@ -169,7 +170,7 @@ if [ $report_only = 0 ]; then
 fi
 
 if [ $slurm = 1 ] && [ $report_only = 0 ] && [ $dry = 0 ]; then
-	echo "reproduce_fastkv: the D.5 sweeps were submitted to Slurm; once their merge jobs are done:" >&2
+	echo "reproduce_fastkv: the D.5 sweeps went to Slurm (kvlab sweep --slurm); once their merge jobs are done:" >&2
 	echo "  $0 --report_only --db $db --out $out" >&2
 fi
 

@@ -54,6 +54,11 @@ else
 fi
 
 # --quick on the tiny model: every command runs, and they are the ones --dry_run printed
+# (RULER's generator needs the Punkt tables and wonderwords lists make model fetches)
+if [ ! -f models/punkt/english.tab ] || [ ! -d models/wonderwords ]; then
+	skip quick_run_should_complete "models/punkt/english.tab or models/wonderwords missing (make model)"
+	exit 0
+fi
 if bash $S "${Q[@]}" >"$tmp/run.out" 2>"$tmp/run.err"; then
 	ok quick_run_should_complete
 else
@@ -83,3 +88,14 @@ else
 	fail quick_run_should_store_every_method_and_both_sweeps "$(q1 "SELECT task, method, COUNT(*) FROM runs GROUP BY 1, 2" | tr '\n' ' ')"
 fi
 check d5_layer_table_should_pivot_tsp_idx grep -q '^| tsp_idx \\ tsp_rate | 0.2 | 0.3 | 0.4 |' "$tmp/o/d5_rate_layer.md"
+# --slurm (scripts written, not submitted): the same sweeps, their array jobs beside --db, the
+# sweep tables left for --report_only
+cp "$tmp/o/sweeps.txt" "$tmp/sweeps.local"
+if SLURM_FLAGS=--no_submit bash $S "${Q[@]}" --slurm >/dev/null 2>"$tmp/slurm.err" &&
+	[ "$(ls "$tmp"/slurm-*/array.sh 2>/dev/null | wc -l)" = 2 ] && cmp -s "$tmp/o/sweeps.txt" "$tmp/sweeps.local" &&
+	grep -q -- "--report_only --db $tmp/r.db" "$tmp/slurm.err" && ! grep -q "plot sweep" "$tmp/slurm.err"; then
+	ok slurm_should_write_the_sweeps_array_jobs
+else
+	fail slurm_should_write_the_sweeps_array_jobs "$(grep -v '^+ ' "$tmp/slurm.err" | tail -3)"
+fi
+expect report_only_should_draw_the_sweeps 0 "plot sweep .*d5_rate_layer.png" -- bash $S "${Q[@]}" --report_only
