@@ -143,13 +143,18 @@ int cmd_calibrate(int argc, char **argv)
 	struct model *m = NULL;
 	int32_t *ids = NULL;
 	int ret = 1, rc;
+	if (argc >= 1 && strcmp(argv[0], "tsp") == 0)
+		return cmd_calibrate_tsp(argc - 1, argv + 1);
 	if (argc >= 1 && strncmp(argv[0], "--", 2) != 0) {
-		if (strcmp(argv[0], "pyramidinfer") != 0)
-			return fail("kvlab calibrate: only pyramidinfer has a schedule to calibrate (kvlab calibrate pyramidinfer --target R)");
+		if (strcmp(argv[0], "pyramidinfer") != 0) {
+			fprintf(stderr, "kvlab calibrate: '%s': expected pyramidinfer (kvlab calibrate pyramidinfer --target R) or tsp "
+				"(kvlab calibrate tsp --model M)\n", argv[0]);
+			return 1;
+		}
 		argc--;
 		argv++;
 	} else if (!(argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0))) {
-		return fail("kvlab calibrate: name the method first: kvlab calibrate pyramidinfer --target R (see --help)");
+		return fail("kvlab calibrate: name what to calibrate first: kvlab calibrate pyramidinfer --target R, or kvlab calibrate tsp (see --help of each)");
 	}
 	if ((rc = cli_parse(&calibrate_cmd, argc, argv, &cfg, err, sizeof(err))))
 		return rc == 1 ? 0 : fail(err);

@@ -14,24 +14,24 @@
 #include "cli/backend_flag.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/task_flags.h" // struct task_flags, task_flags_join
 #include "eval/sweep.h"
 
 struct sweep_cfg {
 	const char *model, *db, *grid;
-	struct task_args ta;
+	struct task_flags task; /* kvlab run's task flags (cli/task_flags.h) */
 	struct cli_methods methods;
 	int threads, jobs;
-	const char *backend, *dtype, *haystack_dir, *shard, *part;
+	const char *backend, *dtype, *shard, *part;
 	bool slurm, no_submit;
 	const char *partition, *time, *slurm_dir;
 	int gpus_per_task, max_parallel, shards;
 };
 
-/* The task flags are kvlab run's. */
-static const struct cli_flag sweep_flags[] = {
+/* sweep's own flags; kvlab run's task flags follow them (sweep_flags, filled by cmd_sweep) */
+static const struct cli_flag sweep_own_flags[] = {
 	{ "--grid", CLI_STR, offsetof(struct sweep_cfg, grid), 0, 0, "'K=V,..  K=A:B:STEP ..'",
 	  "the grid: axes method= and any method flag (without --), values listed or as ranges (STOP included)", true },
-	{ "--task", CLI_STR, offsetof(struct sweep_cfg, ta.task), 0, 0, "NAME", "task, as kvlab run takes it", true },
 	{ "--model", CLI_STR, offsetof(struct sweep_cfg, model), 0, 0, "PATH", "GGUF file or Hugging Face model folder", false },
 	{ "--db", CLI_STR, offsetof(struct sweep_cfg, db), 0, 0, "PATH", "SQLite results database (with --slurm: the merged one)", false },
 	{ "--method", CLI_METHOD, offsetof(struct sweep_cfg, methods), 0, 0, "NAME",
@@ -42,17 +42,6 @@ static const struct cli_flag sweep_flags[] = {
 	{ "--backend", CLI_STR, offsetof(struct sweep_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded in the runs)", false },
 	{ "--dtype", CLI_STR, offsetof(struct sweep_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
 	{ "--shard", CLI_STR, offsetof(struct sweep_cfg, shard), 0, 0, "K/N", "run only samples i with i % N == K of every point", false },
-	{ "--context_lengths", CLI_STR, offsetof(struct sweep_cfg, ta.context_lengths), 0, 0, "L1,L2,..", "needle: context lengths in tokens", false },
-	{ "--depths", CLI_STR, offsetof(struct sweep_cfg, ta.depths), 0, 0, "D1,D2,..", "needle: depth percents", false },
-	{ "--haystack_dir", CLI_STR, offsetof(struct sweep_cfg, haystack_dir), 0, 0, "DIR", "needle: folder of .txt essays", false },
-	{ "--data", CLI_STR, offsetof(struct sweep_cfg, ta.data), 0, 0, "PATH", "task data file or folder", false },
-	{ "--limit", CLI_INT, offsetof(struct sweep_cfg, ta.limit), 0, 1 << 30, "N", "run at most N samples (0 = all)", false },
-	{ "--chat", CLI_SWITCH, offsetof(struct sweep_cfg, ta.chat), 0, 0, "", "wrap prompts in the model's chat template", false },
-	{ "--model_max_len", CLI_INT, offsetof(struct sweep_cfg, ta.max_len), 0, 1 << 30, "N", "LongBench/RULER: prompt cap in tokens", false },
-	{ "--ruler_protocol", CLI_STR, offsetof(struct sweep_cfg, ta.protocol), 0, 0, "NAME", "ruler: fastkv or official", false },
-	{ "--qa_data", CLI_STR, offsetof(struct sweep_cfg, ta.qa_data), 0, 0, "PATH", "ruler qa_1/qa_2: SQuAD v2 / HotpotQA dev JSON", false },
-	{ "--ruler_rev", CLI_STR, offsetof(struct sweep_cfg, ta.ruler_rev), 0, 0, "REV", "ruler without --data: generator revision", false },
-	{ "--beyond_context", CLI_SWITCH, offsetof(struct sweep_cfg, ta.beyond_context), 0, 0, "", "allow prompts beyond the model's context", false },
 	{ "--slurm", CLI_SWITCH, offsetof(struct sweep_cfg, slurm), 0, 0, "",
 	  "write and submit a Slurm array job (--shards tasks, each into a local shard database) and a merge job after it", false },
 	{ "--shards", CLI_INT, offsetof(struct sweep_cfg, shards), 1, 10000, "N", "--slurm: array tasks (each runs --shard i/N)", false },
@@ -65,6 +54,8 @@ static const struct cli_flag sweep_flags[] = {
 	{ "--no_submit", CLI_SWITCH, offsetof(struct sweep_cfg, no_submit), 0, 0, "", "--slurm: write the scripts, do not submit", false },
 	{ 0 },
 };
+
+static struct cli_flag sweep_flags[sizeof(sweep_own_flags) / sizeof(sweep_own_flags[0]) + TASK_FLAGS_N];
 
 static const struct cli_cmd sweep_cmd = {
 	"sweep",
@@ -375,18 +366,17 @@ int cmd_sweep(int argc, char **argv)
 	struct sweep_cfg cfg = { .model = cli_default_model(), .db = "results/kvlab.db", .backend = "cpu",
 				 .jobs = 1, .shards = 4 };
 	char err[1024];
+	if (task_flags_join(sweep_flags, sizeof(sweep_flags) / sizeof(sweep_flags[0]), sweep_own_flags, offsetof(struct sweep_cfg, task)) < 0)
+		return fprintf(stderr, "kvlab sweep: internal error: the flag table is too small\n"), 1;
 	int rc = cli_parse(&sweep_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : (fprintf(stderr, "kvlab: %s\n", err), 1);
 	rc = 1;
-	if (cfg.haystack_dir) {
-		if (cfg.ta.data) {
-			fprintf(stderr, "kvlab sweep: give --haystack_dir or --data, not both\n");
-			goto out;
-		}
-		cfg.ta.data = cfg.haystack_dir;
+	if (task_flags_resolve(&cfg.task, "kvlab sweep", err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
 	}
-	struct sweep_opts so = { .run = { .model_path = cfg.model, .db_path = cfg.db, .task = &cfg.ta, .methods = cfg.methods.list,
+	struct sweep_opts so = { .run = { .model_path = cfg.model, .db_path = cfg.db, .task = &cfg.task.ta, .methods = cfg.methods.list,
 					  .method_args = &cfg.methods.args, .threads = cfg.threads, .n_shards = 1 },
 				 .grid = cfg.grid, .n_parts = 1 };
 	if (cli_backend(cfg.backend, cfg.dtype, &so.run.backend, err, sizeof(err))) {

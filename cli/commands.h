@@ -7,6 +7,7 @@ int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_calibrate_tsp(int argc, char **argv); /* kvlab calibrate tsp (cli/cmd_calibrate_tsp.c) */
 int cmd_run(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_merge(int argc, char **argv);

@@ -16,7 +16,7 @@ static const struct command commands[] = {
 	{ "info", cmd_info, "print a model's architecture, shapes, tokenizer and chat format" },
 	{ "tokenize", cmd_tokenize, "print the token ids of a text" },
 	{ "generate", cmd_generate, "greedy generation from a prompt under a KV policy" },
-	{ "calibrate", cmd_calibrate, "find the PyramidInfer decay ratio that keeps a target fraction of KV" },
+	{ "calibrate", cmd_calibrate, "pyramidinfer: the decay ratio for a target KV fraction; tsp: the TSP layer for this model" },
 	{ "run", cmd_run, "evaluate a method on a task; every sample stored in SQLite (resumable)" },
 	{ "sweep", cmd_sweep, "one run per point of a grid of method parameters (local, --jobs N, or --slurm)" },
 	{ "merge", cmd_merge, "join results databases (Slurm shard databases) into one, refusing clashes" },

@@ -516,6 +516,9 @@ static int pf_logits(struct prefill *p, bool all_rows, float *logits, char *err,
 	if (!y)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d rows of logits", nr);
 	bk_rmsnorm(p->be, p->xn, p->x + (size_t)r0 * E, m->out_norm, nr, E, c->norm_eps);
+	for (int i = 0; i < p->ns; i++) /* the last row's normed state, for calibrations that compare runs */
+		if (p->ss[i]->final_hidden)
+			bk_download(p->be, p->ss[i]->final_hidden, p->xn + (size_t)(nr - 1) * E, sizeof(float) * (size_t)E);
 	mm(p->be, p->xn, nr, E, &(struct prod){ y, m->output, &m->q_output, V }, 1);
 	if (y != logits) {
 		bk_download(p->be, logits, y, bytes);

@@ -60,6 +60,8 @@ struct fwd_session {
 	float *dec;                      /* owned scratch for decode, backend memory */
 	struct attn_kv_view *views;      /* (H,) owned: decode's per-head cache views */
 	struct fwd_trace trace;          /* owned */
+	float *final_hidden;             /* optional (E,) host buffer, borrowed: when set, prefill writes the
+					  * last row's final normed hidden state (the LM head's input) there */
 };
 
 /* Makes a session on backend be (borrowed; engine/backend.h, backend_by_name) for
