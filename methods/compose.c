@@ -41,12 +41,12 @@ static const struct half reductions[] = {
 };
 static const struct half retentions[] = {
 	{ "full", &fullkv_method }, { "snapkv", &snapkv_method }, { "h2o", &h2o_method },
-	{ "streamingllm", &streamingllm_method },
+	{ "streamingllm", &streamingllm_method }, { "expected_attention", &expected_attention_method },
 };
 
 #define N_RED ((int)(sizeof(reductions) / sizeof(reductions[0])))
 #define N_RET ((int)(sizeof(retentions) / sizeof(retentions[0])))
-#define N_COMP 16 /* N_RED * N_RET, spelled out for the init wrappers below */
+#define N_COMP 20 /* N_RED * N_RET, spelled out for the init wrappers below */
 #define MAX_PARAMS 32
 
 /* One composed method: its vtable, halves, name and union parameter table. */
@@ -176,13 +176,14 @@ static void compose_describe(const void *state, char *buf, size_t len)
 	}
 COMPOSE_INIT(0) COMPOSE_INIT(1) COMPOSE_INIT(2) COMPOSE_INIT(3) COMPOSE_INIT(4) COMPOSE_INIT(5) COMPOSE_INIT(6)
 COMPOSE_INIT(7) COMPOSE_INIT(8) COMPOSE_INIT(9) COMPOSE_INIT(10) COMPOSE_INIT(11) COMPOSE_INIT(12) COMPOSE_INIT(13)
-COMPOSE_INIT(14) COMPOSE_INIT(15)
+COMPOSE_INIT(14) COMPOSE_INIT(15) COMPOSE_INIT(16) COMPOSE_INIT(17) COMPOSE_INIT(18) COMPOSE_INIT(19)
 
 typedef int (*init_fn)(const char *const *, const char *const *, int, const struct kv_shape *, void **, char *, size_t);
 static const init_fn g_inits[N_COMP] = {
 	compose_init_0, compose_init_1, compose_init_2, compose_init_3, compose_init_4, compose_init_5,
 	compose_init_6, compose_init_7, compose_init_8, compose_init_9, compose_init_10, compose_init_11,
-	compose_init_12, compose_init_13, compose_init_14, compose_init_15,
+	compose_init_12, compose_init_13, compose_init_14, compose_init_15, compose_init_16, compose_init_17,
+	compose_init_18, compose_init_19,
 };
 
 /* Appends the definitions of table not yet in c->params. */

@@ -10,7 +10,9 @@
 
 const struct kv_method *const kv_methods[] = {
 	&fullkv_method, &fastkv_method, &gemfilter_method, &snapkv_method,
-	&streamingllm_method, &h2o_method, &pyramidinfer_method, NULL,
+	&streamingllm_method, &h2o_method, &pyramidinfer_method,
+	&expected_attention_method, /* kvpress 0.5.5 presses */
+	NULL,
 };
 
 static const struct kv_method *find_in(const struct kv_method *const *table, const char *name)
