@@ -26,6 +26,7 @@
 #include "methods/params.h"    // struct kv_args
 #include "methods/registry.h"  // kv_policy_make, kv_method_find
 #include "tests/test.h"
+#include "tests/test_policy.h"   // t_policy_make, t_tiny_model, t_random_ids
 
 #define REGEN "regenerate with scripts/ref_kvpress_qa.py"
 #define PARAMS_LEN 128
@@ -422,6 +423,73 @@ static void golden_reader_should_reject_bad_magic_and_truncation(void)
 	remove(path);
 }
 
+// ----------------------------------------------------------------------------
+// the method on the tiny random model: composition, decode after unequal heads, refusals
+
+/* Prefills ids with method (params kv) on m and decodes n_dec tokens into r. */
+static int run_method(const struct model *m, const char *method, const char *const *kv, const int32_t *ids, int n,
+		      int n_dec, struct t_run *r, char *err, size_t errlen)
+{
+	int rc = t_policy_make(method, kv, m, &r->pol, err, errlen);
+	if (!rc)
+		rc = fwd_session_init(m, &r->pol, n_dec, 1, &r->s, err, errlen);
+	if (!rc && !(r->logits = malloc(sizeof(float) * (size_t)m->cfg.n_vocab)))
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	if (!rc)
+		rc = fwd_prefill(r->s, ids, n, false, r->logits, err, errlen);
+	for (int t = 0; !rc && t < n_dec; t++)
+		rc = fwd_decode(r->s, (int32_t)(t + 1), r->logits, err, errlen);
+	return rc;
+}
+
+static void none_plus_expected_attention_should_be_expected_attention_and_decode(void)
+{
+	struct model *m = NULL;
+	char err[512];
+	T_CHECK(t_tiny_model(&m, err, sizeof(err)) == 0, "%s", err);
+	int32_t *ids = t_random_ids(300, 7, 256);
+	static const char *const kv[] = { "compression_ratio", "0.6", "n_future_positions", "64", NULL };
+	struct t_run a = { 0 }, b = { 0 };
+	int ra = m && ids ? run_method(m, "expected_attention", kv, ids, 300, 3, &a, err, sizeof(err)) : -1;
+	T_CHECK(ra == 0, "expected_attention: %s", err);
+	int rb = m && ids ? run_method(m, "none+expected_attention", kv, ids, 300, 3, &b, err, sizeof(err)) : -1;
+	T_CHECK(rb == 0, "none+expected_attention: %s", err);
+	for (int l = 0; !ra && !rb && l < m->cfg.n_layer; l++) {
+		const struct kv_layer *A = &a.s->cache->layers[l], *B = &b.s->cache->layers[l];
+		T_CHECK(A->n_head == m->cfg.n_head_kv && B->n_head == A->n_head, "layer %d: %d and %d heads", l, A->n_head, B->n_head);
+		for (int h = 0; h < A->n_head && h < B->n_head; h++) {
+			/* 120 of 300 prompt rows (int(300 * 0.4)) plus the 3 decoded ones */
+			T_CHECK(A->len[h] == 123 && B->len[h] == 123, "layer %d head %d: %d and %d entries", l, h, A->len[h], B->len[h]);
+			T_CHECK(memcmp(A->pos + (size_t)h * A->cap, B->pos + (size_t)h * B->cap, sizeof(int32_t) * (size_t)A->len[h]) == 0,
+				"layer %d head %d: different rows", l, h);
+		}
+	}
+	T_CHECK(!ra && !rb && memcmp(a.logits, b.logits, sizeof(float) * (size_t)m->cfg.n_vocab) == 0, "decode logits differ");
+	t_run_free(&a);
+	t_run_free(&b);
+	free(ids);
+	model_free(m);
+}
+
+static void expected_attention_should_refuse_a_view_without_rope_frequencies(void)
+{
+	const struct kv_shape shape = { .n_layer = 1, .n_head = 2, .n_head_kv = 1, .head_dim = 4, .n_embd = 8 };
+	static const char *const keys[] = { "compression_ratio" }, *const vals[] = { "0.5" };
+	void *st = NULL;
+	char err[256] = "";
+	int rc = expected_attention_method.init(keys, vals, 1, &shape, &st, err, sizeof(err));
+	T_CHECK(rc == 0, "init: %s", err);
+	float q[8 * 8] = { 0 }, k[8 * 4] = { 0 }, v[8 * 4] = { 0 };
+	int32_t pos[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }, rows[2 * 8];
+	int n_keep[2];
+	struct kv_layer_view view = { .shape = &shape, .n = 8, .n_prompt = 8, .pos = pos, .ids = pos, .q = q, .k = k, .v = v };
+	struct kv_decision d = { .keep_all = true, .n_keep = n_keep, .keep = rows };
+	if (!rc)
+		rc = expected_attention_method.prefill_layer(st, &view, &d, err, sizeof(err));
+	T_CHECK(rc == KV_EINVAL && strstr(err, "expected_attention") && strstr(err, "RoPE") && d.keep_all, "rc %d: %s", rc, err);
+	expected_attention_method.free_state(st);
+}
+
 int main(void)
 {
 	static const char *const files[][2] = {
@@ -429,6 +497,8 @@ int main(void)
 	};
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	T_RUN(golden_reader_should_reject_bad_magic_and_truncation);
+	T_RUN(none_plus_expected_attention_should_be_expected_attention_and_decode);
+	T_RUN(expected_attention_should_refuse_a_view_without_rope_frequencies);
 	struct model *m = NULL;
 	char err[512];
 	if (model_load(T_MODEL, &m, err, sizeof(err))) {
