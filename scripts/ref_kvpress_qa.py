@@ -3,7 +3,9 @@
 
 Run from anywhere (CI never needs it; the outputs are committed):
 
-    /work/refvenv/bin/python scripts/ref_kvpress_qa.py            # write the goldens
+    /work/refvenv/bin/python scripts/ref_kvpress_qa.py                  # write the goldens
+    /work/refvenv/bin/python scripts/ref_kvpress_qa.py --only kvzip     # one of them
+    /work/refvenv/bin/python scripts/ref_kvpress_qa.py --time_kvzip 2048  # KVzip's cost in kvpress
 
 Needs torch (CPU), transformers 5.x (+ gguf, accelerate), kvpress 0.5.5 (PyPI), numpy,
 models/SmolLM2-135M-Instruct.Q4_1.gguf and the essays in ../shared/data/paul_graham_essays
@@ -17,6 +19,19 @@ score() and compress() on every layer. The wrapper here only records, per layer,
 scores score() returned (1, Hkv, T) and checks that the keys compress() left in the cache
 are the rows the top-k of those scores picks (torch.topk, as ScorerPress.compress does);
 the kept positions written are those rows.
+
+KVzip: kvpress's KVzipPress on the prompt it expects, the chat template's prefix (SmolLM2's
+system turn and "<|im_start|>user\n": prefix_length tokens, never scored) followed by the
+essay tokens. Its context manager reloads the tokenizer from model.config.name_or_path,
+so the GGUF's tokenizer is saved to a temporary folder first; compress_post refuses eager
+attention, so the KVzip run uses sdpa. KVzip prefills, then replays "Repeat the previous
+context exactly." + the chat suffix + the context through the cache (a second forward),
+keeps the max attention each context position gets from the replayed queries (over the
+group's query heads), ranks all layers and heads together (layerwise=False) and masks the
+lowest compression_ratio of them: kept counts differ between layers and heads. The file's
+cases carry kvzip_prefix=<prefix_length>. kvlab has no KVzip method yet (see the kvpB
+report), so tests/golden/kvpress_kvzip.bin is not committed; this writes it.
+--time_kvzip N times kvpress's plain prefill against prefill + reconstruction (3 runs each).
 
 Boundary ties. kvlab's fp32 forward matches transformers to ~1e-5, so scores that close to
 the top-k boundary may flip. As in scripts/ref_methods.py, every (layer, KV head) stores
@@ -57,6 +72,11 @@ EA_CASES = [
     ({"compression_ratio": "0.8"}, {"compression_ratio": 0.8}),
     ({"compression_ratio": "0.7", "n_future_positions": "128", "use_covariance": "0", "epsilon": "0.01"},
      {"compression_ratio": 0.7, "n_future_positions": 128, "use_covariance": False, "epsilon": 0.01}),
+]
+
+KVZIP_CASES = [
+    ({"compression_ratio": "0.5"}, {"compression_ratio": 0.5}),
+    ({"compression_ratio": "0.8"}, {"compression_ratio": 0.8}),
 ]
 
 
@@ -134,6 +154,106 @@ def run_expected_attention(model, ids, kw):
     return out
 
 
+def kvzip_context_ids(tok, n):
+    """The prompt kvpress's KVzipPress expects: the chat template's text before the user's
+    content (its prefix_length tokens, left unscored) followed by n essay tokens."""
+    dummy = "dummy context"
+    sep = "\n" + "#" * len(dummy)
+    text = tok.apply_chat_template([{"role": "user", "content": dummy + sep}], add_generation_prompt=True,
+                                   tokenize=False, enable_thinking=False)
+    prefix_text = text.split(sep)[0].split(dummy)[0]
+    prefix = tok.encode(prefix_text, add_special_tokens=False)
+    return [int(i) for i in prefix] + prompt_ids(tok, n), len(prefix)
+
+
+def kvzip_press(tok, model, kw):
+    """kvpress's KVzipPress, given a tokenizer folder: it reloads the tokenizer from
+    model.config.name_or_path, which for a GGUF-loaded model holds no tokenizer files."""
+    import tempfile
+    from kvpress import KVzipPress
+    d = tempfile.mkdtemp(prefix="kvzip_tok_")
+    tok.save_pretrained(d)
+    model.config.name_or_path = d
+    return KVzipPress(**kw)
+
+
+def run_kvzip(tok, model, ids, kw):
+    """Prefill + KVzip's context reconstruction under kvpress's KVzipPress. KVzip does not
+    cut the cache: compress_post stores, per layer, the (head, position) pairs masked from
+    then on (module.masked_key_indices); kept = the rest. Scores: press.score_val (L, 1,
+    Hkv, N) as compress_post saw it (sinks raised to max + 1), so the band is taken around
+    the global boundary (layerwise=False ranks every layer and head together)."""
+    import torch
+    from transformers import DynamicCache
+    press = kvzip_press(tok, model, kw)
+    got = {}
+    orig_post = press.compress_post
+
+    def compress_post(m):
+        orig_post(m)
+        got["scores"] = press.score_val.detach().clone()
+        got["masked"] = [tuple(t.clone() for t in layer.self_attn.masked_key_indices) for layer in m.model.layers]
+
+    press.compress_post = compress_post
+    impl = model.config._attn_implementation
+    model.config._attn_implementation = "sdpa"  # compress_post refuses eager
+    try:
+        with torch.no_grad(), press(model):
+            model.model(input_ids=torch.tensor([ids]), past_key_values=DynamicCache())
+    finally:
+        model.config._attn_implementation = impl
+        for layer in model.model.layers:
+            if hasattr(layer.self_attn, "masked_key_indices"):
+                del layer.self_attn.masked_key_indices
+    sc = got["scores"][:, 0].float()                     # (L, Hkv, N)
+    L, Hkv, N = sc.shape
+    flat = sc.reshape(-1)
+    n_pruned = int(flat.numel() * kw["compression_ratio"])
+    order = torch.argsort(flat)
+    worst_pruned = flat[order[n_pruned - 1]].item()       # highest score removed
+    best_kept = flat[order[n_pruned]].item()              # lowest score kept
+    tol = TIE_RTOL * max(abs(worst_pruned), abs(best_kept))
+    out = []
+    for l in range(L):
+        _, hi, si = got["masked"][l]
+        pruned = set(zip(hi.tolist(), si.tolist()))
+        heads = []
+        for h in range(Hkv):
+            kept = [p for p in range(N) if (h, p) not in pruned]
+            s = sc[l, h]
+            band = [p for p in range(N) if (p in kept and s[p].item() <= worst_pruned + tol) or
+                    (p not in kept and s[p].item() >= best_kept - tol)]
+            heads.append((kept, band))
+        out.append(heads)
+    return out
+
+
+def time_kvzip(tok, model, n, reps):
+    """Seconds of a plain prefill and of prefill + KVzip's reconstruction (kvpress, torch on
+    this CPU) for an n-token context: (prefill mean, with KVzip mean) over reps each."""
+    import time
+    import torch
+    from transformers import DynamicCache
+    ids, _ = kvzip_context_ids(tok, n)
+    impl = model.config._attn_implementation
+    model.config._attn_implementation = "sdpa"
+    t_plain, t_zip = [], []
+    try:
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                model.model(input_ids=torch.tensor([ids]), past_key_values=DynamicCache())
+            t_plain.append(time.perf_counter() - t0)
+            press = kvzip_press(tok, model, {"compression_ratio": 0.5})
+            t0 = time.perf_counter()
+            with torch.no_grad(), press(model):
+                model.model(input_ids=torch.tensor([ids]), past_key_values=DynamicCache())
+            t_zip.append(time.perf_counter() - t0)
+    finally:
+        model.config._attn_implementation = impl
+    return len(ids), t_plain, t_zip
+
+
 def enc_case(params, layers, n):
     ptxt = " ".join(f"{k}={v}" for k, v in params.items()).encode()
     assert len(ptxt) < PARAMS_LEN
@@ -170,12 +290,24 @@ def write_golden(name, path_model, ids, cases):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", choices=["expected_attention"], help="write only this method's golden")
+    ap.add_argument("--only", choices=["expected_attention", "kvzip"], help="write only this method's golden")
+    ap.add_argument("--time_kvzip", type=int, metavar="N",
+                    help="only time kvpress's prefill with and without KVzip's reconstruction on an N-token context")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     path, tok, model = load_gguf_model()
     ids = prompt_ids(tok, N_TOKENS)
+    if a.time_kvzip:
+        n, t_plain, t_zip = time_kvzip(tok, model, a.time_kvzip, 3)
+        print(f"kvpress {n} tokens, torch CPU {torch.get_num_threads()} threads: prefill {t_plain} s, "
+              f"prefill + KVzip reconstruction {t_zip} s")
+        return
+    if a.only in (None, "kvzip"):
+        kz_ids, prefix = kvzip_context_ids(tok, N_TOKENS)
+        log(f"kvzip: {len(kz_ids)} ids, the chat prefix's {prefix} first")
+        cases = [(dict(p, kvzip_prefix=str(prefix)), run_kvzip(tok, model, kz_ids, kw)) for p, kw in KVZIP_CASES]
+        write_golden("kvzip", path, kz_ids, cases)
     if a.only in (None, "expected_attention"):
         cases = [(params, run_expected_attention(model, ids, kw)) for params, kw in EA_CASES]
         write_golden("expected_attention", path, ids, cases)
