@@ -43,3 +43,12 @@ const char *kv_find_default(const char *rel, char *out, size_t len)
 	}
 	return out;
 }
+
+const char *kv_abs_path(const char *path, char *out, size_t len)
+{
+	char buf[PATH_MAX];
+	snprintf(out, len, "%s", path);
+	if (realpath(path, buf) && strlen(buf) < len)
+		snprintf(out, len, "%s", buf);
+	return out;
+}

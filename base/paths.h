@@ -12,4 +12,9 @@
  * out (len bytes) and returns out; rel itself when found nowhere (messages then name it). */
 const char *kv_find_default(const char *rel, char *out, size_t len);
 
+/* Writes the absolute, symlink-free form of the existing path into out (len bytes) for
+ * recording where data came from, and returns out; the path as given when it cannot be
+ * resolved (it does not exist, or is too long). */
+const char *kv_abs_path(const char *path, char *out, size_t len);
+
 #endif

@@ -193,7 +193,18 @@ static void help_method_flags(FILE *out)
 			snprintf(left, sizeof(left), "--%s %s", (*d)->name, (*d)->metavar);
 			kv_param_default_text(*d, def, sizeof(def));
 			kv_param_takers(kv_methods, (*d)->name, takers, sizeof(takers));
-			fprintf(out, "  %-28s %s (default: %s; %s)\n", left, (*d)->help, def, takers);
+			fprintf(out, "  %-28s %s (default: %s; %s", left, (*d)->help, def, takers);
+			/* methods whose own definition of the flag has another default (kvpress's window) */
+			for (int j = i + 1; kv_methods[j]; j++) {
+				const struct kv_param_def *o = kv_param_find(kv_methods[j]->params, (*d)->name);
+				char other[64];
+				if (!o || o == *d)
+					continue;
+				kv_param_default_text(o, other, sizeof(other));
+				if (strcmp(other, def) != 0)
+					fprintf(out, "; %s: %s", kv_methods[j]->name, other);
+			}
+			fprintf(out, ")\n");
 		}
 }
 

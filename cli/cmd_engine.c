@@ -310,8 +310,10 @@ int cmd_generate(int argc, char **argv)
 	fprintf(stderr, "method: %s\n", desc);
 	fprintf(stderr, "prompt tokens: %d\n", st.n_prompt);
 	if (st.n_generated > 0)
-		fprintf(stderr, "kv after prefill: %.1f / %.1f / %.1f entries per head per layer (min / mean / max), %.2f MiB\n",
-			rep.stats.min, rep.stats.mean, rep.stats.max, rep.stats.bytes / 1048576.0);
+		fprintf(stderr, "kv after prefill: %.1f / %.1f / %.1f entries per head per layer (min / mean / max), single heads "
+				"%d..%d, %.2f MiB (%zu bytes)\n",
+			rep.stats.min, rep.stats.mean, rep.stats.max, rep.stats.head_min, rep.stats.head_max,
+			rep.stats.bytes / 1048576.0, rep.stats.bytes);
 	fprintf(stderr, "generated tokens: %d\n", st.n_generated);
 	fprintf(stderr, "prefill: %.2f s, %.1f tok/s\n", st.prefill_s, st.prefill_s > 0 ? st.n_prompt / st.prefill_s : 0.0);
 	if (st.n_generated > 1)

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"      // cli_parse
 #include "cli/commands.h"
+#include "eval/export_params.h" // export_params_defaults: titles name the method's non-default parameters
 #include "results/plot.h"  // plot_needle, plot_sweep
 #include "results/report.h" // struct sweep_query
 #include "results/bench_store.h" // bench_plot
@@ -24,8 +25,9 @@ static int fail(const char *msg)
 static const struct cli_flag needle_flags[] = {
 	{ "--db", CLI_STR, offsetof(struct plot_needle_opts, db_path), 0, 0, "PATH", "SQLite results database", false },
 	{ "--method", CLI_STR, offsetof(struct plot_needle_opts, method), 0, 0, "NAME", "only runs of this method", false },
-	{ "--run", CLI_STR, offsetof(struct plot_needle_opts, run_prefix), 0, 0, "RUN_ID_PREFIX", "only the run whose id starts so", false },
-	{ "--out", CLI_STR, offsetof(struct plot_needle_opts, out), 0, 0, "F.png|F.svg", "picture to write (replaced atomically)", true },
+	{ "--run", CLI_STR, offsetof(struct plot_needle_opts, run_prefix), 0, 0, "ID[,ID...]",
+	  "only the run whose id starts so; several: one panel each (small multiples, one colour bar)", false },
+	{ "--out", CLI_STR, offsetof(struct plot_needle_opts, out), 0, 0, "F.png|F.svg|F.pdf", "picture to write (replaced atomically)", true },
 	{ 0 },
 };
 static const struct cli_cmd needle_cmd = {
@@ -33,24 +35,31 @@ static const struct cli_cmd needle_cmd = {
 	"Draws the needle-in-a-haystack heatmap of one needle run, as FastKV's eval/visualize.py does:\n"
 	"mean `overlap` per (depth, context length), depth 0 at the top, lengths labelled (L+200)//1000 \"k\"\n"
 	"(token counts when those labels would collide or read 0k), colours #F0496E (0) -> #EBB839 (0.5) ->\n"
-	"#0CD79F (1), title \"<method> — Average Score = X\" (mean over all samples of the run). The run must be\n"
-	"the only needle run matching --method/--run; otherwise the matching runs are listed. Needs gnuplot.",
+	"#0CD79F (1), each cell printing its value; the title names the model, the method with its non-default\n"
+	"parameters and the sample count over \"Average Score = X\" (mean over all samples of the run). The run must\n"
+	"be the only needle run matching --method/--run; otherwise the matching runs are listed. --run A,B,C draws\n"
+	"each run (each prefix matching one) as a panel of small multiples with one colour bar fixed at 0..1 (at\n"
+	"most 12). Needs gnuplot.",
 	needle_flags,
 };
 
 static int plot_needle_main(int argc, char **argv)
 {
-	struct plot_needle_opts o = { .db_path = "results/kvlab.db" };
-	struct plot_needle_summary s;
+	struct plot_needle_opts o = { .db_path = "results/kvlab.db", .labels = { export_params_defaults() } };
+	struct plot_needle_summary s[PLOT_NEEDLE_MAX_RUNS];
 	char err[4096];
-	int rc = cli_parse(&needle_cmd, argc, argv, &o, err, sizeof(err));
+	int n = 0, rc = cli_parse(&needle_cmd, argc, argv, &o, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : fail(err);
-	if (plot_needle(&o, &s, err, sizeof(err)))
+	if (plot_needle(&o, s, &n, err, sizeof(err)))
 		return fail(err);
-	printf("Average Score: %.3f\n", s.average);
-	fprintf(stderr, "wrote %s: %s run %.12s, %d samples, %d context lengths x %d depths\n", o.out, s.method, s.run_id,
-		s.n_samples, s.n_lengths, s.n_depths);
+	for (int k = 0; k < n; k++) {
+		printf("Average Score: %.3f", s[k].average);
+		printf(n > 1 ? " (%s, run %.12s)\n" : "\n", s[k].label, s[k].run_id);
+	}
+	for (int k = 0; k < n; k++)
+		fprintf(stderr, "%s%s%s%s run %.12s, %d samples, %d context lengths x %d depths\n", k ? "  " : "wrote ",
+			k ? "" : o.out, k ? "" : ": ", s[k].method, s[k].run_id, s[k].n_samples, s[k].n_lengths, s[k].n_depths);
 	return 0;
 }
 
@@ -89,6 +98,58 @@ static int plot_bench_main(int argc, char **argv)
 	}
 	store_close(s);
 	fprintf(stderr, "wrote %s\n", cfg.out);
+	return 0;
+}
+
+// ----------------------------------------------------------------------------
+// plot tradeoff
+
+static const struct cli_flag tradeoff_flags[] = {
+	{ "--db", CLI_STR, offsetof(struct plot_tradeoff_opts, db_path), 0, 0, "PATH", "SQLite results database", false },
+	{ "--task", CLI_STR, offsetof(struct plot_tradeoff_opts, task), 0, 0, "PREFIX",
+	  "the task (a name, or a prefix that selects one)", true },
+	{ "--model", CLI_STR, offsetof(struct plot_tradeoff_opts, model), 0, 0, "PATH_PART",
+	  "only runs whose model path contains this (needed when the task has runs of several models)", false },
+	{ "--metric", CLI_STR, offsetof(struct plot_tradeoff_opts, metric), 0, 0, "NAME",
+	  "score averaged per run (default: overlap, else score, else the most frequent)", false },
+	{ "--x", CLI_STR, offsetof(struct plot_tradeoff_opts, x), 0, 0, "kv|speedup|both",
+	  "against KV kept, prefill speedup, or both side by side", false },
+	{ "--out", CLI_STR, offsetof(struct plot_tradeoff_opts, out), 0, 0, "F.png|F.svg|F.pdf",
+	  "picture to write (replaced atomically)", true },
+	{ 0 },
+};
+static const struct cli_cmd tradeoff_cmd = {
+	"plot tradeoff",
+	"Draws the score / cost trade-off of every evaluation run of one task and model: the run's mean score\n"
+	"against the fraction of KV cache it kept (its mean kv_bytes over fullkv's) and against its prefill speedup\n"
+	"(fullkv's mean prefill_s over its own), both over the samples it shares with the fullkv run of the same\n"
+	"backend and threads. One line per method, points labelled with their non-default parameters, the Pareto\n"
+	"front over all runs dashed with ringed points. Runs that shared one prefill (kvlab run --method a,b) all\n"
+	"carry that prefill's time, so their speedups say nothing. Prints the points as a table. Needs gnuplot.",
+	tradeoff_flags,
+};
+
+static int plot_tradeoff_main(int argc, char **argv)
+{
+	struct plot_tradeoff_opts o = { .db_path = "results/kvlab.db", .x = "both", .labels = { export_params_defaults() } };
+	struct plot_tradeoff_summary s;
+	char err[4096];
+	int rc = cli_parse(&tradeoff_cmd, argc, argv, &o, err, sizeof(err));
+	if (rc)
+		return rc == 1 ? 0 : fail(err);
+	if (plot_tradeoff(&o, &s, err, sizeof(err)))
+		return fail(err);
+	printf("| method | run | samples | mean %s | KV kept | prefill speedup | Pareto (kv, speedup) |\n", s.metric);
+	printf("|---|---|---|---|---|---|---|\n");
+	for (int i = 0; i < s.n; i++) {
+		const struct plot_tradeoff_point *p = &s.p[i];
+		printf("| %s | %.12s | %d | %.4f | %.4f | %.3f | %s, %s |\n", p->label, p->run_id, p->n, p->score, p->kv_kept,
+		       p->speedup, p->front_kv ? "yes" : "no", p->front_speedup ? "yes" : "no");
+	}
+	if (s.skipped[0])
+		fprintf(stderr, "left out:%s\n", s.skipped);
+	fprintf(stderr, "wrote %s: %s, %s, %d runs\n", o.out, s.model, s.task, s.n);
+	plot_tradeoff_summary_free(&s);
 	return 0;
 }
 
@@ -135,7 +196,8 @@ static int plot_sweep_main(int argc, char **argv)
 	int rc = cli_parse(&sweep_cmd, argc, argv, &cfg, err, sizeof(err));
 	if (rc)
 		return rc == 1 ? 0 : fail(err);
-	if (plot_sweep(cfg.db, &cfg.q, cfg.fixed, cfg.out, err, sizeof(err)))
+	const struct plot_labeler labels = { export_params_defaults() };
+	if (plot_sweep(cfg.db, &cfg.q, cfg.fixed, &labels, cfg.out, err, sizeof(err)))
 		return fail(err);
 	fprintf(stderr, "wrote %s\n", cfg.out);
 	return 0;
@@ -143,8 +205,9 @@ static int plot_sweep_main(int argc, char **argv)
 
 static const struct plot_kind kinds[] = {
 	{ "sweep", plot_sweep_main, "score heatmap of a kvlab sweep's grid on two of its axes" },
-	{ "needle", plot_needle_main, "needle-in-a-haystack heatmap (depth x context length) of one run" },
+	{ "needle", plot_needle_main, "needle-in-a-haystack heatmap (depth x context length) of one run, or several side by side" },
 	{ "bench", plot_bench_main, "latency and speedup over fullkv against context length of one kvlab bench run" },
+	{ "tradeoff", plot_tradeoff_main, "score against KV kept and prefill speedup, one line per method, Pareto front" },
 };
 
 static void usage(FILE *f)

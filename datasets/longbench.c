@@ -16,7 +16,8 @@
 #include "base/errors.h"
 #include "base/fileio.h"
 #include "base/grow.h"   // kv_grow
-#include "base/paths.h"  // kv_find_default
+#include "base/paths.h"  // kv_find_default, kv_abs_path
+#include "base/sha256.h" // sha256_hex
 #include "engine/model.h"
 #include "engine/tokenizer.h"
 
@@ -52,7 +53,10 @@ struct lb_state {
 	int n;
 	size_t cap;
 	cJSON *prompts, *maxlens;
-	char data_dir[1024];   /* as given (--data, or the default's repository-relative name): the run's identity */
+	char data_dir[1024];   /* --data made absolute, or the default's repository-relative name: the run's identity */
+	char *file_shas;       /* "NAME sha256\n" per file read, whole files (--limit leaves them alone) */
+	size_t file_shas_len;
+	char data_sha[65];     /* sha256 of file_shas: the data's identity wherever it lies */
 	char read_dir[1024];   /* where it is read from (the default found from any folder) */
 	int max_len;           /* --model_max_len (0 = the protocol's rule) */
 	int32_t eos;
@@ -89,6 +93,15 @@ static int add_file(struct lb_state *st, const char *name, int limit, char *err,
 	snprintf(path, sizeof(path), "%s/%s.jsonl", st->read_dir, name);
 	if ((rc = kv_read_file(path, &txt, &len, err, errlen)))
 		return rc;
+	char hex[65], *line_sha = NULL;
+	sha256_hex(txt, len, hex);
+	if (asprintf(&line_sha, "%s%s %s\n", st->file_shas ? st->file_shas : "", name, hex) < 0) {
+		free(txt);
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	}
+	free(st->file_shas);
+	st->file_shas = line_sha;
+	st->file_shas_len = strlen(line_sha);
 	char base[64];
 	longbench_base_name(name, base, sizeof(base));
 	int lineno = 0;
@@ -131,6 +144,7 @@ static void lb_close(void *state)
 		cJSON_Delete(st->recs[i].rec);
 	}
 	free(st->recs);
+	free(st->file_shas);
 	cJSON_Delete(st->prompts);
 	cJSON_Delete(st->maxlens);
 	free(st);
@@ -178,7 +192,10 @@ static int lb_open(const struct task_args *a, const struct model *m, void **stat
 	st->m = m;
 	char shared[1024];
 	kv_find_default(LB_DEFAULT_DIR, shared, sizeof(shared));
-	snprintf(st->data_dir, sizeof(st->data_dir), "%s", a->data ? a->data : LB_DEFAULT_DIR);
+	if (a->data)
+		kv_abs_path(a->data, st->data_dir, sizeof(st->data_dir));
+	else
+		snprintf(st->data_dir, sizeof(st->data_dir), "%s", LB_DEFAULT_DIR);
 	snprintf(st->read_dir, sizeof(st->read_dir), "%s", a->data ? a->data : shared);
 	if (stat(st->read_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
 		rc = kv_errf(err, errlen, KV_EIO, "--data %s: no such folder; expected LongBench's <dataset>.jsonl files", st->read_dir);
@@ -231,6 +248,7 @@ static int lb_open(const struct task_args *a, const struct model *m, void **stat
 			goto out_fail;
 		}
 	}
+	sha256_hex(st->file_shas, st->file_shas_len, st->data_sha);
 	st->max_len = a->max_len > 0 ? a->max_len : 0;
 	int n_eos = 0;
 	const int32_t *eos = tok_eos_ids(m->tok, &n_eos);
@@ -369,6 +387,7 @@ static void lb_describe(const void *state, const struct task_cap *cap, char *buf
 	cJSON *o = cJSON_CreateObject(), *ds = cJSON_CreateArray();
 	cJSON_AddStringToObject(o, "task", "longbench");
 	cJSON_AddStringToObject(o, "data_dir", st->data_dir);
+	cJSON_AddStringToObject(o, "data_sha256", st->data_sha);
 	cJSON_AddNumberToObject(o, "max_len", cap->max_len);
 	cJSON_AddStringToObject(o, "cap_rule", cap->rule);
 	const char *last = NULL;

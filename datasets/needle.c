@@ -15,7 +15,7 @@
 
 #include "engine/chat.h"      // defines: chat_render_user, CHAT_NONE
 #include "base/errors.h"
-#include "base/paths.h"     // kv_find_default    // defines: kv_errf, KV_E*
+#include "base/paths.h"     // kv_find_default, kv_abs_path    // defines: kv_errf, KV_E*
 #include "engine/model.h"     // defines: struct model
 #include "engine/tokenizer.h" // defines: tok_encode, tok_decode, tok_bos, tok_piece, tok_n_vocab
 
@@ -163,6 +163,7 @@ struct needle_state {
 	int n_files;
 	size_t file_bytes;          /* one pass of the files, after newline translation */
 	uint64_t hay_hash;          /* FNV-1a 64 of one pass */
+	char hay_dir[1024];         /* --haystack_dir made absolute; "" for the default (its hash names it) */
 	int32_t *needle_ids;        /* (n_needle,) */
 	int n_needle;
 	int32_t *period;            /* (n_period,) */
@@ -283,6 +284,8 @@ static int needle_open(const struct task_args *a, const struct model *m, void **
 		fprintf(stderr, "needle: building a %d-token haystack from %s (tokenizing the essays)\n", max_len, dir);
 	if ((rc = build_haystack(st, dir, max_len, err, errlen)) != 0)
 		goto out_fail;
+	if (a->data)
+		kv_abs_path(a->data, st->hay_dir, sizeof(st->hay_dir));
 	st->n_samples = st->n_lens * st->n_depths;
 	if (a->limit > 0 && a->limit < st->n_samples)
 		st->n_samples = a->limit;
@@ -407,6 +410,8 @@ static void needle_describe(const void *state, const struct task_cap *cap, char 
 		cJSON_AddItemToObject(o, "context_lengths", cJSON_CreateIntArray(st->lens, st->n_lens));
 		cJSON_AddItemToObject(o, "depth_percents", cJSON_CreateIntArray(st->depths, st->n_depths));
 		cJSON_AddStringToObject(o, "haystack_order", "sorted by file name (strcmp); the official glob order is unspecified");
+		if (st->hay_dir[0])
+			cJSON_AddStringToObject(o, "haystack_dir", st->hay_dir);
 		cJSON_AddNumberToObject(o, "haystack_files", st->n_files);
 		cJSON_AddNumberToObject(o, "haystack_bytes", (double)st->file_bytes);
 		cJSON_AddStringToObject(o, "haystack_fnv1a64", hash);

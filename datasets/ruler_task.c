@@ -28,6 +28,7 @@
 #include "base/grow.h"      // kv_grow
 #include "engine/model.h"     // struct model
 #include "engine/tokenizer.h" // tok_encode, tok_decode, tok_bos, tok_piece
+#include "base/paths.h"       // kv_abs_path
 #include "base/sha256.h"      // sha256_hex
 
 #define FASTKV_MAX_NEW_TOKENS 64
@@ -282,7 +283,7 @@ static int ruler_open(const struct task_args *a, const struct model *m, void **s
 		fprintf(stderr, "ruler: no --data: generating %s at %d tokens, %d samples per task (seed 42); --data F reads files, --limit N takes fewer\n",
 			one ? one->name : "FastKV's 11 tasks", st->length, a->limit > 0 ? a->limit : 500);
 	else
-		snprintf(st->source, sizeof(st->source), "%s", a->data);
+		kv_abs_path(a->data, st->source, sizeof(st->source));
 	int found = 0;
 	if (!(st->idf = open_memstream(&idbuf, &idlen))) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");

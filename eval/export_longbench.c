@@ -17,7 +17,9 @@
 #include "base/fileio.h"           // kv_mkdir_p
 #include "base/grow.h"             // kv_grow
 #include "eval/metrics/metrics.h"    // metric_score_named (samples stored without a score)
+#include "eval/export_params.h"   // export_params_defaults
 #include "eval/export_ruler.h"    // export_ruler_fmt_score (repr(round(x, 2)))
+#include "results/run_label.h"  // run_label_params_json
 #include "results/store.h"
 
 /* Row order: eval_longbench.py's method loop (metrics.json ends up holding the last). */
@@ -269,46 +271,104 @@ out:
 	return rc;
 }
 
-/* metrics.json as json.dump(..., indent=4): {dataset: score} or, for LongBench-E, the buckets. */
-static int write_metrics(const char *path, const char *file, bool e, const double *scores, const double *lengths, int n,
-			 double *overall, char *err, size_t errlen)
+/* The score of one (dataset, method) as metrics.json holds it, into out: round(100 * mean, 2)
+ * (scorer()), or for LongBench-E the 0-4k / 4-8k / 8k+ buckets (scorer_e(): lengths < 4000,
+ * < 8000, else; null for an empty bucket, where Python would write NaN). */
+static int score_text(bool e, const double *scores, const double *lengths, int n, double *overall, char *out, size_t len)
 {
 	char s[64];
 	double sum = 0;
 	for (int i = 0; i < n; i++)
 		sum += scores[i];
 	*overall = 100 * sum / n; /* scorer(): round(100 * total_score / len(predictions), 2) */
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return kv_errf(err, errlen, KV_EIO, "%s: cannot write", path);
-	fputs("{\n    ", f);
-	struct buf k = { 0 };
-	put_str(&k, file);
-	fprintf(f, "%s: ", k.b ? k.b : "\"\"");
-	free(k.b);
 	if (!e) {
-		export_ruler_fmt_score(*overall, s, sizeof(s));
-		fprintf(f, "%s\n}", s);
-	} else { /* scorer_e(): buckets by length < 4000, < 8000, else; round(100 * np.mean, 2) (NaN when empty) */
-		static const char *const names[3] = { "0-4k", "4-8k", "8k+" };
-		double *b = malloc(sizeof(double) * (size_t)(n + 1));
-		if (!b) {
-			fclose(f);
-			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-		}
-		fputs("{\n", f);
-		for (int k2 = 0; k2 < 3; k2++) {
-			int m = 0;
-			for (int i = 0; i < n; i++)
-				if ((lengths[i] < 4000 ? 0 : lengths[i] < 8000 ? 1 : 2) == k2)
-					b[m++] = scores[i];
-			fmt_cell(100 * np_mean(b, m), s, sizeof(s));
-			fprintf(f, "        \"%s\": %s%s\n", names[k2], !strcmp(s, "nan") ? "NaN" : s, k2 < 2 ? "," : "");
-		}
-		fputs("    }\n}", f);
-		free(b);
+		export_ruler_fmt_score(*overall, out, len);
+		return 0;
 	}
-	return fclose(f) == 0 ? 0 : kv_errf(err, errlen, KV_EIO, "%s: write failed", path);
+	static const char *const names[3] = { "0-4k", "4-8k", "8k+" };
+	double *b = malloc(sizeof(double) * (size_t)(n + 1));
+	if (!b)
+		return KV_ENOMEM;
+	size_t o = (size_t)snprintf(out, len, "{");
+	for (int k = 0; k < 3 && o < len; k++) {
+		int m = 0;
+		for (int i = 0; i < n; i++)
+			if ((lengths[i] < 4000 ? 0 : lengths[i] < 8000 ? 1 : 2) == k)
+				b[m++] = scores[i];
+		fmt_cell(100 * np_mean(b, m), s, sizeof(s));
+		o += (size_t)snprintf(out + o, len - o, "%s\"%s\": %s", k ? ", " : "", names[k], !strcmp(s, "nan") ? "null" : s);
+	}
+	if (o < len)
+		snprintf(out + o, len - o, "}");
+	free(b);
+	return 0;
+}
+
+/* One (dataset, method) of metrics.json. */
+struct mentry {
+	int file, method, n;
+	char run_id[65];
+	char score[160];
+};
+
+/* Writes {out}/{file}/metrics.json: {file: {method: {"score", "samples", "run_id", "model",
+ * "params" (the parameters other than the method's defaults)}}} for the entries of file, in
+ * the method order. Indent 4, as eval_longbench.py's, which kept one anonymous number. */
+static int write_metrics(struct store *s, const char *out_dir, const char *file, const struct mentry *e, int n,
+			 const struct names *methods, char *err, size_t errlen)
+{
+	char path[4096];
+	struct buf k = { 0 };
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+	snprintf(path, sizeof(path), "%s/%s/metrics.json", out_dir, file);
+	if ((rc = store_query(s, "SELECT model_path, method, method_json FROM runs WHERE run_id = ?1", NULL, NULL, &q,
+			      "reading runs", err, errlen)))
+		return rc;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		sqlite3_finalize(q);
+		return kv_errf(err, errlen, KV_EIO, "%s: cannot write (%s)", path, strerror(errno));
+	}
+	if (put_str(&k, file)) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		goto out;
+	}
+	fprintf(f, "{\n    %s: {", k.b);
+	for (int i = 0; i < n; i++) {
+		char params[2048] = "{}";
+		struct buf model = { 0 }, name = { 0 };
+		sqlite3_reset(q);
+		sqlite3_bind_text(q, 1, e[i].run_id, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(q) != SQLITE_ROW) {
+			rc = store_err(s, "reading runs", err, errlen);
+			goto out;
+		}
+		if ((rc = run_label_params_json(s, export_params_defaults(), (const char *)sqlite3_column_text(q, 1),
+						(const char *)sqlite3_column_text(q, 2), params, sizeof(params), err, errlen)))
+			goto out;
+		if (put_str(&model, (const char *)sqlite3_column_text(q, 0)) || put_str(&name, methods->v[e[i].method])) {
+			free(model.b);
+			free(name.b);
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			goto out;
+		}
+		fprintf(f,
+			"%s\n        %s: {\n            \"score\": %s,\n            \"samples\": %d,\n            \"run_id\": \"%s\",\n"
+			"            \"model\": %s,\n            \"params\": %s\n        }",
+			i ? "," : "", name.b, e[i].score, e[i].n, e[i].run_id, model.b, params);
+		free(model.b);
+		free(name.b);
+	}
+	fputs("\n    }\n}", f);
+out:
+	free(k.b);
+	sqlite3_finalize(q);
+	if (fclose(f) != 0 && !rc)
+		rc = kv_errf(err, errlen, KV_EIO, "%s: write failed", path);
+	if (rc)
+		remove(path);
+	return rc;
 }
 
 // ----------------------------------------------------------------------------
@@ -320,8 +380,9 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 	struct xrow *rows = NULL;
 	struct names methods = { 0 }, files = { 0 };
 	double *cells = NULL, *scores = NULL, *lengths = NULL;
-	int n = 0, rc = 0, st;
-	size_t cap = 0;
+	struct mentry *ments = NULL;
+	int n = 0, rc = 0, st, n_ments = 0;
+	size_t cap = 0, ments_cap = 0;
 	const char *sql =
 		"SELECT r.run_id, r.method, sr.record_json, s.idx, s.sample_id, s.prediction, s.meta_json, sc.value"
 		" FROM runs r JOIN samples s ON s.run_id = r.run_id"
@@ -443,11 +504,19 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 		snprintf(path, sizeof(path), "%s/%s/%s.json", o->out_dir, file, method);
 		if ((rc = write_records(s->path, path, rows + i, j - i, file, scores, lengths, err, errlen)))
 			goto out;
-		/* metrics.json is rewritten per method, as eval_longbench.py does: the last method in its order stays */
-		snprintf(path, sizeof(path), "%s/%s/metrics.json", o->out_dir, file);
 		double overall;
-		if ((rc = write_metrics(path, file, e, scores, lengths, j - i, &overall, err, errlen)))
+		struct mentry *me;
+		if (kv_grow((void **)&ments, &ments_cap, (size_t)n_ments + 1, sizeof(*ments))) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 			goto out;
+		}
+		me = &ments[n_ments++];
+		*me = (struct mentry){ .file = rows[i].file, .method = rows[i].method, .n = j - i };
+		snprintf(me->run_id, sizeof(me->run_id), "%s", rows[i].run_id);
+		if (score_text(e, scores, lengths, j - i, &overall, me->score, sizeof(me->score))) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			goto out;
+		}
 		cells[rows[i].method * files.n + rows[i].file] = overall;
 		if (log) {
 			char sc[32];
@@ -455,6 +524,15 @@ int export_longbench(struct store *s, const struct export_longbench_opts *o, FIL
 			fprintf(log, "%-22s %-14s %8s  (%d samples, run %.12s)\n", file, method, sc, j - i, rows[i].run_id);
 		}
 		i = j;
+	}
+	/* metrics.json per dataset, every method of it named (entries are in file, method order) */
+	for (int a = 0; a < n_ments;) {
+		int b = a;
+		while (b < n_ments && ments[b].file == ments[a].file)
+			b++;
+		if ((rc = write_metrics(s, o->out_dir, files.v[ments[a].file], ments + a, b - a, &methods, err, errlen)))
+			goto out;
+		a = b;
 	}
 	/* results.csv as csv.writer writes it (CRLF). The official file labels its rows
 	 * [fullkv, fastkv, streamingllm, h2o, snapkv, gemfilter, pyramidinfer] but fills them in
@@ -506,5 +584,6 @@ out:
 	free(cells);
 	free(scores);
 	free(lengths);
+	free(ments);
 	return rc;
 }

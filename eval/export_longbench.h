@@ -6,8 +6,11 @@
  *                                  Python's json.dumps (ensure_ascii, ", " and ": ");
  *                                  everything but pred from the record the run stored
  *                                  (table sample_records): a pure function of the database
- *   {out}/{dataset}/metrics.json   {dataset: round(100 * mean, 2)} with indent 4
- *                                  (LongBench-E: the 0-4k / 4-8k / 8k+ buckets)
+ *   {out}/{dataset}/metrics.json   {dataset: {method: {"score": round(100 * mean, 2) (LongBench-E:
+ *                                  the 0-4k / 4-8k / 8k+ buckets, null when empty), "samples",
+ *                                  "run_id", "model", "params": the parameters other than the
+ *                                  method's defaults}}} with indent 4: every method named (the
+ *                                  official file keeps only the last method's number, unnamed)
  *   {out}/results.csv              rows = methods, columns = datasets (-1 = no samples),
  *                                  with correct row labels (the official file's are shifted). */
 #ifndef KVLAB_EVAL_EXPORT_LONGBENCH_H

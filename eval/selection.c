@@ -33,6 +33,23 @@ static void end_row(FILE *f, struct kv_tie t)
 	fprintf(f, "}\n");
 }
 
+/* The layer's budget row: what each cache head holds (after AdaKV's head-wise split the
+ * heads of a layer differ), their sum and extremes, against the layer's alive rows. */
+static void write_budget(FILE *f, const struct kv_layer *L, int n_alive, int l)
+{
+	long total = 0;
+	int lo = L->n_head ? L->len[0] : 0, hi = lo;
+	fprintf(f, "{\"kind\":\"budget\",\"layer\":%d,\"heads\":%d,\"n_alive\":%d,\"per_head\":[", l, L->n_head, n_alive);
+	for (int h = 0; h < L->n_head; h++) {
+		fprintf(f, h ? ",%d" : "%d", L->len[h]);
+		total += L->len[h];
+		lo = L->len[h] < lo ? L->len[h] : lo;
+		hi = L->len[h] > hi ? L->len[h] : hi;
+	}
+	fprintf(f, "],\"total\":%ld,\"min\":%d,\"max\":%d,\"mean\":%.3f,\"fraction\":%.6f}\n", total, lo, hi,
+		L->n_head ? (double)total / L->n_head : 0.0, L->n_head && n_alive ? (double)total / ((double)L->n_head * n_alive) : 0.0);
+}
+
 int selection_dump(const struct fwd_session *s, const char *path, char *err, size_t errlen)
 {
 	char tmp[4096];
@@ -57,6 +74,7 @@ int selection_dump(const struct fwd_session *s, const char *path, char *err, siz
 			write_positions(f, L->pos + (size_t)h * L->cap, L->len[h], t->n_restart > 0 && t->restart_renumbered ? t : NULL);
 			end_row(f, h < t->tie_heads ? t->kv_tie[(size_t)l * t->tie_heads + h] : (struct kv_tie){ 0, 0 });
 		}
+		write_budget(f, L, t->n_alive[l], l);
 		if (t->n_prop[l] > 0) {
 			fprintf(f, "{\"kind\":\"propagated\",\"layer\":%d,\"n\":%d,\"positions\":", l, t->n_prop[l]);
 			write_positions(f, t->prop_pos[l], t->n_prop[l], NULL);
@@ -74,9 +92,14 @@ int selection_dump(const struct fwd_session *s, const char *path, char *err, siz
 void selection_stats(const struct fwd_session *s, struct kv_stats *out)
 {
 	const struct kv_cache *c = s->cache;
-	struct kv_stats st = { .min = 1e30, .max = 0 };
+	struct kv_stats st = { .min = 1e30, .max = 0, .head_min = -1, .head_max = 0 };
 	for (int l = 0; l < c->n_layer; l++) {
 		long e = kv_cache_entries(c, l);
+		for (int h = 0; h < c->layers[l].n_head; h++) {
+			int n = c->layers[l].len[h];
+			st.head_min = st.head_min < 0 || n < st.head_min ? n : st.head_min;
+			st.head_max = n > st.head_max ? n : st.head_max;
+		}
 		double per = c->layers[l].n_head ? (double)e / c->layers[l].n_head : 0.0;
 		st.min = per < st.min ? per : st.min;
 		st.max = per > st.max ? per : st.max;

@@ -12,11 +12,14 @@ struct fwd_session;
 /* Writes the session's post-prefill selection to path as JSON lines (via a temporary
  * file renamed into place, so nothing half-written remains on failure). A row chosen by
  * a top-k cut ends with "tie":{"n_tied":a,"n_kept":b}: a candidates had the k-th score,
- * b of them were kept (struct kv_tie); rows without a cut have no "tie". */
+ * b of them were kept (struct kv_tie); rows without a cut have no "tie". After each layer's
+ * kv rows a "budget" row gives the entries per cache head ("per_head"), their total, min, max,
+ * mean and fraction of n_alive * heads: the layer's budget arithmetic, per head. */
 int selection_dump(const struct fwd_session *s, const char *path, char *err, size_t errlen);
 
 struct kv_stats {
 	double min, mean, max;   /* entries per cache head, over layers */
+	int head_min, head_max;  /* entries of the smallest / largest single cache head (heads of a layer may differ: AdaKV) */
 	size_t bytes;            /* K+V bytes held */
 	long entries;            /* entries over all layers and heads */
 };

@@ -1,6 +1,7 @@
 /* Composed methods, --method REDUCTION+RETENTION (design.md, "The method contract"): a
  * context-reduction half (none, tsp, gemfilter, pyramidinfer) decides which tokens go on
- * (prop) or restart, and a KV-retention half (full, snapkv, h2o, streamingllm) decides
+ * (prop) or restart, and a KV-retention half (full, snapkv, h2o, streamingllm, adakv,
+ * pyramidkv, tova, expected_attention) decides
  * which rows each layer's cache keeps, both on the same layer view; each half is the
  * method it names, built from the flags its own table takes.
  *
@@ -41,12 +42,14 @@ static const struct half reductions[] = {
 };
 static const struct half retentions[] = {
 	{ "full", &fullkv_method }, { "snapkv", &snapkv_method }, { "h2o", &h2o_method },
-	{ "streamingllm", &streamingllm_method }, { "expected_attention", &expected_attention_method },
+	{ "streamingllm", &streamingllm_method }, { "adakv", &adakv_method }, { "pyramidkv", &pyramidkv_method },
+	{ "tova", &tova_method }, { "expected_attention", &expected_attention_method },
 };
 
 #define N_RED ((int)(sizeof(reductions) / sizeof(reductions[0])))
 #define N_RET ((int)(sizeof(retentions) / sizeof(retentions[0])))
-#define N_COMP 20 /* N_RED * N_RET, spelled out for the init wrappers below */
+#define N_COMP (N_RED * N_RET)
+#define N_INIT 64 /* init wrappers below: at least N_COMP */
 #define MAX_PARAMS 32
 
 /* One composed method: its vtable, halves, name and union parameter table. */
@@ -58,7 +61,7 @@ struct composed {
 	const struct kv_param_def *params[MAX_PARAMS];
 };
 
-static struct composed g_comp[N_COMP];
+static struct composed g_comp[N_INIT]; /* the first N_COMP are used */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* The state of a composed policy: both halves, and the TSP budget rule's settings. */
@@ -168,23 +171,23 @@ static void compose_describe(const void *state, char *buf, size_t len)
 // ----------------------------------------------------------------------------
 // the composed methods
 
-#define COMPOSE_INIT(i)                                                                                               \
-	static int compose_init_##i(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape, \
-				    void **state, char *err, size_t errlen)                                        \
+#define COMPOSE_INIT(name, i)                                                                                         \
+	static int compose_init_##name(const char *const *keys, const char *const *vals, int n,                       \
+				       const struct kv_shape *shape, void **state, char *err, size_t errlen)           \
 	{                                                                                                             \
 		return compose_init(&g_comp[i], keys, vals, n, shape, state, err, errlen);                            \
 	}
-COMPOSE_INIT(0) COMPOSE_INIT(1) COMPOSE_INIT(2) COMPOSE_INIT(3) COMPOSE_INIT(4) COMPOSE_INIT(5) COMPOSE_INIT(6)
-COMPOSE_INIT(7) COMPOSE_INIT(8) COMPOSE_INIT(9) COMPOSE_INIT(10) COMPOSE_INIT(11) COMPOSE_INIT(12) COMPOSE_INIT(13)
-COMPOSE_INIT(14) COMPOSE_INIT(15) COMPOSE_INIT(16) COMPOSE_INIT(17) COMPOSE_INIT(18) COMPOSE_INIT(19)
+#define COMPOSE_INIT8(i)                                                                                              \
+	COMPOSE_INIT(i##0, i * 8 + 0) COMPOSE_INIT(i##1, i * 8 + 1) COMPOSE_INIT(i##2, i * 8 + 2)                     \
+	COMPOSE_INIT(i##3, i * 8 + 3) COMPOSE_INIT(i##4, i * 8 + 4) COMPOSE_INIT(i##5, i * 8 + 5)                     \
+	COMPOSE_INIT(i##6, i * 8 + 6) COMPOSE_INIT(i##7, i * 8 + 7)
+COMPOSE_INIT8(0) COMPOSE_INIT8(1) COMPOSE_INIT8(2) COMPOSE_INIT8(3) COMPOSE_INIT8(4) COMPOSE_INIT8(5) COMPOSE_INIT8(6)
+COMPOSE_INIT8(7)
 
 typedef int (*init_fn)(const char *const *, const char *const *, int, const struct kv_shape *, void **, char *, size_t);
-static const init_fn g_inits[N_COMP] = {
-	compose_init_0, compose_init_1, compose_init_2, compose_init_3, compose_init_4, compose_init_5,
-	compose_init_6, compose_init_7, compose_init_8, compose_init_9, compose_init_10, compose_init_11,
-	compose_init_12, compose_init_13, compose_init_14, compose_init_15, compose_init_16, compose_init_17,
-	compose_init_18, compose_init_19,
-};
+#define INITS8(i) compose_init_##i##0, compose_init_##i##1, compose_init_##i##2, compose_init_##i##3, \
+	compose_init_##i##4, compose_init_##i##5, compose_init_##i##6, compose_init_##i##7
+static const init_fn g_inits[N_INIT] = { INITS8(0), INITS8(1), INITS8(2), INITS8(3), INITS8(4), INITS8(5), INITS8(6), INITS8(7) };
 
 /* Appends the definitions of table not yet in c->params. */
 static void add_params(struct composed *c, int *n, const struct kv_param_def *const *table)
@@ -197,8 +200,7 @@ static void add_params(struct composed *c, int *n, const struct kv_param_def *co
 
 static void build_all(void)
 {
-	_Static_assert(N_COMP == sizeof(reductions) / sizeof(reductions[0]) * (sizeof(retentions) / sizeof(retentions[0])),
-		       "one init wrapper per composition");
+	_Static_assert(N_COMP <= N_INIT, "one init wrapper per composition: add COMPOSE_INIT8 rows");
 	for (int a = 0; a < N_RED; a++)
 		for (int b = 0; b < N_RET; b++) {
 			struct composed *c = &g_comp[a * N_RET + b];
@@ -264,7 +266,7 @@ int kv_compose_halves(const struct kv_method *m, const struct kv_method **reduct
 
 int kv_compose_error(const char *flag, const char *name, char *err, size_t errlen)
 {
-	char a[128] = "", b[128] = "";
+	char a[128] = "", b[256] = "";
 	size_t o = 0;
 	for (int i = 0; i < N_RED; i++)
 		o += (size_t)snprintf(a + o, sizeof(a) - o, "%s%s", i ? ", " : "", reductions[i].name);

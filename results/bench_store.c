@@ -10,6 +10,7 @@
 #include "base/errors.h"  // kv_errf
 #include "base/grow.h"    // kv_grow
 #include "results/store.h"  // struct store
+#include "results/table_fmt.h" // struct table_list
 
 static const char *const bench_table =
 	"bench_latency ("
@@ -392,21 +393,117 @@ void bench_table_print(FILE *out, const struct bench_row *rows, int n)
 	free(lens);
 }
 
-int bench_report_print(struct store *s, FILE *out, char *err, size_t errlen)
+/* The speedup of row i over fullkv as a cell ("-" when none). */
+static int set_speedup(struct table *t, int row, int col, const struct bench_row *rows, int n, int i)
+{
+	double x;
+	if (i >= 0 && bench_speedup(rows, n, i, &x))
+		return table_set_num(t, row, col, x, 2);
+	return 0;
+}
+
+/* One invocation's tables: per method and length the medians [min, max] and speedups, then
+ * a method x length speedup table per phase. */
+static int invocation_tables(struct table_list *l, const struct bench_row *rows, int n, const char **labels, int *lens)
+{
+	const struct bench_row *r0 = &rows[0];
+	bool e2e = strcmp(r0->bench, "e2e") == 0;
+	int nl = distinct_labels(rows, n, labels), nn = distinct_lengths(rows, n, lens);
+	static const char *const phases[] = { "prefill", "decode", "e2e" };
+	static const char *const units[] = { "prefill_ms", "decode_ms_per_token", "e2e_s" };
+	static const double divs[] = { 1.0, 1.0, 1000.0 };
+	struct table *t;
+	if (table_list_add(l, &t, "bench %s, invocation %s, %s UTC", r0->bench, r0->invocation, r0->created_utc) ||
+	    table_note(t, "model: %s%s%.16s%s, %s; shape %s\ninput: %s; %d warmup(s), %d run(s) per method and length, methods interleaved%s%.0d%s\n"
+		       "build %s (%s), backend %s, %d threads, %s\nmedian [min, max] over the runs; x_fullkv = fullkv's median / this median",
+		       r0->model, r0->model_sha256[0] ? " (sha256 " : "", r0->model_sha256, r0->model_sha256[0] ? ")" : "",
+		       r0->weights, r0->model_shape, r0->input, r0->warmups, r0->runs, e2e ? "; genlen " : "", e2e ? r0->genlen : 0,
+		       e2e ? " (no EOS stop)" : "", r0->build_commit, r0->engine_version, r0->backend, r0->threads, r0->host_cpu) ||
+	    table_col_add(t, "method", false) < 0 || table_col_add(t, "N", true) < 0)
+		return KV_ENOMEM;
+	for (int p = 0; p < (e2e ? 3 : 1); p++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s_min", units[p]);
+		int a = table_col_add(t, units[p], true), b = table_col_add(t, name, true);
+		snprintf(name, sizeof(name), "%s_max", units[p]);
+		int c = table_col_add(t, name, true);
+		snprintf(name, sizeof(name), "%s_x_fullkv", phases[p]);
+		if (a < 0 || b < 0 || c < 0 || table_col_add(t, name, true) < 0)
+			return KV_ENOMEM;
+	}
+	if (table_col_add(t, "kv_MiB", true) < 0)
+		return KV_ENOMEM;
+	for (int a = 0; a < nl; a++)
+		for (int b = 0; b < nn; b++) {
+			int ip = find_row(rows, n, labels[a], lens[b], "prefill"), row;
+			if (ip < 0)
+				continue;
+			if ((row = table_row_add(t)) < 0 || table_set(t, row, 0, "%s", labels[a]) || table_set(t, row, 1, "%d", lens[b]))
+				return KV_ENOMEM;
+			for (int p = 0; p < (e2e ? 3 : 1); p++) {
+				int i = find_row(rows, n, labels[a], lens[b], phases[p]), c = 2 + 4 * p;
+				if (i >= 0 && (table_set_num(t, row, c, rows[i].st.median / divs[p], 3) ||
+					       table_set_num(t, row, c + 1, rows[i].st.min / divs[p], 3) ||
+					       table_set_num(t, row, c + 2, rows[i].st.max / divs[p], 3) ||
+					       set_speedup(t, row, c + 3, rows, n, i)))
+					return KV_ENOMEM;
+			}
+			if (table_set_num(t, row, t->n_col - 1, rows[ip].kv_bytes / 1048576.0, 2))
+				return KV_ENOMEM;
+		}
+	for (int p = 0; p < (e2e ? 2 : 1); p++) {
+		if (table_list_add(l, &t, "%s speedup over fullkv, invocation %s (fullkv's median / the method's median)",
+				   phases[p], r0->invocation) ||
+		    table_col_add(t, "method", false) < 0)
+			return KV_ENOMEM;
+		for (int b = 0; b < nn; b++) {
+			char name[32];
+			snprintf(name, sizeof(name), "%d", lens[b]);
+			if (table_col_add(t, name, true) < 0)
+				return KV_ENOMEM;
+		}
+		for (int a = 0; a < nl; a++) {
+			int row = table_row_add(t);
+			if (row < 0 || table_set(t, row, 0, "%s", labels[a]))
+				return KV_ENOMEM;
+			for (int b = 0; b < nn; b++)
+				if (set_speedup(t, row, 1 + b, rows, n, find_row(rows, n, labels[a], lens[b], phases[p])))
+					return KV_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int bench_report_tables(struct store *s, struct table_list *l, char *err, size_t errlen)
 {
 	struct bench_row *rows = NULL;
+	const char **labels = NULL;
+	int *lens = NULL;
 	int n = 0, rc;
 	if ((rc = bench_store_load(s, NULL, &rows, &n, err, errlen)))
 		return rc;
-	if (n == 0)
-		fprintf(out, "%s: no benchmark rows (kvlab bench prefill|e2e --db %s writes them)\n", s->path, s->path);
-	for (int i = 0; i < n;) {
+	if (n == 0) {
+		struct table *t;
+		rc = table_list_add(l, &t, "bench: no benchmark rows") || table_col_add(t, "method", false) < 0 ||
+		     table_note(t, "%s: no benchmark rows (kvlab bench prefill|e2e --db %s writes them)", s->path, s->path);
+		goto out;
+	}
+	labels = malloc(sizeof(char *) * (size_t)n);
+	lens = malloc(sizeof(int) * (size_t)n);
+	if (!labels || !lens) {
+		rc = KV_ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n && !rc;) {
 		int j = i;
 		while (j < n && strcmp(rows[j].invocation, rows[i].invocation) == 0)
 			j++;
-		bench_table_print(out, rows + i, j - i);
+		rc = invocation_tables(l, rows + i, j - i, labels, lens);
 		i = j;
 	}
+out:
 	free(rows);
-	return 0;
+	free(labels);
+	free(lens);
+	return rc ? kv_errf(err, errlen, KV_ENOMEM, "out of memory building the bench tables") : 0;
 }

@@ -71,8 +71,11 @@ bool bench_speedup(const struct bench_row *rows, int n, int i, double *out);
  * speedups over fullkv and KV bytes, then method x context length speedup tables. */
 void bench_table_print(FILE *out, const struct bench_row *rows, int n);
 
-/* kvlab report --bench: bench_table_print for every invocation in the database. */
-int bench_report_print(struct store *s, FILE *out, char *err, size_t errlen);
+/* kvlab report --table bench: appends, per invocation in the database, a table of the
+ * medians [min, max] and speedups over fullkv per method and context length (provenance in
+ * its note) and a method x context length speedup table per phase (prefill; decode for e2e). */
+struct table_list;
+int bench_report_tables(struct store *s, struct table_list *l, char *err, size_t errlen);
 
 /* kvlab plot bench: draws latency and speedup over fullkv against context length for
  * one invocation (NULL: the newest) into out_png with gnuplot (written atomically);

@@ -40,14 +40,46 @@ static void remove_dir(const char *dir)
 	rmdir(dir);
 }
 
-int gp_begin(struct gp_run *g, const char *out, bool allow_svg, char *err, size_t errlen)
+static const struct {
+	enum gp_format format;
+	const char *ext;
+} formats_ext[] = { { GP_PNG, ".png" }, { GP_SVG, ".svg" }, { GP_PDF, ".pdf" } };
+
+/* The format out's extension names among formats, or 0. */
+static enum gp_format format_of(const char *out, unsigned formats)
 {
 	size_t olen = out ? strlen(out) : 0;
+	for (size_t i = 0; i < sizeof(formats_ext) / sizeof(formats_ext[0]); i++)
+		if ((formats & formats_ext[i].format) && olen > 4 && strcasecmp(out + olen - 4, formats_ext[i].ext) == 0)
+			return formats_ext[i].format;
+	return 0;
+}
+
+int gp_check_out(const char *out, unsigned formats, char *err, size_t errlen)
+{
+	char want[64] = "";
+	size_t k = 0, n = 0, total = 0;
+	if (format_of(out, formats))
+		return 0;
+	for (size_t i = 0; i < sizeof(formats_ext) / sizeof(formats_ext[0]); i++)
+		total += (formats & formats_ext[i].format) != 0;
+	for (size_t i = 0; i < sizeof(formats_ext) / sizeof(formats_ext[0]); i++)
+		if (formats & formats_ext[i].format) {
+			n++;
+			k += (size_t)snprintf(want + k, sizeof(want) - k, "%s%s", n == 1 ? "" : n == total ? " or " : ", ",
+					      formats_ext[i].ext);
+		}
+	return kv_errf(err, errlen, KV_EINVAL, "--out: expected a file name ending in %s, got '%s'", want, out ? out : "");
+}
+
+int gp_begin(struct gp_run *g, const char *out, unsigned formats, char *err, size_t errlen)
+{
+	int rc;
 	memset(g, 0, sizeof(*g));
-	g->svg = allow_svg && olen > 4 && strcasecmp(out + olen - 4, ".svg") == 0;
-	if (!g->svg && !(olen > 4 && strcasecmp(out + olen - 4, ".png") == 0))
-		return kv_errf(err, errlen, KV_EINVAL, "--out: expected a file name ending in .png%s, got '%s'",
-			       allow_svg ? " or .svg" : "", out ? out : "");
+	if ((rc = gp_check_out(out, formats, err, errlen)))
+		return rc;
+	g->format = format_of(out, formats);
+	g->svg = g->format == GP_SVG;
 	g->out = out;
 	const char *tmpdir = getenv("TMPDIR");
 	snprintf(g->dir, sizeof(g->dir), "%s/kvlab_plot_XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
@@ -56,12 +88,25 @@ int gp_begin(struct gp_run *g, const char *out, bool allow_svg, char *err, size_
 	char path[4400];
 	gp_scratch_path(g, SCRIPT, path, sizeof(path));
 	if (!(g->f = fopen(path, "w"))) {
-		int rc = kv_errf(err, errlen, KV_EIO, "%s: cannot write (%s)", path, strerror(errno));
+		rc = kv_errf(err, errlen, KV_EIO, "%s: cannot write (%s)", path, strerror(errno));
 		remove_dir(g->dir);
 		return rc;
 	}
-	snprintf(g->picture, sizeof(g->picture), "%s/out.%s", g->dir, g->svg ? "svg" : "png");
+	snprintf(g->picture, sizeof(g->picture), "%s/out%s", g->dir,
+		 g->format == GP_SVG ? ".svg" : g->format == GP_PDF ? ".pdf" : ".png");
 	return 0;
+}
+
+void gp_terminal(struct gp_run *g, int width, int height, int font_pt)
+{
+	fprintf(g->f, "set encoding utf8\n");
+	if (g->format == GP_SVG)
+		fprintf(g->f, "set terminal svg size %d,%d dynamic font 'Sans,%d' background rgb 'white'\n", width, height, font_pt);
+	else if (g->format == GP_PDF)
+		fprintf(g->f, "set terminal pdfcairo size %.3fin,%.3fin font 'Sans,%d' background rgb 'white'\n", width / 72.0,
+			height / 72.0, font_pt);
+	else
+		fprintf(g->f, "set terminal pngcairo size %d,%d font 'Sans,%d' background rgb 'white'\n", width, height, font_pt);
 }
 
 void gp_quote(FILE *f, const char *s)
@@ -73,6 +118,29 @@ void gp_quote(FILE *f, const char *s)
 		fputc(*s == '\n' ? ' ' : *s, f);
 	}
 	fputc('\'', f);
+}
+
+void gp_quote_lines(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '\n')
+			fputs("\\n", f);
+		else if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+void gp_legend_band(FILE *f, double top, int max_cols)
+{
+	fprintf(f, "unset border\nunset tics\nunset xlabel\nunset ylabel\nunset grid\nunset logscale\nunset title\n"
+		   "set offsets 0, 0, 0, 0\nset xrange [0:1]\nset yrange [0:1]\n"
+		   "set lmargin at screen 0.01\nset rmargin at screen 0.99\nset tmargin at screen %.4f\nset bmargin at screen 0\n"
+		   "set key center center horizontal maxcols %d nobox noenhanced spacing 1.2 width 2 samplen 4\n",
+		top, max_cols);
 }
 
 void gp_set_output(struct gp_run *g)
@@ -134,8 +202,9 @@ static int run_gnuplot(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-/* Copies src to a temporary file beside dst, then renames it over dst. */
-static int install_output(const char *src, const char *dst, char *err, size_t errlen)
+/* Copies src to a temporary file beside dst, then renames it over dst; errors name what
+ * ("--out", "KVLAB_KEEP_GP=") and dst. An empty or missing src is gnuplot's failure. */
+static int install_copy(const char *src, const char *dst, const char *what, char *err, size_t errlen)
 {
 	char tmp[4200];
 	int rc = 0, in = open(src, O_RDONLY);
@@ -149,7 +218,7 @@ static int install_output(const char *src, const char *dst, char *err, size_t er
 	int out = mkstemp(tmp);
 	if (out < 0) {
 		close(in);
-		return kv_errf(err, errlen, KV_EIO, "--out %s: cannot create a file there (%s)", dst, strerror(errno));
+		return kv_errf(err, errlen, KV_EIO, "%s%s: cannot create a file there (%s)", what, dst, strerror(errno));
 	}
 	char buf[65536];
 	ssize_t n;
@@ -158,11 +227,16 @@ static int install_output(const char *src, const char *dst, char *err, size_t er
 			n = -1;
 			break;
 		}
-	if (n < 0 || fchmod(out, 0644) != 0 || close(out) != 0) {
-		rc = kv_errf(err, errlen, KV_EIO, "--out %s: cannot write (%s)", dst, strerror(errno));
+	int e = n < 0 ? errno : 0;
+	if (!e && fchmod(out, 0644) != 0)
+		e = errno;
+	if (close(out) != 0 && !e)
+		e = errno;
+	if (e) {
+		rc = kv_errf(err, errlen, KV_EIO, "%s%s: cannot write (%s)", what, dst, strerror(e));
 		unlink(tmp);
 	} else if (rename(tmp, dst) != 0) {
-		rc = kv_errf(err, errlen, KV_EIO, "--out %s: cannot replace (%s)", dst, strerror(errno));
+		rc = kv_errf(err, errlen, KV_EIO, "%s%s: cannot replace (%s)", what, dst, strerror(errno));
 		unlink(tmp);
 	}
 	close(in);
@@ -172,11 +246,16 @@ static int install_output(const char *src, const char *dst, char *err, size_t er
 int gp_finish(struct gp_run *g, char *err, size_t errlen)
 {
 	int rc = 0;
+	const char *keep = getenv("KVLAB_KEEP_GP");
+	char script[4400];
 	if (fclose(g->f) != 0)
 		rc = kv_errf(err, errlen, KV_EIO, "%s/" SCRIPT ": cannot write (%s)", g->dir, strerror(errno));
 	g->f = NULL;
+	gp_scratch_path(g, SCRIPT, script, sizeof(script));
+	if (!rc && keep && *keep)
+		rc = install_copy(script, keep, "KVLAB_KEEP_GP=", err, errlen);
 	if (!rc && !(rc = run_gnuplot(g->dir, err, errlen)))
-		rc = install_output(g->picture, g->out, err, errlen);
+		rc = install_copy(g->picture, g->out, "--out ", err, errlen);
 	remove_dir(g->dir);
 	return rc;
 }

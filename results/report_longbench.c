@@ -1,125 +1,135 @@
-/* The LongBench paper table: one row per run (method and budget), one column per
- * dataset with round(100 * mean score, 2), and the average over the datasets present;
- * LongBench-E samples (from <dataset>_e files) by length bucket (spec/eval.md 2.7). */
-#include <sqlite3.h>
-#include <stdio.h>
+/* The LongBench paper table: one row per method with its parameters (and model where
+ * several), one column per dataset in LongBench's order with round(100 * mean score, 2),
+ * and Avg over the datasets the row holds; LongBench-E samples (from <dataset>_e files)
+ * in a second table by length bucket (spec/eval.md 2.7). See report.h. */
+#include "results/report.h"
+
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/errors.h"
-#include "base/grow.h" // kv_grow
-#include "results/report.h"
-#include "results/store.h"
+#include "base/errors.h" // kv_errf
 
-#define LB_MAX_COLS 64
-
-struct lb_cell {
-	char run[65];
-	char label[160];
-	char col[48];
-	double mean;
-	int n;
+/* LongBench's dataset order (its README and the FastKV / SnapKV tables). */
+static const char *const lb_order[] = {
+	"narrativeqa", "qasper", "multifieldqa_en", "multifieldqa_zh", "hotpotqa", "2wikimqa", "musique",
+	"dureader", "gov_report", "qmsum", "multi_news", "vcsum", "trec", "triviaqa", "samsum", "lsht",
+	"passage_count", "passage_retrieval_en", "passage_retrieval_zh", "lcc", "repobench-p",
 };
+#define LB_N (int)(sizeof(lb_order) / sizeof(lb_order[0]))
+static const char *const lb_buckets[] = { "0-4k", "4-8k", "8k+" };
 
-static int col_index(char cols[][48], int *n_cols, const char *c)
+/* Rank of a column: dataset order, then bucket; unknown datasets after, in name order. */
+static int rank(const char *col)
 {
-	for (int i = 0; i < *n_cols; i++)
-		if (!strcmp(cols[i], c))
-			return i;
-	if (*n_cols >= LB_MAX_COLS)
-		return -1;
-	snprintf(cols[*n_cols], 48, "%s", c);
-	return (*n_cols)++;
+	char ds[64];
+	const char *sp = strchr(col, ' ');
+	snprintf(ds, sizeof(ds), "%.*s", sp ? (int)(sp - col) : (int)strlen(col), col);
+	size_t n = strlen(ds);
+	if (sp && n > 2 && !strcmp(ds + n - 2, "_e"))
+		ds[n - 2] = 0;
+	int b = 0;
+	for (int k = 0; sp && k < 3; k++)
+		if (!strcmp(sp + 1, lb_buckets[k]))
+			b = k;
+	for (int i = 0; i < LB_N; i++)
+		if (!strcmp(ds, lb_order[i]))
+			return i * 4 + b;
+	return LB_N * 4;
 }
 
-int report_longbench(struct store *s, FILE *out, char *err, size_t errlen)
+static int cmp_cols(const void *a, const void *b)
 {
-	const char *sql =
-		"SELECT r.run_id, r.method, r.method_json,"
-		" json_extract(sm.meta_json, '$.dataset') ||"
-		"  CASE WHEN json_extract(sm.meta_json, '$.longbench_e') THEN"
-		"   '_e:' || CASE WHEN json_extract(sm.meta_json, '$.length') < 4000 THEN '0-4k'"
-		"              WHEN json_extract(sm.meta_json, '$.length') < 8000 THEN '4-8k' ELSE '8k+' END"
-		"  ELSE '' END AS col,"
-		" AVG(sc.value), COUNT(*)"
-		" FROM runs r JOIN samples sm ON sm.run_id = r.run_id"
-		" JOIN scores sc ON sc.run_id = sm.run_id AND sc.sample_id = sm.sample_id AND sc.metric = 'score'"
-		" WHERE r.kind = 'eval' AND r.task LIKE 'longbench%'"
-		" GROUP BY r.run_id, col ORDER BY r.created_at, r.run_id, col";
-	sqlite3_stmt *q = NULL;
-	struct lb_cell *cells = NULL;
-	int n_cells = 0, rc = 0;
-	size_t cap = 0;
-	char cols[LB_MAX_COLS][48];
-	int n_cols = 0;
-	if ((rc = store_query(s, sql, NULL, NULL, &q, "reading LongBench results", err, errlen)))
-		return rc;
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (kv_grow((void **)&cells, &cap, (size_t)n_cells + 1, sizeof(*cells))) {
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int rx = rank(x), ry = rank(y);
+	return rx != ry ? (rx > ry) - (rx < ry) : strcmp(x, y);
+}
+
+/* Adds one table of g's columns that are (e) or are not (!e) LongBench-E buckets. */
+static int add_table(struct table_list *l, const struct report_grid *g, bool e, char *err, size_t errlen)
+{
+	const char **cols = malloc(sizeof(char *) * ((size_t)g->n_col + 1));
+	struct table *t;
+	int n = 0, rc = 0;
+	if (!cols)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	for (int j = 0; j < g->n_col; j++)
+		if ((strchr(g->col[j], ' ') != NULL) == e)
+			cols[n++] = g->col[j];
+	qsort(cols, (size_t)n, sizeof(char *), cmp_cols);
+	if (n == 0 && e)
+		goto out;
+	if (table_list_add(l, &t, e ? "LongBench-E (score x 100 per dataset and length bucket)"
+				    : "LongBench (score x 100, mean per dataset; Avg over the datasets of the row)") ||
+	    table_col_add(t, "method", false) < 0) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int j = 0; j < n; j++)
+		if (table_col_add(t, cols[j], true) < 0) {
 			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 			goto out;
 		}
-		struct lb_cell *c = &cells[n_cells++];
-		snprintf(c->run, sizeof(c->run), "%s", sqlite3_column_text(q, 0));
-		const char *mj = (const char *)sqlite3_column_text(q, 2);
-		const char *params = mj ? strchr(mj, ',') : NULL;
-		snprintf(c->label, sizeof(c->label), "%s %.12s %s", sqlite3_column_text(q, 1), c->run, params ? params + 1 : "");
-		snprintf(c->col, sizeof(c->col), "%s", sqlite3_column_text(q, 3) ? (const char *)sqlite3_column_text(q, 3) : "?");
-		c->mean = sqlite3_column_double(q, 4);
-		c->n = sqlite3_column_int(q, 5);
-		col_index(cols, &n_cols, c->col);
-	}
-	if (n_cells == 0) {
-		fprintf(out, "(no LongBench runs)\n");
+	if (!e && table_col_add(t, "Avg", true) < 0) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 		goto out;
 	}
-	fprintf(out, "LongBench (score x 100, mean per dataset; avg over the datasets shown)\n%-24s", "run");
-	for (int j = 0; j < n_cols; j++)
-		fprintf(out, "  %14.14s", cols[j]);
-	fprintf(out, "  %8s  parameters\n", "avg");
-	for (int i = 0; i < n_cells;) {
-		int k = i;
-		double row[LB_MAX_COLS];
-		int nrow[LB_MAX_COLS] = { 0 };
-		while (k < n_cells && !strcmp(cells[k].run, cells[i].run)) {
-			int j = col_index(cols, &n_cols, cells[k].col);
-			if (j >= 0) {
-				row[j] = cells[k].mean * 100.0;
-				nrow[j] = cells[k].n;
-			}
-			k++;
-		}
-		char head[32];
-		snprintf(head, sizeof(head), "%.24s", cells[i].label);
-		char *sp = strchr(head, ' ');
-		if (sp)
-			sp = strchr(sp + 1, ' ');
-		if (sp)
-			*sp = 0;
-		fprintf(out, "%-24s", head);
+	for (int r = 0; r < g->n_row; r++) {
 		double sum = 0;
-		int nsum = 0;
-		for (int j = 0; j < n_cols; j++) {
-			if (nrow[j]) {
-				fprintf(out, "  %8.2f (%3d)", row[j], nrow[j]);
-				if (!strstr(cols[j], "_e:")) {
-					sum += row[j];
-					nsum++;
-				}
-			} else {
-				fprintf(out, "  %14s", "-");
+		int k = 0, have = 0;
+		for (int j = 0; j < n; j++)
+			have += g->n[r * g->n_col + report_grid_col(g, cols[j])] > 0;
+		if (!have)
+			continue;
+		int i = table_row_add(t);
+		if (i < 0 || table_set(t, i, 0, "%s", g->row_label[r])) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (int j = 0; j < n; j++) {
+			int c = report_grid_col(g, cols[j]);
+			if (g->n[r * g->n_col + c] == 0)
+				continue;
+			double v = 100.0 * g->sum[r * g->n_col + c] / g->n[r * g->n_col + c];
+			sum += v;
+			k++;
+			if (table_set_num(t, i, 1 + j, v, 2)) {
+				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+				goto out;
 			}
 		}
-		const char *params = strchr(cells[i].label, ' ');
-		params = params ? strchr(params + 1, ' ') : NULL;
-		if (nsum)
-			fprintf(out, "  %8.2f  %s\n", sum / nsum, params ? params + 1 : "");
-		else
-			fprintf(out, "  %8s  %s\n", "-", params ? params + 1 : "");
-		i = k;
+		if (!e && k && table_set_num(t, i, 1 + n, sum / k, 2)) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			goto out;
+		}
 	}
+	if (!e && t->n_row == 0 && table_note(t, "(no LongBench runs)"))
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 out:
-	sqlite3_finalize(q);
-	free(cells);
+	free(cols);
+	return rc;
+}
+
+int report_longbench(struct store *s, const struct report_opts *o, struct table_list *l, char *err, size_t errlen)
+{
+	const char *sql =
+		"SELECT r.model_path, r.method, r.method_json,"
+		" json_extract(sm.meta_json, '$.dataset') ||"
+		"  CASE WHEN json_extract(sm.meta_json, '$.longbench_e') THEN"
+		"   '_e ' || CASE WHEN json_extract(sm.meta_json, '$.length') < 4000 THEN '0-4k'"
+		"              WHEN json_extract(sm.meta_json, '$.length') < 8000 THEN '4-8k' ELSE '8k+' END"
+		"  ELSE '' END,"
+		" sc.value"
+		" FROM runs r JOIN samples sm ON sm.run_id = r.run_id"
+		" JOIN scores sc ON sc.run_id = sm.run_id AND sc.sample_id = sm.sample_id AND sc.metric = 'score'"
+		" WHERE r.kind = 'eval' AND r.task LIKE 'longbench%' AND (?1 IS NULL OR r.task LIKE ?1 || '%')"
+		" ORDER BY r.created_at, r.run_id, sm.idx";
+	struct report_grid g;
+	int rc = report_grid_load(s, o, sql, &g, err, errlen);
+	if (rc)
+		return rc;
+	if (!(rc = add_table(l, &g, false, err, errlen)))
+		rc = add_table(l, &g, true, err, errlen);
+	report_grid_free(&g);
 	return rc;
 }

@@ -3,7 +3,8 @@
 # plus synthetic needle runs written with the sqlite3 CLI; the heatmap must come out as a PNG
 # or SVG of more than 1 KB with the run's average, and every error (no such database, not a
 # results database, no or several needle runs, bad --out, gnuplot missing or failing) must
-# give one message naming what is wrong, a non-zero exit and leave --out untouched.
+# give one message naming what is wrong, a non-zero exit and leave --out untouched. Without
+# gnuplot the drawing cases skip.
 # Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
 cd "$(dirname "$0")/.."
@@ -20,13 +21,20 @@ is_svg() { head -c 300 "$1" | grep -q '<svg' && [ "$(stat -c %s "$1")" -gt 1024 
 expect plot_without_kind_should_print_usage 2 "usage: kvlab plot <kind>" -- $K plot
 expect plot_help_should_list_the_kinds 0 "needle +needle-in-a-haystack heatmap" -- $K plot --help
 expect plot_should_reject_an_unknown_kind 2 "unknown kind 'frobnicate'" -- $K plot frobnicate
-expect plot_needle_help_should_list_its_flags 0 "--out F.png\|F.svg .*\[required\]" -- $K plot needle --help
-expect plot_needle_should_need_out 1 "--out F.png\|F.svg is required" -- $K plot needle --db "$tmp/none.db"
+expect plot_needle_help_should_list_its_flags 0 "--out F.png\|F.svg\|F.pdf .*\[required\]" -- $K plot needle --help
+expect plot_needle_should_need_out 1 "--out F.png\|F.svg\|F.pdf is required" -- $K plot needle --db "$tmp/none.db"
 expect plot_needle_should_name_a_missing_database 1 "^kvlab: --db $tmp/none.db: no such database \(No such file or directory\)" -- \
 	$K plot needle --db "$tmp/none.db" --out "$tmp/x.png"
 sqlite3 "$tmp/other.db" "CREATE TABLE t(a);"
 expect plot_needle_should_reject_a_foreign_database 1 "--db $tmp/other.db: not a kvlab results database \(no runs or bench_latency table\); nothing was written to it" -- \
 	$K plot needle --db "$tmp/other.db" --out "$tmp/x.png"
+
+if ! command -v gnuplot >/dev/null; then
+	for c in draw_a_real_run draw_the_grid_by_method draw_svg_by_run_prefix list_several_runs; do
+		skip "plot_needle_should_$c" "gnuplot not installed (make deps)"
+	done
+	exit 0
+fi
 
 # a real database: one 300-token cell through the whole runner
 db=$tmp/r.db
@@ -68,12 +76,13 @@ check plot_needle_grid_should_be_a_png_over_1k is_png "$tmp/grid.png"
 expect plot_needle_should_draw_svg_by_run_prefix 0 "^Average Score: $want$" -- \
 	$K plot needle --db "$db" --run aaaa --out "$tmp/grid.svg"
 check plot_needle_svg_should_be_an_svg_over_1k is_svg "$tmp/grid.svg"
-check plot_needle_svg_should_carry_the_title grep -q "snapkv — Average Score = $want" "$tmp/grid.svg"
+check plot_needle_svg_should_carry_the_title grep -q "x · snapkv · 80 samples" "$tmp/grid.svg"
+check plot_needle_svg_should_carry_the_average grep -q "Average Score = $want" "$tmp/grid.svg"
 expect plot_needle_should_say_when_a_run_has_no_scores 1 "needle run bbbb0000empt has no samples with an overlap score" -- \
 	$K plot needle --db "$db" --method h2o --out "$tmp/x.png"
 expect plot_needle_should_list_runs_when_none_match 1 "no needle run matching --method fastkv; the needle runs there:" -- \
 	$K plot needle --db "$db" --method fastkv --out "$tmp/x.png"
-expect plot_needle_should_reject_other_formats 1 "--out: expected a file name ending in .png or .svg, got '$tmp/x.jpg'" -- \
+expect plot_needle_should_reject_other_formats 1 "--out: expected a file name ending in .png, .svg or .pdf, got '$tmp/x.jpg'" -- \
 	$K plot needle --db "$db" --method snapkv --out "$tmp/x.jpg"
 expect plot_needle_should_name_an_unwritable_out 1 "--out $tmp/no/dir/x.png: cannot create a file there" -- \
 	$K plot needle --db "$db" --method snapkv --out "$tmp/no/dir/x.png"

@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . tests/lib_cli.sh
 
-expect tie_break_should_not_be_a_parameter_of_fullkv 1 "^kvlab: --tie_break: not a parameter of fullkv \(taken by fastkv, gemfilter, snapkv, h2o, pyramidinfer[,)]" -- \
+expect tie_break_should_not_be_a_parameter_of_fullkv 1 "^kvlab: --tie_break: not a parameter of fullkv \(taken by fastkv, gemfilter, snapkv, h2o, pyramidinfer, adakv, pyramidkv, tova, expected_attention\)" -- \
 	$K generate --model $M --prompt hi --method fullkv --tie_break higher
 expect tie_break_should_not_be_a_parameter_of_streamingllm 1 "--tie_break: not a parameter of streamingllm" -- \
 	$K generate --model $M --prompt hi --method streamingllm --tie_break lower
@@ -47,7 +47,7 @@ fi
 # kvlab run stores the tie counts; report --selection prints them per method and cut
 if $K run --model $M --task needle --context_lengths 700 --depths 50 --method snapkv --max_capacity_prompts 96 --threads 2 \
 	--db "$tmp/r.db" >/dev/null 2>&1; then
-	expect report_selection_should_summarise_ties 0 "^snapkv +kv +1 +1 +270 +[0-9]+ +[0-9.]+ +[0-9.]+$" -- $K report --selection --db "$tmp/r.db"
+	expect report_selection_should_summarise_ties 0 "^\| snapkv +\| kv +\| +1 \| +1 \| +270 \| +[0-9]+ \| +[0-9.]+ \| +[0-9.]+ \|$" -- $K report --selection --db "$tmp/r.db"
 else
 	fail report_selection_should_summarise_ties "kvlab run failed"
 fi
