@@ -2,7 +2,7 @@
 # The kvpress-derived retention method of issue 23 (Expected Attention, methods/expected_attention.c)
 # from the command line: its flags and their errors, alone and composed (tsp+expected_attention)
 # on a short essay prompt with --dump_selection (budget arithmetic per layer and KV head), and a
-# tiny kvlab run --task needle. Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
+# tiny kvlab run --task needle and its kvpress export. Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
 cd "$(dirname "$0")/.."
 K=${KVLAB:-./kvlab}
@@ -72,6 +72,13 @@ fi
 if $K run --model $M --task needle --context_lengths 500 --depths 50 --method expected_attention --compression_ratio 0.5 \
 	--threads 2 --db "$tmp/r.db" >"$tmp/run.out" 2>"$tmp/run.err"; then
 	expect run_needle_should_store_expected_attention 0 "expected_attention" -- $K report --db "$tmp/r.db"
+	# the kvpress export names the press and the run's own --compression_ratio
+	if $K export --format kvpress --db "$tmp/r.db" --out "$tmp/kp" >/dev/null 2>"$tmp/kp.err" &&
+		ls -d "$tmp"/kp/*__expected_attention__0.50__* >/dev/null 2>&1; then
+		ok export_kvpress_should_carry_the_compression_ratio
+	else
+		fail export_kvpress_should_carry_the_compression_ratio "$(ls "$tmp/kp" 2>&1 | head -3; tail -2 "$tmp/kp.err")"
+	fi
 else
 	fail run_needle_should_store_expected_attention "kvlab run failed: $(tail -2 "$tmp/run.err")"
 fi
