@@ -227,11 +227,12 @@ static int ea_scores(const struct ea_params *e, const struct kv_layer_view *v, f
 			double lin = 0, quad = 0;
 			for (int a = 0; a < D; a++)
 				lin += mh[a] * kj[a];
-			for (int a = 0; e->use_covariance && a < D; a++) {
+			for (int a = 0; e->use_covariance && a < D; a++) { /* cov is symmetric: the upper triangle twice */
+				const double *row = ch + (size_t)a * D;
 				double r = 0;
-				for (int b = 0; b < D; b++)
-					r += ch[(size_t)a * D + b] * kj[b];
-				quad += kj[a] * r;
+				for (int b = a + 1; b < D; b++)
+					r += row[b] * kj[b];
+				quad += kj[a] * (row[a] * kj[a] + 2 * r);
 			}
 			zh[j] = (float)((float)(lin * scale) + (e->use_covariance ? (float)(quad / D / 2) : 0.0f));
 			zmax = zh[j] > zmax ? zh[j] : zmax;
