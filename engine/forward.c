@@ -385,7 +385,7 @@ static int pf_decide(struct prefill *p, int l, char *err, size_t errlen)
 						.prop = di + (size_t)H * n, .restart = di + (size_t)H * n + n, .keep_tie = ti };
 		struct kv_layer_view view = { .shape = &s->shape, .be = p->be, .layer = l, .pass = p->pass, .n = T,
 					      .n_prompt = s->trace.n_prompt, .pos = p->pos, .ids = p->cur, .q = p->q, .k = p->k,
-					      .v = p->v };
+					      .v = p->v, .rope_inv_freq = p->m->rope_inv_freq };
 		if ((rc = kv_policy_prefill_layer(&s->pol, &view, &p->d[i], err, errlen)) ||
 		    (rc = check_decision(&s->pol, &p->d[i], T, H, Hkv, l, err, errlen)) ||
 		    (i > 0 && (rc = check_same_flow(p->ss, p->d, i, T, l, err, errlen))))

@@ -35,6 +35,9 @@ struct kv_layer_view {
 	const float *q;         /* (T, H*D) post-RoPE queries */
 	const float *k;         /* (T, Hkv*D) post-RoPE keys */
 	const float *v;         /* (T, Hkv*D) values */
+	const float *rope_inv_freq; /* (D/2,) host: the model's RoPE inverse frequencies (scaling applied), as
+				     * q and k were rotated with; NULL where the caller has none (methods that
+				     * need it say so) */
 };
 
 /* How a top-k cut met ties: n_tied candidates had the k-th score, n_kept of them were
@@ -139,6 +142,9 @@ void kv_view_dots(const struct kv_layer_view *v, int row, float *out);
  * even, as torch's .half(); kv_round_fp16), the products summed in fp32 on the CPU
  * reference (GemFilter's official filter casts q and k to fp16). KV_ENOMEM names itself. */
 int kv_view_dots_fp16(const struct kv_layer_view *v, int row, float *out, char *err, size_t errlen);
+/* Copies n floats of the view's backend memory starting at src (v->q, v->k, v->v or a
+ * row inside them) into host dst (caller's). */
+void kv_view_download(const struct kv_layer_view *v, float *dst, const float *src, size_t n);
 /* x rounded to the nearest IEEE half (ties to even; overflow to inf), back in fp32. */
 float kv_round_fp16(float x);
 

@@ -59,6 +59,11 @@ void kv_view_dots(const struct kv_layer_view *v, int row, float *out)
 	bk_qk_dots(view_backend(v), out, &a, row);
 }
 
+void kv_view_download(const struct kv_layer_view *v, float *dst, const float *src, size_t n)
+{
+	bk_download(view_backend(v), dst, src, sizeof(float) * n);
+}
+
 float kv_round_fp16(float x)
 {
 	return quant_f16_to_f32(quant_f32_to_f16(x));

@@ -42,6 +42,7 @@ struct run {
 	enum kp_kind kind;
 	bool proportional;     /* --eviction_mode proportional */
 	double retain, budget; /* retain_rate; max_capacity_prompts in constant mode (NaN: none) */
+	double ratio;          /* kvpress's own --compression_ratio where the method takes it (expected_attention; NaN: unset) */
 };
 
 static void krows_free(struct krow *r, int n)
@@ -143,19 +144,20 @@ static const char *press_name(const char *method)
 		return "no_press";
 	if (!strcmp(method, "streamingllm"))
 		return "streaming_llm";
-	return method; /* snapkv is kvpress's name too; the others have no kvpress press */
+	return method; /* snapkv and expected_attention are kvpress's names too; most others have no kvpress press */
 }
 
 /* The budget a run was given (the retention half's for a composed method). */
 static void run_budget(struct store *s, struct run *r)
 {
 	sqlite3_stmt *q = NULL;
-	r->budget = r->retain = NAN;
+	r->budget = r->retain = r->ratio = NAN;
 	r->proportional = false;
 	if (sqlite3_prepare_v2(s->db,
 			       "SELECT (SELECT value FROM json_tree(?1) WHERE key = 'eviction_mode' ORDER BY id DESC LIMIT 1),"
 			       " (SELECT value FROM json_tree(?1) WHERE key = 'retain_rate' ORDER BY id DESC LIMIT 1),"
-			       " (SELECT value FROM json_tree(?1) WHERE key = 'max_capacity_prompts' ORDER BY id DESC LIMIT 1)",
+			       " (SELECT value FROM json_tree(?1) WHERE key = 'max_capacity_prompts' ORDER BY id DESC LIMIT 1),"
+			       " (SELECT value FROM json_tree(?1) WHERE key = 'compression_ratio' ORDER BY id DESC LIMIT 1)",
 			       -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(q, 1, r->method_json, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(q) == SQLITE_ROW) {
@@ -165,18 +167,22 @@ static void run_budget(struct store *s, struct run *r)
 				r->retain = sqlite3_column_double(q, 1);
 			if (mode && !strcmp(mode, "constant") && sqlite3_column_type(q, 2) != SQLITE_NULL)
 				r->budget = sqlite3_column_double(q, 2);
+			if (sqlite3_column_type(q, 3) != SQLITE_NULL && sqlite3_column_double(q, 3) >= 0)
+				r->ratio = sqlite3_column_double(q, 3);
 		}
 	}
 	sqlite3_finalize(q);
 }
 
 /* A sample's compression ratio, kvpress's sense (the share of the prompt's KV pruned): 0 for
- * fullkv, 1 - retain_rate in proportional mode, 1 - min(budget, N) / N with a constant
+ * fullkv, --compression_ratio where the run gave it, 1 - retain_rate in proportional mode, 1 - min(budget, N) / N with a constant
  * budget of max_capacity_prompts; NaN for a method without either. */
 static double sample_ratio(const struct run *r, const struct krow *k)
 {
 	if (!strcmp(r->method, "fullkv"))
 		return 0.0;
+	if (!isnan(r->ratio))
+		return r->ratio;
 	if (r->proportional && !isnan(r->retain))
 		return 1.0 - r->retain;
 	if (!isnan(r->budget) && k->n_prompt > 0)

@@ -18,7 +18,7 @@
  * (context length, depth). press_name: fullkv -> no_press, snapkv -> snapkv, streamingllm ->
  * streaming_llm, other methods keep kvlab's name (kvpress has no such press).
  * compression_ratio (kvpress's: the share of the prompt's KV pruned) per sample = 0 for fullkv,
- * 1 - retain_rate in proportional mode, 1 - min(max_capacity_prompts, N) / N with a constant
+ * the method's own --compression_ratio where it was given (expected_attention), 1 - retain_rate in proportional mode, 1 - min(max_capacity_prompts, N) / N with a constant
  * budget; a folder's is its samples' mean; unknown for a method with neither ("na" in the
  * folder name, null in config.yaml, empty in the CSV). query_aware is true: kvlab
  * compresses the prompt with the question in it. Not filled (kvlab does not store them):

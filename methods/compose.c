@@ -1,7 +1,7 @@
 /* Composed methods, --method REDUCTION+RETENTION (design.md, "The method contract"): a
  * context-reduction half (none, tsp, gemfilter, pyramidinfer) decides which tokens go on
  * (prop) or restart, and a KV-retention half (full, snapkv, h2o, streamingllm, adakv,
- * pyramidkv, tova) decides
+ * pyramidkv, tova, expected_attention) decides
  * which rows each layer's cache keeps, both on the same layer view; each half is the
  * method it names, built from the flags its own table takes.
  *
@@ -43,7 +43,7 @@ static const struct half reductions[] = {
 static const struct half retentions[] = {
 	{ "full", &fullkv_method }, { "snapkv", &snapkv_method }, { "h2o", &h2o_method },
 	{ "streamingllm", &streamingllm_method }, { "adakv", &adakv_method }, { "pyramidkv", &pyramidkv_method },
-	{ "tova", &tova_method },
+	{ "tova", &tova_method }, { "expected_attention", &expected_attention_method },
 };
 
 #define N_RED ((int)(sizeof(reductions) / sizeof(reductions[0])))
