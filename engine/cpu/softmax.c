@@ -90,3 +90,34 @@ __attribute__((target_clones("avx2", "default"))) void cpu_softmax_row(float *s,
 {
 	softmax_body(s, n, m);
 }
+
+/* The exp pass of a softmax without the normalisation, for attention split along keys. */
+static inline __attribute__((always_inline)) float exp_sum_body(float *s, int n, float mx)
+{
+	v8f vsum = {0};
+	int j = 0;
+	for (; j + 8 <= n; j += 8) {
+		v8f x;
+		memcpy(&x, s + j, sizeof x);
+		x = exp_nonpos8(x - mx);
+		memcpy(s + j, &x, sizeof x);
+		vsum += x;
+	}
+	float sum = 0.0f;
+	for (int l = 0; l < 8; l++)
+		sum += vsum[l];
+	if (j < n) {
+		v8f x = (v8f){0} - 1e30f;
+		memcpy(&x, s + j, sizeof(float) * (size_t)(n - j));
+		x = exp_nonpos8(x - mx);
+		memcpy(s + j, &x, sizeof(float) * (size_t)(n - j));
+		for (int l = 0; l < n - j; l++)
+			sum += x[l];
+	}
+	return sum;
+}
+
+__attribute__((target_clones("avx2", "default"))) float cpu_exp_sum(float *s, int n, float mx)
+{
+	return exp_sum_body(s, n, mx);
+}
