@@ -5,7 +5,9 @@
  * and keeps a partial softmax (its max m, its sum l = sum exp(s - m), and o = sum
  * exp(s - m) v); a second loop merges each query head's partials with their
  * log-sum-exp weights exp(m_t - M) (flash-decoding's split-K). The tasks spread over
- * the OpenMP threads, so both cores read the cache even with 3 KV heads.
+ * the OpenMP threads, so both cores read the cache even with 3 KV heads. Task bodies:
+ * AVX-512 with the outputs in registers for the common shapes (D 64 or 128), AVX2 + FMA
+ * otherwise, portable C without either.
  * H query heads, n_kv cached heads (G = H / n_kv query heads each), D head_dim,
  * N keys of a head, KCH keys per task. */
 #include <immintrin.h> // AVX2, FMA, F16C intrinsics
@@ -149,6 +151,86 @@ __attribute__((target("avx2,fma,f16c"))) static void task_avx2(const struct attn
 	}
 }
 
+/* 16 elements at offset at of a K or V array of type t, widened to fp32. */
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static inline __m512 load16(const void *base, enum kv_dtype t,
+												    size_t at)
+{
+	if (t == KV_DTYPE_F32)
+		return _mm512_loadu_ps((const float *)base + at);
+	__m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)base + at));
+	if (t == KV_DTYPE_F16)
+		return _mm512_cvtph_ps(h);
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* AVX-512 task body for G query heads and NV = D / 16 vectors per row, both constants
+ * where it is inlined, so the G x NV output accumulators stay in registers across the
+ * keys (the AVX2 body keeps them in memory). */
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
+task512_body(const struct attn_kv_view *w, const float *q, const int G, const int NV, float scale, int j0, int j1,
+	     float *s, struct partial *p)
+{
+	int n = j1 - j0, D = NV * 16;
+	const void *kb = w->dtype == KV_DTYPE_F32 ? (const void *)w->k : (const void *)w->kh;
+	const void *vb = w->dtype == KV_DTYPE_F32 ? (const void *)w->v : (const void *)w->vh;
+	__m512 qv[4 * 8];
+	for (int g = 0; g < G; g++)
+		for (int c = 0; c < NV; c++)
+			qv[g * NV + c] = _mm512_loadu_ps(q + (size_t)g * D + 16 * c);
+	for (int i = 0; i < n; i++) {
+		size_t r = (size_t)(j0 + i) * w->ld;
+		__m512 acc[4];
+		for (int g = 0; g < G; g++)
+			acc[g] = _mm512_setzero_ps();
+		for (int c = 0; c < NV; c++) {
+			__m512 k = load16(kb, w->dtype, r + 16 * c);
+			for (int g = 0; g < G; g++)
+				acc[g] = _mm512_fmadd_ps(k, qv[g * NV + c], acc[g]);
+		}
+		for (int g = 0; g < G; g++)
+			s[(size_t)g * n + i] = _mm512_reduce_add_ps(acc[g]) * scale;
+	}
+	for (int g = 0; g < G; g++) {
+		float *sg = s + (size_t)g * n, mx = sg[0];
+		for (int i = 1; i < n; i++)
+			mx = sg[i] > mx ? sg[i] : mx;
+		p->m[g] = mx;
+		p->l[g] = cpu_exp_sum(sg, n, mx);
+	}
+	__m512 o[4 * 8];
+	for (int g = 0; g < G; g++)
+		for (int c = 0; c < NV; c++)
+			o[g * NV + c] = _mm512_setzero_ps();
+	for (int i = 0; i < n; i++) {
+		size_t r = (size_t)(j0 + i) * w->ld;
+		for (int c = 0; c < NV; c++) {
+			__m512 v = load16(vb, w->dtype, r + 16 * c);
+			for (int g = 0; g < G; g++)
+				o[g * NV + c] = _mm512_fmadd_ps(_mm512_set1_ps(s[(size_t)g * n + i]), v, o[g * NV + c]);
+		}
+	}
+	for (int g = 0; g < G; g++)
+		for (int c = 0; c < NV; c++)
+			_mm512_storeu_ps(p->o + (size_t)g * D + 16 * c, o[g * NV + c]);
+}
+
+/* The shapes the AVX-512 body is instantiated for: G <= 4 query heads per cached head,
+ * D = 64 (NV 4) or D = 128 with G <= 2 (NV 8). Returns false for any other shape. */
+__attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static bool task_avx512(const struct attn_kv_view *w,
+											const float *q, int G, int D, float scale,
+											int j0, int j1, float *s, struct partial *p)
+{
+	switch (D == 64 ? G : D == 128 ? 10 + G : 0) {
+	case 1: task512_body(w, q, 1, 4, scale, j0, j1, s, p); return true;
+	case 2: task512_body(w, q, 2, 4, scale, j0, j1, s, p); return true;
+	case 3: task512_body(w, q, 3, 4, scale, j0, j1, s, p); return true;
+	case 4: task512_body(w, q, 4, 4, scale, j0, j1, s, p); return true;
+	case 11: task512_body(w, q, 1, 8, scale, j0, j1, s, p); return true;
+	case 12: task512_body(w, q, 2, 8, scale, j0, j1, s, p); return true;
+	default: return false;
+	}
+}
+
 /* Keys per task: about TASKS_PER_THREAD tasks per thread over all heads, within [KCH_MIN, KCH_MAX]. */
 static int chunk_keys(const struct attn_kv_view *kv, int n_kv, int n_threads)
 {
@@ -168,6 +250,8 @@ void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, 
 		nt += (kv[c].n + kch - 1) / kch;
 	bool fast = D % 8 == 0 && G <= GMAX && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
 		    __builtin_cpu_supports("f16c");
+	bool avx512 = fast && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		      __builtin_cpu_supports("avx512vl");
 	struct task *tasks = malloc(sizeof(*tasks) * (size_t)(nt > 0 ? nt : 1));
 	float *part = malloc(sizeof(float) * (size_t)(nt > 0 ? nt : 1) * G * (D + 2)); /* (nt, G, D + 2): m, l, o */
 	if (!tasks || !part) {
@@ -204,6 +288,8 @@ void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, 
 			float *pt = part + (size_t)t * G * (D + 2);
 			struct partial p = { .m = pt, .l = pt + G, .o = pt + 2 * G };
 			const float *qc = q + (size_t)tk->c * G * D;
+			if (avx512 && task_avx512(&kv[tk->c], qc, G, D, scale, tk->j0, tk->j1, s, &p))
+				continue;
 			if (fast)
 				task_avx2(&kv[tk->c], qc, G, D, scale, tk->j0, tk->j1, s, &p);
 			else
