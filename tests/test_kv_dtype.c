@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/errors.h"       // KV_EUNSUP
 #include "base/fileio.h"       // kv_read_file
 #include "engine/backend.h"    // backend_cpu, struct attn_kv_view, kv_dtype_*
 #include "engine/forward.h"    // fwd_session_*, fwd_prefill, fwd_decode
@@ -158,6 +159,30 @@ static void decode_attention_should_match_a_double_softmax(void)
 	bk_set_threads(&backend_cpu, 0);
 }
 
+static void *fake_alloc(size_t n)
+{
+	return malloc(n);
+}
+
+/* A backend whose memory is not host memory (as CUDA's) keeps f32 caches only. */
+static void device_backend_should_refuse_16_bit_caches(void)
+{
+	struct backend_ops dev = backend_cpu;
+	dev.name = "device";
+	dev.alloc = fake_alloc;
+	dev.free = free;
+	struct kv_cache *c = NULL;
+	char err[256] = "";
+	T_CHECK(!bk_supports_kv_dtype(&dev, KV_DTYPE_F16) && bk_supports_kv_dtype(&dev, KV_DTYPE_F32) &&
+			bk_supports_kv_dtype(&backend_cpu, KV_DTYPE_BF16),
+		"kv dtype support");
+	T_CHECK(kv_cache_init(&c, &dev, 2, NULL, 2, 0, 16, KV_DTYPE_BF16, err, sizeof(err)) == KV_EUNSUP && !c &&
+			strstr(err, "--kv_dtype bf16") && strstr(err, "device"),
+		"got '%s'", err);
+	T_CHECK(kv_cache_init(&c, &dev, 2, NULL, 2, 0, 16, KV_DTYPE_F32, err, sizeof(err)) == 0 && c, "%s", err);
+	kv_cache_free(c);
+}
+
 // ----------------------------------------------------------------------------
 // SmolLM2
 
@@ -285,6 +310,7 @@ int main(void)
 		model = NULL;
 	T_RUN(conversions_should_round_as_the_scalar_ones);
 	T_RUN(decode_attention_should_match_a_double_softmax);
+	T_RUN(device_backend_should_refuse_16_bit_caches);
 	T_RUN(smollm2_decode_should_hold_for_every_kv_type);
 	model_free(model);
 	return t_done();
