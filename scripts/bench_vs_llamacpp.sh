@@ -10,9 +10,10 @@
 #
 # Prints one table: context, threads, KV type, decode tok/s of each (median over the
 # rounds) and their ratio (kvlab / llama.cpp), and prefill tok/s at that context.
-# Flags: --quick, --kv_dtype f16|f32|bf16 (both sides; default f16, llama.cpp's own
-# default), --ctx "512 2048", --threads "1 2", --gen N (decoded tokens per measurement),
-# --rounds N, --model PATH, --kvlab PATH, --dir DIR, --build_only.
+# Flags: --quick, --kv_dtype f16|f32|bf16 (kvlab's cache; llama.cpp's too for f16 and
+# bf16, its default; llama-bench takes no f32 cache, so f32 compares kvlab's f32 against
+# llama.cpp's f16), --ctx "512 2048", --threads "1 2", --gen N (decoded tokens per
+# measurement), --rounds N, --model PATH, --kvlab PATH, --dir DIR, --build_only.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +47,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case "$kvt" in f16|f32|bf16) ;; *) die "--kv_dtype: expected f16, f32 or bf16, got '$kvt'" ;; esac
+lkvt=$kvt
+[ "$kvt" = f32 ] && lkvt=f16 # llama-bench's cache types are f16, bf16 and quantised ones
 for v in $ctxs $threads $gen $rounds; do
 	case "$v" in ''|*[!0-9]*) die "--ctx/--threads/--gen/--rounds: expected positive integers, got '$v'" ;; esac
 done
@@ -83,9 +86,9 @@ trap 'rm -rf "$tmp"' EXIT
 # N tokens, one repetition after llama-bench's own warm-up; tok/s from its CSV.
 llama_once() { # N threads -> "decode_tps prefill_tps"
 	local n=$1 t=$2 out="$tmp/l.csv"
-	"$bench_bin" -m "$model" -t "$t" -r 1 -o csv -ctk "$kvt" -ctv "$kvt" -fa 1 -p "$n" -n 0 -d 0 >"$out.p" 2>/dev/null ||
+	"$bench_bin" -m "$model" -t "$t" -r 1 -o csv -ctk "$lkvt" -ctv "$lkvt" -fa 1 -p "$n" -n 0 -d 0 >"$out.p" 2>/dev/null ||
 		die "llama-bench failed (prefill N=$n t=$t)"
-	"$bench_bin" -m "$model" -t "$t" -r 1 -o csv -ctk "$kvt" -ctv "$kvt" -fa 1 -p 0 -n "$gen" -d "$n" >"$out.d" 2>/dev/null ||
+	"$bench_bin" -m "$model" -t "$t" -r 1 -o csv -ctk "$lkvt" -ctv "$lkvt" -fa 1 -p 0 -n "$gen" -d "$n" >"$out.d" 2>/dev/null ||
 		die "llama-bench failed (decode N=$n t=$t)"
 	local pcol dcol
 	pcol=$(head -n 1 "$out.p" | tr ',' '\n' | grep -n '^"*avg_ts"*$' | cut -d: -f1)
@@ -108,9 +111,9 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 echo "# model $model; kvlab at $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "# llama.cpp from $(ls -d "$dir"/llama_cpp_python-*/ 2>/dev/null | tail -n 1), flash attention on, KV $kvt both sides"
+echo "# llama.cpp from $(ls -d "$dir"/llama_cpp_python-*/ 2>/dev/null | tail -n 1), flash attention on; KV kvlab $kvt, llama.cpp $lkvt"
 echo "# $rounds interleaved rounds (llama.cpp, kvlab) per point, decode over $gen tokens after N, medians"
-printf '%6s %3s %4s | %12s %12s %6s | %13s %13s %6s\n' N thr kv "llama dec/s" "kvlab dec/s" ratio "llama pre/s" "kvlab pre/s" ratio
+printf '%6s %3s %7s | %12s %12s %6s | %13s %13s %6s\n' N thr kv "llama dec/s" "kvlab dec/s" ratio "llama pre/s" "kvlab pre/s" ratio
 for n in $ctxs; do
 	for t in $threads; do
 		: >"$tmp/ld"; : >"$tmp/lp"; : >"$tmp/kd"; : >"$tmp/kp"
@@ -119,7 +122,7 @@ for n in $ctxs; do
 			read -r d p < <(kvlab_once "$n" "$t"); echo "$d" >>"$tmp/kd"; echo "$p" >>"$tmp/kp"
 		done
 		ld=$(median <"$tmp/ld"); lp=$(median <"$tmp/lp"); kd=$(median <"$tmp/kd"); kp=$(median <"$tmp/kp")
-		awk -v n="$n" -v t="$t" -v k="$kvt" -v ld="$ld" -v kd="$kd" -v lp="$lp" -v kp="$kp" 'BEGIN {
-			printf "%6d %3d %4s | %12.1f %12.1f %5.2fx | %13.1f %13.1f %5.2fx\n", n, t, k, ld, kd, kd / ld, lp, kp, kp / lp }'
+		awk -v n="$n" -v t="$t" -v k="$kvt/$lkvt" -v ld="$ld" -v kd="$kd" -v lp="$lp" -v kp="$kp" 'BEGIN {
+			printf "%6d %3d %7s | %12.1f %12.1f %5.2fx | %13.1f %13.1f %5.2fx\n", n, t, k, ld, kd, kd / ld, lp, kp, kp / lp }'
 	done
 done
