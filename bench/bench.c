@@ -95,6 +95,7 @@ void bench_input(int32_t *ids, int n, const int32_t *text, int n_text)
 struct one_run {
 	double prefill_ms, decode_ms, e2e_ms;
 	long long kv_bytes;
+	double prefill_flops, decode_bytes;
 };
 
 /* One run of method b on ids[0..n): policy and session set up outside the clock. */
@@ -110,7 +111,8 @@ static int run_once(const struct model *m, const struct bench_opts *o, const str
 		return rc;
 	if (params)
 		kv_policy_describe(&pol, params, params_len);
-	if ((rc = fwd_session_init_on(o->backend ? o->backend : &backend_cpu, m, &pol, steps, o->threads, &s, err, errlen)))
+	if ((rc = fwd_session_init_on(o->backend ? o->backend : &backend_cpu, m, &pol, steps, o->threads, &s, err, errlen)) ||
+	    (rc = fwd_session_set_kv_dtype(s, o->kv_dtype, err, errlen)))
 		goto out;
 	double t0 = 1e3 * kv_clock_s();
 	if ((rc = fwd_prefill(s, ids, n, false, logits, err, errlen)))
@@ -124,6 +126,10 @@ static int run_once(const struct model *m, const struct bench_opts *o, const str
 		tok = gen_argmax(logits, c->n_vocab);
 	}
 	double t2 = 1e3 * kv_clock_s();
+	/* the work, outside the clock: step t attends the prefill's entries plus t + 1 (the
+	 * cache after the last step holds them all), so a step reads their mean */
+	r->prefill_flops = bench_prefill_flops(c, s->trace.n_alive);
+	r->decode_bytes = bench_decode_weight_bytes(m) + 0.5 * ((double)r->kv_bytes + (double)kv_cache_bytes(s->cache));
 	r->prefill_ms = t1 - t0;
 	r->e2e_ms = t2 - t0;
 	r->decode_ms = steps > 0 ? (t2 - t1) / steps : 0.0;
@@ -156,6 +162,8 @@ int bench_run_length(const struct model *m, const struct bench_opts *o, int n, s
 					   sizeof(me->params_json), err, errlen)))
 				goto out;
 			me->kv_bytes = x.kv_bytes;
+			me->prefill_flops = x.prefill_flops;
+			me->decode_bytes = x.decode_bytes;
 			if (!warm) {
 				int k = r - o->warmups;
 				me->prefill_ms[k] = x.prefill_ms;
@@ -210,15 +218,46 @@ int bench_rows_fill(struct bench_row *rows, const struct bench_row *base, const 
 	return k;
 }
 
+int bench_roof_fill(struct bench_roof *roof, const struct bench_row *rows, int k, const struct bench_opts *o,
+		    const struct bench_meas *meas)
+{
+	const struct bench_machine *mc = o->machine;
+	int per = o->kind == BENCH_E2E ? 3 : 1;
+	for (int i = 0; i < k; i++) {
+		const struct bench_row *r = &rows[i];
+		const struct bench_meas *me = &meas[i / per];
+		struct bench_roof *f = &roof[i];
+		memset(f, 0, sizeof(*f));
+		snprintf(f->invocation, sizeof(f->invocation), "%s", r->invocation);
+		snprintf(f->label, sizeof(f->label), "%s", r->label);
+		snprintf(f->phase, sizeof(f->phase), "%s", r->phase);
+		snprintf(f->kv_dtype, sizeof(f->kv_dtype), "%s", kv_dtype_name(o->kv_dtype));
+		f->n_ctx = r->n_ctx;
+		bool pre = strcmp(r->phase, "decode") != 0, dec = strcmp(r->phase, "prefill") != 0;
+		int steps = strcmp(r->phase, "e2e") == 0 ? o->genlen - 1 : 1;
+		f->flops = pre ? me->prefill_flops : 0.0;
+		f->bytes = dec ? me->decode_bytes * steps : 0.0;
+		f->read_gbs = mc->read_gbs;
+		f->gemm_gflops = mc->gemm_gflops;
+		f->bound_ms = (mc->gemm_gflops > 0 ? 1e3 * f->flops / (mc->gemm_gflops * 1e9) : 0.0) +
+			      (mc->read_gbs > 0 ? 1e3 * f->bytes / (mc->read_gbs * 1e9) : 0.0);
+		f->median_ms = r->st.median;
+		f->achieved = r->st.median > 0 ? f->bound_ms / r->st.median : 0.0;
+	}
+	return k;
+}
+
 int bench_run(const struct model *m, const struct bench_opts *o, const int *lens, int n_lens, const struct bench_row *base,
 	      struct store *s, char *err, size_t errlen)
 {
 	struct bench_meas *meas = calloc((size_t)o->n_methods, sizeof(*meas));
 	struct bench_row *rows = calloc((size_t)o->n_methods * 3, sizeof(*rows));
+	struct bench_roof *roof = calloc((size_t)o->n_methods * 3, sizeof(*roof));
 	int rc;
-	if (!meas || !rows) {
+	if (!meas || !rows || !roof) {
 		free(meas);
 		free(rows);
+		free(roof);
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	}
 	if ((rc = bench_meas_alloc(meas, o->n_methods, o, err, errlen)))
@@ -229,10 +268,13 @@ int bench_run(const struct model *m, const struct bench_opts *o, const int *lens
 		int k = bench_rows_fill(rows, base, o, meas, lens[i]);
 		if ((rc = bench_store_put(s, rows, k, err, errlen)))
 			goto out;
+		if (o->machine && (rc = bench_roofline_put(s, roof, bench_roof_fill(roof, rows, k, o, meas), err, errlen)))
+			goto out;
 	}
 out:
 	bench_meas_free(meas, o->n_methods);
 	free(meas);
 	free(rows);
+	free(roof);
 	return rc;
 }

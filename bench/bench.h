@@ -12,8 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/backend.h"   // enum kv_dtype
 #include "engine/model.h"     // struct model_config, struct model
 #include "methods/registry.h" // struct kv_method_entry
+#include "bench/roofline.h"   // struct bench_machine
+#include "results/bench_roofline.h" // struct bench_roof
 #include "results/bench_store.h" // struct bench_row, struct store
 
 struct backend_ops;
@@ -62,9 +65,11 @@ struct bench_opts {
 	int warmups, runs;
 	int threads;               /* <= 0: all cores */
 	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu */
+	enum kv_dtype kv_dtype;    /* the KV cache's element type (KV_DTYPE_F32, the zero value: the reference) */
 	const int32_t *text;       /* (n_text,) token ids cut / repeated to N; NULL: token id 1 repeated */
 	int n_text;
 	FILE *log;                 /* one progress line per run, or NULL */
+	const struct bench_machine *machine; /* borrowed calibration: roofline rows beside the timings; NULL: none */
 };
 
 /* One method at one context length, over the timed runs. */
@@ -73,6 +78,8 @@ struct bench_meas {
 	double *decode_ms;         /* (runs,) e2e: per generated token after the first, NULL for prefill */
 	double *e2e_ms;            /* (runs,) e2e: prefill + genlen - 1 decode steps, NULL for prefill */
 	long long kv_bytes;        /* K+V bytes the cache holds right after prefill */
+	double prefill_flops;      /* bench_prefill_flops over the tokens each layer ran */
+	double decode_bytes;       /* bytes one decode step reads: weights as stored + the mean K/V attended */
 	char params_json[1024];    /* the method's resolved parameters */
 };
 
@@ -99,9 +106,14 @@ int bench_run_length(const struct model *m, const struct bench_opts *o, int n, s
 int bench_rows_fill(struct bench_row *rows, const struct bench_row *base, const struct bench_opts *o,
 		    const struct bench_meas *meas, int n);
 
+/* Writes into roof the roofline of every row bench_rows_fill wrote into rows[0..k)
+ * against o->machine (which must be set); returns k. */
+int bench_roof_fill(struct bench_roof *roof, const struct bench_row *rows, int k, const struct bench_opts *o,
+		    const struct bench_meas *meas);
+
 /* Runs bench_run_length for every length of lens[0..n_lens) and writes each length's
  * rows to s in one transaction as soon as they are measured (a crash keeps the
- * lengths done). */
+ * lengths done), and with o->machine their roofline rows (results/bench_roofline.h). */
 int bench_run(const struct model *m, const struct bench_opts *o, const int *lens, int n_lens, const struct bench_row *base,
 	      struct store *s, char *err, size_t errlen);
 

@@ -18,8 +18,10 @@
 #include "engine/model.h"        // model_load, model_init_random(_shared)
 #include "engine/tokenizer.h"    // tok_encode
 #include "cli/cli.h"            // cli_parse, cli_print_config
+#include "cli/kv_dtype_flag.h"  // cli_kv_dtype
 #include "cli/commands.h"
 #include "methods/registry.h"    // kv_method_list_parse, kv_policy_make, kv_methods
+#include "results/bench_roofline.h" // bench_roofline_load, bench_roofline_print
 #include "results/bench_store.h" // bench_store_put, bench_table_print
 #include "results/store.h"       // store_open, provenance_get, store_file_sha256
 #include "base/sha256.h"         // sha256_hex
@@ -29,7 +31,7 @@ static const char DEFAULT_METHODS[] = "fullkv,fastkv";
 
 struct bench_cfg {
 	int genlen; /* first: the prefill table starts after it */
-	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db, *backend, *dtype;
+	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db, *backend, *dtype, *kv_dtype;
 	int warmups, runs, threads, seed;
 	struct cli_methods ma; /* --method and the method flags */
 };
@@ -58,6 +60,7 @@ static const struct cli_flag bench_flags[] = {
 	{ "--threads", CLI_INT, offsetof(struct bench_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct bench_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded per row)", false },
 	{ "--dtype", CLI_STR, offsetof(struct bench_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
+	{ "--kv_dtype", CLI_STR, offsetof(struct bench_cfg, kv_dtype), 0, 0, "TYPE", KV_DTYPE_FLAG_HELP " (in each row's config)", false },
 	{ "--db", CLI_STR, offsetof(struct bench_cfg, db), 0, 0, "PATH", "results database (SQLite) the rows go to", false },
 	{ "--method", CLI_METHOD, offsetof(struct bench_cfg, ma), 0, 0, "LIST", "the same as --methods LIST", false },
 	{ 0 },
@@ -170,6 +173,8 @@ static char *config_json(const struct bench_cfg *cfg, const char *kind, const ch
 	cJSON_AddNumberToObject(o, "warmups", cfg->warmups);
 	cJSON_AddNumberToObject(o, "runs", cfg->runs);
 	cJSON_AddNumberToObject(o, "threads", threads);
+	if (cfg->kv_dtype)
+		cJSON_AddStringToObject(o, "kv_dtype", cfg->kv_dtype);
 	if (cfg->synthetic || cfg->synthetic_config)
 		cJSON_AddNumberToObject(o, "seed", cfg->seed);
 	if (cfg->prompt_file)
@@ -206,7 +211,8 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	char *prompt = NULL, *cjson = NULL;
 	if ((rc = cli_parse(cmd, argc, argv, &cfg, err, sizeof(err))))
 		return rc == 1 ? 0 : fail(err);
-	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err)))
+	enum kv_dtype kvt = KV_DTYPE_F32;
+	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err)) || cli_kv_dtype(cfg.kv_dtype, be, &kvt, err, sizeof(err)))
 		return fail(err);
 	bool synth = cfg.synthetic || cfg.synthetic_config;
 	const char *bad = NULL;
@@ -348,8 +354,21 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	cli_print_config(stderr, cmd, &cfg);
 	fprintf(stderr, "| invocation | %s |\n| resolved threads | %d |\n| weights | %s |\n", base.invocation, threads, weights);
 
+	/* the roofline's calibration, on the threads the rows run on (host backends: the
+	 * bandwidth kernel reads host memory) */
+	struct bench_machine mc;
+	bool roof = bk_host_memory(be);
+	if (roof) {
+		if (bench_calibrate(be, threads, &mc, err, sizeof(err))) {
+			fail(err);
+			goto out;
+		}
+		fprintf(stderr, "kvlab: roofline calibration on %d threads: read %.1f GB/s (%zu MiB), fp32 GEMM %.1f GFLOP/s (%d^3)\n",
+			mc.threads, mc.read_gbs, mc.read_bytes >> 20, mc.gemm_gflops, mc.gemm_n);
+	}
 	struct bench_opts o = { .kind = kind, .methods = methods, .n_methods = nm, .genlen = cfg.genlen, .warmups = cfg.warmups,
-				.runs = cfg.runs, .threads = cfg.threads, .backend = be, .text = text, .n_text = n_text, .log = stderr };
+				.runs = cfg.runs, .threads = cfg.threads, .backend = be, .text = text, .n_text = n_text, .log = stderr,
+				.kv_dtype = kvt, .machine = roof ? &mc : NULL };
 	if (bench_run(m, &o, lens, nn, &base, st, err, sizeof(err))) {
 		fail(err);
 		goto out;
@@ -359,6 +378,16 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 		goto out;
 	}
 	bench_table_print(stdout, back, n_back);
+	if (roof) {
+		struct bench_roof *rr = NULL;
+		int n_rr = 0;
+		if (bench_roofline_load(st, base.invocation, &rr, &n_rr, err, sizeof(err))) {
+			fail(err);
+			goto out;
+		}
+		bench_roofline_print(stdout, rr, n_rr);
+		free(rr);
+	}
 	fprintf(stderr, "kvlab: %d rows in %s (kvlab report --bench --db %s; kvlab plot bench --db %s --out F.png)\n", n_back,
 		cfg.db, cfg.db, cfg.db);
 	ret = 0;

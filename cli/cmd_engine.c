@@ -15,6 +15,7 @@
 #include "cli/backend_flag.h" // cli_backend
 #include "engine/backend.h"  // bk_supports, bk_op_names
 #include "cli/cli.h"         // cli_parse
+#include "cli/kv_dtype_flag.h" // cli_kv_dtype
 #include "cli/commands.h"
 #include "eval/selection.h"   // selection_dump, selection_stats
 #include "methods/registry.h"  // kv_method_list_parse, kv_policy_make
@@ -157,7 +158,7 @@ out:
 // generate
 
 struct generate_cfg {
-	const char *model, *prompt, *prompt_file, *dump_selection, *backend, *dtype;
+	const char *model, *prompt, *prompt_file, *dump_selection, *backend, *dtype, *kv_dtype;
 	bool chat;
 	int max_new_tokens, threads;
 	struct cli_methods methods; /* --method and the method flags */
@@ -172,6 +173,7 @@ static const struct cli_flag generate_flags[] = {
 	{ "--threads", CLI_INT, offsetof(struct generate_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct generate_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP, false },
 	{ "--dtype", CLI_STR, offsetof(struct generate_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
+	{ "--kv_dtype", CLI_STR, offsetof(struct generate_cfg, kv_dtype), 0, 0, "TYPE", KV_DTYPE_FLAG_HELP, false },
 	{ "--dump_selection", CLI_STR, offsetof(struct generate_cfg, dump_selection), 0, 0, "FILE",
 	  "write per layer and head the kept original positions (and TSP / GemFilter selections) as JSON lines", false },
 	{ "--method", CLI_METHOD, offsetof(struct generate_cfg, methods), 0, 0, "NAME", "KV policy, NAME[:key=value...]", false },
@@ -248,7 +250,8 @@ int cmd_generate(int argc, char **argv)
 		fail("kvlab generate: give exactly one of --prompt TEXT or --prompt_file FILE");
 		goto out;
 	}
-	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err))) {
+	enum kv_dtype kvt = KV_DTYPE_F32;
+	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err)) || cli_kv_dtype(cfg.kv_dtype, be, &kvt, err, sizeof(err))) {
 		fail(err);
 		goto out;
 	}
@@ -292,7 +295,7 @@ int cmd_generate(int argc, char **argv)
 	}
 	struct prefill_report rep = { .dump_path = cfg.dump_selection };
 	struct gen_opts o = { .max_new_tokens = cfg.max_new_tokens, .n_threads = cfg.threads, .policy = &pol, .backend = be,
-			      .on_prefill = on_prefill, .ctx = &rep };
+			      .kv_dtype = kvt, .on_prefill = on_prefill, .ctx = &rep };
 	struct gen_stats st;
 	if (gen_greedy(m, ids, n, &o, &gen, &n_gen, &st, err, sizeof(err)) ||
 	    tok_decode(m->tok, gen, n_gen, true, &text, &text_len, err, sizeof(err))) {

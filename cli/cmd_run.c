@@ -5,6 +5,7 @@
 
 #include "cli/backend_flag.h"
 #include "cli/cli.h"
+#include "cli/kv_dtype_flag.h"
 #include "cli/commands.h"
 #include "cli/task_flags.h" // struct task_flags, task_flags_join
 #include "eval/runner.h"
@@ -14,7 +15,7 @@ struct run_cfg {
 	struct task_flags task;     /* the task flags (cli/task_flags.h) */
 	struct cli_methods methods; /* --method and the method flags */
 	int threads;
-	const char *backend, *dtype;
+	const char *backend, *dtype, *kv_dtype;
 	const char *shard;
 };
 
@@ -25,6 +26,7 @@ static const struct cli_flag run_own_flags[] = {
 	{ "--threads", CLI_INT, offsetof(struct run_cfg, threads), 0, 1024, "N", "worker threads (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct run_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded in the run)", false },
 	{ "--dtype", CLI_STR, offsetof(struct run_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
+	{ "--kv_dtype", CLI_STR, offsetof(struct run_cfg, kv_dtype), 0, 0, "TYPE", KV_DTYPE_FLAG_HELP, false },
 	{ "--shard", CLI_STR, offsetof(struct run_cfg, shard), 0, 0, "K/N",
 	  "run only samples i with i % N == K; N processes with K = 0..N-1 fill one run (same database)", false },
 	{ "--method", CLI_METHOD, offsetof(struct run_cfg, methods), 0, 0, "LIST",
@@ -56,7 +58,8 @@ static int run(struct run_cfg *cfg)
 	}
 	struct runner_opts o = { .model_path = cfg->model, .db_path = cfg->db, .task = &cfg->task.ta, .methods = cfg->methods.list,
 				 .method_args = &cfg->methods.args, .threads = cfg->threads, .n_shards = 1 };
-	if (cli_backend(cfg->backend, cfg->dtype, &o.backend, err, sizeof(err))) {
+	if (cli_backend(cfg->backend, cfg->dtype, &o.backend, err, sizeof(err)) ||
+	    cli_kv_dtype(cfg->kv_dtype, o.backend, &o.kv_dtype, err, sizeof(err))) {
 		fprintf(stderr, "kvlab: %s\n", err);
 		return 1;
 	}

@@ -130,6 +130,40 @@ bool bk_host_memory(const struct backend_ops *be)
 	return be->alloc == NULL;
 }
 
+bool bk_supports_kv_dtype(const struct backend_ops *be, enum kv_dtype t)
+{
+	return t == KV_DTYPE_F32 || ((t == KV_DTYPE_F16 || t == KV_DTYPE_BF16) && be->kv16 && bk_host_memory(be));
+}
+
+// ----------------------------------------------------------------------------
+// KV element types
+
+static const char *const kv_dtype_names[KV_DTYPE_COUNT] = {
+	[KV_DTYPE_F32] = "f32",
+	[KV_DTYPE_F16] = "f16",
+	[KV_DTYPE_BF16] = "bf16",
+};
+
+const char *kv_dtype_name(enum kv_dtype t)
+{
+	return t >= 0 && t < KV_DTYPE_COUNT ? kv_dtype_names[t] : "?";
+}
+
+size_t kv_dtype_size(enum kv_dtype t)
+{
+	return t == KV_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t);
+}
+
+int kv_dtype_parse(const char *s, enum kv_dtype *out, char *err, size_t errlen)
+{
+	for (int t = 0; t < KV_DTYPE_COUNT; t++)
+		if (s && !strcmp(s, kv_dtype_names[t])) {
+			*out = (enum kv_dtype)t;
+			return 0;
+		}
+	return kv_errf(err, errlen, KV_EINVAL, "--kv_dtype: expected f32, f16 or bf16, got '%s'", s ? s : "");
+}
+
 // ----------------------------------------------------------------------------
 // memory
 

@@ -31,12 +31,24 @@
 
 struct model;
 
+/* The element type the KV cache stores K and V in (--kv_dtype). Values are computed in
+ * fp32 and rounded to nearest even when stored; the attention ops widen them back. */
+enum kv_dtype {
+	KV_DTYPE_F32 = 0, /* the reference: K/V exactly as computed */
+	KV_DTYPE_F16,     /* IEEE binary16 (llama.cpp's default KV type) */
+	KV_DTYPE_BF16,    /* bfloat16 */
+	KV_DTYPE_COUNT
+};
+
 /* One head of a ragged KV cache as the attention op reads it. */
 struct attn_kv_view {
-	const float *k;   /* (N, D), row stride ld, backend memory */
-	const float *v;   /* (N, D), row stride ld, backend memory */
+	const float *k;   /* (N, D), row stride ld, backend memory; NULL unless dtype is f32 */
+	const float *v;   /* (N, D), row stride ld, backend memory; NULL unless dtype is f32 */
 	int n;            /* N entries */
-	int ld;           /* row stride in floats */
+	int ld;           /* row stride in elements */
+	enum kv_dtype dtype;  /* KV_DTYPE_F32 (k, v) or a 16-bit type (kh, vh) */
+	const uint16_t *kh;   /* (N, D) 16-bit keys, row stride ld, host memory; NULL for f32 */
+	const uint16_t *vh;   /* (N, D) 16-bit values, row stride ld, host memory; NULL for f32 */
 };
 
 /* The post-RoPE queries and keys of one prefill layer, as the scoring ops read them. */
@@ -145,6 +157,9 @@ struct backend_ops {
 	int (*check)(char *err, size_t errlen);
 	/* optional, NULL = "fp32": the dtype the matrices are computed in ("fp32", "bf16"). */
 	const char *dtype;
+	/* optional, false = fp32 only: whether attn_cached reads 16-bit (f16, bf16) KV caches,
+	 * which then live in host memory. */
+	bool kv16;
 };
 
 /* The CPU reference backend (OpenBLAS + OpenMP, host memory). */
@@ -174,6 +189,18 @@ int backend_validate(const struct backend_ops *be, char *err, size_t errlen);
 bool bk_supports(const struct backend_ops *be, enum bk_op op);
 /* Whether be's memory is host memory (no alloc slot), so cache and activations may be read directly. */
 bool bk_host_memory(const struct backend_ops *be);
+/* Whether be keeps a KV cache of type t (f32 everywhere; f16/bf16 where be->kv16). */
+bool bk_supports_kv_dtype(const struct backend_ops *be, enum kv_dtype t);
+
+// ----------------------------------------------------------------------------
+// KV element types
+
+/* Static name of t: "f32", "f16", "bf16". */
+const char *kv_dtype_name(enum kv_dtype t);
+/* Bytes per element of t (4 or 2). */
+size_t kv_dtype_size(enum kv_dtype t);
+/* Parses "f32" | "f16" | "bf16" into *out; KV_EINVAL naming --kv_dtype and the value otherwise. */
+int kv_dtype_parse(const char *s, enum kv_dtype *out, char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------
 // dispatch wrappers (shapes and contracts as the slots above)

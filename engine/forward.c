@@ -57,13 +57,29 @@ int fwd_session_init_on(const struct backend_ops *be, const struct model *m, con
 		fwd_session_free(s);
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a session");
 	}
-	if ((rc = kv_cache_init(&s->cache, be, c->n_layer, NULL, c->n_head_kv, 0, c->head_dim, err, errlen)) ||
+	if ((rc = kv_cache_init(&s->cache, be, c->n_layer, NULL, c->n_head_kv, 0, c->head_dim, KV_DTYPE_F32, err, errlen)) ||
 	    (rc = bk_prepare(be, m, err, errlen))) {
 		fwd_session_free(s);
 		return rc;
 	}
 	bk_set_threads(be, n_threads);
 	*out = s;
+	return 0;
+}
+
+int fwd_session_set_kv_dtype(struct fwd_session *s, enum kv_dtype t, char *err, size_t errlen)
+{
+	const struct model_config *c = &s->m->cfg;
+	struct kv_cache *nc = NULL;
+	if (kv_cache_entries(s->cache, 0) != 0)
+		return kv_errf(err, errlen, KV_EINVAL, "--kv_dtype: the KV type is set before the prefill");
+	if (t == s->cache->dtype)
+		return 0;
+	int rc = kv_cache_init(&nc, s->be, c->n_layer, NULL, c->n_head_kv, 0, c->head_dim, t, err, errlen);
+	if (rc)
+		return rc;
+	kv_cache_free(s->cache);
+	s->cache = nc;
 	return 0;
 }
 
@@ -574,16 +590,24 @@ static int decode_evict(struct fwd_session *s, int l, const float *q, int32_t po
 	struct kv_layer *L = &s->cache->layers[l];
 	int D = s->shape.head_dim, nh = L->n_head, rc;
 	int stride = L->cap;
+	bool f32 = s->cache->dtype == KV_DTYPE_F32;
 	const float **kp = malloc(sizeof(*kp) * (size_t)nh);
 	const int32_t **pp = malloc(sizeof(*pp) * (size_t)nh);
 	int *n_keep = malloc(sizeof(int) * (size_t)nh);
 	int32_t *keep = malloc(sizeof(int32_t) * (size_t)nh * (stride > 0 ? stride : 1));
-	if (!kp || !pp || !n_keep || !keep) {
+	/* a 16-bit cache: the keys widened to fp32 for the method, (nh, C, D) */
+	float *kw = f32 ? NULL : malloc(sizeof(float) * (size_t)nh * (stride > 0 ? stride : 1) * D);
+	if (!kp || !pp || !n_keep || !keep || (!f32 && !kw)) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 		goto out;
 	}
 	for (int h = 0; h < nh; h++) {
-		kp[h] = L->k + (size_t)h * L->cap * D;
+		if (f32) {
+			kp[h] = L->k + (size_t)h * L->cap * D;
+		} else {
+			kv_cache_read_head(s->cache, l, h, kw + (size_t)h * stride * D, NULL);
+			kp[h] = kw + (size_t)h * stride * D;
+		}
 		pp[h] = L->pos + (size_t)h * L->cap;
 	}
 	struct kv_decision d = { .keep_all = true, .n_keep = n_keep, .keep = keep, .n_cache_heads = nh };
@@ -600,6 +624,7 @@ out:
 	free(pp);
 	free(n_keep);
 	free(keep);
+	free(kw);
 	return rc;
 }
 
@@ -631,9 +656,17 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 		bk_rope(be, k, Hkv * D, &pos, 1, Hkv, D, m->rope_inv_freq);
 		if ((rc = kv_cache_append(s->cache, l, k, v, Hkv * D, &pos, 1, Hkv, err, errlen)))
 			return rc;
-		for (int h = 0; h < L->n_head; h++)
-			views[h] = (struct attn_kv_view){ .k = L->k + (size_t)h * L->cap * D, .v = L->v + (size_t)h * L->cap * D,
-							  .n = L->len[h], .ld = D };
+		for (int h = 0; h < L->n_head; h++) {
+			size_t at = (size_t)h * L->cap * D;
+			views[h] = (struct attn_kv_view){ .n = L->len[h], .ld = D, .dtype = s->cache->dtype };
+			if (s->cache->dtype == KV_DTYPE_F32) {
+				views[h].k = L->k + at;
+				views[h].v = L->v + at;
+			} else {
+				views[h].kh = L->kh + at;
+				views[h].vh = L->vh + at;
+			}
+		}
 		bk_attn_cached(be, att, q, views, L->n_head, H, D);
 		/* evict after the new token attended over the whole cache (PyramidInfer compresses
 		 * its cache after the layer's attention) */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/backend.h"   // enum kv_dtype
 #include "engine/kv_method.h" // struct kv_policy, struct kv_shape
 
 struct model;
@@ -73,6 +74,10 @@ int fwd_session_init_on(const struct backend_ops *be, const struct model *m, con
 /* fwd_session_init_on on the CPU backend (backend_cpu); caller frees with fwd_session_free. */
 int fwd_session_init(const struct model *m, const struct kv_policy *pol, int reserve, int n_threads,
 		     struct fwd_session **out, char *err, size_t errlen);
+/* Makes s's (empty) KV cache store K/V as t (engine/backend.h: f32, the default, or
+ * f16 / bf16); call before the prefill. KV_EUNSUP naming the backend when it keeps f32
+ * only, KV_EINVAL when the cache already holds entries. */
+int fwd_session_set_kv_dtype(struct fwd_session *s, enum kv_dtype t, char *err, size_t errlen);
 /* Frees s, its cache and its scratch (NULL is a no-op). */
 void fwd_session_free(struct fwd_session *s);
 

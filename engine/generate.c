@@ -86,6 +86,8 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 					      errlen)))
 			goto out_free;
 		act[n_act++] = i;
+		if ((rc = fwd_session_set_kv_dtype(s[n_act - 1], o[i]->kv_dtype, err, errlen)))
+			goto out_free;
 	}
 	if (n_act > 0) {
 		double t0 = kv_clock_s();

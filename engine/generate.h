@@ -19,6 +19,7 @@ struct gen_opts {
 	int n_threads;                  /* <= 0: all cores */
 	const struct kv_policy *policy; /* NULL: full KV */
 	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu */
+	enum kv_dtype kv_dtype;         /* what the KV cache stores (KV_DTYPE_F32, the zero value: the reference) */
 	const int32_t *stop_ids;        /* (n_stop,) extra ids that end generation */
 	int n_stop;
 	bool no_eos_stop;               /* do not stop on the model's EOS ids */

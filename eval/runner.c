@@ -113,7 +113,8 @@ out:
  * made once by eval/prompt.c) on one shared prefill, then stores each; clears their
  * pending flags. */
 static int run_group(const struct model *m, const struct task_sample *smp, struct member *mb, int n_mb, int j,
-		     struct store *st, int idx, int threads, const struct backend_ops *be, char *err, size_t errlen)
+		     struct store *st, int idx, int threads, const struct backend_ops *be, enum kv_dtype kvt, char *err,
+		     size_t errlen)
 {
 	struct gen_opts go[RUNNER_MAX_METHODS];
 	const struct gen_opts *gp[RUNNER_MAX_METHODS];
@@ -123,7 +124,7 @@ static int run_group(const struct model *m, const struct task_sample *smp, struc
 		const struct prompt *b = mb[k].q;
 		if (!mb[k].pending || b->ids != a->ids)
 			continue;
-		go[n] = (struct gen_opts){ .max_new_tokens = b->max_new_tokens, .n_threads = threads, .policy = &mb[k].pol, .backend = be,
+		go[n] = (struct gen_opts){ .max_new_tokens = b->max_new_tokens, .n_threads = threads, .policy = &mb[k].pol, .backend = be, .kv_dtype = kvt,
 					   .stop_ids = smp->stop_ids, .n_stop = smp->n_stop, .no_eos_stop = !smp->eos_stop,
 					   .min_one_token = b->min_one_token };
 		gp[n] = &go[n];
@@ -190,12 +191,15 @@ static int member_config(struct member *b, const struct runner_opts *o, const st
 	struct task_cap cap = prompt_cap(proto, m, b->pol.m);
 	t->describe(ts, &cap, tjson, sizeof(tjson));
 	size_t clen = strlen(mjson) + strlen(tjson) + 512;
+	char kvt[32] = ""; /* a non-default KV type joins the configuration (and so the run id) */
+	if (o->kv_dtype != KV_DTYPE_F32)
+		snprintf(kvt, sizeof(kvt), ",\"kv_dtype\":\"%s\"", kv_dtype_name(o->kv_dtype));
 	if (!(b->config = malloc(clen)))
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	snprintf(b->config, clen,
-		 "{\"engine\":\"kvlab-0.1\",\"backend\":\"%s\",\"threads\":%d,\"model_sha256\":\"%s\","
+		 "{\"engine\":\"kvlab-0.1\",\"backend\":\"%s\",\"threads\":%d%s,\"model_sha256\":\"%s\","
 		 "\"method\":%s,\"task\":%s}",
-		 runner_backend(o)->name, o->threads, sha, mjson, tjson);
+		 runner_backend(o)->name, o->threads, kvt, sha, mjson, tjson);
 	b->ri = (struct run_info){ .kind = "eval", .task = o->task->task, .method = b->pol.m->name, .method_json = mjson,
 				   .model_path = m->path, .model_sha256 = sha, .config_json = b->config, .backend = runner_backend(o)->name,
 				   .threads = o->threads };
@@ -319,7 +323,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 					     smp.id, mb[j].pol.m->name, mb[j].q->n_ids, m->cfg.max_pos);
 		for (int j = 0; j < n_mb && !rc; j++)
 			if (mb[j].pending)
-				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, runner_backend(o), err, errlen);
+				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, runner_backend(o), o->kv_dtype, err, errlen);
 		n_seen++;
 		if (!rc && o->on_sample)
 			o->on_sample(o->ctx, n_seen, n_mine, any);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "datasets/task.h"
+#include "engine/backend.h"  // enum kv_dtype
 #include "methods/registry.h"
 
 struct backend_ops;
@@ -23,6 +24,7 @@ struct runner_opts {
 	const struct kv_args *method_args;   /* the method flags, shared by every listed method that takes them */
 	int threads;
 	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu (recorded in each run's config) */
+	enum kv_dtype kv_dtype; /* KV cache element type; recorded in the run's config when not f32 (f32 runs keep their ids) */
 	int shard, n_shards; /* this process runs samples i with i % n_shards == shard (0 and 1: all) */
 	/* optional, for drivers of many runs (eval/sweep.c): */
 	struct model *model;   /* borrowed, already loaded from model_path; NULL: the runner loads (and frees) it */

@@ -1,6 +1,6 @@
 /* CPU attention: causal prefill over query blocks (scores for one block of
- * queries at a time, so memory stays O(block x T)), and single-query decode over
- * a ragged cache. GEMMs through OpenBLAS; heads and blocks spread over OpenMP
+ * queries at a time, so memory stays O(block x T)); single-query decode over the
+ * ragged cache is engine/cpu/attn_decode.c. GEMMs through OpenBLAS; heads and blocks spread over OpenMP
  * threads (OpenBLAS's OpenMP build runs single-threaded inside a parallel region).
  * T tokens, H query heads, Hkv KV heads, D head_dim, N cached entries. */
 #include <cblas.h> // cblas_sgemm, cblas_sgemv
@@ -38,36 +38,6 @@ void cpu_attn_causal(float *out, const float *q, const float *k, const float *v,
 				cpu_softmax_row(s + (size_t)r * nk, i0 + r + 1, nk);
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, D, nk, 1.0f, s, nk, vh, ldk, 0.0f,
 				    out + (size_t)i0 * ldq + (size_t)h * D, ldq);
-		}
-		free(s);
-	}
-}
-
-void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D)
-{
-	float scale = 1.0f / sqrtf((float)D);
-	int nmax = 0;
-	for (int i = 0; i < n_kv; i++)
-		nmax = kv[i].n > nmax ? kv[i].n : nmax;
-#pragma omp parallel
-	{
-		float *s = malloc(sizeof(float) * (size_t)(nmax > 0 ? nmax : 1));
-		if (!s)
-			cpu_fail("attn_cached");
-#pragma omp for schedule(static)
-		for (int h = 0; h < H; h++) {
-			if (!s)
-				continue;
-			const struct attn_kv_view *c = &kv[(size_t)h * n_kv / H];
-			float *o = out + (size_t)h * D;
-			if (c->n == 0) {
-				for (int d = 0; d < D; d++)
-					o[d] = 0.0f;
-				continue;
-			}
-			cblas_sgemv(CblasRowMajor, CblasNoTrans, c->n, D, scale, c->k, c->ld, q + (size_t)h * D, 1, 0.0f, s, 1);
-			cpu_softmax_row(s, c->n, c->n);
-			cblas_sgemv(CblasRowMajor, CblasTrans, c->n, D, 1.0f, c->v, c->ld, s, 1, 0.0f, o, 1);
 		}
 		free(s);
 	}

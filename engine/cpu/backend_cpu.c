@@ -44,4 +44,5 @@ const struct backend_ops backend_cpu = {
 	.attn_colsum = cpu_attn_colsum,
 	.qk_dots = cpu_qk_dots,
 	.check = cpu_check,
+	.kv16 = true,
 };

@@ -11,6 +11,8 @@ void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const 
 void cpu_swiglu(float *g, const float *u, int T, int F);
 /* Softmax of s[0..n) in place (vectorised exp, about 1 ulp); s[n..m) set to 0. */
 void cpu_softmax_row(float *s, int n, int m);
+/* s[i] = exp(s[i] - mx) for i < n in place (the softmax's exp, every s[i] <= mx); returns their sum. */
+float cpu_exp_sum(float *s, int n, float mx);
 void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
 void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D);
 void cpu_add(float *x, const float *y, size_t n);

@@ -3,11 +3,16 @@
  * -std=c11 implies -ffp-contract=off) and the fp32 products are summed in 8 lanes x 4
  * partial sums per row. Reads about 0.75 (Q4_1) or 1.1 (Q8_0) bytes per weight instead
  * of the fp32 copy's 4, which is what bounds decode. The rows of all the matrices of one
- * call (decode's q, k, v; gate, up) are split over the OpenMP threads in one loop. */
+ * call (decode's q, k, v; gate, up) are split over the OpenMP threads in one loop.
+ * Where the CPU has AVX-512 the blocks are summed as d * sum(q x) + m * sum(x) instead
+ * (see qmatvec_avx512): a third of the instructions, the same fp32 values up to rounding. */
+#include <immintrin.h> // AVX-512 intrinsics of the avx512 path
 #include <stdint.h>
 #include <string.h>
 
 #include "engine/cpu/cpu_ops.h"
+
+#define XS_MAX 2048 /* blocks of x whose sums the AVX-512 path keeps on the stack (cols <= 65536) */
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
@@ -80,12 +85,90 @@ static inline __attribute__((always_inline)) float row_dot(const struct qmat *w,
 	return w->type == QMAT_Q4_1 ? row_q4_1(w, r, x) : row_q8_0(w, r, x);
 }
 
-__attribute__((target_clones("avx2", "default"))) void cpu_qmatvec(float *const *y, const float *x,
-								    const struct qmat *const *w, int n)
+// ----------------------------------------------------------------------------
+// AVX-512: per block, d * sum(q x) + m * sum(x)
+
+/* The same dot product regrouped: sum_b d_b * sum_i q_bi x_bi + m_b * xs_b, where xs_b
+ * = sum_i x_bi is formed once per call for every row. Each weight is then one integer
+ * widening, one conversion and one fused multiply-add instead of a dequantisation
+ * (mul, add) and a product: decode's products stop being compute bound. fp32 throughout;
+ * only the rounding order differs from the dequantise-then-multiply path. */
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) static float row_q4_1_avx512(const struct qmat *w, int r,
+											   const float *x, const float *xs)
 {
-	int total = 0;
-	for (int i = 0; i < n; i++)
-		total += w[i]->rows;
+	int nb = w->cols / QMAT_BLOCK;
+	const float *d = w->d + (size_t)r * nb, *m = w->m + (size_t)r * nb;
+	const uint8_t *qs = w->qs + (size_t)r * nb * (QMAT_BLOCK / 2);
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	const __m512i low4 = _mm512_set1_epi32(15);
+	__m512 macc = _mm512_setzero_ps();
+	int b = 0;
+	for (; b < nb; b++, qs += QMAT_BLOCK / 2, x += QMAT_BLOCK) {
+		__m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
+		__m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(c, low4)); /* elements 0..15 */
+		__m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(c, 4));   /* elements 16..31 */
+		__m512 t = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
+		if (b & 1)
+			acc1 = _mm512_fmadd_ps(t, _mm512_set1_ps(d[b]), acc1);
+		else
+			acc0 = _mm512_fmadd_ps(t, _mm512_set1_ps(d[b]), acc0);
+	}
+	for (b = 0; b + 16 <= nb; b += 16)
+		macc = _mm512_fmadd_ps(_mm512_loadu_ps(m + b), _mm512_loadu_ps(xs + b), macc);
+	float ms = _mm512_reduce_add_ps(macc);
+	for (; b < nb; b++)
+		ms += m[b] * xs[b];
+	return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + ms;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) static float row_q8_0_avx512(const struct qmat *w, int r,
+											   const float *x)
+{
+	int nb = w->cols / QMAT_BLOCK;
+	const float *d = w->d + (size_t)r * nb;
+	const int8_t *qs = (const int8_t *)w->qs + (size_t)r * nb * QMAT_BLOCK;
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	for (int b = 0; b < nb; b++, qs += QMAT_BLOCK, x += QMAT_BLOCK) {
+		__m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)qs)));
+		__m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16))));
+		__m512 t = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(q0, _mm512_loadu_ps(x)));
+		if (b & 1)
+			acc1 = _mm512_fmadd_ps(t, _mm512_set1_ps(d[b]), acc1);
+		else
+			acc0 = _mm512_fmadd_ps(t, _mm512_set1_ps(d[b]), acc0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+/* sums (nb,) of x's 32-element blocks. */
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) static void block_sums(float *xs, const float *x, int nb)
+{
+	for (int b = 0; b < nb; b++)
+		xs[b] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_loadu_ps(x + (size_t)b * 32), _mm512_loadu_ps(x + (size_t)b * 32 + 16)));
+}
+
+/* The rows of the n matrices in one parallel loop, as the portable path below. x sums
+ * per block are formed for each distinct width (the matrices of one call share x). */
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) static void qmatvec_avx512(float *const *y, const float *x,
+										 const struct qmat *const *w, int total, int cols)
+{
+	float xs[XS_MAX];
+	block_sums(xs, x, cols / QMAT_BLOCK);
+#pragma omp parallel for schedule(static)
+	for (int t = 0; t < total; t++) {
+		int i = 0, r = t;
+		while (r >= w[i]->rows)
+			r -= w[i++]->rows;
+		y[i][r] = w[i]->type == QMAT_Q4_1 ? row_q4_1_avx512(w[i], r, x, xs) : row_q8_0_avx512(w[i], r, x);
+	}
+}
+
+// ----------------------------------------------------------------------------
+// entry point
+
+__attribute__((target_clones("avx2", "default"))) static void qmatvec_portable(float *const *y, const float *x,
+									       const struct qmat *const *w, int total)
+{
 	/* one parallel loop over the rows of all n matrices: one wake-up of the team */
 #pragma omp parallel for schedule(static)
 	for (int t = 0; t < total; t++) {
@@ -94,4 +177,19 @@ __attribute__((target_clones("avx2", "default"))) void cpu_qmatvec(float *const 
 			r -= w[i++]->rows;
 		y[i][r] = row_dot(w[i], r, x);
 	}
+}
+
+void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n)
+{
+	int total = 0;
+	bool same_cols = true;
+	for (int i = 0; i < n; i++) {
+		total += w[i]->rows;
+		same_cols = same_cols && w[i]->cols == w[0]->cols;
+	}
+	if (same_cols && w[0]->cols / QMAT_BLOCK <= XS_MAX && __builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+		qmatvec_avx512(y, x, w, total, w[0]->cols);
+	else
+		qmatvec_portable(y, x, w, total);
 }

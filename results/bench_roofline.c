@@ -1,0 +1,132 @@
+/* The bench_roofline table: see bench_roofline.h. */
+#include "results/bench_roofline.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/errors.h"   // kv_errf
+#include "base/grow.h"     // kv_grow
+#include "results/store.h" // struct store, store_err, store_query
+
+static const char *const roof_table =
+	"bench_roofline ("
+	"  invocation TEXT NOT NULL, label TEXT NOT NULL, n_ctx INTEGER NOT NULL, phase TEXT NOT NULL, kv_dtype TEXT NOT NULL,"
+	"  bytes REAL NOT NULL, flops REAL NOT NULL, read_gbs REAL NOT NULL, gemm_gflops REAL NOT NULL,"
+	"  bound_ms REAL NOT NULL, median_ms REAL NOT NULL, achieved REAL NOT NULL,"
+	"  PRIMARY KEY (invocation, label, n_ctx, phase))";
+
+#define ROOF_COLS \
+	"invocation, label, n_ctx, phase, kv_dtype, bytes, flops, read_gbs, gemm_gflops, bound_ms, median_ms, achieved"
+
+int bench_roofline_schema(struct store *s, char *err, size_t errlen)
+{
+	return store_table_ensure(s, "bench_roofline", roof_table, err, errlen);
+}
+
+int bench_roofline_put(struct store *s, const struct bench_roof *rows, int n, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int rc;
+	if ((rc = bench_roofline_schema(s, err, errlen)))
+		return rc;
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return store_err(s, "starting a transaction", err, errlen);
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO bench_roofline (" ROOF_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q,
+			       NULL) != SQLITE_OK) {
+		rc = store_err(s, "preparing a roofline row", err, errlen);
+		goto out_rollback;
+	}
+	for (int i = 0; i < n; i++) {
+		const struct bench_roof *r = &rows[i];
+		sqlite3_reset(q);
+		sqlite3_bind_text(q, 1, r->invocation, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 2, r->label, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(q, 3, r->n_ctx);
+		sqlite3_bind_text(q, 4, r->phase, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 5, r->kv_dtype, -1, SQLITE_TRANSIENT);
+		const double v[] = { r->bytes, r->flops, r->read_gbs, r->gemm_gflops, r->bound_ms, r->median_ms, r->achieved };
+		for (int k = 0; k < 7; k++)
+			sqlite3_bind_double(q, 6 + k, v[k]);
+		if (sqlite3_step(q) != SQLITE_DONE) {
+			char what[256];
+			snprintf(what, sizeof(what), "writing the %s roofline row of %s at N=%d", r->phase, r->label, r->n_ctx);
+			rc = store_err(s, what, err, errlen);
+			goto out_rollback;
+		}
+	}
+	sqlite3_finalize(q);
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = store_err(s, "committing roofline rows", err, errlen);
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return 0;
+out_rollback:
+	sqlite3_finalize(q);
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int bench_roofline_load(struct store *s, const char *invocation, struct bench_roof **rows, int *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	struct bench_roof *v = NULL;
+	size_t cap = 0;
+	int k = 0, rc, st;
+	if ((rc = bench_roofline_schema(s, err, errlen)) ||
+	    (rc = store_query(s, "SELECT " ROOF_COLS " FROM bench_roofline WHERE invocation = ?1 ORDER BY rowid", invocation,
+			      NULL, &q, "reading roofline rows", err, errlen)))
+		return rc;
+	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		if (kv_grow((void **)&v, &cap, (size_t)k + 1, sizeof(*v))) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d roofline rows", k + 1);
+			goto out_fail;
+		}
+		struct bench_roof *r = &v[k++];
+		memset(r, 0, sizeof(*r));
+		const char *t[] = { (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+				    (const char *)sqlite3_column_text(q, 3), (const char *)sqlite3_column_text(q, 4) };
+		snprintf(r->invocation, sizeof(r->invocation), "%s", t[0] ? t[0] : "");
+		snprintf(r->label, sizeof(r->label), "%s", t[1] ? t[1] : "");
+		r->n_ctx = sqlite3_column_int(q, 2);
+		snprintf(r->phase, sizeof(r->phase), "%s", t[2] ? t[2] : "");
+		snprintf(r->kv_dtype, sizeof(r->kv_dtype), "%s", t[3] ? t[3] : "");
+		double *d[] = { &r->bytes, &r->flops, &r->read_gbs, &r->gemm_gflops, &r->bound_ms, &r->median_ms, &r->achieved };
+		for (int c = 0; c < 7; c++)
+			*d[c] = sqlite3_column_double(q, 5 + c);
+	}
+	if (st != SQLITE_DONE) {
+		rc = store_err(s, "reading roofline rows", err, errlen);
+		goto out_fail;
+	}
+	sqlite3_finalize(q);
+	*rows = v;
+	*n = k;
+	return 0;
+out_fail:
+	sqlite3_finalize(q);
+	free(v);
+	return rc;
+}
+
+void bench_roofline_print(FILE *out, const struct bench_roof *rows, int n)
+{
+	if (n <= 0)
+		return;
+	fprintf(out, "\nroofline (read %.1f GB/s, fp32 GEMM %.1f GFLOP/s, measured now):\n", rows[0].read_gbs,
+		rows[0].gemm_gflops);
+	fprintf(out, "| phase | N | method | KV | work | bound ms | median ms | achieved |\n|---|---|---|---|---|---|---|---|\n");
+	for (int i = 0; i < n; i++) {
+		const struct bench_roof *r = &rows[i];
+		char work[64];
+		if (r->bytes > 0 && r->flops > 0)
+			snprintf(work, sizeof(work), "%.3g GFLOP + %.1f MB", r->flops / 1e9, r->bytes / 1e6);
+		else if (r->bytes > 0)
+			snprintf(work, sizeof(work), "%.1f MB/token", r->bytes / 1e6);
+		else
+			snprintf(work, sizeof(work), "%.3g GFLOP", r->flops / 1e9);
+		fprintf(out, "| %s | %d | %s | %s | %s | %.3f | %.3f | %.0f%% |\n", r->phase, r->n_ctx, r->label, r->kv_dtype, work,
+			r->bound_ms, r->median_ms, 100.0 * r->achieved);
+	}
+}
