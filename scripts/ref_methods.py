@@ -175,6 +175,7 @@ class Params:
         self.tsp_len = int(p["tsp_len"])
         self.filter_idx = int(p["filter_idx"])
         self.pyr_decay, self.pyr_recent = PYR_PRESETS.get(self.retain, (None, None))
+        self.tie = p.get("tie_break", "lower")
         self.n_layer = None       # set by prefill
 
     def budget(self, n, rate, cap):
@@ -184,13 +185,26 @@ class Params:
 # ----------------------------------------------------------------------------
 # selection primitives (spec section 1 and P3), fp32
 
+TIE_RULE = "lower"   # ties at a top-k cut go to the lower index; "higher" (tie_break=higher): the opposite rule
+LAST_TIE = (0, 0)    # (n_tied, n_kept) of the last topk_band: kvlab's tie record of a cut
+
+
 def topk_band(score, k):
     """score (m,) fp32. Returns (kept indices in score order, band indices): top-k by
-    descending score, ties to the lower index; band as described in the module doc."""
+    descending score, ties by TIE_RULE; band as described in the module doc. Sets
+    LAST_TIE: how many candidates equal the k-th score and how many of them are kept."""
+    global LAST_TIE
     import torch
     m = score.shape[0]
-    order = torch.sort(score, descending=True, stable=True).indices
+    if TIE_RULE == "higher":   # a stable sort of the reversed scores puts the higher index first among equals
+        order = (m - 1) - torch.sort(score.flip(0), descending=True, stable=True).indices
+    else:
+        order = torch.sort(score, descending=True, stable=True).indices
     kept = order[:k]
+    LAST_TIE = (0, 0)
+    if k >= 1:
+        kth = score[order[min(k, m) - 1]]
+        LAST_TIE = (int((score == kth).sum()), int((score[kept] == kth).sum()))
     if k <= 0 or k >= m:
         return kept, torch.empty(0, dtype=torch.long)
     lo = score[order[k - 1]].item()       # worst kept
@@ -254,8 +268,12 @@ class Decision:
 SCORES = None   # --check_dump: (layer, head) -> candidate scores, filled by topk_window
 
 
+CUR_TIES = {}   # the tie records of the current layer's cuts: "kv" (list per cache head), "prop", "restart"
+
+
 def topk_window(score, n, C, w):
     kept, band = topk_band(score, C - w)
+    CUR_TIES.setdefault("kv", []).append(LAST_TIE)
     if SCORES is not None:
         SCORES.setdefault("cur", []).append(score.clone())
     return kept.tolist() + list(range(n - w, n)), band.tolist()
@@ -276,6 +294,7 @@ def m_fastkv(p, l, pass_, q, k, N):
         T = p.budget(n, p.tsp_rate, p.tsp_len)
         if n > T and T > w:
             kept, band = topk_band(P.sum(dim=0), T - w)
+            CUR_TIES["prop"] = LAST_TIE
             d.prop = (sorted(kept.tolist() + list(range(n - w, n))), band.tolist())
     return d
 
@@ -327,6 +346,7 @@ def m_gemfilter(p, l, pass_, q, k, N):
     if K >= n or K <= 0:                                                      # all tokens: the rerun changes nothing
         return d
     kept, band = topk_band(pooled, K)
+    CUR_TIES["restart"] = LAST_TIE
     d.restart = (sorted(kept.tolist()), band.tolist())
     return d
 
@@ -361,6 +381,7 @@ def m_pyramidinfer(p, l, pass_, q, k, N):
         kk = int(ctx * s)
         if kk > minctx:
             kept, band = topk_band(c, kk)
+            CUR_TIES["prop"] = LAST_TIE
             d.prop = (sorted(kept.tolist()) + list(range(ctx, n)), band.tolist())
     return d
 
@@ -374,8 +395,13 @@ METHODS = {"fullkv": m_fullkv, "fastkv": m_fastkv, "snapkv": m_snapkv, "h2o": m_
 
 def prefill(model, ids, method, params):
     """Returns a dict: per layer (n_alive, heads as [(positions, band positions)]),
-    prop / restart (layer, positions, band positions) and the last row's logits."""
+    prop / restart (layer, positions, band positions), the cuts' tie records
+    [(kind, layer, head or -1, n_tied, n_kept)] where n_tied > 0, and the last row's logits."""
+    global TIE_RULE
     import torch
+    if params.tie not in ("lower", "higher"):
+        raise SystemExit(f"tie_break={params.tie}: the reference knows lower and higher")
+    TIE_RULE = params.tie
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, eager_attention_forward
     cfg = model.config
     H, Hkv = cfg.num_attention_heads, cfg.num_key_value_heads
@@ -383,7 +409,7 @@ def prefill(model, ids, method, params):
     L = cfg.num_hidden_layers
     fn = METHODS[method]
     params.n_layer = L
-    rec = {"layers": [None] * L, "restart": None}
+    rec = {"layers": [None] * L, "restart": None, "ties": []}
     cur = torch.tensor(ids, dtype=torch.long)
     pos = torch.arange(len(ids))
     pass_ = 0
@@ -400,7 +426,14 @@ def prefill(model, ids, method, params):
                 v = attn.v_proj(h).view(1, n, Hkv, D).transpose(1, 2)
                 cos, sin = model.model.rotary_emb(x, pos[None])
                 q, k = apply_rotary_pos_emb(q, k, cos, sin)
+                CUR_TIES.clear()
                 d = fn(params, l, pass_, q[0], k[0], len(ids))
+                for h, tie in enumerate(CUR_TIES.get("kv", [])):
+                    rec["ties"].append(("kv", l, h) + tie)
+                for kind in ("prop", "restart"):
+                    if kind in CUR_TIES:
+                        rec["ties"].append((kind, l, -1) + CUR_TIES[kind])
+                rec["ties"] = [r for r in rec["ties"] if r[3] > 0]
                 if d.restart is not None:
                     rows, band = d.restart
                     rec["restart"] = (l, pos[rows].tolist(), pos[band].tolist())
@@ -565,6 +598,47 @@ def write_golden(path_model, tok, model, only=None):
         log(f"wrote {out} ({len(blob)} B, {len(cases)} cases)")
 
 
+def higher_cases():
+    """The --higher golden: the opposite tie rule on the 1500-token prompt, one case per
+    kind of top-k cut (per query head, per KV head + TSP, GemFilter's filter, PyramidInfer)."""
+    prop = {"eviction_mode": "proportional", "retain_rate": "0.1"}
+    const = {"eviction_mode": "constant", "max_capacity_prompts": "128"}
+    out = [("snapkv", dict(prop)), ("snapkv", dict(const)), ("h2o", dict(prop)),
+           ("fastkv", dict(prop, tsp_idx="15", tsp_rate="0.2")), ("fastkv", dict(const, tsp_idx="15", tsp_len="512")),
+           ("gemfilter", dict(prop, filter_idx="13"))]
+    if os.path.exists(os.path.join(ROOT, "methods", "pyramidinfer.c")):
+        out.append(("pyramidinfer", {"retain_rate": "0.35"}))
+    return [(m, dict(g, tie_break="higher")) for m, g in out]
+
+
+def write_golden_higher(path_model, tok, model):
+    """tests/golden/methods_1500_higher.bin (the format above, cases with tie_break=higher)
+    and methods_1500_higher.ties: every cut's tie record computed from the reference scores."""
+    sha = sha256_file(path_model)
+    n, names = PROMPTS[0]
+    ids = prompt_ids(tok, n, names)
+    cases = higher_cases()
+    blob = bytearray(b"KVMS" + struct.pack("<I", 1) + sha.encode("ascii"))
+    blob += struct.pack("<fI", TIE_RTOL, n) + np.asarray(ids, dtype="<i4").tobytes()
+    blob += struct.pack("<I", len(cases))
+    lines = []
+    for ci, (method, given) in enumerate(cases):
+        rec = prefill(model, ids, method, Params(given))
+        blob += enc_case(method, given, rec, n)
+        inside = sum(1 for r in rec["ties"] if 0 < r[4] < r[3])
+        log(f"n={n} " + summary(method, given, rec) + f"; {len(rec['ties'])} cuts with a tie record, {inside} inside a tie group")
+        lines += [f"{ci}\t{kind}\t{l}\t{h}\t{nt}\t{nk}" for kind, l, h, nt, nk in rec["ties"]]
+    out = os.path.join(GOLDEN, f"methods_{n}_higher.bin")
+    with open(out, "wb") as f:
+        f.write(blob)
+    with open(out[:-4] + ".ties", "w") as f:
+        f.write("# tie records of every top-k cut of the cases of methods_%d_higher.bin (scripts/ref_methods.py --higher),\n"
+                "# computed from the reference's fp32 scores: case index, cut (kv: cache head's keep set; prop; restart),\n"
+                "# layer, head (-1: not per head), n_tied (candidates equal to the k-th score), n_kept (of them kept)\n" % n)
+        f.write("\n".join(lines) + "\n")
+    log(f"wrote {out} ({len(blob)} B, {len(cases)} cases) and its .ties ({len(lines)} cut records)")
+
+
 # ----------------------------------------------------------------------------
 # --check_dump: how far apart are the scores where kvlab and the reference disagree?
 
@@ -625,12 +699,16 @@ def main():
     ap.add_argument("--case", help="with --check_dump: 'method=NAME key=value ...'")
     ap.add_argument("--n", type=int, default=1500, help="with --check_dump: the prompt length")
     ap.add_argument("--only", type=int, help="write only the golden of this prompt length")
+    ap.add_argument("--higher", action="store_true",
+                    help="write methods_1500_higher.bin/.ties: the opposite tie rule and every cut's tie record")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     path, tok, model = load_gguf_model()
     if a.check_dump:
         check_dump(a.check_dump, a.case, tok, model, a.n)
+    elif a.higher:
+        write_golden_higher(path, tok, model)
     else:
         write_golden(path, tok, model, a.only)
 

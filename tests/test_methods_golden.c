@@ -15,7 +15,14 @@
  *
  * Debugging: KVLAB_METHODS_DUMP=DIR writes each prefill's selection (the JSON lines of
  * kvlab generate --dump_selection) for scripts/ref_methods.py --check_dump;
- * KVLAB_METHODS_APPLY=METHOD picks which shared case goes through the cache. */
+ * KVLAB_METHODS_APPLY=METHOD picks which shared case goes through the cache.
+ *
+ * Ties: methods_1500_higher.bin holds cases with tie_break=higher, selected by the
+ * reference with the opposite rule (ties to the higher position), and beside it
+ * methods_1500_higher.ties every cut's tie record (n_tied, n_kept) computed from the
+ * reference's scores. Those cases run one prefill each; their sets must be identical
+ * (a difference inside an exact tie group is a failure there), and the session's tie
+ * records (what --dump_selection writes) must equal the reference's, cut for cut. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,7 +45,8 @@
 #define LOGIT_TOL 2e-3f          /* |logit - reference| at the reference's top 8 */
 #define MAX_TOP 16
 
-static const char *const golden_files[] = { "tests/golden/methods_1500.bin", "tests/golden/methods_3000.bin", NULL };
+static const char *const golden_files[] = { "tests/golden/methods_1500.bin", "tests/golden/methods_3000.bin",
+					    "tests/golden/methods_1500_higher.bin", NULL };
 
 // ----------------------------------------------------------------------------
 // golden file reader (format: see scripts/ref_methods.py)
@@ -576,6 +584,117 @@ static int compare_case(const struct golden *g, const struct gold_case *gc, cons
 }
 
 // ----------------------------------------------------------------------------
+// tie records: the golden's .ties sidecar against the session's trace
+
+struct tie_rec {
+	int case_i, kind, layer, head, n_tied, n_kept; /* kind 0 kv, 1 prop, 2 restart; head -1 for 1 and 2 */
+};
+
+struct tie_file {
+	struct tie_rec *r;
+	int n;
+};
+
+static const char *const tie_kinds[] = { "kv", "prop", "restart" };
+
+/* Reads PATH.ties beside the golden PATH.bin into tf (tf->r malloc'd, caller frees); returns
+ * 0 and n = 0 when there is none, KV_EFORMAT on a malformed line. */
+static int ties_read(const char *golden_path, struct tie_file *tf, char *err, size_t errlen)
+{
+	char path[512];
+	size_t len = strlen(golden_path);
+	memset(tf, 0, sizeof(*tf));
+	if (len < 4 || len + 2 >= sizeof(path))
+		return 0;
+	snprintf(path, sizeof(path), "%.*s.ties", (int)(len - 4), golden_path);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[256], kind[16];
+	int lineno = 0, cap = 0, rc = 0;
+	while (!rc && fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		struct tie_rec r = { .kind = -1 };
+		if (sscanf(line, "%d %15s %d %d %d %d", &r.case_i, kind, &r.layer, &r.head, &r.n_tied, &r.n_kept) != 6) {
+			rc = kv_errf(err, errlen, KV_EFORMAT, "%s:%d: expected case, cut, layer, head, n_tied, n_kept; " REGEN, path, lineno);
+			break;
+		}
+		for (int k = 0; k < 3; k++)
+			if (!strcmp(kind, tie_kinds[k]))
+				r.kind = k;
+		if (r.kind < 0) {
+			rc = kv_errf(err, errlen, KV_EFORMAT, "%s:%d: unknown cut '%s'; " REGEN, path, lineno, kind);
+			break;
+		}
+		if (tf->n == cap) {
+			cap = cap ? 2 * cap : 256;
+			struct tie_rec *g = realloc(tf->r, sizeof(*g) * (size_t)cap);
+			if (!g) {
+				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+				break;
+			}
+			tf->r = g;
+		}
+		tf->r[tf->n++] = r;
+	}
+	fclose(f);
+	return rc;
+}
+
+/* The session's tie record of one cut (zeros: no cut there). */
+static struct kv_tie trace_tie(const struct fwd_trace *t, int kind, int layer, int head)
+{
+	if (kind == 2)
+		return t->restart_layer == layer ? t->restart_tie : (struct kv_tie){ 0, 0 };
+	if (layer < 0 || layer >= t->n_layer)
+		return (struct kv_tie){ 0, 0 };
+	if (kind == 1)
+		return t->prop_tie[layer];
+	return head >= 0 && head < t->tie_heads ? t->kv_tie[(size_t)layer * t->tie_heads + head] : (struct kv_tie){ 0, 0 };
+}
+
+static const struct tie_file *g_ties; /* the current golden's .ties, or NULL */
+static long g_tie_cuts, g_tie_inside;
+
+/* Compares the tie records of case ci with the session's: every reference record equal, and
+ * no session record (n_tied > 0) the reference lacks. Returns failures. */
+static int compare_ties(const struct tie_file *tf, int ci, const char *label, const struct fwd_trace *t)
+{
+	int fails = 0, n_ref = 0, inside = 0;
+	for (int i = 0; i < tf->n; i++) {
+		const struct tie_rec *r = &tf->r[i];
+		if (r->case_i != ci)
+			continue;
+		n_ref++;
+		inside += r->n_kept < r->n_tied;
+		struct kv_tie got = trace_tie(t, r->kind, r->layer, r->head);
+		if (got.n_tied != r->n_tied || got.n_kept != r->n_kept) {
+			if (fails++ < 5)
+				fprintf(stderr, "  %s: %s cut of layer %d head %d: n_tied %d n_kept %d, reference %d %d\n", label,
+					tie_kinds[r->kind], r->layer, r->head, got.n_tied, got.n_kept, r->n_tied, r->n_kept);
+		}
+	}
+	int n_got = 0; /* the session's records; each must be one of the reference's */
+	for (int l = 0; l < t->n_layer; l++) {
+		for (int h = 0; h < t->tie_heads; h++)
+			n_got += t->kv_tie[(size_t)l * t->tie_heads + h].n_tied > 0;
+		n_got += t->prop_tie[l].n_tied > 0;
+	}
+	n_got += t->restart_tie.n_tied > 0;
+	if (n_got != n_ref) {
+		fails++;
+		fprintf(stderr, "  %s: the session recorded %d cuts with ties, the reference %d\n", label, n_got, n_ref);
+	}
+	printf("  %-12s tie records: %d cuts, %d inside a tie group (the rule decided), %d disagreeing\n", label, n_ref, inside,
+	       fails);
+	g_tie_cuts += n_ref;
+	g_tie_inside += inside;
+	return fails;
+}
+
+// ----------------------------------------------------------------------------
 // the harness policy: runs several policies on every layer view, applies one
 
 struct harness {
@@ -759,6 +878,8 @@ static int run_group(const struct golden *g, const struct gold_case *const *case
 	double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 	g_seconds += sec;
 	obs_from_session(&hs->obs[hs->applied], s);
+	if (g_ties && n_cases == 1)
+		fails += compare_ties(g_ties, (int)(cases[0] - g->cases), cases[0]->method, &s->trace);
 	const char *dump_dir = getenv("KVLAB_METHODS_DUMP"); /* debugging: scripts/ref_methods.py --check_dump reads these */
 	if (dump_dir) {
 		char path[512];
@@ -818,19 +939,37 @@ static void methods_should_keep_the_reference_positions(void)
 	printf("  %s: %d tokens, %d cases, tie band rtol %.0e, model sha256 %.12s...\n", g_path, g.n, g.n_cases, g.rtol, g.sha);
 	const struct gold_case *shared[32];
 	int n_shared = 0, fails = 0;
+	struct tie_file tf;
+	rc = ties_read(g_path, &tf, err, sizeof(err));
+	T_CHECK(rc == 0, "%s", err);
+	g_ties = tf.n > 0 ? &tf : NULL; /* with tie records every case runs alone: the session traces its cuts */
+	long tie_only_before = 0;
+	for (int i = 0; i < 8; i++)
+		tie_only_before += g_tally[i].tie;
 	for (int i = 0; i < g.n_cases; i++)
 		if (!kv_method_find(g.cases[i].method))
 			T_SKIP("%s %s: no such method in this build", g.cases[i].method, g.cases[i].params);
-		else if (shares_forward(g.cases[i].method) && n_shared < 32)
+		else if (!g_ties && shares_forward(g.cases[i].method) && n_shared < 32)
 			shared[n_shared++] = &g.cases[i];
 	if (n_shared)
 		fails += run_group(&g, shared, n_shared);
 	for (int i = 0; i < g.n_cases; i++)
-		if (kv_method_find(g.cases[i].method) && !shares_forward(g.cases[i].method)) {
+		if (kv_method_find(g.cases[i].method) && (g_ties || !shares_forward(g.cases[i].method))) {
 			const struct gold_case *one = &g.cases[i];
 			fails += run_group(&g, &one, 1);
 		}
 	T_CHECK(fails == 0, "%d disagreements with %s (details above)", fails, g_path);
+	if (g_ties) { /* the opposite rule: exact ties must resolve exactly as the reference resolved them */
+		long tie_only = -tie_only_before;
+		for (int i = 0; i < 8; i++)
+			tie_only += g_tally[i].tie;
+		T_CHECK(tie_only == 0, "%s: %ld sets differ from the reference inside tie groups (the tie rule is not applied as the reference applies it)",
+			g_path, tie_only);
+		T_CHECK(g_tie_inside > 0, "%s: no cut fell inside a tie group, so the file proves nothing about the rule; " REGEN,
+			g_path);
+	}
+	g_ties = NULL;
+	free(tf.r);
 	golden_free(&g);
 }
 
