@@ -196,9 +196,10 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -fopenmp -I. -I$(BLAS_INC) 
 # The floors the parsers sit on (no cli/, results/, bench/, eval runner): less to compile in CI.
 FUZZ_LIB_SRC := $(foreach d,base engine engine/cpu methods datasets eval/metrics,$(wildcard $(d)/*.c)) eval/prompt.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
-# Compute code parses nothing and uses GCC vector builtins clang lacks (__builtin_shuffle):
+# Compute code parses nothing and uses GCC vector builtins clang lacks (__builtin_shuffle,
+# __builtin_cpu_supports("f16c")):
 # it is compiled by $(CC) without instrumentation.
-FUZZ_PLAIN_SRC := $(wildcard engine/cpu/*.c) engine/forward.c engine/kv_view.c
+FUZZ_PLAIN_SRC := $(wildcard engine/cpu/*.c) engine/forward.c engine/kv_view.c engine/kv_convert.c
 FUZZ_PLAIN_OBJ := $(FUZZ_PLAIN_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
