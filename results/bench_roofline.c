@@ -30,14 +30,10 @@ int bench_roofline_put(struct store *s, const struct bench_roof *rows, int n, ch
 	int rc;
 	if ((rc = bench_roofline_schema(s, err, errlen)))
 		return rc;
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return store_err(s, "starting a transaction", err, errlen);
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO bench_roofline (" ROOF_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q,
-			       NULL) != SQLITE_OK) {
-		rc = store_err(s, "preparing a roofline row", err, errlen);
-		goto out_rollback;
-	}
-	for (int i = 0; i < n; i++) {
+	if ((rc = store_insert_begin(s, "INSERT INTO bench_roofline (" ROOF_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", &q,
+				     "preparing a roofline row", err, errlen)))
+		return rc;
+	for (int i = 0; i < n && !rc; i++) {
 		const struct bench_roof *r = &rows[i];
 		sqlite3_reset(q);
 		sqlite3_bind_text(q, 1, r->invocation, -1, SQLITE_TRANSIENT);
@@ -52,20 +48,9 @@ int bench_roofline_put(struct store *s, const struct bench_roof *rows, int n, ch
 			char what[256];
 			snprintf(what, sizeof(what), "writing the %s roofline row of %s at N=%d", r->phase, r->label, r->n_ctx);
 			rc = store_err(s, what, err, errlen);
-			goto out_rollback;
 		}
 	}
-	sqlite3_finalize(q);
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = store_err(s, "committing roofline rows", err, errlen);
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return rc;
-	}
-	return 0;
-out_rollback:
-	sqlite3_finalize(q);
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc;
+	return store_insert_end(s, q, rc, "committing roofline rows", err, errlen);
 }
 
 int bench_roofline_load(struct store *s, const char *invocation, struct bench_roof **rows, int *n, char *err, size_t errlen)

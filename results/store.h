@@ -42,6 +42,16 @@ struct sqlite3_stmt;
 int store_query(struct store *s, const char *sql, const char *p1, const char *p2, struct sqlite3_stmt **q,
 		const char *what, char *err, size_t errlen);
 
+/* Starts a write: BEGIN IMMEDIATE, then prepares sql into *q (what names it in the error:
+ * "preparing a benchmark row"). On an error nothing is left open. Caller ends it with
+ * store_insert_end. */
+int store_insert_begin(struct store *s, const char *sql, struct sqlite3_stmt **q, const char *what, char *err,
+		       size_t errlen);
+/* Ends a write begun by store_insert_begin: finalizes q, then commits when rc is 0 (what
+ * names a failed commit: "committing benchmark rows") or rolls back. Returns rc or the
+ * commit's error. */
+int store_insert_end(struct store *s, struct sqlite3_stmt *q, int rc, const char *what, char *err, size_t errlen);
+
 /* Provenance recorded with every run and benchmark row. */
 struct provenance {
 	char git_commit[48];
