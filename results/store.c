@@ -86,6 +86,35 @@ int store_insert_end(struct store *s, sqlite3_stmt *q, int rc, const char *what,
 	return rc;
 }
 
+int store_read_rows(struct store *s, sqlite3_stmt *q, size_t size, void (*read)(sqlite3_stmt *q, void *row), void **rows,
+		    int *n, const char *what, char *err, size_t errlen)
+{
+	char *v = NULL;
+	size_t cap = 0;
+	int k = 0, rc = 0, st;
+	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		if (kv_grow((void **)&v, &cap, (size_t)k + 1, size)) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d %s", k + 1, what);
+			break;
+		}
+		memset(v + (size_t)k * size, 0, size);
+		read(q, v + (size_t)k++ * size);
+	}
+	if (!rc && st != SQLITE_DONE) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "reading %s", what);
+		rc = store_err(s, msg, err, errlen);
+	}
+	sqlite3_finalize(q);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*rows = v;
+	*n = k;
+	return 0;
+}
+
 int store_query(struct store *s, const char *sql, const char *p1, const char *p2, sqlite3_stmt **q,
 		const char *what, char *err, size_t errlen)
 {

@@ -51,6 +51,11 @@ int store_insert_begin(struct store *s, const char *sql, struct sqlite3_stmt **q
  * names a failed commit: "committing benchmark rows") or rolls back. Returns rc or the
  * commit's error. */
 int store_insert_end(struct store *s, struct sqlite3_stmt *q, int rc, const char *what, char *err, size_t errlen);
+/* Steps the prepared query q to its end, reading each result row with read into a grown
+ * array of size-byte rows (zeroed before read); finalizes q. On success *rows (caller
+ * frees) holds *n rows; errors name what ("benchmark rows") and leave nothing. */
+int store_read_rows(struct store *s, struct sqlite3_stmt *q, size_t size, void (*read)(struct sqlite3_stmt *q, void *row),
+		    void **rows, int *n, const char *what, char *err, size_t errlen);
 
 /* Provenance recorded with every run and benchmark row. */
 struct provenance {
