@@ -1,6 +1,10 @@
-/* Python-compatible JSON strings: see pyjson.h. */
+/* Python-compatible JSON strings and floats: see pyjson.h. */
 #include "base/pyjson.h"
 
+#include <math.h>     // isnan, isinf
+#include <stdio.h>    // snprintf
+#include <stdlib.h>   // strtod
+#include <string.h>   // strpbrk, strlen
 #include <utf8proc.h> // utf8proc_iterate
 
 #include "base/errors.h"
@@ -59,4 +63,23 @@ int py_json_str(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 	*len = (size_t)(o - *buf);
 	(*buf)[*len] = 0;
 	return 0;
+}
+
+void py_float_repr(double v, char *out, size_t len)
+{
+	if (isnan(v)) {
+		snprintf(out, len, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		snprintf(out, len, v > 0 ? "Infinity" : "-Infinity");
+		return;
+	}
+	for (int p = 1; p <= 17; p++) {
+		snprintf(out, len, "%.*g", p, v);
+		if (strtod(out, NULL) == v)
+			break;
+	}
+	if (!strpbrk(out, ".en"))
+		snprintf(out + strlen(out), len - strlen(out), ".0");
 }

@@ -1,5 +1,5 @@
-/* Python-compatible JSON string literals (json.dumps with ensure_ascii=True), and the
- * lenient UTF-8 step the RULER and LongBench writers share. */
+/* Python-compatible JSON string literals (json.dumps with ensure_ascii=True), float
+ * reprs, and the lenient UTF-8 step the RULER and LongBench writers share. */
 #ifndef KVLAB_BASE_PYJSON_H
 #define KVLAB_BASE_PYJSON_H
 
@@ -14,5 +14,9 @@ uint32_t py_utf8_next(const char *s, size_t n, size_t *adv);
  * with ensure_ascii=True (non-ASCII as \uXXXX, astral as surrogate pairs). *buf is a
  * malloc'd buffer of *cap bytes holding *len; grows it (caller frees). KV_ENOMEM or 0. */
 int py_json_str(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
+
+/* A float as Python's repr / json.dumps writes it into out (caller's, len bytes): the
+ * shortest %.*g that reads back, ".0" on integral values, NaN, Infinity, -Infinity. */
+void py_float_repr(double v, char *out, size_t len);
 
 #endif

@@ -16,6 +16,7 @@
 #include "base/errors.h"        // kv_errf
 #include "base/fileio.h"        // kv_mkdir_p, kv_read_file
 #include "base/grow.h"          // kv_grow
+#include "base/pyjson.h"        // py_float_repr
 #include "eval/export_params.h" // export_params_defaults
 #include "eval/export_ruler.h"  // export_ruler_fmt_score
 #include "results/run_label.h"  // run_label_params
@@ -83,22 +84,6 @@ static void csv_field(FILE *f, const char *s)
 	for (; *s; s++)
 		*s == '"' ? fputs("\"\"", f) : fputc(*s, f);
 	fputc('"', f);
-}
-
-/* repr(float): the shortest %.*g that reads back, ".0" on integral values, "nan". */
-static void py_float(double v, char *out, size_t len)
-{
-	if (isnan(v)) {
-		snprintf(out, len, "NaN");
-		return;
-	}
-	for (int p = 1; p <= 17; p++) {
-		snprintf(out, len, "%.*g", p, v);
-		if (strtod(out, NULL) == v)
-			break;
-	}
-	if (!strpbrk(out, ".en"))
-		snprintf(out + strlen(out), len - strlen(out), ".0");
 }
 
 /* A YAML scalar as PyYAML's dump writes a str: plain when safe, else single-quoted. */
@@ -199,6 +184,36 @@ static double unit_ratio(const struct run *r, const struct krow *k, int n)
 	return n ? sum / n : NAN;
 }
 
+/* True when row x is a scored row of task (a char *). */
+static bool task_group(const struct krow *x, const void *task)
+{
+	return !strcmp(x->task, task) && x->has_score;
+}
+
+/* True when row x falls in scorer_e's length bucket *(int *)b: < 4000, < 8000, else. */
+static bool length_group(const struct krow *x, const void *b)
+{
+	return (x->length < 4000 ? 0 : x->length < 8000 ? 1 : 2) == *(const int *)b;
+}
+
+/* repr(round(100 * mean, 2)) of the scores of the rows in the group (in(row, arg)), into
+ * s (caller's, len bytes); "NaN" for an empty group. */
+static void group_mean(const struct krow *k, int n, bool (*in)(const struct krow *, const void *), const void *arg, char *s,
+		       size_t len)
+{
+	double sum = 0;
+	int m = 0;
+	for (int i = 0; i < n; i++)
+		if (in(&k[i], arg)) {
+			sum += k[i].score;
+			m++;
+		}
+	if (m)
+		export_ruler_fmt_score(100.0 * sum / m, s, len);
+	else
+		snprintf(s, len, "NaN");
+}
+
 /* True when dir/config.yaml names run id (the same run's earlier export). */
 static bool holds_run(const char *dir, const char *id)
 {
@@ -234,7 +249,7 @@ static int write_predictions(const char *dir, const struct run *r, const struct 
 		double cr = sample_ratio(r, x);
 		char crs[64] = "";
 		if (!isnan(cr))
-			py_float(cr, crs, sizeof(crs));
+			py_float_repr(cr, crs, sizeof(crs));
 		if (r->kind == KP_RULER) {
 			csv_field(f, x->task);
 			fputc(',', f);
@@ -313,17 +328,7 @@ static int write_metrics(const char *dir, const struct run *r, const struct krow
 		qsort(tasks, (size_t)nt, sizeof(char *), cmp_str);
 		fputs("{", f);
 		for (int j = 0; j < nt; j++) {
-			double sum = 0;
-			int m = 0;
-			for (int i = 0; i < n; i++)
-				if (!strcmp(k[i].task, tasks[j]) && k[i].has_score) {
-					sum += k[i].score;
-					m++;
-				}
-			if (m)
-				export_ruler_fmt_score(100.0 * sum / m, s, sizeof(s));
-			else
-				snprintf(s, sizeof(s), "NaN");
+			group_mean(k, n, task_group, tasks[j], s, sizeof(s));
 			fprintf(f, "%s\n    \"%s\": {\n        \"string_match\": %s\n    }", j ? "," : "", tasks[j], s);
 		}
 		fputs(nt ? "\n}" : "}", f);
@@ -338,17 +343,7 @@ static int write_metrics(const char *dir, const struct run *r, const struct krow
 		static const char *const names[3] = { "0-4k", "4-8k", "8k+" };
 		fputs("{", f);
 		for (int b = 0; b < 3; b++) {
-			double sum = 0;
-			int m = 0;
-			for (int i = 0; i < n; i++)
-				if ((k[i].length < 4000 ? 0 : k[i].length < 8000 ? 1 : 2) == b) {
-					sum += k[i].score;
-					m++;
-				}
-			if (m)
-				export_ruler_fmt_score(100.0 * sum / m, s, sizeof(s));
-			else
-				snprintf(s, sizeof(s), "NaN");
+			group_mean(k, n, length_group, &b, s, sizeof(s));
 			fprintf(f, "%s\n    \"%s\": %s", b ? "," : "", names[b], s);
 		}
 		fputs("\n}", f);
@@ -356,7 +351,7 @@ static int write_metrics(const char *dir, const struct run *r, const struct krow
 		fputs("[", f);
 		for (int i = 0; i < n; i++) {
 			if (k[i].has_rouge)
-				py_float(k[i].rouge, s, sizeof(s));
+				py_float_repr(k[i].rouge, s, sizeof(s));
 			else
 				snprintf(s, sizeof(s), "NaN");
 			fprintf(f, "%s\n    {\n        \"rouge-1\": {\n            \"f\": %s\n        }\n    }", i ? "," : "", s);
@@ -397,7 +392,7 @@ static int write_config(struct store *s, const char *dir, const char *out_dir, c
 	if (isnan(ratio))
 		snprintf(num, sizeof(num), "null");
 	else
-		py_float(ratio, num, sizeof(num));
+		py_float_repr(ratio, num, sizeof(num));
 	fprintf(f, "\ncompression_ratio: %s\nkey_channel_compression_ratio: null\nfraction: 1.0\n", num);
 	max_new >= 0 ? fprintf(f, "max_new_tokens: %d\n", max_new) : fputs("max_new_tokens: null\n", f);
 	r->kind == KP_NEEDLE ? fprintf(f, "max_context_length: %d\n", k->ctx) : fputs("max_context_length: null\n", f);

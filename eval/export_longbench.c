@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "datasets/longbench.h"      // longbench_base_name, longbench_file_rank
-#include "base/pyjson.h"            // py_json_str (json.dumps string, ensure_ascii)
+#include "base/pyjson.h"            // py_json_str (json.dumps string, ensure_ascii), py_float_repr
 #include "base/errors.h"
 #include "base/fileio.h"           // kv_mkdir_p
 #include "base/grow.h"             // kv_grow
@@ -87,26 +87,6 @@ static int put_str(struct buf *o, const char *s)
 	return py_json_str(&o->b, &o->len, &o->cap, s, strlen(s));
 }
 
-/* repr(float): the shortest %.*g that reads back, with ".0" for integral values. */
-static void py_float(double v, char *out, size_t len)
-{
-	if (isnan(v)) {
-		snprintf(out, len, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		snprintf(out, len, v > 0 ? "Infinity" : "-Infinity");
-		return;
-	}
-	for (int p = 1; p <= 17; p++) {
-		snprintf(out, len, "%.*g", p, v);
-		if (strtod(out, NULL) == v)
-			break;
-	}
-	if (!strpbrk(out, ".en"))
-		snprintf(out + strlen(out), len - strlen(out), ".0");
-}
-
 static int py_dump(struct buf *o, const cJSON *j)
 {
 	char num[64];
@@ -122,7 +102,7 @@ static int py_dump(struct buf *o, const cJSON *j)
 		if (j->valuedouble == floor(j->valuedouble) && fabs(j->valuedouble) < 1e15)
 			snprintf(num, sizeof(num), "%lld", (long long)j->valuedouble);
 		else
-			py_float(j->valuedouble, num, sizeof(num));
+			py_float_repr(j->valuedouble, num, sizeof(num));
 		return put(o, num);
 	}
 	bool obj = cJSON_IsObject(j);

@@ -30,14 +30,10 @@ int bench_roofline_put(struct store *s, const struct bench_roof *rows, int n, ch
 	int rc;
 	if ((rc = bench_roofline_schema(s, err, errlen)))
 		return rc;
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return store_err(s, "starting a transaction", err, errlen);
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO bench_roofline (" ROOF_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q,
-			       NULL) != SQLITE_OK) {
-		rc = store_err(s, "preparing a roofline row", err, errlen);
-		goto out_rollback;
-	}
-	for (int i = 0; i < n; i++) {
+	if ((rc = store_insert_begin(s, "INSERT INTO bench_roofline (" ROOF_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", &q,
+				     "preparing a roofline row", err, errlen)))
+		return rc;
+	for (int i = 0; i < n && !rc; i++) {
 		const struct bench_roof *r = &rows[i];
 		sqlite3_reset(q);
 		sqlite3_bind_text(q, 1, r->invocation, -1, SQLITE_TRANSIENT);
@@ -52,62 +48,36 @@ int bench_roofline_put(struct store *s, const struct bench_roof *rows, int n, ch
 			char what[256];
 			snprintf(what, sizeof(what), "writing the %s roofline row of %s at N=%d", r->phase, r->label, r->n_ctx);
 			rc = store_err(s, what, err, errlen);
-			goto out_rollback;
 		}
 	}
-	sqlite3_finalize(q);
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = store_err(s, "committing roofline rows", err, errlen);
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return rc;
-	}
-	return 0;
-out_rollback:
-	sqlite3_finalize(q);
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc;
+	return store_insert_end(s, q, rc, "committing roofline rows", err, errlen);
+}
+
+/* One bench_roofline row (ROOF_COLS) into row (a zeroed struct bench_roof). */
+static void read_roof(sqlite3_stmt *q, void *row)
+{
+	struct bench_roof *r = row;
+	const char *t[] = { (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+			    (const char *)sqlite3_column_text(q, 3), (const char *)sqlite3_column_text(q, 4) };
+	snprintf(r->invocation, sizeof(r->invocation), "%s", t[0] ? t[0] : "");
+	snprintf(r->label, sizeof(r->label), "%s", t[1] ? t[1] : "");
+	r->n_ctx = sqlite3_column_int(q, 2);
+	snprintf(r->phase, sizeof(r->phase), "%s", t[2] ? t[2] : "");
+	snprintf(r->kv_dtype, sizeof(r->kv_dtype), "%s", t[3] ? t[3] : "");
+	double *d[] = { &r->bytes, &r->flops, &r->read_gbs, &r->gemm_gflops, &r->bound_ms, &r->median_ms, &r->achieved };
+	for (int c = 0; c < 7; c++)
+		*d[c] = sqlite3_column_double(q, 5 + c);
 }
 
 int bench_roofline_load(struct store *s, const char *invocation, struct bench_roof **rows, int *n, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = NULL;
-	struct bench_roof *v = NULL;
-	size_t cap = 0;
-	int k = 0, rc, st;
+	int rc;
 	if ((rc = bench_roofline_schema(s, err, errlen)) ||
 	    (rc = store_query(s, "SELECT " ROOF_COLS " FROM bench_roofline WHERE invocation = ?1 ORDER BY rowid", invocation,
 			      NULL, &q, "reading roofline rows", err, errlen)))
 		return rc;
-	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
-		if (kv_grow((void **)&v, &cap, (size_t)k + 1, sizeof(*v))) {
-			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d roofline rows", k + 1);
-			goto out_fail;
-		}
-		struct bench_roof *r = &v[k++];
-		memset(r, 0, sizeof(*r));
-		const char *t[] = { (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
-				    (const char *)sqlite3_column_text(q, 3), (const char *)sqlite3_column_text(q, 4) };
-		snprintf(r->invocation, sizeof(r->invocation), "%s", t[0] ? t[0] : "");
-		snprintf(r->label, sizeof(r->label), "%s", t[1] ? t[1] : "");
-		r->n_ctx = sqlite3_column_int(q, 2);
-		snprintf(r->phase, sizeof(r->phase), "%s", t[2] ? t[2] : "");
-		snprintf(r->kv_dtype, sizeof(r->kv_dtype), "%s", t[3] ? t[3] : "");
-		double *d[] = { &r->bytes, &r->flops, &r->read_gbs, &r->gemm_gflops, &r->bound_ms, &r->median_ms, &r->achieved };
-		for (int c = 0; c < 7; c++)
-			*d[c] = sqlite3_column_double(q, 5 + c);
-	}
-	if (st != SQLITE_DONE) {
-		rc = store_err(s, "reading roofline rows", err, errlen);
-		goto out_fail;
-	}
-	sqlite3_finalize(q);
-	*rows = v;
-	*n = k;
-	return 0;
-out_fail:
-	sqlite3_finalize(q);
-	free(v);
-	return rc;
+	return store_read_rows(s, q, sizeof(**rows), read_roof, (void **)rows, n, "roofline rows", err, errlen);
 }
 
 void bench_roofline_print(FILE *out, const struct bench_roof *rows, int n)

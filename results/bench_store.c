@@ -116,19 +116,17 @@ int bench_store_put(struct store *s, const struct bench_row *rows, int n, char *
 	int rc;
 	if ((rc = bench_store_schema(s, err, errlen)))
 		return rc;
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return store_err(s, "starting a transaction", err, errlen);
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO bench_latency (" ROW_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-			       -1, &q, NULL) != SQLITE_OK) {
-		rc = store_err(s, "preparing a benchmark row", err, errlen);
-		goto out_rollback;
-	}
-	for (int i = 0; i < n; i++) {
+	if ((rc = store_insert_begin(s,
+				     "INSERT INTO bench_latency (" ROW_COLS
+				     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+				     &q, "preparing a benchmark row", err, errlen)))
+		return rc;
+	for (int i = 0; i < n && !rc; i++) {
 		const struct bench_row *r = &rows[i];
 		char *js = r->samples ? samples_json(r->samples, r->runs) : NULL;
 		if (r->samples && !js) {
 			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-			goto out_rollback;
+			break;
 		}
 		sqlite3_reset(q);
 		bind_row(q, r, js);
@@ -137,20 +135,9 @@ int bench_store_put(struct store *s, const struct bench_row *rows, int n, char *
 			char what[256];
 			snprintf(what, sizeof(what), "writing the %s row of %s at N=%d", r->phase, r->label, r->n_ctx);
 			rc = store_err(s, what, err, errlen);
-			goto out_rollback;
 		}
 	}
-	sqlite3_finalize(q);
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = store_err(s, "committing benchmark rows", err, errlen);
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return rc;
-	}
-	return 0;
-out_rollback:
-	sqlite3_finalize(q);
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc;
+	return store_insert_end(s, q, rc, "committing benchmark rows", err, errlen);
 }
 
 static void col_text(sqlite3_stmt *q, int c, char *dst, size_t cap)
@@ -159,8 +146,9 @@ static void col_text(sqlite3_stmt *q, int c, char *dst, size_t cap)
 	snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
-static void read_row(sqlite3_stmt *q, struct bench_row *r)
+static void read_row(sqlite3_stmt *q, void *row)
 {
+	struct bench_row *r = row;
 	int c = 0;
 	memset(r, 0, sizeof(*r));
 	col_text(q, c++, r->invocation, sizeof(r->invocation));
@@ -197,9 +185,7 @@ static void read_row(sqlite3_stmt *q, struct bench_row *r)
 int bench_store_load(struct store *s, const char *invocation, struct bench_row **rows, int *n, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = NULL;
-	struct bench_row *v = NULL;
-	int k = 0, rc;
-	size_t cap = 0;
+	int rc;
 	if ((rc = bench_store_schema(s, err, errlen)))
 		return rc;
 	if ((rc = store_query(s,
@@ -207,26 +193,7 @@ int bench_store_load(struct store *s, const char *invocation, struct bench_row *
 			      " ORDER BY (SELECT MIN(id) FROM bench_latency c WHERE c.invocation = b.invocation), id",
 			      invocation, NULL, &q, "reading benchmark rows", err, errlen)))
 		return rc;
-	int st;
-	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
-		if (kv_grow((void **)&v, &cap, (size_t)k + 1, sizeof(*v))) {
-			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d benchmark rows", k + 1);
-			goto out_fail;
-		}
-		read_row(q, &v[k++]);
-	}
-	if (st != SQLITE_DONE) {
-		rc = store_err(s, "reading benchmark rows", err, errlen);
-		goto out_fail;
-	}
-	sqlite3_finalize(q);
-	*rows = v;
-	*n = k;
-	return 0;
-out_fail:
-	sqlite3_finalize(q);
-	free(v);
-	return rc;
+	return store_read_rows(s, q, sizeof(**rows), read_row, (void **)rows, n, "benchmark rows", err, errlen);
 }
 
 int bench_store_latest(struct store *s, char inv[40], char *err, size_t errlen)

@@ -61,6 +61,60 @@ int store_err(struct store *s, const char *what, char *err, size_t errlen)
 	return kv_errf(err, errlen, KV_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
 
+int store_insert_begin(struct store *s, const char *sql, sqlite3_stmt **q, const char *what, char *err, size_t errlen)
+{
+	*q = NULL;
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return store_err(s, "starting a transaction", err, errlen);
+	if (sqlite3_prepare_v2(s->db, sql, -1, q, NULL) != SQLITE_OK) {
+		int rc = store_err(s, what, err, errlen);
+		sqlite3_finalize(*q);
+		*q = NULL;
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return 0;
+}
+
+int store_insert_end(struct store *s, sqlite3_stmt *q, int rc, const char *what, char *err, size_t errlen)
+{
+	sqlite3_finalize(q);
+	if (!rc && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = store_err(s, what, err, errlen);
+	if (rc)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int store_read_rows(struct store *s, sqlite3_stmt *q, size_t size, void (*read)(sqlite3_stmt *q, void *row), void **rows,
+		    int *n, const char *what, char *err, size_t errlen)
+{
+	char *v = NULL;
+	size_t cap = 0;
+	int k = 0, rc = 0, st;
+	while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+		if (kv_grow((void **)&v, &cap, (size_t)k + 1, size)) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d %s", k + 1, what);
+			break;
+		}
+		memset(v + (size_t)k * size, 0, size);
+		read(q, v + (size_t)k++ * size);
+	}
+	if (!rc && st != SQLITE_DONE) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "reading %s", what);
+		rc = store_err(s, msg, err, errlen);
+	}
+	sqlite3_finalize(q);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*rows = v;
+	*n = k;
+	return 0;
+}
+
 int store_query(struct store *s, const char *sql, const char *p1, const char *p2, sqlite3_stmt **q,
 		const char *what, char *err, size_t errlen)
 {

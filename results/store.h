@@ -42,6 +42,21 @@ struct sqlite3_stmt;
 int store_query(struct store *s, const char *sql, const char *p1, const char *p2, struct sqlite3_stmt **q,
 		const char *what, char *err, size_t errlen);
 
+/* Starts a write: BEGIN IMMEDIATE, then prepares sql into *q (what names it in the error:
+ * "preparing a benchmark row"). On an error nothing is left open. Caller ends it with
+ * store_insert_end. */
+int store_insert_begin(struct store *s, const char *sql, struct sqlite3_stmt **q, const char *what, char *err,
+		       size_t errlen);
+/* Ends a write begun by store_insert_begin: finalizes q, then commits when rc is 0 (what
+ * names a failed commit: "committing benchmark rows") or rolls back. Returns rc or the
+ * commit's error. */
+int store_insert_end(struct store *s, struct sqlite3_stmt *q, int rc, const char *what, char *err, size_t errlen);
+/* Steps the prepared query q to its end, reading each result row with read into a grown
+ * array of size-byte rows (zeroed before read); finalizes q. On success *rows (caller
+ * frees) holds *n rows; errors name what ("benchmark rows") and leave nothing. */
+int store_read_rows(struct store *s, struct sqlite3_stmt *q, size_t size, void (*read)(struct sqlite3_stmt *q, void *row),
+		    void **rows, int *n, const char *what, char *err, size_t errlen);
+
 /* Provenance recorded with every run and benchmark row. */
 struct provenance {
 	char git_commit[48];

@@ -106,18 +106,24 @@ int table_row_add(struct table *t)
 	return t->n_row++;
 }
 
+/* Replaces *dst (freed) with the formatted string; KV_ENOMEM leaves it as it was. */
+static int vset(char **dst, const char *fmt, va_list ap)
+{
+	char *s = vfmt(fmt, ap);
+	if (!s)
+		return KV_ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
 int table_set(struct table *t, int row, int col, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = vfmt(fmt, ap);
+	int rc = vset(&t->cell[row * t->n_col + col], fmt, ap);
 	va_end(ap);
-	if (!s)
-		return KV_ENOMEM;
-	char **c = &t->cell[row * t->n_col + col];
-	free(*c);
-	*c = s;
-	return 0;
+	return rc;
 }
 
 int table_set_num(struct table *t, int row, int col, double v, int decimals)
@@ -131,13 +137,9 @@ int table_note(struct table *t, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = vfmt(fmt, ap);
+	int rc = vset(&t->note, fmt, ap);
 	va_end(ap);
-	if (!s)
-		return KV_ENOMEM;
-	free(t->note);
-	t->note = s;
-	return 0;
+	return rc;
 }
 
 const char *table_get(const struct table *t, int row, int col)

@@ -97,6 +97,16 @@ def essay(name):
     return text.strip()
 
 
+def prompt_ids(tok, n, names):
+    """The first n token ids of the essays names, concatenated (plain text, no template)."""
+    ids = []
+    for name in names:
+        ids += tok(essay(name))["input_ids"]
+        if len(ids) >= n:
+            return [int(i) for i in ids[:n]]
+    raise SystemExit(f"{names} give only {len(ids)} tokens, need {n}")
+
+
 # ----------------------------------------------------------------------------
 # quant: one tensor per ggml type and gguf-py's dequantisation
 

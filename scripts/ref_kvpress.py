@@ -53,7 +53,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ref_engine import MODEL_DIR, MODEL_FILE, essay, sha256_file  # noqa: E402  shared with the engine goldens
+from ref_engine import MODEL_DIR, MODEL_FILE, prompt_ids, sha256_file  # noqa: E402  shared with the engine goldens
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 GOLDEN = os.path.join(ROOT, "tests", "golden")
@@ -105,16 +105,6 @@ def load_model(attn="sdpa", device="cpu"):
                                                  attn_implementation=attn).to(device)
     model.eval()
     return path, tok, model
-
-
-def prompt_ids(tok, n=N_TOKENS, names=ESSAYS):
-    """The first n token ids of the essays, concatenated (plain text, no template)."""
-    ids = []
-    for name in names:
-        ids += tok(essay(name))["input_ids"]
-        if len(ids) >= n:
-            return [int(i) for i in ids[:n]]
-    raise SystemExit(f"{names} give only {len(ids)} tokens, need {n}")
 
 
 # ----------------------------------------------------------------------------
@@ -267,7 +257,7 @@ def main():
     import torch
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     path, tok, model = load_model()
-    ids = prompt_ids(tok)
+    ids = prompt_ids(tok, N_TOKENS, ESSAYS)
     for method, cases in CASES.items():
         if a.only and method != a.only:
             continue

@@ -95,7 +95,7 @@ import sys
 
 import numpy as np
 
-from ref_engine import essay, load_gguf_model, sha256_file  # same folder; shared with the engine goldens
+from ref_engine import load_gguf_model, prompt_ids, sha256_file  # same folder; shared with the engine goldens
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 GOLDEN = os.path.join(ROOT, "tests", "golden")
@@ -553,15 +553,6 @@ def summary(method, given, rec):
         extra += f" restart@{rec['restart'][0]}: {len(rec['restart'][1])} tokens (band {len(rec['restart'][2])})"
     return (f"{method} {' '.join(f'{k}={v}' for k, v in given.items())}: kept/head {min(kept)}..{max(kept)}, "
             f"{banded}/{heads} heads with a tie band{extra}")
-
-
-def prompt_ids(tok, n, names):
-    ids = []
-    for name in names:
-        ids += tok(essay(name))["input_ids"]
-        if len(ids) >= n:
-            return [int(i) for i in ids[:n]]
-    raise SystemExit(f"{names} give only {len(ids)} tokens, need {n}")
 
 
 def check_layer_loop(model, ids):

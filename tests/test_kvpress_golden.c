@@ -26,6 +26,7 @@
 #include "engine/model.h"       // model_load
 #include "methods/params.h"     // struct kv_args
 #include "methods/registry.h"   // kv_policy_make, kv_method_find
+#include "tests/golden_sets.h" // struct pset, compare_set_counted, struct tally, args_from_params
 #include "tests/test.h"
 
 #define GOLDEN_VERSION 1
@@ -42,8 +43,7 @@ static const char *const g_methods[] = { "adakv", "pyramidkv", "tova", NULL };
 struct ghead {
 	int n_kept;
 	uint8_t *kept;   /* (ceil(n_alive / 8),) bit p: position p kept */
-	int n_band;
-	int32_t *band;   /* (n_band,) ascending positions */
+	struct pset band; /* ascending positions */
 };
 
 struct glayer {
@@ -104,7 +104,7 @@ static void golden_free(struct golden *g)
 		for (int l = 0; gc->layers && l < gc->n_layer; l++) {
 			for (int h = 0; gc->layers[l].heads && h < gc->layers[l].n_heads; h++) {
 				free(gc->layers[l].heads[h].kept);
-				free(gc->layers[l].heads[h].band);
+				free(gc->layers[l].heads[h].band.p);
 			}
 			free(gc->layers[l].heads);
 		}
@@ -154,12 +154,12 @@ static void take_case(struct cursor *c, int n_tokens, struct gcase *gc)
 				return;
 			}
 			uint32_t n_band = take_u32(c);
-			if (c->bad || n_band > na || !(G->band = malloc(sizeof(int32_t) * (n_band ? n_band : 1))) ||
-			    !take(c, G->band, sizeof(int32_t) * n_band)) {
+			if (c->bad || n_band > na || !(G->band.p = malloc(sizeof(int32_t) * (n_band ? n_band : 1))) ||
+			    !take(c, G->band.p, sizeof(int32_t) * n_band)) {
 				c->bad = true;
 				return;
 			}
-			G->n_band = (int)n_band;
+			G->band.n = (int)n_band;
 		}
 	}
 }
@@ -263,36 +263,13 @@ static int obs_record(struct obs *o, const struct kv_layer_view *v, const struct
 // ----------------------------------------------------------------------------
 // comparison
 
-enum cmp { CMP_SAME = 0, CMP_TIE = 1, CMP_DIFF = 2 };
-
-struct tally {
-	long heads, same, tie, diff;
-};
-
-/* Compares one head; msg says where it first differs outside the band. */
+/* Compares one head (got: a 0/1 byte per position, n_got kept); msg says where it first
+ * differs outside the band. scratch: 2 n_alive entries. */
 static enum cmp compare_head(const struct ghead *G, const uint8_t *got, int n_got, int n_alive, bool count_may_move,
-			     char *msg, size_t len)
+			     int32_t *scratch, char *msg, size_t len)
 {
-	enum cmp r = CMP_SAME;
-	for (int p = 0; p < n_alive; p++) {
-		bool ref = (G->kept[p / 8] >> (p % 8)) & 1;
-		if (ref == (got[p] != 0))
-			continue;
-		bool banded = false;
-		for (int i = 0; i < G->n_band && !banded; i++)
-			banded = G->band[i] == p;
-		if (!banded) {
-			snprintf(msg, len, "position %d %s by kvlab only, outside the tie band (%d wide)", p, ref ? "dropped" : "kept",
-				 G->n_band);
-			return CMP_DIFF;
-		}
-		r = CMP_TIE;
-	}
-	if (!count_may_move && n_got != G->n_kept) {
-		snprintf(msg, len, "kvlab keeps %d rows, kvpress %d", n_got, G->n_kept);
-		return CMP_DIFF;
-	}
-	return r;
+	struct pset ref = pset_from_bits(G->kept, n_alive, scratch), mine = pset_from_flags(got, n_alive, scratch + n_alive);
+	return compare_set_counted(&ref, &G->band, &mine, G->n_kept, n_got, count_may_move, msg, len);
 }
 
 /* Compares a case; prints its line; returns how many heads differ (+1 per bad layer total). */
@@ -304,6 +281,11 @@ static int compare_case(const struct gcase *gc, const struct obs *o, struct tall
 	char msg[200];
 	if (gc->n_layer != o->n_layer) {
 		printf("  %s %s: %d layers, kvlab %d\n", gc->method, gc->params, gc->n_layer, o->n_layer);
+		return 1;
+	}
+	int32_t *scratch = malloc(sizeof(int32_t) * 2 * (size_t)o->n);
+	if (!scratch) {
+		printf("  %s %s: out of memory\n", gc->method, gc->params);
 		return 1;
 	}
 	for (int l = 0; l < gc->n_layer; l++) {
@@ -318,13 +300,10 @@ static int compare_case(const struct gcase *gc, const struct obs *o, struct tall
 		for (int h = 0; h < L->n_heads; h++) {
 			const uint8_t *got = o->kept + ((size_t)l * o->n_heads + h) * o->n;
 			int n_got = o->n_kept[(size_t)l * o->n_heads + h];
-			enum cmp r = compare_head(&L->heads[h], got, n_got, L->n_alive, ada, msg, sizeof(msg));
+			enum cmp r = compare_head(&L->heads[h], got, n_got, L->n_alive, ada, scratch, msg, sizeof(msg));
 			ref_total += L->heads[h].n_kept;
 			got_total += n_got;
-			mine.heads++;
-			mine.same += r == CMP_SAME;
-			mine.tie += r == CMP_TIE;
-			mine.diff += r == CMP_DIFF;
+			tally_add(&mine, r);
 			if (r == CMP_DIFF && printed++ < 5)
 				printf("  %s %s layer %d head %d: %s\n", gc->method, gc->params, l, h, msg);
 		}
@@ -334,6 +313,7 @@ static int compare_case(const struct gcase *gc, const struct obs *o, struct tall
 			bad++;
 		}
 	}
+	free(scratch);
 	printf("  %-9s %-72s %4ld sets: %4ld identical, %3ld equal up to ties, %ld different\n", gc->method, gc->params,
 	       mine.heads, mine.same, mine.tie, mine.diff);
 	t->heads += mine.heads;
@@ -381,31 +361,8 @@ static const struct kv_method harness_method = {
 	.prefill_layer = harness_prefill_layer,
 };
 
-/* Fills a from a "key=value key=value" string (pointers into buf; a freed with kv_args_free). */
-static int args_from_params(char *buf, struct kv_args *a)
-{
-	for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
-		char *eq = strchr(tok, '=');
-		if (!eq)
-			return -1;
-		*eq = 0;
-		if (kv_args_set(a, tok, eq + 1, NULL, 0))
-			return -1;
-	}
-	return 0;
-}
-
 static const struct model *g_model;
 static struct tally g_tally[4];
-
-
-static int method_index(const char *m)
-{
-	for (int i = 0; g_methods[i]; i++)
-		if (strcmp(g_methods[i], m) == 0)
-			return i;
-	return 3;
-}
 
 /* The cache the engine kept for case 0 must be what the policy decided, per head; its
  * bytes the sum of the heads' lengths; and decode must run over it. */
@@ -512,7 +469,7 @@ static int run_cases(const struct golden *g)
 	       (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
 	T_CHECK(hs->failed_record == 0, "%d decisions kept per query head; kvpress keeps per KV head", hs->failed_record);
 	for (int c = 0; c < g->n_cases; c++)
-		fails += compare_case(&g->cases[c], &hs->obs[c], &g_tally[method_index(g->cases[c].method)]);
+		fails += compare_case(&g->cases[c], &hs->obs[c], &g_tally[method_index(g_methods, g->cases[c].method)]);
 	if (strcmp(g->cases[0].method, "adakv") == 0) {
 		char what[300];
 		snprintf(what, sizeof(what), "adakv %s", g->cases[0].params);

@@ -25,6 +25,7 @@
 #include "engine/model.h"      // model_load
 #include "methods/params.h"    // struct kv_args
 #include "methods/registry.h"  // kv_policy_make, kv_method_find
+#include "tests/golden_sets.h"  // struct pset, compare_set_counted, struct tally, args_from_params
 #include "tests/test.h"
 #include "tests/test_policy.h"   // t_policy_make, t_tiny_model, t_random_ids
 
@@ -247,42 +248,19 @@ static const struct kv_method harness_method = {
 // ----------------------------------------------------------------------------
 // comparison
 
-struct tally {
-	long heads, same, tie, diff, banded;
-};
-
-/* Compares one observed set with the reference's; prints the first offenders. */
-static int compare_head(const struct golden *g, const struct gold_head *ref, const uint8_t *got, int got_n, int l, int h,
-			const char *params)
+/* Compares one observed set (bitmap got, got_n kept) with the reference's; prints the
+ * first offenders. scratch: 3 g->n entries. */
+static enum cmp compare_head(const struct golden *g, const struct gold_head *ref, const uint8_t *got, int got_n, int l, int h,
+			     const char *params, int32_t *scratch)
 {
-	int n_diff = 0, n_out = 0;
-	char msg[256] = "";
-	size_t o = 0;
-	for (int p = 0; p < g->n; p++) {
-		bool a = bit(ref->kept, p), b = bit(got, p);
-		if (a == b)
-			continue;
-		n_diff++;
-		if (!bit(ref->band, p) && n_out++ < 6 && o < sizeof(msg))
-			o += (size_t)snprintf(msg + o, sizeof(msg) - o, "%s%d (%s)", n_out > 1 ? ", " : "", p, a ? "only ref" : "only kvlab");
-	}
-	if (n_out || got_n != ref->n_kept) {
+	char msg[256];
+	struct pset want = pset_from_bits(ref->kept, g->n, scratch), band = pset_from_bits(ref->band, g->n, scratch + g->n),
+		    mine = pset_from_bits(got, g->n, scratch + 2 * (size_t)g->n);
+	enum cmp r = compare_set_counted(&want, &band, &mine, ref->n_kept, got_n, false, msg, sizeof(msg));
+	if (r == CMP_DIFF)
 		fprintf(stderr, "  [%s] layer %d head %d: kept %d, reference %d; outside the tie band: %s\n", params, l, h, got_n,
 			ref->n_kept, msg);
-		return 2;
-	}
-	return n_diff ? 1 : 0;
-}
-
-/* Fills a from a "key=value key=value" string (pointers into buf). */
-static int args_from_params(char *buf, struct kv_args *a)
-{
-	for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
-		char *eq = strchr(tok, '=');
-		if (!eq || kv_args_set(a, tok, (*eq = 0, eq + 1), NULL, 0))
-			return -1;
-	}
-	return 0;
+	return r;
 }
 
 static const struct model *g_model;
@@ -314,7 +292,8 @@ static void kvpress_method_should_keep_the_reference_positions(void)
 	size_t B = ((size_t)g.n + 7) / 8;
 	hs.n_keep = malloc(sizeof(int) * (size_t)shape.n_head);
 	hs.rows = malloc(sizeof(int32_t) * ((size_t)shape.n_head * g.n + 2 * (size_t)g.n));
-	T_CHECK(km && logits && hs.n_keep && hs.rows, "out of memory");
+	int32_t *scratch = malloc(sizeof(int32_t) * 3 * (size_t)g.n);
+	T_CHECK(km && logits && hs.n_keep && hs.rows && scratch, "out of memory");
 	for (int c = 0; km && c < g.n_cases && !t_case_failed; c++) {
 		struct gold_case *gc = &g.cases[c];
 		struct kv_args a = { 0 };
@@ -344,11 +323,8 @@ static void kvpress_method_should_keep_the_reference_positions(void)
 			for (int h = 0; h < shape.n_head_kv; h++) {
 				const struct gold_head *ref = &g.cases[c].heads[l * shape.n_head_kv + h];
 				const uint8_t *got = hs.obs[c].kept + ((size_t)l * shape.n_head_kv + h) * B;
-				int r = compare_head(&g, ref, got, hs.obs[c].count[l * shape.n_head_kv + h], l, h, g.cases[c].params);
-				tc.heads++;
-				tc.same += r == 0;
-				tc.tie += r == 1;
-				tc.diff += r == 2;
+				tally_add(&tc, compare_head(&g, ref, got, hs.obs[c].count[l * shape.n_head_kv + h], l, h,
+							    g.cases[c].params, scratch));
 				for (size_t i = 0; i < B; i++)
 					if (ref->band[i]) {
 						tc.banded++;
@@ -386,6 +362,7 @@ static void kvpress_method_should_keep_the_reference_positions(void)
 	}
 	free(hs.n_keep);
 	free(hs.rows);
+	free(scratch);
 	free(logits);
 	golden_free(&g);
 }

@@ -38,6 +38,7 @@
 #include "methods/params.h"     // struct kv_args
 #include "eval/selection.h"     // selection_dump (KVLAB_METHODS_DUMP)
 #include "methods/registry.h"   // kv_policy_make, kv_method_find
+#include "tests/golden_sets.h" // struct pset, compare_set, struct tally, args_from_params
 #include "tests/test.h"
 
 #define GOLDEN_VERSION 1
@@ -50,11 +51,6 @@ static const char *const golden_files[] = { "tests/golden/methods_1500.bin", "te
 
 // ----------------------------------------------------------------------------
 // golden file reader (format: see scripts/ref_methods.py)
-
-struct pset {
-	int n;
-	int32_t *p; /* (n,) ascending positions */
-};
 
 struct gold_head {
 	struct pset kept, band;
@@ -372,12 +368,6 @@ static void obs_free(struct obs *o)
 	memset(o, 0, sizeof(*o));
 }
 
-static int cmp_i32(const void *a, const void *b)
-{
-	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-	return (x > y) - (x < y);
-}
-
 /* Sorted copy of pos[rows[i]] (rows == NULL: pos[0..n)). */
 static void pset_from_rows(struct pset *s, const int32_t *pos, const int32_t *rows, int n)
 {
@@ -430,51 +420,6 @@ static void obs_from_session(struct obs *o, const struct fwd_session *s)
 
 // ----------------------------------------------------------------------------
 // comparison
-
-enum cmp { CMP_SAME = 0, CMP_TIE = 1, CMP_DIFF = 2 };
-
-static bool in_set(const struct pset *s, int32_t x)
-{
-	return bsearch(&x, s->p, (size_t)s->n, sizeof(int32_t), cmp_i32) != NULL;
-}
-
-/* Compares got with the reference kept set: identical, different only inside the tie
- * band (same count), or different. msg gets the first offending positions. */
-static enum cmp compare_set(const struct pset *ref, const struct pset *band, const struct pset *got, char *msg, size_t len)
-{
-	int i = 0, j = 0, n_out = 0, n_diff = 0;
-	size_t o = 0;
-	msg[0] = 0;
-	while (i < ref->n || j < got->n) {
-		int32_t x;
-		const char *who;
-		if (j >= got->n || (i < ref->n && ref->p[i] < got->p[j])) {
-			x = ref->p[i++];
-			who = "only ref";
-		} else if (i >= ref->n || got->p[j] < ref->p[i]) {
-			x = got->p[j++];
-			who = "only kvlab";
-		} else {
-			i++;
-			j++;
-			continue;
-		}
-		n_diff++;
-		if (!in_set(band, x)) {
-			if (n_out++ < 6 && o < len)
-				o += (size_t)snprintf(msg + o, len - o, "%s%d (%s)", n_out > 1 ? ", " : "", x, who);
-		}
-	}
-	if (ref->n != got->n && o < len)
-		snprintf(msg + o, len - o, "%scount %d, reference %d", o ? "; " : "", got->n, ref->n);
-	if (n_out || ref->n != got->n)
-		return CMP_DIFF;
-	return n_diff ? CMP_TIE : CMP_SAME;
-}
-
-struct tally {
-	long heads, same, tie, diff, banded;
-};
 
 /* Compares a case's observations with its golden; prints a summary line and the first
  * few differences. Returns the number of failures. */
@@ -775,34 +720,12 @@ static const struct kv_method harness_method = {
 	.prefill_layer = harness_prefill_layer,
 };
 
-/* Fills a from a "key=value key=value" string (pointers into buf; a freed with kv_args_free). */
-static int args_from_params(char *buf, struct kv_args *a)
-{
-	for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
-		char *eq = strchr(tok, '=');
-		if (!eq)
-			return -1;
-		*eq = 0;
-		if (kv_args_set(a, tok, eq + 1, NULL, 0))
-			return -1;
-	}
-	return 0;
-}
-
 static const struct model *g_model;
 static double g_seconds, g_cpu;
 static struct tally g_tally[8];
 static const char *const g_methods[] = { "fullkv", "snapkv", "h2o", "streamingllm", "fastkv", "gemfilter", "pyramidinfer",
 					 NULL };
 static int g_n_substituted, g_n_dumps;
-
-static int method_index(const char *m)
-{
-	for (int i = 0; g_methods[i]; i++)
-		if (strcmp(g_methods[i], m) == 0)
-			return i;
-	return 7;
-}
 
 /* Runs one prefill on the golden's prompt with the given cases as children (the first
  * non-fullkv one applied) and compares every case. Returns failures. */
@@ -892,7 +815,7 @@ static int run_group(const struct golden *g, const struct gold_case *const *case
 	printf("  prefill of %d tokens with %d polic%s (%s%s applied to the cache): %.1f s, %.1f s CPU\n", g->n, n_cases,
 	       n_cases > 1 ? "ies" : "y", cases[hs->applied]->method, n_cases > 1 ? " cases" : "", sec, cpu);
 	for (int c = 0; c < n_cases; c++) {
-		fails += compare_case(g, cases[c], &hs->obs[c], logits, &g_tally[method_index(cases[c]->method)]);
+		fails += compare_case(g, cases[c], &hs->obs[c], logits, &g_tally[method_index(g_methods, cases[c]->method)]);
 		g_n_substituted += hs->obs[c].n_substituted;
 	}
 out:

@@ -45,6 +45,19 @@ static void row_f32(const struct attn_kv_view *w, bool key, int r, float *dst, i
 		kv_convert_load(dst, (key ? w->kh : w->vh) + (size_t)r * w->ld, (size_t)D, w->dtype);
 }
 
+/* The exp pass of a task: per query head g, the max of its scores s (G, n), s = exp(s -
+ * max) and their sum, into p->m and p->l. */
+static void exp_pass(float *s, int G, int n, struct partial *p)
+{
+	for (int g = 0; g < G; g++) {
+		float *sg = s + (size_t)g * n, mx = sg[0];
+		for (int i = 1; i < n; i++)
+			mx = sg[i] > mx ? sg[i] : mx;
+		p->m[g] = mx;
+		p->l[g] = cpu_exp_sum(sg, n, mx);
+	}
+}
+
 /* Portable task body: scores into s (G, n), exp pass, weighted V sum. row (D,) scratch. */
 static void task_generic(const struct attn_kv_view *w, const float *q, int G, int D, float scale, int j0, int j1,
 			 float *s, float *row, struct partial *p)
@@ -59,13 +72,7 @@ static void task_generic(const struct attn_kv_view *w, const float *q, int G, in
 			s[(size_t)g * n + i] = acc * scale;
 		}
 	}
-	for (int g = 0; g < G; g++) {
-		float *sg = s + (size_t)g * n, mx = sg[0];
-		for (int i = 1; i < n; i++)
-			mx = sg[i] > mx ? sg[i] : mx;
-		p->m[g] = mx;
-		p->l[g] = cpu_exp_sum(sg, n, mx);
-	}
+	exp_pass(s, G, n, p);
 	memset(p->o, 0, sizeof(float) * (size_t)G * D);
 	for (int i = 0; i < n; i++) {
 		row_f32(w, false, j0 + i, row, D);
@@ -190,13 +197,7 @@ task512_body(const struct attn_kv_view *w, const float *q, const int G, const in
 		for (int g = 0; g < G; g++)
 			s[(size_t)g * n + i] = _mm512_reduce_add_ps(acc[g]) * scale;
 	}
-	for (int g = 0; g < G; g++) {
-		float *sg = s + (size_t)g * n, mx = sg[0];
-		for (int i = 1; i < n; i++)
-			mx = sg[i] > mx ? sg[i] : mx;
-		p->m[g] = mx;
-		p->l[g] = cpu_exp_sum(sg, n, mx);
-	}
+	exp_pass(s, G, n, p);
 	__m512 o[4 * 8];
 	for (int g = 0; g < G; g++)
 		for (int c = 0; c < NV; c++)

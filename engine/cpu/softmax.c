@@ -10,25 +10,13 @@
  * the entry points), so the vector-ABI note does not apply. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-/* The row body, inlined into each clone of cpu_softmax_row. */
-static inline __attribute__((always_inline)) void softmax_body(float *s, int n, int m)
+/* The exp pass of a softmax without the normalisation: s[j] = exp(s[j] - mx), returns the
+ * sum (cpu_softmax_row's pass, and cpu_exp_sum's for attention split along keys). */
+static inline __attribute__((always_inline)) float exp_sum_body(float *s, int n, float mx)
 {
-	/* lane-wise maxima seeded with s[0], then across lanes: the value a scan finds */
-	float mx = s[0];
-	v8f vmx = (v8f){0} + mx;
+	v8f vsum = {0};
 	int j = 0;
 	for (; j + 8 <= n; j += 8) {
-		v8f x;
-		memcpy(&x, s + j, sizeof x);
-		v8i gt = x > vmx;
-		vmx = (v8f)(((v8i)x & gt) | ((v8i)vmx & ~gt));
-	}
-	for (int l = 0; l < 8; l++)
-		mx = vmx[l] > mx ? vmx[l] : mx;
-	for (; j < n; j++)
-		mx = s[j] > mx ? s[j] : mx;
-	v8f vsum = {0};
-	for (j = 0; j + 8 <= n; j += 8) {
 		v8f x;
 		memcpy(&x, s + j, sizeof x);
 		x = exp_nonpos8(x - mx);
@@ -46,6 +34,27 @@ static inline __attribute__((always_inline)) void softmax_body(float *s, int n, 
 		for (int l = 0; l < n - j; l++)
 			sum += x[l];
 	}
+	return sum;
+}
+
+/* The row body, inlined into each clone of cpu_softmax_row. */
+static inline __attribute__((always_inline)) void softmax_body(float *s, int n, int m)
+{
+	/* lane-wise maxima seeded with s[0], then across lanes: the value a scan finds */
+	float mx = s[0];
+	v8f vmx = (v8f){0} + mx;
+	int j = 0;
+	for (; j + 8 <= n; j += 8) {
+		v8f x;
+		memcpy(&x, s + j, sizeof x);
+		v8i gt = x > vmx;
+		vmx = (v8f)(((v8i)x & gt) | ((v8i)vmx & ~gt));
+	}
+	for (int l = 0; l < 8; l++)
+		mx = vmx[l] > mx ? vmx[l] : mx;
+	for (; j < n; j++)
+		mx = s[j] > mx ? s[j] : mx;
+	float sum = exp_sum_body(s, n, mx);
 	float inv = 1.0f / sum;
 	for (j = 0; j + 8 <= n; j += 8) {
 		v8f x;
@@ -64,32 +73,6 @@ static inline __attribute__((always_inline)) void softmax_body(float *s, int n, 
 __attribute__((target_clones("avx2", "default"))) void cpu_softmax_row(float *s, int n, int m)
 {
 	softmax_body(s, n, m);
-}
-
-/* The exp pass of a softmax without the normalisation, for attention split along keys. */
-static inline __attribute__((always_inline)) float exp_sum_body(float *s, int n, float mx)
-{
-	v8f vsum = {0};
-	int j = 0;
-	for (; j + 8 <= n; j += 8) {
-		v8f x;
-		memcpy(&x, s + j, sizeof x);
-		x = exp_nonpos8(x - mx);
-		memcpy(s + j, &x, sizeof x);
-		vsum += x;
-	}
-	float sum = 0.0f;
-	for (int l = 0; l < 8; l++)
-		sum += vsum[l];
-	if (j < n) {
-		v8f x = (v8f){0} - 1e30f;
-		memcpy(&x, s + j, sizeof(float) * (size_t)(n - j));
-		x = exp_nonpos8(x - mx);
-		memcpy(s + j, &x, sizeof(float) * (size_t)(n - j));
-		for (int l = 0; l < n - j; l++)
-			sum += x[l];
-	}
-	return sum;
 }
 
 __attribute__((target_clones("avx2", "default"))) float cpu_exp_sum(float *s, int n, float mx)
