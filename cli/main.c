@@ -21,9 +21,9 @@ static const struct command commands[] = {
 	{ "sweep", cmd_sweep, "one run per point of a grid of method parameters (local, --jobs N, or --slurm)" },
 	{ "merge", cmd_merge, "join results databases (Slurm shard databases) into one, refusing clashes" },
 	{ "report", cmd_report, "print the runs in a results database with their average scores" },
-	{ "plot", cmd_plot, "draw a figure from a results database with gnuplot (needle heatmap)" },
+	{ "plot", cmd_plot, "draw a figure from a results database with gnuplot (needle, sweep, bench, tradeoff)" },
 	{ "ruler", cmd_ruler, "generate RULER task data (official generator, any length and tokenizer)" },
-	{ "export", cmd_export, "write stored predictions in an official layout (RULER: task JSONL + summary.csv)" },
+	{ "export", cmd_export, "write stored predictions in an official layout (ruler, longbench, kvpress)" },
 	{ "bench", cmd_bench, "prefill / end-to-end latency of methods across context lengths (rows in SQLite)" },
 };
 
