@@ -55,6 +55,18 @@ else
 	fail context_first_should_count_contexts_and_questions "$(tail -2 "$tmp/c.err")"
 fi
 
+# sweep: its context_first points are the runs kvlab run makes; the protocol joins the sweep's spec
+db=$tmp/sweep.db
+r=$($K run "${NEEDLE[@]}" --method snapkv --max_capacity_prompts 32 --db "$tmp/one_run.db" --protocol context_first 2>"$tmp/err")
+if $K sweep "${NEEDLE[@]}" --method snapkv --grid 'max_capacity_prompts=32,64' --db $db --protocol context_first \
+	>/dev/null 2>>"$tmp/err" && [ -n "$r" ] && [ "$(q1 $db "SELECT COUNT(*) FROM runs WHERE run_id = '$r'")" = 1 ] &&
+	[ "$(preds $db "$r")" = "$(preds "$tmp/one_run.db" "$r")" ] &&
+	q1 $db "SELECT spec_json FROM sweeps" | grep -q '"question_protocol":"context_first"'; then
+	ok sweep_context_first_should_make_the_runs_kvlab_run_makes
+else
+	fail sweep_context_first_should_make_the_runs_kvlab_run_makes "$(tail -2 "$tmp/err")"
+fi
+
 # 3. full KV holds the same cache either way: the same answers (needle as a chat turn, RULER)
 db=$tmp/full.db
 qa=$($K run "${NEEDLE[@]}" --chat --method fullkv --db $db 2>"$tmp/err")
