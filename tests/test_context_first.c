@@ -4,6 +4,7 @@
  * keeps (alone and on a shared prefill), questions answered again from one compression,
  * and every task's token split (eval/prompt.c) on the SmolLM2 tokenizer. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,8 +271,8 @@ static struct model *smollm(void)
 
 /* Sample i of task a: the context_first prompt's ids equal the query_aware ones, the
  * split is exact and inside, and the question part's text begins with want (leading
- * whitespace aside). */
-static void check_split(const struct task_args *a, int i, const char *want)
+ * whitespace aside); with check_logits, full KV over the split gives the whole prompt's logits. */
+static void check_split(const struct task_args *a, int i, const char *want, bool check_logits)
 {
 	struct model *m = smollm();
 	const struct kv_task *t = task_find(a->task);
@@ -312,6 +313,17 @@ static void check_split(const struct task_args *a, int i, const char *want)
 		T_CHECK(!strncmp(tq, tw, strlen(tw)), "%s: the question part begins '%.60s', want '%s'", s.id, tq, tw);
 		T_CHECK(strstr(p->meta_json, "\"split_exact\":true") && !strstr(q->meta_json, "split_exact"), "meta %s", p->meta_json);
 		printf("  %-28s %5d tokens: context %5d, question %3d\n", s.id, p->n_ids, p->n_context, p->n_ids - p->n_context);
+		if (check_logits) { /* the same full cache either way: the same next-token logits */
+			float *wl = whole_logits(m, p->ids, p->n_ids), *el = extended_logits(m, p->ids, p->n_context, p->n_ids);
+			T_CHECK(wl && el, "logits");
+			if (wl && el) {
+				float d = max_abs_diff(wl, el, m->cfg.n_vocab);
+				printf("  %-28s context prefill + question chunk vs whole prefill: max|logit diff| %.2e, tol 1e-3\n", s.id, d);
+				T_CHECK(d < 1e-3f, "max|diff| %g", d);
+			}
+			free(wl);
+			free(el);
+		}
 		free(text);
 	}
 	prompt_set_free(&qa);
@@ -328,9 +340,9 @@ static void needle_prompts_should_split_before_the_question(void)
 		return;
 	}
 	struct task_args a = { .task = "needle", .context_lengths = "400", .depths = "50" };
-	check_split(&a, 0, "\n Based on the content of the book, Question:");
+	check_split(&a, 0, "\n Based on the content of the book, Question:", true);
 	a.chat = true;
-	check_split(&a, 0, "\n Based on the content of the book, Question:");
+	check_split(&a, 0, "\n Based on the content of the book, Question:", false);
 }
 
 static void ruler_prompts_should_split_before_the_question(void)
@@ -352,9 +364,9 @@ static void ruler_prompts_should_split_before_the_question(void)
 	      f);
 	fclose(f);
 	struct task_args a = { .task = "ruler:niah_multivalue", .data = path };
-	check_split(&a, 0, "\nWhat are all the special magic numbers"); /* fastkv: one chat turn */
+	check_split(&a, 0, "\nWhat are all the special magic numbers", true); /* fastkv: one chat turn */
 	a.protocol = "official";
-	check_split(&a, 0, "\nWhat are all the special magic numbers"); /* plain */
+	check_split(&a, 0, "\nWhat are all the special magic numbers", false); /* plain */
 }
 
 static void longbench_prompts_should_split_after_the_context(void)
@@ -364,11 +376,11 @@ static void longbench_prompts_should_split_after_the_context(void)
 		return;
 	}
 	struct task_args a = { .task = "longbench:qasper", .data = "tests/golden/longbench_data", .limit = 1 };
-	check_split(&a, 0, "\n\n Answer the question based on the above article");
+	check_split(&a, 0, "\n\n Answer the question based on the above article", false);
 	a.task = "longbench:trec"; /* few-shot: plain, the examples are the context */
-	check_split(&a, 0, "Question: What does NASA stand for ?");
+	check_split(&a, 0, "Question: What does NASA stand for ?", false);
 	a.task = "longbench:lcc"; /* code: the context runs up to "Next line of code" */
-	check_split(&a, 0, "Next line of code:");
+	check_split(&a, 0, "Next line of code:", false);
 }
 
 int main(void)
