@@ -355,6 +355,9 @@ static int needle_sample(void *state, int i, struct task_sample *out, char *err,
 		goto out;
 	/* plain: the model's BOS rule; --chat: one user turn of the template and no BOS of our own */
 	s.text = render_prompt(context, context_len);
+	/* the question part: from the newline after " </book>." on (question, "\nAnswer:") */
+	s.question_split = true;
+	s.question_at = strlen(NEEDLE_PROMPT_HEAD) + context_len + strcspn(NEEDLE_PROMPT_MID, "\n");
 	s.chat = st->chat;
 	s.add_special = !st->chat;
 	char id[64];

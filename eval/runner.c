@@ -14,6 +14,7 @@
 #include "base/clock.h"     // kv_clock_s
 #include "base/errors.h"
 #include "engine/backend.h"   // backend_cpu
+#include "engine/gen_context.h" // gen_context_* (context_first)
 #include "engine/generate.h"  // gen_greedy_shared
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_decode
@@ -62,7 +63,8 @@ struct member {
 
 /* Decodes, scores and stores generated ids gen[0..n_gen) of sample smp for member b. */
 static int store_generation(const struct model *m, const struct task_sample *smp, struct member *b, struct store *st,
-			    int idx, const int32_t *gen, int n_gen, const struct gen_stats *gs, char *err, size_t errlen)
+			    int idx, const int32_t *gen, int n_gen, const struct gen_stats *gs, const char *meta, char *err,
+			    size_t errlen)
 {
 	char *text = NULL;
 	size_t tlen = 0;
@@ -93,7 +95,7 @@ static int store_generation(const struct model *m, const struct task_sample *smp
 		if (ts[i]->n_cuts > 0)
 			ties[n_ties++] = (struct store_ties){ cut[i], ts[i]->n_cuts, ts[i]->n_inside, ts[i]->sum_tied };
 	struct sample_row row = { .sample_id = smp->id, .idx = idx, .n_prompt = q->n_ids, .prediction = pred,
-				  .answers_json = smp->answers_json, .meta_json = q->meta_json,
+				  .answers_json = smp->answers_json, .meta_json = meta ? meta : q->meta_json,
 				  .record_json = smp->record_json, .prefill_s = gs->prefill_s,
 				  .decode_s = gs->decode_s, .n_generated = gs->n_generated,
 				  .kv_bytes = (long long)gs->kv_bytes_prefill, .score_names = names, .score_values = vals,
@@ -109,12 +111,84 @@ out:
 	return rc;
 }
 
+// ----------------------------------------------------------------------------
+// context_first: compressed contexts held for the next sample's question
+
+/* One group's compressed context. */
+struct held {
+	int who[RUNNER_MAX_METHODS]; /* the members it was prefilled for, ascending */
+	int n;
+	struct gen_context *gc;      /* owned */
+};
+
+/* The held contexts of a context_first run (at most one per member). */
+struct ctx_first {
+	struct held h[RUNNER_MAX_METHODS];
+	int n_held;
+	int n_contexts, n_questions;
+};
+
+static void held_drop(struct ctx_first *cf, int i)
+{
+	gen_context_free(cf->h[i].gc);
+	cf->h[i] = cf->h[--cf->n_held];
+}
+
+static void ctx_first_free(struct ctx_first *cf)
+{
+	while (cf->n_held > 0)
+		held_drop(cf, cf->n_held - 1);
+}
+
+/* The group who[0..n)'s compressed context of ids[0..n_ids) when one is held, else NULL
+ * after dropping every held context of any of these members (their sessions are rebuilt). */
+static struct gen_context *held_take(struct ctx_first *cf, const int *who, int n, const int32_t *ids, int n_ids)
+{
+	for (int i = 0; i < cf->n_held; i++)
+		if (cf->h[i].n == n && !memcmp(cf->h[i].who, who, sizeof(int) * (size_t)n) &&
+		    gen_context_matches(cf->h[i].gc, ids, n_ids))
+			return cf->h[i].gc;
+	for (int i = cf->n_held - 1; i >= 0; i--) {
+		bool shares = false;
+		for (int a = 0; a < cf->h[i].n && !shares; a++)
+			for (int b = 0; b < n && !shares; b++)
+				shares = cf->h[i].who[a] == who[b];
+		if (shares)
+			held_drop(cf, i);
+	}
+	return NULL;
+}
+
+/* Generates for the group who[0..n) under context_first: the context part of prompt a is
+ * compressed (or its held compression reused), its question part answered. *reused says which. */
+static int gen_context_first(const struct model *m, struct ctx_first *cf, const struct prompt *a, const int *who, int n,
+			     const struct gen_opts *const *gp, int32_t **gen, int *n_gen, struct gen_stats *gs,
+			     bool *reused, char *err, size_t errlen)
+{
+	int nc = a->n_context, rc;
+	struct gen_context *gc = held_take(cf, who, n, a->ids, nc);
+	*reused = gc != NULL;
+	if (!gc) {
+		if ((rc = gen_context_prefill(m, a->ids, nc, gp, n, &gc, err, errlen)))
+			return rc;
+		struct held *h = &cf->h[cf->n_held++]; /* room: held contexts never share a member */
+		memcpy(h->who, who, sizeof(int) * (size_t)n);
+		h->n = n;
+		h->gc = gc;
+		cf->n_contexts++;
+	}
+	if ((rc = gen_context_answer(gc, a->ids + nc, a->n_ids - nc, gp, n, gen, n_gen, gs, err, errlen)))
+		return rc;
+	cf->n_questions++;
+	return 0;
+}
+
 /* Generates sample smp for the pending members whose prompt is member j's (the same ids,
- * made once by eval/prompt.c) on one shared prefill, then stores each; clears their
- * pending flags. */
+ * made once by eval/prompt.c) on one shared prefill (cf: under context_first, on one
+ * compression of the context part), then stores each; clears their pending flags. */
 static int run_group(const struct model *m, const struct task_sample *smp, struct member *mb, int n_mb, int j,
-		     struct store *st, int idx, int threads, const struct backend_ops *be, enum kv_dtype kvt, char *err,
-		     size_t errlen)
+		     struct store *st, int idx, int threads, const struct backend_ops *be, enum kv_dtype kvt,
+		     struct ctx_first *cf, char *err, size_t errlen)
 {
 	struct gen_opts go[RUNNER_MAX_METHODS];
 	const struct gen_opts *gp[RUNNER_MAX_METHODS];
@@ -133,12 +207,22 @@ static int run_group(const struct model *m, const struct task_sample *smp, struc
 	int32_t *gen[RUNNER_MAX_METHODS] = { 0 };
 	int n_gen[RUNNER_MAX_METHODS];
 	struct gen_stats gs[RUNNER_MAX_METHODS];
-	if ((rc = gen_greedy_shared(m, a->ids, a->n_ids, gp, n, gen, n_gen, gs, err, errlen)))
+	bool reused = false;
+	if (cf)
+		rc = gen_context_first(m, cf, a, who, n, gp, gen, n_gen, gs, &reused, err, errlen);
+	else
+		rc = gen_greedy_shared(m, a->ids, a->n_ids, gp, n, gen, n_gen, gs, err, errlen);
+	if (rc)
 		return rc;
 	for (int i = 0; i < n; i++) {
+		/* a reused compression: the sample's prefill_s is its question's forward only */
+		char *meta = reused ? prompt_meta_append(mb[who[i]].q->meta_json, "\"context_reused\":true") : NULL;
+		if (!rc && reused && !meta)
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 		if (!rc)
-			rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], err, errlen);
+			rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], meta, err, errlen);
 		mb[who[i]].pending = false;
+		free(meta);
 		free(gen[i]);
 	}
 	return rc;
@@ -188,6 +272,9 @@ static int member_config(struct member *b, const struct runner_opts *o, const st
 	char tjson[4096];
 	char *mjson = b->mjson;
 	kv_policy_describe(&b->pol, mjson, sizeof(b->mjson));
+	size_t ml = strlen(mjson);
+	if (proto->context_first && ml >= 2 && mjson[ml - 1] == '}') /* the default protocol keeps the ids it had */
+		snprintf(mjson + ml - 1, sizeof(b->mjson) - (ml - 1), "%s\"protocol\":\"context_first\"}", ml > 2 ? "," : "");
 	struct task_cap cap = prompt_cap(proto, m, b->pol.m);
 	t->describe(ts, &cap, tjson, sizeof(tjson));
 	size_t clen = strlen(mjson) + strlen(tjson) + 512;
@@ -218,6 +305,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	struct task_sample smp = { 0 };
 	struct prompt_set ps = { 0 };
 	struct kv_method_entry *entries = NULL;
+	struct ctx_first cf = { 0 };
 	int n_mb = 0, rc;
 	memset(res, 0, sizeof(*res));
 	const struct kv_task *t = task_find(o->task->task ? o->task->task : "");
@@ -230,6 +318,10 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		return kv_errf(err, errlen, KV_EINVAL, "--task: expected one of %s, got '%s'", list,
 			       o->task->task ? o->task->task : "");
 	}
+	const char *qp = o->task->question_protocol;
+	bool ctx_first = qp && strcmp(qp, "context_first") == 0;
+	if (qp && !ctx_first && strcmp(qp, "query_aware") != 0)
+		return kv_errf(err, errlen, KV_EINVAL, "--protocol: expected query_aware or context_first, got '%s'", qp);
 	if ((n_mb = split_methods(o, &entries, mb, err, errlen)) < 0)
 		return KV_EINVAL;
 	for (int j = 0; j < n_mb; j++)
@@ -252,6 +344,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	if ((rc = t->open(o->task, m, &ts, err, errlen)))
 		goto out;
 	t->protocol(ts, &proto);
+	proto.context_first = ctx_first;
 	if ((rc = store_open(o->db_path, &st, err, errlen)))
 		goto out;
 	char sha[65];
@@ -323,7 +416,8 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 					     smp.id, mb[j].pol.m->name, mb[j].q->n_ids, m->cfg.max_pos);
 		for (int j = 0; j < n_mb && !rc; j++)
 			if (mb[j].pending)
-				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, runner_backend(o), o->kv_dtype, err, errlen);
+				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, runner_backend(o), o->kv_dtype,
+					       ctx_first ? &cf : NULL, err, errlen);
 		n_seen++;
 		if (!rc && o->on_sample)
 			o->on_sample(o->ctx, n_seen, n_mine, any);
@@ -351,11 +445,16 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		res->n_done_before += mb[j].n_before;
 		res->n_left_to_other += mb[j].n_other;
 	}
+	res->n_contexts = cf.n_contexts;
+	res->n_questions = cf.n_questions;
 	if (!o->quiet)
 		fprintf(stderr, "%d samples built, %d prompt texts tokenized, %d truncations, for %d method(s)\n",
 			res->n_samples_built, res->n_texts_tokenized, res->n_truncations, n_mb);
+	if (!o->quiet && ctx_first)
+		fprintf(stderr, "context_first: %d contexts compressed, %d questions answered\n", cf.n_contexts, cf.n_questions);
 	rc = 0;
 out:
+	ctx_first_free(&cf);
 	prompt_set_free(&ps);
 	task_sample_free(&smp);
 	if (ts)

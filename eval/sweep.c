@@ -289,6 +289,8 @@ static void task_json(struct sb *b, const struct task_args *t)
 	}
 	sb_printf(b, ",\"limit\":%d,\"chat\":%d,\"max_len\":%d,\"beyond_context\":%d", t->limit, t->chat, t->max_len,
 		  t->beyond_context);
+	if (t->question_protocol && strcmp(t->question_protocol, "query_aware") != 0) /* the default keeps sweep ids */
+		sb_printf(b, ",\"question_protocol\":\"%s\"", t->question_protocol);
 }
 
 static int spec_make(const struct sweep_opts *o, const struct sweep_grid *g, struct sweep_plan *p, char *err, size_t errlen)
