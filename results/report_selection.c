@@ -100,11 +100,11 @@ out:
 	return rc;
 }
 
-/* Adds the table "layer | method..." of g to l: recall (kept needle rows / needle tokens x
- * heads, 3 decimals) or the mean rows kept per sample (1 decimal); then the row "all", the
- * mean over layers (recall: over every layer's rows), and the row "heads", the cache heads
- * summed over (SnapKV and H2O cache per query head). Returns 0 without a table when recall
- * is asked and no sample had a needle. */
+/* Adds the table "layer | method..." of g to l, one row per layer some method has: recall
+ * (kept needle rows / needle tokens x heads, 3 decimals) or the mean rows kept per sample (1
+ * decimal); then the row "all", the mean over layers (recall: over every layer's rows), and
+ * the row "heads", the cache heads summed over (SnapKV and H2O cache per query head).
+ * Returns 0 without a table when recall is asked and no sample had a needle. */
 static int layer_table(const struct layer_grid *g, bool recall, const char *title, struct table_list *l, char *err,
 		       size_t errlen)
 {
@@ -119,19 +119,30 @@ static int layer_table(const struct layer_grid *g, bool recall, const char *titl
 	for (int j = 0; j < g->n_col; j++)
 		if (table_col_add(t, g->label[j], true) < 0)
 			return oom(err, errlen);
-	for (int r = 0; r <= g->n_layer + 1; r++)
-		if (table_row_add(t) < 0 ||
-		    (r < g->n_layer ? table_set(t, r, 0, "%d", r) : table_set(t, r, 0, r == g->n_layer ? "all" : "heads")))
-			return oom(err, errlen);
+	/* row of each layer present (-1: absent), then "all" and "heads" */
+	int *row = malloc(sizeof(int) * (size_t)g->n_layer + 1), n_row = 0, rc = 0;
 	double *num = calloc((size_t)g->n_col * 2 + 1, sizeof(double)), *den = num + g->n_col;
-	if (!num)
-		return oom(err, errlen);
-	int rc = 0;
+	if (!row || !num) {
+		rc = oom(err, errlen);
+		goto out;
+	}
+	for (int r = 0; r < g->n_layer; r++)
+		row[r] = -1;
+	for (int i = 0; i < g->n; i++)
+		row[g->c[i].layer] = 0;
+	for (int r = 0; r < g->n_layer && !rc; r++)
+		if (row[r] == 0 && ((row[r] = table_row_add(t)) < 0 || table_set(t, row[r], 0, "%d", r)))
+			rc = oom(err, errlen);
+	n_row = t->n_row;
+	if (!rc && (table_row_add(t) < 0 || table_set(t, n_row, 0, "all") || table_row_add(t) < 0 ||
+		    table_set(t, n_row + 1, 0, "heads")))
+		rc = oom(err, errlen);
 	for (int i = 0; i < g->n && !rc; i++) {
 		const struct layer_cell *c = &g->c[i];
 		double v = recall ? (c->span_rows ? (double)c->span_kept / (double)c->span_rows : NAN) : c->kept / (double)c->n;
-		rc = table_set_num(t, c->layer, 1 + c->col, v, recall ? 3 : 1) ||
-		     table_set(t, g->n_layer + 1, 1 + c->col, "%d", c->heads);
+		if (table_set_num(t, row[c->layer], 1 + c->col, v, recall ? 3 : 1) ||
+		    table_set(t, n_row + 1, 1 + c->col, "%d", c->heads))
+			rc = oom(err, errlen);
 		if (recall) {
 			num[c->col] += (double)c->span_kept;
 			den[c->col] += (double)c->span_rows;
@@ -141,14 +152,18 @@ static int layer_table(const struct layer_grid *g, bool recall, const char *titl
 		}
 	}
 	for (int j = 0; j < g->n_col && !rc; j++)
-		rc = table_set_num(t, g->n_layer, 1 + j, den[j] > 0 ? num[j] / den[j] : NAN, recall ? 3 : 1);
+		if (table_set_num(t, n_row, 1 + j, den[j] > 0 ? num[j] / den[j] : NAN, recall ? 3 : 1))
+			rc = oom(err, errlen);
+out:
+	free(row);
 	free(num);
-	return rc ? oom(err, errlen) : 0;
+	return rc;
 }
 
-/* The kept and recall tables of one kind of selection (none when no run recorded it). */
+/* The kept and recall tables of one kind of selection (none when no run recorded it):
+ * what names the rows counted ("KV rows kept"), whose the cache or set they are in. */
 static int layer_tables(struct store *s, const struct report_opts *o, const char *kind, const char *what,
-			struct table_list *l, char *err, size_t errlen)
+			const char *whose, struct table_list *l, char *err, size_t errlen)
 {
 	struct layer_grid g;
 	char title[256];
@@ -159,8 +174,8 @@ static int layer_tables(struct store *s, const struct report_opts *o, const char
 	}
 	snprintf(title, sizeof(title), "%s per layer: mean per sample, summed over cache heads", what);
 	if (!(rc = layer_table(&g, false, title, l, err, errlen))) {
-		snprintf(title, sizeof(title), "Needle-token recall of the %s per layer: needle rows kept / (needle tokens x heads)",
-			 !strcmp(kind, "kv") ? "KV cache" : what);
+		snprintf(title, sizeof(title), "Needle-token recall of %s per layer: needle rows kept / (needle tokens x heads)",
+			 whose);
 		rc = layer_table(&g, true, title, l, err, errlen);
 	}
 	layer_grid_free(&g);
@@ -213,9 +228,10 @@ int report_selection(struct store *s, const struct report_opts *o, struct table_
 {
 	int rc;
 	int before = l->n;
-	if ((rc = layer_tables(s, o, "kv", "KV rows kept", l, err, errlen)) ||
-	    (rc = layer_tables(s, o, "propagated", "Tokens propagated (TSP, PyramidInfer)", l, err, errlen)) ||
-	    (rc = layer_tables(s, o, "restart", "Tokens re-prefilled (GemFilter)", l, err, errlen)))
+	if ((rc = layer_tables(s, o, "kv", "KV rows kept", "the KV cache", l, err, errlen)) ||
+	    (rc = layer_tables(s, o, "propagated", "Tokens propagated to the next layer (TSP, PyramidInfer)",
+			       "the propagated tokens", l, err, errlen)) ||
+	    (rc = layer_tables(s, o, "restart", "Tokens re-prefilled (GemFilter)", "the re-prefilled tokens", l, err, errlen)))
 		return rc;
 	if (l->n == before) {
 		struct table *t;
