@@ -62,6 +62,12 @@ static const char *col_text(sqlite3_stmt *q, int i)
 	return s ? s : "";
 }
 
+static int by_value(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
 /* Splits line's "positions" into ranges of consecutive positions appended to (*v, *n). */
 static int add_ranges(struct sel_reader *r, const char *line, int head, int layer, struct sel_range **v, int *n,
 		      size_t *cap, long *count, const char *path, int lineno, char *err, size_t errlen)
@@ -86,12 +92,7 @@ static int add_ranges(struct sel_reader *r, const char *line, int head, int laye
 		rc = kv_errf(err, errlen, KV_EFORMAT, "--dump %s:%d: \"positions\" is not a JSON array", path, lineno);
 		goto out;
 	}
-	for (int i = 1; i < np; i++) /* a cache keeps its own order; ranges need them sorted (insertion: mostly sorted) */
-		for (int j = i; j > 0 && p[j - 1] > p[j]; j--) {
-			int t = p[j];
-			p[j] = p[j - 1];
-			p[j - 1] = t;
-		}
+	qsort(p, (size_t)np, sizeof(*p), by_value); /* a cache keeps its own order; ranges need them sorted */
 	*count += np;
 	for (int i = 0; i < np;) {
 		int j = i;

@@ -47,7 +47,8 @@ static void layer_grid_free(struct layer_grid *g)
 	memset(g, 0, sizeof(*g));
 }
 
-/* Loads kind's cells, columns in the order of the methods' first runs. */
+/* Loads kind's cells into g (caller frees with layer_grid_free), columns in the order of the
+ * methods' first runs; g is empty on failure. */
 static int layer_grid_load(struct store *s, const struct report_opts *o, const char *kind, struct layer_grid *g,
 			   char *err, size_t errlen)
 {
@@ -58,9 +59,9 @@ static int layer_grid_load(struct store *s, const struct report_opts *o, const c
 		" WHERE r.kind = 'eval' AND (?1 IS NULL OR r.task LIKE ?1 || '%') AND l.kind = ?2"
 		" GROUP BY r.method, r.method_json, l.layer ORDER BY MIN(r.created_at), r.method, r.method_json, l.layer";
 	sqlite3_stmt *q = NULL;
-	size_t cap = 0, lcap = 0;
+	size_t cap = 0, lcap = 0, kcap = 0;
 	int rc, step;
-	char last[4096] = "";
+	char **keys = NULL; /* (n_col,) "method\nmethod_json" of each column */
 	memset(g, 0, sizeof(*g));
 	if ((rc = store_query(s, sql, o->task_prefix, kind, &q, "reading layer counts", err, errlen)))
 		return rc;
@@ -68,24 +69,32 @@ static int layer_grid_load(struct store *s, const struct report_opts *o, const c
 		const char *method = (const char *)sqlite3_column_text(q, 0), *mj = (const char *)sqlite3_column_text(q, 1);
 		char key[4096];
 		snprintf(key, sizeof(key), "%s\n%s", method ? method : "", mj ? mj : "");
-		if (g->n_col == 0 || strcmp(key, last) != 0) { /* rows come grouped by method: a new one is a new column */
+		int col = 0;
+		while (col < g->n_col && strcmp(keys[col], key) != 0)
+			col++;
+		if (col == g->n_col) { /* a method not seen yet: a new column */
 			char label[1200];
 			if ((rc = report_label(s, o, method, mj, label, sizeof(label), err, errlen)))
 				goto out;
 			if (kv_grow((void **)&g->label, &lcap, (size_t)g->n_col + 1, sizeof(*g->label)) ||
+			    kv_grow((void **)&keys, &kcap, (size_t)g->n_col + 1, sizeof(*keys)) ||
 			    !(g->label[g->n_col] = strdup(label))) {
 				rc = oom(err, errlen);
 				goto out;
 			}
+			if (!(keys[g->n_col] = strdup(key))) {
+				free(g->label[g->n_col]);
+				rc = oom(err, errlen);
+				goto out;
+			}
 			g->n_col++;
-			snprintf(last, sizeof(last), "%s", key);
 		}
 		if (kv_grow((void **)&g->c, &cap, (size_t)g->n + 1, sizeof(*g->c))) {
 			rc = oom(err, errlen);
 			goto out;
 		}
 		struct layer_cell *c = &g->c[g->n++];
-		*c = (struct layer_cell){ .col = g->n_col - 1, .layer = sqlite3_column_int(q, 2), .n = sqlite3_column_int64(q, 3),
+		*c = (struct layer_cell){ .col = col, .layer = sqlite3_column_int(q, 2), .n = sqlite3_column_int64(q, 3),
 					  .kept = sqlite3_column_double(q, 4), .span_kept = sqlite3_column_int64(q, 5),
 					  .span_rows = sqlite3_column_int64(q, 6), .heads = sqlite3_column_int(q, 7) };
 		if (c->layer + 1 > g->n_layer)
@@ -95,6 +104,9 @@ static int layer_grid_load(struct store *s, const struct report_opts *o, const c
 		rc = store_err(s, "reading layer counts", err, errlen);
 out:
 	sqlite3_finalize(q);
+	for (int i = 0; i < g->n_col; i++)
+		free(keys[i]);
+	free(keys);
 	if (rc)
 		layer_grid_free(g);
 	return rc;
