@@ -543,14 +543,15 @@ static int put_ties(struct store *s, const char *run_id, const struct sample_row
 	return rc;
 }
 
-/* The sample's layer counts and span (inside store_sample_put's transaction). */
+/* The sample's layer counts and span (inside store_sample_put's transaction, for a sample
+ * inserted now: rows left by a sample deleted by hand are stale and replaced). */
 static int put_layers(struct store *s, const char *run_id, const struct sample_row *row, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = NULL;
 	int rc = 0;
 	if (row->n_layers > 0) {
 		if (sqlite3_prepare_v2(s->db,
-				       "INSERT INTO sample_layers (run_id, sample_id, kind, layer, heads, n_alive, kept, span_len,"
+				       "INSERT OR REPLACE INTO sample_layers (run_id, sample_id, kind, layer, heads, n_alive, kept, span_len,"
 				       " span_kept) VALUES (?,?,?,?,?,?,?,?,?)",
 				       -1, &q, NULL))
 			return store_err(s, "writing layer counts", err, errlen);
@@ -573,7 +574,7 @@ static int put_layers(struct store *s, const char *run_id, const struct sample_r
 		q = NULL;
 	}
 	if (!rc && row->span) {
-		if (sqlite3_prepare_v2(s->db, "INSERT INTO sample_spans (run_id, sample_id, kind, span_start, span_end) VALUES (?,?,?,?,?)",
+		if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO sample_spans (run_id, sample_id, kind, span_start, span_end) VALUES (?,?,?,?,?)",
 				       -1, &q, NULL))
 			return store_err(s, "writing the needle span", err, errlen);
 		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
