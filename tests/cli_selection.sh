@@ -63,6 +63,17 @@ check report_selection_kept_rows_should_be_30_layers_of_576 test "$n_576" = 30
 expect report_selection_json_should_name_the_tables 0 '"title": *"Needle-token recall of the KV cache per layer' -- \
 	$K report --db "$db" --table selection --format json
 
+# FastKV (TSP at layer 15, 20 %): the propagated set is counted and drawn apart
+if $K run --task needle --model $M --db "$db" --haystack_dir "$E" --context_lengths 400 --depths 50 --threads 2 \
+	--method fastkv --eviction_mode proportional --tsp_idx 15 --tsp_rate 0.2 --retain_rate 0.1 \
+	--dump_selection "$tmp/tsp.jsonl" >/dev/null 2>"$tmp/run3.err"; then
+	expect report_selection_should_count_the_propagated_tokens 0 "^15,47\.0$" -- $K report --db "$db" --selection --format csv
+	check dump_should_hold_the_propagated_row grep -q '^{"kind":"propagated","layer":15,"n":47,' "$tmp/tsp.jsonl"
+else
+	echo "FAIL report_selection_should_count_the_propagated_tokens (kvlab run --method fastkv failed)"
+	sed 's/^/    /' "$tmp/run3.err" | tail -5
+fi
+
 # the old database opened by a run gains the new tables and keeps its rows
 if $K run --task needle --model $M --db "$old" --haystack_dir "$E" --context_lengths 400 --depths 50 --threads 2 \
 	--method fullkv >/dev/null 2>"$tmp/run2.err"; then
@@ -72,11 +83,11 @@ else
 	echo "FAIL run_should_add_layer_counts_to_an_old_database (kvlab run failed)"
 	sed 's/^/    /' "$tmp/run2.err" | tail -5
 fi
-expect merge_should_carry_layer_counts_and_spans 0 "sample_layers \+60 .*sample_spans \+2 " -- \
+expect merge_should_carry_layer_counts_and_spans 0 "sample_layers \+91 .*sample_spans \+3 " -- \
 	$K merge "$db" -o "$tmp/merged.db"
 
 if ! command -v gnuplot >/dev/null; then
-	for c in draw_a_png draw_an_svg shade_the_needle default_out pick_by_index reject_an_unknown_sample; do
+	for c in draw_a_png draw_an_svg shade_the_needle mark_the_propagated_tokens default_out pick_by_index reject_an_unknown_sample; do
 		skip "plot_selection_should_$c" "gnuplot not installed (make deps)"
 	done
 	exit 0
@@ -93,6 +104,11 @@ check plot_selection_should_shade_the_needle \
 	grep -q "set object 1 rectangle from first $(($1 - 1)).5, graph 0 to first $(($2 - 1)).5, graph 1 behind fillcolor rgb '#F0496E'" "$tmp/sel.gp"
 check plot_selection_title_should_name_the_model_and_sample grep -q "SmolLM2-135M-Instruct.Q4_1 · snapkv max_capacity_prompts=64 · sample len_400_depth_50" "$tmp/sel.gp"
 check plot_selection_should_draw_nine_panels test "$(grep -c "^plot \$kv" "$tmp/sel.gp")" = 9
+export KVLAB_KEEP_GP="$tmp/tsp.gp"
+expect plot_selection_should_mark_the_propagated_tokens 0 "propagated tokens marked" -- \
+	$K plot selection --dump "$tmp/tsp.jsonl" --out "$tmp/tsp.png"
+unset KVLAB_KEEP_GP
+check plot_selection_script_should_draw_the_propagated_band grep -q "\$prop using 1:2:3:4:(\$2+0.14):(\$2+0.42) with boxxyerror" "$tmp/tsp.gp"
 expect plot_selection_should_draw_an_svg 0 "wrote $tmp/full.svg: fullkv, sample len_400_depth_50, 30 layers x 3 cache heads" -- \
 	$K plot selection --dump "$tmp/sel.jsonl" --sample len_400_depth_50 --out "$tmp/full.svg"
 check plot_selection_svg_should_be_an_svg is_svg "$tmp/full.svg"
