@@ -10,6 +10,8 @@
 #include "base/errors.h"
 #include "engine/forward.h"
 #include "engine/kvcache.h"
+#include "engine/model.h"     // struct model (its path)
+#include "methods/registry.h" // kv_policy_describe
 
 /* Writes p[0..n) as a JSON array; with a renumbered restart (GemFilter) the cache holds
  * positions 0..n_restart-1 (then the decoded tokens), written as the original positions
@@ -118,7 +120,12 @@ int selection_dump(const struct fwd_session *s, const char *path, char *err, siz
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return kv_errf(err, errlen, KV_EIO, "--dump_selection: cannot write %s (%s)", path, strerror(errno));
-	int rc = selection_dump_write(f, path, s, NULL, err, errlen);
+	/* what the session knows of itself: the model and, under a policy, its parameters */
+	char params[2048] = "";
+	if (s->pol.m)
+		kv_policy_describe(&s->pol, params, sizeof(params));
+	struct selection_sample about = { .model = s->m ? s->m->path : NULL, .method_json = params };
+	int rc = selection_dump_write(f, path, s, &about, err, errlen);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		int e = errno;
 		unlink(tmp);

@@ -11,7 +11,8 @@
 
 struct fwd_session;
 
-/* Writes the session's post-prefill selection to path as JSON lines (via a temporary
+/* Writes the session's post-prefill selection to path as JSON lines, opened by the "prompt"
+ * row (with the model's path and, under a policy, the resolved "params") (via a temporary
  * file renamed into place, so nothing half-written remains on failure). A row chosen by
  * a top-k cut ends with "tie":{"n_tied":a,"n_kept":b}: a candidates had the k-th score,
  * b of them were kept (struct kv_tie); rows without a cut have no "tie". After each layer's
