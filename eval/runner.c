@@ -61,6 +61,7 @@ struct member {
 	int n_now, n_before;    /* samples stored by this process, found already stored */
 	int n_other;            /* samples another live process of the same run held when reached */
 	int n_dup;              /* samples this process generated that another had stored meanwhile */
+	const struct member_sel *sel; /* while run_group stores the sample: what its prefill recorded */
 };
 
 // ----------------------------------------------------------------------------
@@ -127,11 +128,9 @@ static int dump_close(FILE *f, const char *path, const char *tmp, int rc, char *
 // ----------------------------------------------------------------------------
 // one sample
 
-/* Decodes, scores and stores generated ids gen[0..n_gen) of sample smp for member b, with
- * the selection counts sel recorded at its prefill. */
+/* Decodes, scores and stores generated ids gen[0..n_gen) of sample smp for member b. */
 static int store_generation(const struct model *m, const struct task_sample *smp, struct member *b, struct store *st,
-			    int idx, const int32_t *gen, int n_gen, const struct gen_stats *gs, const struct member_sel *sel,
-			    char *err, size_t errlen)
+			    int idx, const int32_t *gen, int n_gen, const struct gen_stats *gs, char *err, size_t errlen)
 {
 	char *text = NULL;
 	size_t tlen = 0;
@@ -166,8 +165,12 @@ static int store_generation(const struct model *m, const struct task_sample *smp
 				  .record_json = smp->record_json, .prefill_s = gs->prefill_s,
 				  .decode_s = gs->decode_s, .n_generated = gs->n_generated,
 				  .kv_bytes = (long long)gs->kv_bytes_prefill, .score_names = names, .score_values = vals,
-				  .n_scores = n_sc, .ties = ties, .n_ties = n_ties, .layers = sel->layers,
-				  .n_layers = sel->n_layers, .span = sel->span };
+				  .n_scores = n_sc, .ties = ties, .n_ties = n_ties };
+	if (b->sel) { /* the selection counts its prefill recorded */
+		row.layers = b->sel->layers;
+		row.n_layers = b->sel->n_layers;
+		row.span = b->sel->span;
+	}
 	bool fresh = false;
 	rc = store_sample_put(st, b->run_id, &row, &fresh, err, errlen);
 	if (!rc) {
@@ -214,9 +217,11 @@ static int run_group(const struct model *m, const struct task_sample *smp, struc
 		for (int i = 0; i < n; i++) {
 			if (!rc && sel[i].rc)
 				rc = kv_errf(err, errlen, sel[i].rc, "%s", sel[i].err);
+			mb[who[i]].sel = &sel[i];
 			if (!rc)
-				rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], &sel[i], err, errlen);
+				rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], err, errlen);
 			mb[who[i]].pending = false;
+			mb[who[i]].sel = NULL;
 			free(gen[i]);
 		}
 	}
