@@ -167,7 +167,7 @@ int needle_span(const struct tokenizer *t, const int32_t *ids, int n, bool *foun
 		size_t errlen)
 {
 	/* the sentence alone: the needle's "\n" on either side may merge with the tokens around it */
-	const char *want = NEEDLE_TEXT + strspn(NEEDLE_TEXT, "\n");
+	const char *want = &NEEDLE_TEXT[strspn(NEEDLE_TEXT, "\n")];
 	size_t len = strlen(want);
 	while (len && want[len - 1] == '\n')
 		len--;
