@@ -5,6 +5,7 @@
 #include "eval/runner.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,9 @@
 #include "engine/model.h"     // model_load
 #include "engine/tokenizer.h" // tok_decode
 #include "eval/metrics/metrics.h" // metric_score_named
+#include "datasets/needle.h"  // needle_span
 #include "eval/prompt.h"      // prompt_cap, prompt_set_build
+#include "eval/selection.h"   // selection_layer_counts, selection_dump_write
 #include "results/store.h"    // store_*
 
 /* Strips leading and trailing ASCII whitespace in place (Python's str.strip on ASCII). */
@@ -59,7 +62,72 @@ struct member {
 	int n_now, n_before;    /* samples stored by this process, found already stored */
 	int n_other;            /* samples another live process of the same run held when reached */
 	int n_dup;              /* samples this process generated that another had stored meanwhile */
+	const struct member_sel *sel; /* while run_group stores the sample: what its prefill recorded */
 };
+
+// ----------------------------------------------------------------------------
+// selection introspection: per-layer counts (always), the needle's span, --dump_selection
+
+/* What one member's prefill callback records for the sample being generated. */
+struct member_sel {
+	const struct store_span *span; /* the needle's span in the prompt, or NULL */
+	struct store_layer *layers;    /* (n_layers,) owned: selection_layer_counts */
+	int n_layers;
+	FILE *dump;                    /* --dump_selection's temporary file, or NULL */
+	const char *dump_path;
+	struct selection_sample about; /* the dump's prompt row */
+	int rc;
+	char err[512];
+};
+
+/* gen_opts.on_prefill: counts the session's selection and appends its dump block. */
+static void record_selection(void *ctx, const struct fwd_session *s)
+{
+	struct member_sel *x = ctx;
+	x->rc = selection_layer_counts(s, x->span, &x->layers, &x->n_layers, x->err, sizeof(x->err));
+	if (!x->rc && x->dump)
+		x->rc = selection_dump_write(x->dump, x->dump_path, s, &x->about, x->err, sizeof(x->err));
+}
+
+/* The needle's span in prompt ids (needle samples only; *span untouched and *has false otherwise). */
+static int sample_span(const struct model *m, const struct task_sample *smp, const struct prompt *q,
+		       struct store_span *span, bool *has, char *err, size_t errlen)
+{
+	*has = false;
+	if (strcmp(smp->metric, "needle") != 0)
+		return 0;
+	int a = 0, b = 0, rc = needle_span(m->tok, q->ids, q->n_ids, has, &a, &b, err, errlen);
+	if (!rc && *has)
+		*span = (struct store_span){ "needle", a, b };
+	return rc;
+}
+
+/* Opens --dump_selection's temporary file into *f (NULL when no dump is asked for). */
+static int dump_open(const char *path, FILE **f, char *tmp, size_t len, char *err, size_t errlen)
+{
+	*f = NULL;
+	if (!path)
+		return 0;
+	snprintf(tmp, len, "%s.tmp.%d", path, (int)getpid());
+	if (!(*f = fopen(tmp, "w")))
+		return kv_errf(err, errlen, KV_EIO, "--dump_selection: cannot write %s (%s)", path, strerror(errno));
+	return 0;
+}
+
+/* Closes the dump and renames it into place when rc is 0, else removes it; returns rc or the close's error. */
+static int dump_close(FILE *f, const char *path, const char *tmp, int rc, char *err, size_t errlen)
+{
+	if (!f)
+		return rc;
+	if ((fclose(f) != 0 || (!rc && rename(tmp, path) != 0)) && !rc)
+		rc = kv_errf(err, errlen, KV_EIO, "--dump_selection: cannot write %s (%s)", path, strerror(errno));
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+// ----------------------------------------------------------------------------
+// one sample
 
 /* Decodes, scores and stores generated ids gen[0..n_gen) of sample smp for member b. */
 static int store_generation(const struct model *m, const struct task_sample *smp, struct member *b, struct store *st,
@@ -100,6 +168,11 @@ static int store_generation(const struct model *m, const struct task_sample *smp
 				  .decode_s = gs->decode_s, .n_generated = gs->n_generated,
 				  .kv_bytes = (long long)gs->kv_bytes_prefill, .score_names = names, .score_values = vals,
 				  .n_scores = n_sc, .ties = ties, .n_ties = n_ties };
+	if (b->sel) { /* the selection counts its prefill recorded */
+		row.layers = b->sel->layers;
+		row.n_layers = b->sel->n_layers;
+		row.span = b->sel->span;
+	}
 	bool fresh = false;
 	rc = store_sample_put(st, b->run_id, &row, &fresh, err, errlen);
 	if (!rc) {
@@ -188,19 +261,26 @@ static int gen_context_first(const struct model *m, struct ctx_first *cf, const 
  * compression of the context part), then stores each; clears their pending flags. */
 static int run_group(const struct model *m, const struct task_sample *smp, struct member *mb, int n_mb, int j,
 		     struct store *st, int idx, int threads, const struct backend_ops *be, enum kv_dtype kvt,
-		     struct ctx_first *cf, char *err, size_t errlen)
+		     struct ctx_first *cf, FILE *dump, const char *dump_path, char *err, size_t errlen)
 {
 	struct gen_opts go[RUNNER_MAX_METHODS];
 	const struct gen_opts *gp[RUNNER_MAX_METHODS];
+	struct member_sel sel[RUNNER_MAX_METHODS] = { 0 };
 	int who[RUNNER_MAX_METHODS], n = 0, rc;
 	const struct prompt *a = mb[j].q;
+	struct store_span span;
+	bool has_span;
+	if ((rc = sample_span(m, smp, a, &span, &has_span, err, errlen)))
+		return rc;
 	for (int k = j; k < n_mb; k++) {
 		const struct prompt *b = mb[k].q;
 		if (!mb[k].pending || b->ids != a->ids)
 			continue;
 		go[n] = (struct gen_opts){ .max_new_tokens = b->max_new_tokens, .n_threads = threads, .policy = &mb[k].pol, .backend = be, .kv_dtype = kvt,
 					   .stop_ids = smp->stop_ids, .n_stop = smp->n_stop, .no_eos_stop = !smp->eos_stop,
-					   .min_one_token = b->min_one_token };
+					   .min_one_token = b->min_one_token, .on_prefill = record_selection, .ctx = &sel[n] };
+		sel[n] = (struct member_sel){ .span = has_span ? &span : NULL, .dump = dump, .dump_path = dump_path,
+					      .about = { smp->id, m->path, mb[k].mjson, has_span ? &span : NULL } };
 		gp[n] = &go[n];
 		who[n++] = k;
 	}
@@ -212,19 +292,25 @@ static int run_group(const struct model *m, const struct task_sample *smp, struc
 		rc = gen_context_first(m, cf, a, who, n, gp, gen, n_gen, gs, &reused, err, errlen);
 	else
 		rc = gen_greedy_shared(m, a->ids, a->n_ids, gp, n, gen, n_gen, gs, err, errlen);
-	if (rc)
-		return rc;
-	for (int i = 0; i < n; i++) {
-		/* a reused compression: the sample's prefill_s is its question's forward only */
-		char *meta = reused ? prompt_meta_append(mb[who[i]].q->meta_json, "\"context_reused\":true") : NULL;
-		if (!rc && reused && !meta)
-			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-		if (!rc)
-			rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], meta, err, errlen);
-		mb[who[i]].pending = false;
-		free(meta);
-		free(gen[i]);
+	if (!rc) {
+		for (int i = 0; i < n; i++) {
+			if (!rc && sel[i].rc)
+				rc = kv_errf(err, errlen, sel[i].rc, "%s", sel[i].err);
+			/* a reused compression: the sample's prefill_s is its question's forward only */
+			char *meta = reused ? prompt_meta_append(mb[who[i]].q->meta_json, "\"context_reused\":true") : NULL;
+			if (!rc && reused && !meta)
+				rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+			mb[who[i]].sel = &sel[i];
+			if (!rc)
+				rc = store_generation(m, smp, &mb[who[i]], st, idx, gen[i], n_gen[i], &gs[i], meta, err, errlen);
+			mb[who[i]].pending = false;
+			mb[who[i]].sel = NULL;
+			free(meta);
+			free(gen[i]);
+		}
 	}
+	for (int i = 0; i < n; i++)
+		free(sel[i].layers);
 	return rc;
 }
 
@@ -306,6 +392,8 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	struct prompt_set ps = { 0 };
 	struct kv_method_entry *entries = NULL;
 	struct ctx_first cf = { 0 };
+	FILE *dump = NULL;
+	char dump_tmp[4200];
 	int n_mb = 0, rc;
 	memset(res, 0, sizeof(*res));
 	const struct kv_task *t = task_find(o->task->task ? o->task->task : "");
@@ -345,7 +433,8 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		goto out;
 	t->protocol(ts, &proto);
 	proto.context_first = ctx_first;
-	if ((rc = store_open(o->db_path, &st, err, errlen)))
+	if ((rc = store_open(o->db_path, &st, err, errlen)) ||
+	    (rc = dump_open(o->dump_selection, &dump, dump_tmp, sizeof(dump_tmp), err, errlen)))
 		goto out;
 	char sha[65];
 	if ((rc = store_file_sha256(st, m->path, sha, err, errlen)))
@@ -417,7 +506,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 		for (int j = 0; j < n_mb && !rc; j++)
 			if (mb[j].pending)
 				rc = run_group(m, &smp, mb, n_mb, j, st, i, o->threads, runner_backend(o), o->kv_dtype,
-					       ctx_first ? &cf : NULL, err, errlen);
+					       ctx_first ? &cf : NULL, dump, o->dump_selection, err, errlen);
 		n_seen++;
 		if (!rc && o->on_sample)
 			o->on_sample(o->ctx, n_seen, n_mine, any);
@@ -455,6 +544,7 @@ int runner_run(const struct runner_opts *o, struct runner_result *res, char *err
 	rc = 0;
 out:
 	ctx_first_free(&cf);
+	rc = dump_close(dump, o->dump_selection, dump_tmp, rc, err, errlen);
 	prompt_set_free(&ps);
 	task_sample_free(&smp);
 	if (ts)

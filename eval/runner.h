@@ -26,6 +26,8 @@ struct runner_opts {
 	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu (recorded in each run's config) */
 	enum kv_dtype kv_dtype; /* KV cache element type; recorded in the run's config when not f32 (f32 runs keep their ids) */
 	int shard, n_shards; /* this process runs samples i with i % n_shards == shard (0 and 1: all) */
+	const char *dump_selection; /* optional: JSON lines of every generated sample's selection (eval/selection.h), one
+				     * block per (sample, method), written via a temporary file renamed at the end */
 	/* optional, for drivers of many runs (eval/sweep.c): */
 	struct model *model;   /* borrowed, already loaded from model_path; NULL: the runner loads (and frees) it */
 	bool quiet;            /* no progress or summary lines on stderr (the driver prints its own) */
