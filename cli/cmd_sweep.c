@@ -14,6 +14,7 @@
 #include "cli/backend_flag.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/kv_dtype_flag.h" // cli_kv_dtype
 #include "cli/task_flags.h" // struct task_flags, task_flags_join
 #include "eval/sweep.h"
 
@@ -22,7 +23,7 @@ struct sweep_cfg {
 	struct task_flags task; /* kvlab run's task flags (cli/task_flags.h) */
 	struct cli_methods methods;
 	int threads, jobs;
-	const char *backend, *dtype, *shard, *part;
+	const char *backend, *dtype, *kv_dtype, *shard, *part;
 	bool slurm, no_submit;
 	const char *partition, *time, *slurm_dir;
 	int gpus_per_task, max_parallel, shards;
@@ -41,6 +42,7 @@ static const struct cli_flag sweep_own_flags[] = {
 	{ "--threads", CLI_INT, offsetof(struct sweep_cfg, threads), 0, 1024, "N", "worker threads per process (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct sweep_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded in the runs)", false },
 	{ "--dtype", CLI_STR, offsetof(struct sweep_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
+	{ "--kv_dtype", CLI_STR, offsetof(struct sweep_cfg, kv_dtype), 0, 0, "TYPE", KV_DTYPE_FLAG_HELP " (every point's run)", false },
 	{ "--shard", CLI_STR, offsetof(struct sweep_cfg, shard), 0, 0, "K/N", "run only samples i with i % N == K of every point", false },
 	{ "--slurm", CLI_SWITCH, offsetof(struct sweep_cfg, slurm), 0, 0, "",
 	  "write and submit a Slurm array job (--shards tasks, each into a local shard database) and a merge job after it", false },
@@ -379,7 +381,8 @@ int cmd_sweep(int argc, char **argv)
 	struct sweep_opts so = { .run = { .model_path = cfg.model, .db_path = cfg.db, .task = &cfg.task.ta, .methods = cfg.methods.list,
 					  .method_args = &cfg.methods.args, .threads = cfg.threads, .n_shards = 1 },
 				 .grid = cfg.grid, .n_parts = 1 };
-	if (cli_backend(cfg.backend, cfg.dtype, &so.run.backend, err, sizeof(err))) {
+	if (cli_backend(cfg.backend, cfg.dtype, &so.run.backend, err, sizeof(err)) ||
+	    cli_kv_dtype(cfg.kv_dtype, so.run.backend, &so.run.kv_dtype, err, sizeof(err))) {
 		fprintf(stderr, "kvlab: %s\n", err);
 		goto out;
 	}

@@ -318,6 +318,8 @@ static int spec_make(const struct sweep_opts *o, const struct sweep_grid *g, str
 	sb_json(&sj, o->run.model_path);
 	sb_printf(&sj, ",\"backend\":");
 	sb_json(&sj, o->run.backend ? o->run.backend->name : "cpu");
+	if (o->run.kv_dtype != KV_DTYPE_F32) /* f32 sweeps keep their ids */
+		sb_printf(&sj, ",\"kv_dtype\":\"%s\"", kv_dtype_name(o->run.kv_dtype));
 	sb_printf(&sj, ",\"threads\":%d,\"method\":", o->run.threads);
 	sb_json(&sj, o->run.methods ? o->run.methods : "fullkv");
 	sb_printf(&sj, ",\"fixed\":{");
