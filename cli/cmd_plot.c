@@ -220,7 +220,7 @@ struct plot_sweep_cfg {
 
 static const struct cli_flag sweep_flags[] = {
 	{ "--db", CLI_STR, offsetof(struct plot_sweep_cfg, db), 0, 0, "PATH", "SQLite results database", false },
-	{ "--sweep", CLI_STR, offsetof(struct plot_sweep_cfg, q.sweep), 0, 0, "ID", "the sweep (id prefix; default: the only one)", false },
+	{ "--sweep", CLI_STR, offsetof(struct plot_sweep_cfg, q.sweep), 0, 0, "ID[,ID..]", "the sweep (id prefix; default: the only one), or several of one task drawn together", false },
 	{ "--x", CLI_STR, offsetof(struct plot_sweep_cfg, q.x), 0, 0, "AXIS", "axis across (default: the grid's first)", false },
 	{ "--y", CLI_STR, offsetof(struct plot_sweep_cfg, q.y), 0, 0, "AXIS", "axis up (default: the grid's second)", false },
 	{ "--metric", CLI_STR, offsetof(struct plot_sweep_cfg, q.metric), 0, 0, "NAME", "score averaged per cell (default: overlap or score)", false },

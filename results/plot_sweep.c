@@ -50,14 +50,14 @@ static int common_label(struct store *s, const struct sweep_table *t, const char
 			char *buf, size_t len, char *err, size_t errlen)
 {
 	static const char *sql = "SELECT r.method, r.method_json FROM sweep_runs sr JOIN runs r ON r.run_id = sr.run_id"
-				 " WHERE sr.sweep_id = ?1 AND json_remove(sr.point_json, ?2, ?3) = ?4";
+				 " WHERE sr.sweep_id IN (SELECT value FROM json_each(?1)) AND json_remove(sr.point_json, ?2, ?3) = ?4";
 	char px[80], py[80], first[512] = "", label[512];
 	sqlite3_stmt *q = NULL;
 	int rc, n = 0;
 	snprintf(px, sizeof(px), "$.\"%s\"", t->x);
 	snprintf(py, sizeof(py), "$.\"%s\"", t->y[0] ? t->y : "-none-");
 	buf[0] = '\0';
-	if ((rc = store_query(s, sql, t->sweep_id, px, &q, "reading the sweep's runs", err, errlen)))
+	if ((rc = store_query(s, sql, t->ids, px, &q, "reading the sweep's runs", err, errlen)))
 		return rc;
 	sqlite3_bind_text(q, 3, py, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(q, 4, grp, -1, SQLITE_TRANSIENT);
@@ -127,7 +127,7 @@ int plot_sweep(const char *db, const struct sweep_query *q, const char *other, c
 	if ((rc = store_open_read(db, &s, err, errlen)) || (rc = sweep_table_load(s, q, &t, err, errlen)))
 		goto out;
 	if (t.n == 0) {
-		rc = kv_errf(err, errlen, KV_EINVAL, "--sweep %.12s: no runs recorded yet", t.sweep_id);
+		rc = kv_errf(err, errlen, KV_EINVAL, "--sweep %s: no runs recorded yet", t.label);
 		goto out;
 	}
 	const char *grp = other ? other : t.c[0].other;

@@ -28,7 +28,7 @@ int report_table_parse(const char *name, enum report_table *out, char *err, size
 
 /* Which sweep to pivot and how (kvlab report --sweep ID --x AXIS --y AXIS). */
 struct sweep_query {
-	const char *sweep;  /* id prefix; NULL = the only sweep */
+	const char *sweep;  /* id prefix, or prefixes joined by commas (their points pivoted together); NULL = the only sweep */
 	const char *x, *y;  /* axes; NULL x = the grid's first axis (y: its second, if any) */
 	const char *metric; /* NULL = overlap / score when present, else the most frequent */
 };
@@ -98,12 +98,16 @@ struct sweep_cell {
 
 struct sweep_table {
 	char sweep_id[65], task[64], model[256], metric[64], x[64], y[64];
-	char axes[512];        /* "tsp_idx, retain_rate" */
+	char label[256];       /* the sweeps' short ids, "a1b2c3d4e5f6,0f1e2d3c4b5a" */
+	char ids[1200];        /* the sweeps' ids as a JSON array (queries read json_each of it) */
+	char axes[512];        /* "tsp_idx, retain_rate": every sweep's axes, in order of first appearance */
 	struct sweep_cell *c;  /* (n,) owned: sweep_table_free */
 	int n;
 };
 
-/* Loads the cells of the sweep q names (errors name --sweep / --x / --y); caller frees with
+/* Loads the cells of the sweep(s) q names (errors name --sweep / --x / --y); with several
+ * sweeps of one task their runs are pivoted together (a run in two counts once; an axis a
+ * point lacks is "-", but for method, read from its run); caller frees with
  * sweep_table_free (also after a failure). */
 int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_table *t, char *err, size_t errlen);
 void sweep_table_free(struct sweep_table *t);

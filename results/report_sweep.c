@@ -47,31 +47,88 @@ static void free_vals(char **v, int n)
 	free(v);
 }
 
-int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_table *t, char *err, size_t errlen)
+/* Adds each axis of list (", "-separated) that axes lacks. */
+static void axes_union(char *axes, size_t len, const char *list)
+{
+	char padded[600], name[80];
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, ",");
+		snprintf(name, sizeof(name), ", %.*s,", (int)k, p);
+		snprintf(padded, sizeof(padded), ", %s,", axes);
+		if (!strstr(padded, name)) {
+			size_t o = strlen(axes);
+			snprintf(axes + o, len - o, "%s%.*s", o ? ", " : "", (int)k, p);
+		}
+		p += k;
+		p += strspn(p, ", ");
+	}
+}
+
+/* Resolves one --sweep prefix (NULL: the only sweep) to exactly one sweep of s and adds it to t. */
+static int sweep_add(struct store *s, const char *prefix, struct sweep_table *t, int k, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
-	memset(t, 0, sizeof(*t));
 	if ((rc = store_query(s, "SELECT sweep_id, task, model_path, (SELECT group_concat(json_extract(value, '$[0]'), ', ') FROM"
 				 " json_each(grid_json)) FROM sweeps WHERE ?1 IS NULL OR sweep_id LIKE ?1 || '%' ORDER BY created_at",
-			      q->sweep, NULL, &st, "reading sweeps", err, errlen)))
+			      prefix, NULL, &st, "reading sweeps", err, errlen)))
 		return rc;
 	int n = 0;
-	char ids[512] = "";
+	char ids[512] = "", id[65] = "", task[64] = "", model[256] = "", axes[512] = "";
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (n++ == 0) {
-			snprintf(t->sweep_id, sizeof(t->sweep_id), "%s", sqlite3_column_text(st, 0));
-			snprintf(t->task, sizeof(t->task), "%s", sqlite3_column_text(st, 1));
-			snprintf(t->model, sizeof(t->model), "%s", sqlite3_column_text(st, 2));
-			snprintf(t->axes, sizeof(t->axes), "%s", sqlite3_column_text(st, 3));
+			snprintf(id, sizeof(id), "%s", sqlite3_column_text(st, 0));
+			snprintf(task, sizeof(task), "%s", sqlite3_column_text(st, 1));
+			snprintf(model, sizeof(model), "%s", sqlite3_column_text(st, 2));
+			snprintf(axes, sizeof(axes), "%s", sqlite3_column_text(st, 3));
 		}
 		size_t o = strlen(ids);
 		snprintf(ids + o, sizeof(ids) - o, "%s%.12s (%s)", o ? ", " : "", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
 	}
 	sqlite3_finalize(st);
 	if (n != 1)
-		return kv_errf(err, errlen, KV_EINVAL, "--sweep %s: %s in %s%s%s", q->sweep ? q->sweep : "(any)",
+		return kv_errf(err, errlen, KV_EINVAL, "--sweep %s: %s in %s%s%s", prefix ? prefix : "(any)",
 			       n ? "matches several sweeps; give a longer id prefix" : "no such sweep", s->path, n ? ": " : "", ids);
+	if (k == 0) {
+		snprintf(t->sweep_id, sizeof(t->sweep_id), "%s", id);
+		snprintf(t->task, sizeof(t->task), "%s", task);
+		snprintf(t->model, sizeof(t->model), "%s", model);
+	} else if (strcmp(task, t->task) || strcmp(model, t->model))
+		return kv_errf(err, errlen, KV_EINVAL, "--sweep: sweeps %.12s (%s, %s) and %.12s (%s, %s) differ in task or model; "
+			       "pivot sweeps of one task and model together", t->sweep_id, t->task, t->model, id, task, model);
+	if (strstr(t->ids, id))
+		return 0; /* named twice */
+	size_t o = strlen(t->ids), l = strlen(t->label);
+	if (o + 70 >= sizeof(t->ids) || l + 14 >= sizeof(t->label))
+		return kv_errf(err, errlen, KV_EINVAL, "--sweep: too many sweeps (at most 16)");
+	snprintf(t->ids + o - (o ? 1 : 0), sizeof(t->ids) - o, "%s\"%s\"]", o ? "," : "[", id);
+	snprintf(t->label + l, sizeof(t->label) - l, "%s%.12s", l ? "," : "", id);
+	axes_union(t->axes, sizeof(t->axes), axes);
+	return 0;
+}
+
+int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_table *t, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+	memset(t, 0, sizeof(*t));
+	/* --sweep: one id prefix, or several joined by commas */
+	const char *p = q->sweep;
+	for (int k = 0; k == 0 || p; k++) {
+		char prefix[80];
+		const char *one = NULL;
+		if (p) {
+			size_t len = strcspn(p, ",");
+			if (len == 0 || len >= sizeof(prefix))
+				return kv_errf(err, errlen, KV_EINVAL, "--sweep: expected an id prefix or prefixes joined by commas, got '%s'",
+					       q->sweep);
+			snprintf(prefix, sizeof(prefix), "%.*s", (int)len, p);
+			one = prefix;
+			p = p[len] ? p + len + 1 : NULL;
+		}
+		if ((rc = sweep_add(s, one, t, k, err, errlen)))
+			return rc;
+	}
 	const char *x = q->x, *y = q->y;
 	char ax[2][64] = { "", "" };
 	if (!x) { /* the first two axes */
@@ -87,9 +144,9 @@ int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_
 		snprintf(pat, sizeof(pat), ", %s,", names[i]);
 		char list[600];
 		snprintf(list, sizeof(list), ", %s,", t->axes);
-		if (!strstr(list, pat))
-			return kv_errf(err, errlen, KV_EINVAL, "--%s %s: not an axis of sweep %.12s (axes: %s)", i ? "y" : "x", names[i],
-				       t->sweep_id, t->axes);
+		if (!strstr(list, pat) && !(strchr(t->label, ',') && !strcmp(names[i], "method")))
+			return kv_errf(err, errlen, KV_EINVAL, "--%s %s: not an axis of sweep %s (axes: %s)", i ? "y" : "x", names[i],
+				       t->label, t->axes);
 	}
 	snprintf(t->x, sizeof(t->x), "%s", x);
 	snprintf(t->y, sizeof(t->y), "%s", y ? y : "");
@@ -97,9 +154,10 @@ int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_
 	if (q->metric)
 		snprintf(t->metric, sizeof(t->metric), "%s", q->metric);
 	else {
-		if ((rc = store_query(s, "SELECT metric FROM scores WHERE run_id IN (SELECT run_id FROM sweep_runs WHERE sweep_id = ?1)"
-					 " GROUP BY metric ORDER BY metric = 'overlap' DESC, metric = 'score' DESC, COUNT(*) DESC, metric LIMIT 1",
-				      t->sweep_id, NULL, &st, "reading scores", err, errlen)))
+		if ((rc = store_query(s, "SELECT metric FROM scores WHERE run_id IN (SELECT run_id FROM sweep_runs WHERE sweep_id IN"
+					 " (SELECT value FROM json_each(?1))) GROUP BY metric"
+					 " ORDER BY metric = 'overlap' DESC, metric = 'score' DESC, COUNT(*) DESC, metric LIMIT 1",
+				      t->ids, NULL, &st, "reading scores", err, errlen)))
 			return rc;
 		if (sqlite3_step(st) == SQLITE_ROW)
 			snprintf(t->metric, sizeof(t->metric), "%s", sqlite3_column_text(st, 0));
@@ -108,14 +166,18 @@ int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_
 	char px[80], py[80];
 	snprintf(px, sizeof(px), "$.\"%s\"", t->x);
 	snprintf(py, sizeof(py), "$.\"%s\"", y ? y : "-none-");
+	/* a point without the method axis (another sweep's) takes its run's method */
 	const char *sql =
-		"SELECT json_remove(r.point_json, ?2, ?3), json_extract(r.point_json, ?2), json_extract(r.point_json, ?3),"
+		"SELECT json_remove(r.point_json, ?2, ?3),"
+		" CASE WHEN ?2 = '$.\"method\"' THEN coalesce(json_extract(r.point_json, ?2), u.method) ELSE json_extract(r.point_json, ?2) END,"
+		" CASE WHEN ?3 = '$.\"method\"' THEN coalesce(json_extract(r.point_json, ?3), u.method) ELSE json_extract(r.point_json, ?3) END,"
 		" AVG(c.value), COUNT(c.value)"
-		" FROM sweep_runs r LEFT JOIN scores c ON c.run_id = r.run_id AND c.metric = ?4"
-		" WHERE r.sweep_id = ?1 GROUP BY 1, 2, 3 ORDER BY 1";
+		" FROM (SELECT DISTINCT run_id, point_json FROM sweep_runs WHERE sweep_id IN (SELECT value FROM json_each(?1))) r"
+		" JOIN runs u ON u.run_id = r.run_id LEFT JOIN scores c ON c.run_id = r.run_id AND c.metric = ?4"
+		" GROUP BY 1, 2, 3 ORDER BY 1";
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL))
 		return store_err(s, "reading the sweep", err, errlen);
-	sqlite3_bind_text(st, 1, t->sweep_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, t->ids, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, px, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, py, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 4, t->metric, -1, SQLITE_TRANSIENT);
@@ -213,7 +275,8 @@ int report_sweep(struct store *s, FILE *out, const struct sweep_query *q, const 
 		}
 	const char *model = strrchr(t.model, '/') ? strrchr(t.model, '/') + 1 : t.model;
 	if (!strcmp(fmt, "json")) {
-		fprintf(out, "{\"sweep\": \"%s\", \"task\": \"%s\", \"model\": \"%s\", \"metric\": \"%s\", \"cells\": [", t.sweep_id,
+		fprintf(out, "{\"sweep\": %s%s%s, \"task\": \"%s\", \"model\": \"%s\", \"metric\": \"%s\", \"cells\": [",
+			strchr(t.label, ',') ? "" : "\"", strchr(t.label, ',') ? t.ids : t.sweep_id, strchr(t.label, ',') ? "" : "\"",
 			t.task, model, t.metric);
 		for (int i = 0; i < t.n; i++)
 			json_cell(out, &t, &t.c[i], i == 0);
@@ -222,7 +285,7 @@ int report_sweep(struct store *s, FILE *out, const struct sweep_query *q, const 
 	}
 	bool md = !strcmp(fmt, "md");
 	if (md)
-		fprintf(out, "sweep %.12s: task %s, model %s, mean %s (n = samples per cell)\n", t.sweep_id, t.task, model, t.metric);
+		fprintf(out, "sweep %s: task %s, model %s, mean %s (n = samples per cell)\n", t.label, t.task, model, t.metric);
 	for (int g = 0; g < n_others; g++) {
 		char **xs, **ys;
 		int nx, ny;

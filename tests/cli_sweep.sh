@@ -52,6 +52,23 @@ if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q "9 points in 2 units" "$tmp/mix.err" 
 else
 	fail sweep_should_share_prefills_across_methods_with_one_forward "rc=$rc1/$rc2 $(grep -h points "$tmp/mix.err" "$tmp/mix2.err")"
 fi
+# 1c. two sweeps of one task pivoted together: methods of both as rows, each run once
+ids=$(q1 "$tmp/mix.db" "SELECT group_concat(substr(sweep_id, 1, 8)) FROM sweeps")
+$K report --db "$tmp/mix.db" --sweep "$ids" --x retain_rate --y method >"$tmp/two.md" 2>&1
+rc=$?
+$K report --db "$tmp/mix.db" --sweep "$ids" --x retain_rate --y method --format csv >"$tmp/two.csv" 2>&1
+if [ $rc = 0 ] && grep -q "^| tsp+h2o | " "$tmp/two.md" && grep -q "^| tova | " "$tmp/two.md" && grep -q "^| fullkv | " "$tmp/two.md" &&
+	[ "$(grep -c "n=5)" "$tmp/two.md")" -ge 7 ] && ! grep -q "n=10)" "$tmp/two.md" && [ "$(wc -l <"$tmp/two.csv")" = 9 ]; then
+	ok report_should_pivot_several_sweeps_together
+else
+	fail report_should_pivot_several_sweeps_together "rc=$rc $(head -c 600 "$tmp/two.md")"
+fi
+if ! $K report --db "$tmp/mix.db" --sweep "${ids},nosuch" --x retain_rate --y method >/dev/null 2>"$tmp/two.err" &&
+	grep -q "no such sweep" "$tmp/two.err" && ! $K report --db "$tmp/mix.db" --sweep "${ids}," >/dev/null 2>&1; then
+	ok report_should_refuse_a_bad_sweep_list
+else
+	fail report_should_refuse_a_bad_sweep_list "$(cat "$tmp/two.err")"
+fi
 $K run --model $T --db "$tmp/ref.db" "${TASK[@]}" --method fastkv --eviction_mode proportional --tsp_idx 1 --retain_rate 0.3 \
 	>"$tmp/one.id" 2>"$tmp/one.err"
 if grep -q "0 samples stored now, 5 already present" "$tmp/one.err" &&
