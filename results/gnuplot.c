@@ -101,12 +101,12 @@ void gp_terminal(struct gp_run *g, int width, int height, int font_pt)
 {
 	fprintf(g->f, "set encoding utf8\n");
 	if (g->format == GP_SVG)
-		fprintf(g->f, "set terminal svg size %d,%d dynamic font 'Sans,%d' background rgb 'white'\n", width, height, font_pt);
+		fprintf(g->f, "set terminal svg noenhanced size %d,%d dynamic font 'Sans,%d' background rgb 'white'\n", width, height, font_pt);
 	else if (g->format == GP_PDF)
-		fprintf(g->f, "set terminal pdfcairo size %.3fin,%.3fin font 'Sans,%d' background rgb 'white'\n", width / 72.0,
+		fprintf(g->f, "set terminal pdfcairo noenhanced size %.3fin,%.3fin font 'Sans,%d' background rgb 'white'\n", width / 72.0,
 			height / 72.0, font_pt);
 	else
-		fprintf(g->f, "set terminal pngcairo size %d,%d font 'Sans,%d' background rgb 'white'\n", width, height, font_pt);
+		fprintf(g->f, "set terminal pngcairo noenhanced size %d,%d font 'Sans,%d' background rgb 'white'\n", width, height, font_pt);
 }
 
 void gp_quote(FILE *f, const char *s)
