@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine/backend.h" // bk_* wrappers, backend_cpu
+#include "engine/cpu/cpu_ops.h" // cpu_softmax_row (the replay's host path)
 #include "base/errors.h"  // kv_errf
 #include "engine/kvcache.h" // kv_cache_*
 #include "engine/model.h"   // struct model
@@ -583,7 +584,7 @@ out_free:
 
 /* replay_attn on a host fp32 cache, per query head as two GEMMs: scores (R, n) = q k^T /
  * sqrt(D) over the head's n = len0 + R entries, the causal softmax (row i sees len0 + i + 1
- * entries), att = P v. Scratch: qh (R, D), p (R, n), vt (D, n), oh (R, D). */
+ * entries; the CPU backend's vectorised row softmax), att = P v. Scratch: qh (R, D), p (R, n), vt (D, n), oh (R, D). */
 static int replay_attn_gemm(struct fwd_session *s, int l, const int *len0, const float *q, float *att, int R)
 {
 	const struct kv_layer *L = &s->cache->layers[l];
@@ -603,20 +604,11 @@ static int replay_attn_gemm(struct fwd_session *s, int l, const int *len0, const
 			memcpy(qh + (size_t)i * D, q + ((size_t)i * H + hq) * D, sizeof(float) * (size_t)D);
 		bk_matmul(be, p, qh, k, R, D, n);
 		for (int i = 0; i < R; i++) {
-			float *row = p + (size_t)i * n, mx = -INFINITY, sum = 0;
+			float *row = p + (size_t)i * n;
 			int vis = len0[h] + i + 1;
-			for (int j = 0; j < vis; j++) {
-				row[j] *= scale;
-				mx = row[j] > mx ? row[j] : mx;
-			}
-			for (int j = 0; j < vis; j++) {
-				row[j] = expf(row[j] - mx);
-				sum += row[j];
-			}
 			for (int j = 0; j < vis; j++)
-				row[j] /= sum;
-			for (int j = vis; j < n; j++)
-				row[j] = 0;
+				row[j] *= scale;
+			cpu_softmax_row(row, vis, n);
 		}
 		for (int j = 0; j < n; j++)
 			for (int d = 0; d < D; d++)
