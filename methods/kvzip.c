@@ -53,11 +53,13 @@
 
 #define KVZIP_PREV_POSTFIX 8 /* kvpress prepare(prev_postfix_size=8) */
 
+/* --compression_ratio and --n_sink sit where expected_attention's struct has them: a flag
+ * name means one field for every method that takes it (tests/test_params checks). */
 struct kvzip_params {
 	struct kv_params p;        /* first: the shared budget flags (compose.c reads them) */
 	double compression_ratio;  /* --compression_ratio [0, 1), < 0: unset */
-	int n_sink;                /* --n_sink (4) */
 	int chunk_size;            /* --chunk_size (2048) */
+	int n_sink;                /* --n_sink (4) */
 	bool layerwise;            /* --layerwise (0) */
 	int kvzip_prefix;          /* --kvzip_prefix, < 0: the chat template's prefix length */
 };
