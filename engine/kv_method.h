@@ -109,7 +109,7 @@ struct kv_session_view {
 	int32_t next_pos;                /* position the first replayed token takes */
 	int stride;                      /* row stride of d[l].keep: >= every head's length */
 	const int *n_cache_heads;        /* (L,) heads held per layer */
-	const int *const *len;           /* (L,) -> (n_cache_heads[l],) entries per head */
+	const int *const *len;           /* (L,) -> (n_cache_heads[l],) entries per head (kept current across replays) */
 	const int32_t *const *const *pos; /* (L,) -> (n_cache_heads[l],) -> (len,) original positions (kept current across replays) */
 	/* Runs ids[0..n) at positions next_pos.. through the model, each attending to the whole
 	 * cache and causally to the replayed tokens before it, and calls on_layer(ctx, ...)

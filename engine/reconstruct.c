@@ -15,20 +15,23 @@
 #include "engine/model.h"     // struct model: tok, chat
 #include "engine/tokenizer.h" // tok_bos, tok_piece
 
-/* The session behind a kv_session_view and the per-head position pointers it lends. */
+/* The session behind a kv_session_view and the length and position pointers it lends. */
 struct after_ctx {
 	struct fwd_session *s;
+	const int **len;      /* (L,) -> each layer's lengths per head */
 	const int32_t **posv; /* (L, H) -> each head's positions in the cache */
 };
 
-/* Points ac->posv at the cache's position arrays (a replay may move them when it grows a layer). */
-static void point_positions(struct after_ctx *ac)
+/* Points ac's arrays at the cache's (a replay moves them when it grows a layer). */
+static void point_cache(struct after_ctx *ac)
 {
 	const struct kv_cache *c = ac->s->cache;
 	int H = ac->s->shape.n_head;
-	for (int l = 0; l < c->n_layer; l++)
+	for (int l = 0; l < c->n_layer; l++) {
+		ac->len[l] = c->layers[l].len;
 		for (int h = 0; h < c->layers[l].n_head; h++)
 			ac->posv[(size_t)l * H + h] = c->layers[l].pos + (size_t)h * c->layers[l].cap;
+	}
 }
 
 static int replay(void *eng, const int32_t *ids, int n,
@@ -37,7 +40,7 @@ static int replay(void *eng, const int32_t *ids, int n,
 {
 	struct after_ctx *ac = eng;
 	int rc = fwd_replay(ac->s, ids, n, on_layer, ctx, err, errlen);
-	point_positions(ac);
+	point_cache(ac);
 	return rc;
 }
 
@@ -97,14 +100,13 @@ int fwd_after_prefill(struct fwd_session *s, const int32_t *ids, int n, double *
 	for (int l = 0; l < nL; l++) {
 		const struct kv_layer *L = &c->layers[l];
 		n_heads[l] = L->n_head;
-		len[l] = L->len;
 		pos[l] = posv + (size_t)l * H;
 		d[l] = (struct kv_decision){ .keep_all = true, .per_query_head = L->n_head == H && H != s->shape.n_head_kv,
 					     .n_cache_heads = L->n_head, .n_keep = n_keep + (size_t)l * H,
 					     .keep = keep + (size_t)l * H * stride, .keep_tie = ties + (size_t)l * H };
 	}
-	struct after_ctx ac = { s, posv };
-	point_positions(&ac);
+	struct after_ctx ac = { s, len, posv };
+	point_cache(&ac);
 	const struct model *m = s->m;
 	int bos = m->tok ? tok_bos(m->tok) : -1;
 	struct kv_session_view v = { .shape = &s->shape, .tok = m->tok, .chat = &m->chat,
