@@ -12,11 +12,9 @@ int cli_backend(const char *name, const char *dtype, const struct backend_ops **
 	name = name ? name : "";
 	if (dtype && strcmp(dtype, "fp32") && strcmp(dtype, "bf16"))
 		return kv_errf(err, errlen, KV_EINVAL, "--dtype %s: expected fp32 or bf16", dtype);
-	if (dtype && !strcmp(name, "cpu") && strcmp(dtype, "fp32"))
-		return kv_errf(err, errlen, KV_EINVAL,
-			       "--dtype %s: the cpu backend (--backend cpu) computes in fp32 only; use --backend cuda for %s", dtype,
-			       dtype);
 	int rc = backend_by_name_dtype(name, dtype, out, why, sizeof(why));
+	if (rc && dtype && !strcmp(name, "cpu"))
+		return kv_errf(err, errlen, rc, "--dtype %s: %s", dtype, why);
 	if (rc)
 		return kv_errf(err, errlen, rc, "--backend %s: %s", name, why);
 	return 0;

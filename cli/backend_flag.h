@@ -9,8 +9,8 @@ struct backend_ops;
 
 #define BACKEND_FLAG_HELP "compute backend: cpu, or cuda (needs a build with nvcc and a CUDA device)"
 #define DTYPE_FLAG_HELP                                                                                                 \
-	"compute dtype of the weight matrices: fp32 (cpu: the only one), or bf16 (cuda's default; fp32 accumulation); "  \
-	"recorded with the backend (cuda-bf16, cuda-fp32)"
+	"compute dtype of the weight matrices: fp32 (cpu's default), or bf16 (cuda's default; on cpu the prefill "        \
+	"GEMMs, needs AVX512-BF16); fp32 accumulation; recorded with the backend (cpu-bf16, cuda-bf16, cuda-fp32)"
 
 /* Resolves --backend NAME and --dtype DTYPE (NULL = the backend's default) into *out
  * (a static table): KV_EINVAL / KV_EUNSUP with "--backend NAME: why" in err when NAME is

@@ -8,7 +8,7 @@
 #include "cli/cli.h"      // cli_parse
 #include "cli/commands.h"
 #include "eval/export_params.h" // export_params_defaults: titles name the method's non-default parameters
-#include "results/plot.h"  // plot_needle, plot_sweep
+#include "results/plot.h"  // plot_needle, plot_sweep, plot_selection
 #include "results/report.h" // struct sweep_query
 #include "results/bench_store.h" // bench_plot
 #include "results/store.h"       // store_open
@@ -154,6 +154,54 @@ static int plot_tradeoff_main(int argc, char **argv)
 }
 
 // ----------------------------------------------------------------------------
+// plot selection
+
+static const struct cli_flag selection_flags[] = {
+	{ "--dump", CLI_STR, offsetof(struct plot_selection_opts, dump), 0, 0, "F",
+	  "JSON lines written by kvlab run (or generate) --dump_selection", true },
+	{ "--sample", CLI_STR, offsetof(struct plot_selection_opts, sample), 0, 0, "ID|N",
+	  "the sample: its id (len_1000_depth_50), or the N-th block from 0 (default: the first)", false },
+	{ "--method", CLI_STR, offsetof(struct plot_selection_opts, method), 0, 0, "NAME",
+	  "only blocks of this method (a run of several methods dumps one block per method)", false },
+	{ "--out", CLI_STR, offsetof(struct plot_selection_opts, out), 0, 0, "F.png|F.svg|F.pdf",
+	  "picture to write (replaced atomically; default: the dump's name with .png)", false },
+	{ 0 },
+};
+static const struct cli_cmd selection_cmd = {
+	"plot selection",
+	"Draws what a method kept for one prompt, from a --dump_selection file: x = token position, y = layer,\n"
+	"one panel per cache head (per query head for SnapKV and H2O), a box per run of consecutive kept positions;\n"
+	"tokens propagated to the next layer (TSP, PyramidInfer) or re-prefilled (GemFilter) in orange above each\n"
+	"layer; the needle's token span shaded when the dump has it (kvlab run --task needle). The title names\n"
+	"the model, the method with its non-default parameters and the sample. Needs gnuplot.",
+	selection_flags,
+};
+
+static int plot_selection_main(int argc, char **argv)
+{
+	struct plot_selection_opts o = { .labels = { export_params_defaults() } };
+	struct plot_selection_summary s;
+	char err[2048], out[4096];
+	int rc = cli_parse(&selection_cmd, argc, argv, &o, err, sizeof(err));
+	if (rc)
+		return rc == 1 ? 0 : fail(err);
+	if (!o.out) { /* sel.jsonl -> sel.png */
+		const char *slash = strrchr(o.dump, '/'), *dot = strrchr(o.dump, '.');
+		size_t n = dot && (!slash || dot > slash + 1) ? (size_t)(dot - o.dump) : strlen(o.dump);
+		snprintf(out, sizeof(out), "%.*s.png", (int)n, o.dump);
+		o.out = out;
+	}
+	if (plot_selection(&o, &s, err, sizeof(err)))
+		return fail(err);
+	fprintf(stderr, "wrote %s: %s%s%s, %d layers x %d cache heads, %ld KV rows in %d boxes", o.out, s.label,
+		s.sample[0] ? ", sample " : "", s.sample, s.n_layer, s.heads, s.kv_rows, s.n_ranges);
+	if (s.needle)
+		fprintf(stderr, ", needle tokens [%d, %d)", s.needle_start, s.needle_end);
+	fprintf(stderr, "%s\n", s.propagated ? ", propagated tokens marked" : "");
+	return 0;
+}
+
+// ----------------------------------------------------------------------------
 // dispatch
 
 struct plot_kind {
@@ -208,6 +256,7 @@ static const struct plot_kind kinds[] = {
 	{ "needle", plot_needle_main, "needle-in-a-haystack heatmap (depth x context length) of one run, or several side by side" },
 	{ "bench", plot_bench_main, "latency and speedup over fullkv against context length of one kvlab bench run" },
 	{ "tradeoff", plot_tradeoff_main, "score against KV kept and prefill speedup, one line per method, Pareto front" },
+	{ "selection", plot_selection_main, "kept positions per layer and cache head of one prompt (--dump_selection), needle shaded" },
 };
 
 static void usage(FILE *f)

@@ -45,7 +45,9 @@ static const struct cli_cmd report_cmd = {
 	"  needle     per method: mean overlap x 100, by context length and by depth\n"
 	"  bench      latency medians and speedups over fullkv per method and context length\n"
 	"  sweep      a sweep pivoted: --y values down, --x values across, mean score per cell\n"
-	"  selection  per method and kind of top-k cut, how often the cut fell inside a tie group\n"
+	"  selection  layers x methods: mean KV rows kept per sample and needle-token recall (kept needle rows /\n"
+	"             needle tokens x heads), the same for propagated / re-prefilled tokens; then per method and\n"
+	"             kind of top-k cut, how often the cut fell inside a tie group\n"
 	"Every table prints as md (Markdown, columns never cut), csv (RFC 4180 quoting; several tables\n"
 	"separated by an empty line) or json ({\"tables\": [{\"title\", \"columns\", \"rows\"}]}).",
 	report_flags,

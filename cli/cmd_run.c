@@ -17,6 +17,7 @@ struct run_cfg {
 	int threads;
 	const char *backend, *dtype, *kv_dtype;
 	const char *shard;
+	const char *dump_selection;
 };
 
 /* run's own flags; the task flags follow them (run_flags, filled by cmd_run) */
@@ -29,6 +30,8 @@ static const struct cli_flag run_own_flags[] = {
 	{ "--kv_dtype", CLI_STR, offsetof(struct run_cfg, kv_dtype), 0, 0, "TYPE", KV_DTYPE_FLAG_HELP, false },
 	{ "--shard", CLI_STR, offsetof(struct run_cfg, shard), 0, 0, "K/N",
 	  "run only samples i with i % N == K; N processes with K = 0..N-1 fill one run (same database)", false },
+	{ "--dump_selection", CLI_STR, offsetof(struct run_cfg, dump_selection), 0, 0, "FILE",
+	  "write each generated sample's kept positions per layer and head as JSON lines (kvlab plot selection)", false },
 	{ "--method", CLI_METHOD, offsetof(struct run_cfg, methods), 0, 0, "LIST",
 	  "KV policy, or several sharing each sample's prefill: NAME[:key=value...][,NAME...]", false },
 	{ 0 },
@@ -57,7 +60,8 @@ static int run(struct run_cfg *cfg)
 		return 1;
 	}
 	struct runner_opts o = { .model_path = cfg->model, .db_path = cfg->db, .task = &cfg->task.ta, .methods = cfg->methods.list,
-				 .method_args = &cfg->methods.args, .threads = cfg->threads, .n_shards = 1 };
+				 .method_args = &cfg->methods.args, .threads = cfg->threads, .n_shards = 1,
+				 .dump_selection = cfg->dump_selection };
 	if (cli_backend(cfg->backend, cfg->dtype, &o.backend, err, sizeof(err)) ||
 	    cli_kv_dtype(cfg->kv_dtype, o.backend, &o.kv_dtype, err, sizeof(err))) {
 		fprintf(stderr, "kvlab: %s\n", err);

@@ -14,6 +14,7 @@
 #include "cli/backend_flag.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/kv_dtype_flag.h" // cli_kv_dtype
 #include "cli/task_flags.h" // struct task_flags, task_flags_join
 #include "eval/sweep.h"
 
@@ -22,7 +23,7 @@ struct sweep_cfg {
 	struct task_flags task; /* kvlab run's task flags (cli/task_flags.h) */
 	struct cli_methods methods;
 	int threads, jobs;
-	const char *backend, *dtype, *shard, *part;
+	const char *backend, *dtype, *kv_dtype, *shard, *part;
 	bool slurm, no_submit;
 	const char *partition, *time, *slurm_dir;
 	int gpus_per_task, max_parallel, shards;
@@ -41,6 +42,7 @@ static const struct cli_flag sweep_own_flags[] = {
 	{ "--threads", CLI_INT, offsetof(struct sweep_cfg, threads), 0, 1024, "N", "worker threads per process (0 = all cores)", false },
 	{ "--backend", CLI_STR, offsetof(struct sweep_cfg, backend), 0, 0, "NAME", BACKEND_FLAG_HELP " (recorded in the runs)", false },
 	{ "--dtype", CLI_STR, offsetof(struct sweep_cfg, dtype), 0, 0, "DTYPE", DTYPE_FLAG_HELP, false },
+	{ "--kv_dtype", CLI_STR, offsetof(struct sweep_cfg, kv_dtype), 0, 0, "TYPE", KV_DTYPE_FLAG_HELP " (every point's run)", false },
 	{ "--shard", CLI_STR, offsetof(struct sweep_cfg, shard), 0, 0, "K/N", "run only samples i with i % N == K of every point", false },
 	{ "--slurm", CLI_SWITCH, offsetof(struct sweep_cfg, slurm), 0, 0, "",
 	  "write and submit a Slurm array job (--shards tasks, each into a local shard database) and a merge job after it", false },
@@ -61,10 +63,10 @@ static const struct cli_cmd sweep_cmd = {
 	"sweep",
 	"Evaluates one task at every point of a grid, one run per point in one database, e.g.\n"
 	"  kvlab sweep --task needle --method fastkv --grid 'tsp_idx=5,10 tsp_rate=0.1,0.2 retain_rate=0.05:0.2:0.05'\n"
-	"Points that differ only in what the caches retain (any point of SnapKV, H2O, StreamingLLM, fullkv;\n"
-	"FastKV points equal but for retain_rate / max_capacity_prompts) share each sample's prefill, up to 8\n"
-	"at a time. Rerunning resumes; the sweep and its points are recorded for kvlab report --sweep. Prints\n"
-	"the sweep id.",
+	"Points whose forward is the same share each sample's prefill, up to 8 at a time: any points of the\n"
+	"methods that keep every token (fullkv, SnapKV, H2O, AdaKV, TOVA, none+X, ...), and points of FastKV\n"
+	"or of one reduction (tsp+snapkv, tsp+h2o, ...) equal but for what the caches retain.\n"
+	"Rerunning resumes; the sweep and its points are recorded for kvlab report --sweep. Prints the sweep id.",
 	sweep_flags,
 };
 
@@ -379,7 +381,8 @@ int cmd_sweep(int argc, char **argv)
 	struct sweep_opts so = { .run = { .model_path = cfg.model, .db_path = cfg.db, .task = &cfg.task.ta, .methods = cfg.methods.list,
 					  .method_args = &cfg.methods.args, .threads = cfg.threads, .n_shards = 1 },
 				 .grid = cfg.grid, .n_parts = 1 };
-	if (cli_backend(cfg.backend, cfg.dtype, &so.run.backend, err, sizeof(err))) {
+	if (cli_backend(cfg.backend, cfg.dtype, &so.run.backend, err, sizeof(err)) ||
+	    cli_kv_dtype(cfg.kv_dtype, so.run.backend, &so.run.kv_dtype, err, sizeof(err))) {
 		fprintf(stderr, "kvlab: %s\n", err);
 		goto out;
 	}

@@ -1,6 +1,8 @@
 /* The task flags of kvlab run and kvlab sweep: see task_flags.h. */
 #include "cli/task_flags.h"
 
+#include <string.h>
+
 #include "base/errors.h" // kv_errf
 
 #define F(field) offsetof(struct task_flags, field)
@@ -21,6 +23,9 @@ static const struct cli_flag task_flags[TASK_FLAGS_N] = {
 	  "ruler: fastkv (chat template, 64 new tokens, string_match_all) or official (RULER's allowances and metrics)", false },
 	{ "--qa_data", CLI_STR, F(ta.qa_data), 0, 0, "PATH", "ruler qa_1/qa_2: SQuAD v2 / HotpotQA dev JSON", false },
 	{ "--ruler_rev", CLI_STR, F(ta.ruler_rev), 0, 0, "REV", "ruler without --data: generator revision (2024, 2024-12, head)", false },
+	{ "--protocol", CLI_STR, F(ta.question_protocol), 0, 0, "NAME",
+	  "query_aware (default: the whole prompt prefilled and compressed at once) or context_first (the context "
+	  "compressed alone, then the question appended; recorded in the run)", false },
 	{ "--beyond_context", CLI_SWITCH, F(ta.beyond_context), 0, 0, "",
 	  "run needle lengths, RULER generation lengths and prompts longer than the model's context (refused otherwise)", false },
 };
@@ -45,6 +50,9 @@ int task_flags_join(struct cli_flag *out, size_t cap, const struct cli_flag *own
 
 int task_flags_resolve(struct task_flags *t, const char *cmd, char *err, size_t errlen)
 {
+	const char *qp = t->ta.question_protocol;
+	if (qp && strcmp(qp, "query_aware") != 0 && strcmp(qp, "context_first") != 0)
+		return kv_errf(err, errlen, KV_EINVAL, "--protocol: expected query_aware or context_first, got '%s'", qp);
 	if (!t->haystack_dir)
 		return 0;
 	if (t->ta.data)

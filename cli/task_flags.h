@@ -15,7 +15,7 @@ struct task_flags {
 	const char *haystack_dir; /* needle: --haystack_dir, another name for --data */
 };
 
-#define TASK_FLAGS_N 12 /* entries of the shared table */
+#define TASK_FLAGS_N 13 /* entries of the shared table */
 
 /* Writes own's flags (terminated by { 0 }), then the task flags with their offsets moved
  * by base (offsetof the command's struct task_flags field), then the terminator into out
@@ -23,7 +23,8 @@ struct task_flags {
  * small (a programmer error). */
 int task_flags_join(struct cli_flag *out, size_t cap, const struct cli_flag *own, size_t base);
 
-/* Folds --haystack_dir into ta.data; KV_EINVAL naming both flags (and cmd) when both were given. */
+/* Folds --haystack_dir into ta.data; KV_EINVAL naming both flags (and cmd) when both were
+ * given, or naming --protocol when its value is not query_aware or context_first. */
 int task_flags_resolve(struct task_flags *t, const char *cmd, char *err, size_t errlen);
 
 #endif

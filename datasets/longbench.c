@@ -290,6 +290,38 @@ static char *fill_template(const char *tpl, const char *context, const char *inp
 	return out;
 }
 
+/* The question part of a filled template (--protocol context_first) begins where the
+ * first {context} ends: the instruction after the context, {input} and the answer
+ * prefix. Every template of LongBench's dataset2prompt.json puts {input} after
+ * {context} (as kvpress's pipeline does); a template that puts it before leaves the
+ * question inside the compressed part, so that protocol is not query-agnostic there
+ * (the sample's meta says "question_in_context"). A template without {context}: no split. */
+static void context_split(const char *tpl, const char *context, const char *input, struct task_sample *s)
+{
+	const char *c = strstr(tpl, "{context}");
+	if (!c)
+		return;
+	size_t at = 0;
+	for (const char *p = tpl; p < c;) {
+		if (!strncmp(p, "{input}", 7)) {
+			at += strlen(input);
+			p += 7;
+		} else {
+			at++;
+			p++;
+		}
+	}
+	s->question_split = true;
+	s->question_at = at + strlen(context);
+}
+
+/* Does the template put {input} before its first {context}? */
+static bool input_first(const char *tpl)
+{
+	const char *c = strstr(tpl, "{context}"), *i = strstr(tpl, "{input}");
+	return c && i && i < c;
+}
+
 static char *json_str(const cJSON *j)
 {
 	char *s = cJSON_PrintUnformatted(j);
@@ -305,11 +337,13 @@ static int lb_sample(void *state, int i, struct task_sample *out, char *err, siz
 	const char *inp = cJSON_GetObjectItem(r->rec, "input")->valuestring;
 	const cJSON *id = cJSON_GetObjectItem(r->rec, "_id");
 	const cJSON *len = cJSON_GetObjectItem(r->rec, "length");
-	char *prompt = fill_template(cJSON_GetObjectItem(st->prompts, r->dataset)->valuestring, ctx, inp);
+	const char *tpl = cJSON_GetObjectItem(st->prompts, r->dataset)->valuestring;
+	char *prompt = fill_template(tpl, ctx, inp);
 	int rc = 0;
 	memset(out, 0, sizeof(*out));
 	if (!prompt)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	context_split(tpl, ctx, inp, out);
 	bool templ = !no_chat(r->dataset) && m->chat.family != CHAT_NONE;
 	/* add_special_tokens=True even after the template: the official double BOS (1.3) */
 	out->chat = templ;
@@ -332,6 +366,8 @@ static int lb_sample(void *state, int i, struct task_sample *out, char *err, siz
 	cJSON_AddStringToObject(meta, "language", cJSON_IsString(cJSON_GetObjectItem(r->rec, "language"))
 						     ? cJSON_GetObjectItem(r->rec, "language")->valuestring : "");
 	cJSON_AddBoolToObject(meta, "chat", templ);
+	if (input_first(tpl))
+		cJSON_AddBoolToObject(meta, "question_in_context", true);
 	out->meta_json = json_str(meta);
 	cJSON_Delete(meta);
 	out->meta_truncation = true; /* eval/prompt.c appends "truncated" and "n_tokens_full" */

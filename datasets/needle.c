@@ -147,6 +147,67 @@ out_free:
 }
 
 // ----------------------------------------------------------------------------
+// the needle's span in a prompt
+
+/* Whether the decode of ids[a..b) holds the needle sentence (len bytes at want). */
+static int span_holds(const struct tokenizer *t, const int32_t *ids, int a, int b, const char *want, size_t len,
+		      bool *holds, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t n = 0;
+	int rc = tok_decode(t, ids + a, b - a, false, &text, &n, err, errlen);
+	*holds = false;
+	for (size_t i = 0; !rc && i + len <= n && !*holds; i++)
+		*holds = memcmp(text + i, want, len) == 0;
+	free(text);
+	return rc;
+}
+
+int needle_span(const struct tokenizer *t, const int32_t *ids, int n, bool *found, int *start, int *end, char *err,
+		size_t errlen)
+{
+	/* the sentence alone: the needle's "\n" on either side may merge with the tokens around it */
+	const char *want = &NEEDLE_TEXT[strspn(NEEDLE_TEXT, "\n")];
+	size_t len = strlen(want);
+	while (len && want[len - 1] == '\n')
+		len--;
+	bool h = false;
+	int rc;
+	*found = false;
+	*start = *end = 0;
+	if ((rc = span_holds(t, ids, 0, n, want, len, &h, err, errlen)) || !h)
+		return rc;
+	/* a longer window holds what a shorter one holds (a decode is its tokens' text joined),
+	 * so the first end that holds it and then the last start are found by bisection */
+	int lo = 1, hi = n;
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if ((rc = span_holds(t, ids, 0, mid, want, len, &h, err, errlen)))
+			return rc;
+		if (h)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	int e = lo;
+	lo = 0;
+	hi = e - 1;
+	while (lo < hi) {
+		int mid = lo + (hi - lo + 1) / 2;
+		if ((rc = span_holds(t, ids, mid, e, want, len, &h, err, errlen)))
+			return rc;
+		if (h)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	*found = true;
+	*start = lo;
+	*end = e;
+	return 0;
+}
+
+// ----------------------------------------------------------------------------
 // the task
 
 struct needle_state {
@@ -355,6 +416,9 @@ static int needle_sample(void *state, int i, struct task_sample *out, char *err,
 		goto out;
 	/* plain: the model's BOS rule; --chat: one user turn of the template and no BOS of our own */
 	s.text = render_prompt(context, context_len);
+	/* the question part: from the newline after " </book>." on (question, "\nAnswer:") */
+	s.question_split = true;
+	s.question_at = strlen(NEEDLE_PROMPT_HEAD) + context_len + strcspn(NEEDLE_PROMPT_MID, "\n");
 	s.chat = st->chat;
 	s.add_special = !st->chat;
 	char id[64];

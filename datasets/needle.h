@@ -63,4 +63,14 @@ int needle_insert(const int32_t *ctx, int n_ctx, const int32_t *needle, int n_ne
  * frees), *n may be 0. */
 int needle_period_ids(const struct tokenizer *t, int32_t **ids, int *n, char *err, size_t errlen);
 
+// ----------------------------------------------------------------------------
+// where the needle sits in a prompt
+
+/* The needle's token span in prompt ids[0..n) however the prompt was templated and
+ * re-encoded: the shortest [*start, *end) whose decode (specials kept) holds the needle's
+ * sentence (NEEDLE_TEXT without its newlines, which may merge with the tokens around it).
+ * *found is false (and *start = *end = 0) when the prompt does not hold it (cut away). */
+int needle_span(const struct tokenizer *t, const int32_t *ids, int n, bool *found, int *start, int *end, char *err,
+		size_t errlen);
+
 #endif

@@ -343,6 +343,37 @@ static char *json_strings(char *const *s, int n)
 	return out;
 }
 
+/* The last occurrence of needle in hay, or NULL. */
+static const char *last_of(const char *hay, const char *needle)
+{
+	const char *last = NULL;
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		last = p;
+	return last;
+}
+
+/* Where the question part of a RULER input begins (--protocol context_first): the last
+ * occurrence of the family's question sentence (spec ruler.md appendix A.1; niah in its
+ * plural or singular form, qa at the instruction repeated after the documents), or -1
+ * when the input holds none (a record from another template). */
+static long question_offset(const struct rrec *r)
+{
+	static const char *const markers[][2] = {
+		[RULER_NIAH] = { "What are all the special magic", "What is the special magic" },
+		[RULER_VT] = { "Question: Find all variables that are assigned the value", NULL },
+		[RULER_CWE] = { "Question: What are the 10 most common words", NULL },
+		[RULER_FWE] = { "Question: Do not provide any explanation.", NULL },
+		[RULER_QA] = { "Answer the question based on the given documents.", NULL },
+	};
+	const char *best = NULL;
+	for (int k = 0; k < 2; k++) {
+		const char *mk = markers[r->def->family][k], *p = mk ? last_of(r->prompt, mk) : NULL;
+		if (p && (!best || p > best))
+			best = p;
+	}
+	return best && best > r->prompt ? (long)(best - r->prompt) : -1;
+}
+
 static int ruler_sample(void *state, int i, struct task_sample *out, char *err, size_t errlen)
 {
 	struct ruler_state *st = state;
@@ -355,6 +386,9 @@ static int ruler_sample(void *state, int i, struct task_sample *out, char *err, 
 	s.text = strdup(r->prompt);
 	s.chat = !st->official;
 	s.add_special = true;
+	long q_at = question_offset(r);
+	s.question_split = q_at > 0;
+	s.question_at = q_at > 0 ? (size_t)q_at : 0;
 	if (!s.text)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	char id[96];

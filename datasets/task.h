@@ -20,6 +20,10 @@ struct model;
 struct task_sample {
 	char *id;               /* stable id, unique within the task ("len_2000_depth_50") */
 	char *text;             /* the prompt text (token placement, if any, already done by the task) */
+	bool question_split;    /* question_at is set: text splits into a context part and a question part */
+	size_t question_at;     /* byte offset in text where the question part begins (the question, what follows
+				 * it, the answer prefix); --protocol context_first prefills and compresses
+				 * text[0, question_at) alone (eval/prompt.c moves the cut back over whitespace) */
 	bool chat;              /* render text as one user turn of the model's chat template (when it has one) */
 	bool add_special;       /* encode with the tokenizer's special tokens (BOS) */
 	int max_new_tokens;
@@ -54,6 +58,8 @@ struct task_protocol {
 	enum task_cap_rule cap_rule;
 	int max_len;            /* > 0: --model_max_len, caps every method's prompt */
 	bool method_gen_rules;  /* the driver applies methods' generation needs (LongBench: GemFilter's extra token) */
+	bool context_first;     /* set by the runner for --protocol context_first: prompts also carry the token
+				 * split between context and question (eval/prompt.c) */
 };
 
 /* A method's resolved prompt cap, as the runner hands it to describe. */
@@ -80,6 +86,9 @@ struct task_args {
 	const char *qa_data;         /* ruler qa_1/qa_2 generation: SQuAD v2 / HotpotQA dev JSON */
 	const char *ruler_rev;       /* ruler generation: "2024" (default), "2024-12", "head" */
 	bool beyond_context;         /* allow grids, generation lengths and prompts beyond the model's context */
+	const char *question_protocol; /* --protocol: "query_aware" (NULL, the default: the whole prompt prefilled and
+					* compressed at once) or "context_first" (the context compressed alone, then
+					* the question appended; eval/runner.c) */
 };
 
 struct kv_task {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/errors.h" // kv_errf
+#include "engine/cpu/gemm_bf16.h" // gemm_bf16_supported
 #ifdef KVLAB_CUDA
 #include "engine/cuda/backend_cuda.h" // backend_cuda_bf16, backend_cuda_fp32, cuda_backend_init
 #include "engine/cuda/cuda_probe.h"   // cuda_probe
@@ -80,9 +81,11 @@ int backend_by_name_dtype(const char *name, const char *dtype, const struct back
 	if (dtype && strcmp(dtype, "fp32") && strcmp(dtype, "bf16"))
 		return kv_errf(err, errlen, KV_EINVAL, "dtype: expected fp32 or bf16, got '%s'", dtype);
 	if (!strcmp(name, "cpu")) {
-		if (dtype && strcmp(dtype, "fp32"))
-			return kv_errf(err, errlen, KV_EINVAL, "the cpu backend computes in fp32 only, not %s", dtype);
-		*out = &backend_cpu;
+		bool bf16 = dtype && !strcmp(dtype, "bf16");
+		if (bf16 && !gemm_bf16_supported())
+			return kv_errf(err, errlen, KV_EUNSUP,
+				       "bf16 on the cpu needs AVX512-BF16 (avx512_bf16 in /proc/cpuinfo), which this CPU lacks; use --dtype fp32");
+		*out = bf16 ? &backend_cpu_bf16 : &backend_cpu;
 		return 0;
 	}
 	if (strcmp(name, "cuda"))

@@ -164,6 +164,9 @@ struct backend_ops {
 
 /* The CPU reference backend (OpenBLAS + OpenMP, host memory). */
 extern const struct backend_ops backend_cpu;
+/* The CPU backend with bf16 matrices (AVX512-BF16 GEMM, fp32 accumulation): "cpu-bf16".
+ * Only for CPUs where backend_by_name_dtype hands it out. */
+extern const struct backend_ops backend_cpu_bf16;
 
 /* Static op names, indexed by enum bk_op ("matmul", ...). */
 extern const char *const bk_op_names[BK_OP_COUNT];
@@ -178,8 +181,8 @@ extern const bool bk_op_required[BK_OP_COUNT];
  * with the reason (built without CUDA, no device, ...) for a known one that cannot run. */
 int backend_by_name(const char *name, const struct backend_ops **out, char *err, size_t errlen);
 /* backend_by_name for a compute dtype: "fp32" or "bf16" (NULL = the backend's default:
- * fp32 on cpu, bf16 on cuda). The CPU runs fp32 only (KV_EINVAL for bf16). The CUDA
- * tables are named "cuda-bf16" and "cuda-fp32" (what runs record). */
+ * fp32 on cpu, bf16 on cuda). The tables are named "cpu", "cpu-bf16" (KV_EUNSUP on a CPU
+ * without AVX512-BF16), "cuda-bf16" and "cuda-fp32" (what runs record). */
 int backend_by_name_dtype(const char *name, const char *dtype, const struct backend_ops **out, char *err, size_t errlen);
 /* The dtype be computes its matrices in: be->dtype, or "fp32". */
 const char *bk_dtype(const struct backend_ops *be);

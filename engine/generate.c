@@ -145,3 +145,13 @@ out_free:
 	free(logits);
 	return rc;
 }
+
+bool gen_is_stop(const struct model *m, const struct gen_opts *o, int32_t id)
+{
+	return is_stop(m, o, id);
+}
+
+int32_t gen_first_token(const struct model *m, const struct gen_opts *o, const float *logits)
+{
+	return o->min_one_token ? argmax_no_stop(m, o, logits, m->cfg.n_vocab) : gen_argmax(logits, m->cfg.n_vocab);
+}

@@ -55,4 +55,10 @@ int gen_greedy(const struct model *m, const int32_t *prompt, int n_prompt, const
 int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt, const struct gen_opts *const *o,
 		      int n_o, int32_t **out, int *n_out, struct gen_stats *st, char *err, size_t errlen);
 
+/* Is id a stop for o: one of the model's EOS ids (unless o->no_eos_stop) or o's extra stop ids? */
+bool gen_is_stop(const struct model *m, const struct gen_opts *o, int32_t id);
+
+/* The first generated token from logits (V,): the argmax, over the non-stop ids when o->min_one_token. */
+int32_t gen_first_token(const struct model *m, const struct gen_opts *o, const float *logits);
+
 #endif

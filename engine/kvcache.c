@@ -271,3 +271,12 @@ size_t kv_cache_bytes(const struct kv_cache *c)
 		n += (size_t)kv_cache_entries(c, l) * c->head_dim * 2 * kv_dtype_size(c->dtype);
 	return n;
 }
+
+int kv_cache_truncate(struct kv_cache *c, int l, int h, int n, char *err, size_t errlen)
+{
+	struct kv_layer *L = &c->layers[l];
+	if (n < 0 || n > L->len[h])
+		return kv_errf(err, errlen, KV_EINTERNAL, "layer %d head %d: truncate to %d of %d entries", l, h, n, L->len[h]);
+	L->len[h] = n;
+	return 0;
+}

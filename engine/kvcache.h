@@ -58,6 +58,10 @@ int kv_cache_set_layer(struct kv_cache *c, int l, int n_head, const int *n_keep,
 /* Keeps entries rows[0..n) (indices into head h of layer l, in that order), dropping the rest. */
 int kv_cache_keep(struct kv_cache *c, int l, int h, const int32_t *rows, int n, char *err, size_t errlen);
 
+/* Drops head h of layer l's entries after its first n (what was appended after them),
+ * keeping the capacity; KV_EINTERNAL when n is outside 0..len. */
+int kv_cache_truncate(struct kv_cache *c, int l, int h, int n, char *err, size_t errlen);
+
 /* Head h of layer l's keys and values (widened to fp32 for 16-bit caches) into k, v
  * (len[h], D) each, host memory owned by the caller; v may be NULL (keys only). */
 void kv_cache_read_head(const struct kv_cache *c, int l, int h, float *k, float *v);

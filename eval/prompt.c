@@ -2,9 +2,10 @@
  * eval/run_longbench.py, eval/run_ruler.py and run_needle_in_haystack.py. */
 #include "eval/prompt.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+#include <string.h> // memmem (-D_GNU_SOURCE)
 
 #include "base/errors.h"
 #include "base/pystr.h"       // py_lower_utf8
@@ -76,37 +77,100 @@ out:
 	return rc;
 }
 
-/* The sample's text as the driver feeds it: one chat user turn (the model's BOS text in
- * front, as the template writes it) or plain; encoded with or without specials. */
+/* The sample's text as the driver renders it: one chat user turn (the model's BOS text in
+ * front, as the template writes it) into *chat (malloc'd), or *chat = NULL for plain text. */
+static int render(const struct model *m, const struct task_sample *s, char **chat, char *err, size_t errlen)
+{
+	*chat = NULL;
+	if (!s->chat || m->chat.family == CHAT_NONE)
+		return 0;
+	int bos = tok_bos(m->tok);
+	return chat_render_user(&m->chat, bos >= 0 ? tok_piece(m->tok, bos) : "", s->text, chat, err, errlen);
+}
+
+/* The sample's text as the driver feeds it, rendered and encoded with or without specials. */
 static int encode(const struct model *m, const struct task_sample *s, int32_t **ids, int *n, char *err, size_t errlen)
 {
 	char *chat = NULL;
 	int rc;
-	if (s->chat && m->chat.family != CHAT_NONE) {
-		int bos = tok_bos(m->tok);
-		if ((rc = chat_render_user(&m->chat, bos >= 0 ? tok_piece(m->tok, bos) : "", s->text, &chat, err, errlen)))
-			return rc;
-	}
+	if ((rc = render(m, s, &chat, err, errlen)))
+		return rc;
 	const char *text = chat ? chat : s->text;
 	rc = tok_encode(m->tok, text, strlen(text), s->add_special, ids, n, err, errlen);
 	free(chat);
 	return rc;
 }
 
-/* s->meta_json with "truncated" and "n_tokens_full" appended (malloc'd). */
-static char *meta_with_truncation(const char *meta, bool truncated, int n_full)
+char *prompt_meta_append(const char *meta, const char *members)
 {
-	size_t len = strlen(meta);
-	char *out = malloc(len + 64);
+	size_t len = strlen(meta), add = strlen(members);
+	char *out = malloc(len + add + 2);
 	if (!out)
 		return NULL;
 	if (len < 2 || meta[len - 1] != '}') { /* not an object: leave it */
 		memcpy(out, meta, len + 1);
 		return out;
 	}
-	snprintf(out, len + 64, "%.*s%s\"truncated\":%s,\"n_tokens_full\":%d}", (int)len - 1, meta, len > 2 ? "," : "",
-		 truncated ? "true" : "false", n_full);
+	snprintf(out, len + add + 2, "%.*s%s%s}", (int)len - 1, meta, len > 2 ? "," : "", members);
 	return out;
+}
+
+int prompt_split(const struct model *m, const struct task_sample *s, const int32_t *ids, int n, int *n_ctx, bool *exact,
+		 char *err, size_t errlen)
+{
+	const char *text = s->text;
+	size_t tlen = strlen(text), at = s->question_at, lead = 0;
+	if (!s->question_split || at > tlen)
+		return kv_errf(err, errlen, KV_EINVAL,
+			       "sample %s: the task gives no question part to split off, which --protocol context_first needs", s->id);
+	while (at > 0 && isspace((unsigned char)text[at - 1]))
+		at--;
+	while (lead < at && isspace((unsigned char)text[lead]))
+		lead++;
+	if (at == lead)
+		return kv_errf(err, errlen, KV_EINVAL, "sample %s: the context part before the question is empty (--protocol context_first)",
+			       s->id);
+	char *chat = NULL;
+	int32_t *pids = NULL;
+	int np = 0, rc;
+	if ((rc = render(m, s, &chat, err, errlen)))
+		return rc;
+	size_t plen = at;
+	if (chat) { /* the context part ends where it ends inside the rendered turn (templates may trim the start) */
+		const char *p = memmem(chat, strlen(chat), text + lead, at - lead);
+		if (!p) {
+			free(chat);
+			return kv_errf(err, errlen, KV_EINTERNAL, "sample %s: the chat template changed the context text; cannot split it",
+				       s->id);
+		}
+		plen = (size_t)(p - chat) + (at - lead);
+	}
+	rc = tok_encode(m->tok, chat ? chat : text, plen, s->add_special, &pids, &np, err, errlen);
+	free(chat);
+	if (rc)
+		return rc;
+	int k = 0;
+	while (k < np && k < n && pids[k] == ids[k])
+		k++;
+	free(pids);
+	if (k == 0 || k >= n)
+		return kv_errf(err, errlen, KV_EINVAL, "sample %s: the split leaves %s part empty (%d of %d tokens in the context)",
+			       s->id, k == 0 ? "the context" : "the question", k, n);
+	*n_ctx = k;
+	*exact = k == np;
+	return 0;
+}
+
+/* The split of a truncated prompt t (nt,) from the full one's (k_full of n_full tokens in
+ * the context): the question part is the tail both share, at most the full question part. */
+static void split_truncated(const int32_t *full, int n_full, int k_full, bool exact, const int32_t *t, int nt, int *k_t,
+			    bool *exact_t)
+{
+	int nq = n_full - k_full, cs = 0;
+	while (cs < nq && cs < nt && full[n_full - 1 - cs] == t[nt - 1 - cs])
+		cs++;
+	*k_t = nt - cs;
+	*exact_t = exact && cs == nq;
 }
 
 // ----------------------------------------------------------------------------
@@ -130,6 +194,8 @@ int prompt_set_build(struct prompt_set *ps, const struct model *m, const struct 
 		return rc;
 	ps->n_buf = 1;
 	ps->n_encoded = 1;
+	if (p->context_first && (rc = prompt_split(m, s, ps->buf[0], n_full, &ps->split_of[0], &ps->exact_of[0], err, errlen)))
+		return rc;
 	int len[PROMPT_SET_MAX + 1] = { n_full };
 	for (int j = 0; j < n; j++) {
 		if (want && !want[j])
@@ -145,6 +211,14 @@ int prompt_set_build(struct prompt_set *ps, const struct model *m, const struct 
 				ps->cap_of[k] = cap;
 				ps->n_buf++;
 				ps->n_truncated++;
+				if (p->context_first) {
+					split_truncated(ps->buf[0], n_full, ps->split_of[0], ps->exact_of[0], ps->buf[k], len[k],
+							&ps->split_of[k], &ps->exact_of[k]);
+					if (ps->split_of[k] <= 0)
+						return kv_errf(err, errlen, KV_EINVAL,
+							       "sample %s: truncated to %d tokens, no context part is left before the question (--protocol context_first)",
+							       s->id, cap);
+				}
 			}
 		}
 		q->ids = ps->buf[k];
@@ -161,8 +235,20 @@ int prompt_set_build(struct prompt_set *ps, const struct model *m, const struct 
 			q->min_one_token = false;
 			q->strip = true;
 		}
+		if (p->context_first) {
+			q->n_context = ps->split_of[k];
+			q->split_exact = ps->exact_of[k];
+		}
+		char add[160] = "";
+		size_t o = 0;
+		if (s->meta_truncation)
+			o += (size_t)snprintf(add + o, sizeof(add) - o, "\"truncated\":%s,\"n_tokens_full\":%d",
+					      q->truncated ? "true" : "false", n_full);
+		if (p->context_first)
+			snprintf(add + o, sizeof(add) - o, "%s\"n_context\":%d,\"split_exact\":%s", o ? "," : "", q->n_context,
+				 q->split_exact ? "true" : "false");
 		const char *meta = s->meta_json ? s->meta_json : "{}";
-		q->meta_json = s->meta_truncation ? meta_with_truncation(meta, q->truncated, n_full) : strdup(meta);
+		q->meta_json = add[0] ? prompt_meta_append(meta, add) : strdup(meta);
 		if (!q->meta_json)
 			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	}

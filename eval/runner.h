@@ -26,6 +26,8 @@ struct runner_opts {
 	const struct backend_ops *backend; /* borrowed; NULL: backend_cpu (recorded in each run's config) */
 	enum kv_dtype kv_dtype; /* KV cache element type; recorded in the run's config when not f32 (f32 runs keep their ids) */
 	int shard, n_shards; /* this process runs samples i with i % n_shards == shard (0 and 1: all) */
+	const char *dump_selection; /* optional: JSON lines of every generated sample's selection (eval/selection.h), one
+				     * block per (sample, method), written via a temporary file renamed at the end */
 	/* optional, for drivers of many runs (eval/sweep.c): */
 	struct model *model;   /* borrowed, already loaded from model_path; NULL: the runner loads (and frees) it */
 	bool quiet;            /* no progress or summary lines on stderr (the driver prints its own) */
@@ -49,9 +51,19 @@ struct runner_result {
 	int n_samples_built;                    /* task samples built (once per sample, whatever the methods) */
 	int n_texts_tokenized;                  /* prompt texts templated and tokenized (once per sample with work) */
 	int n_truncations;                      /* middle truncations (once per sample and distinct cap that cuts) */
+	/* --protocol context_first: */
+	int n_contexts;                         /* contexts prefilled and compressed (one per shared prefill) */
+	int n_questions;                        /* questions answered from them (consecutive samples with the same
+						 * context ids reuse its compression) */
 };
 
-/* Runs the evaluation; progress on stderr. o->methods may list several methods
+/* Runs the evaluation; progress on stderr. Under o->task->question_protocol
+ * "context_first" each prompt is split into its context and question parts
+ * (prompt_split): the context is prefilled and compressed alone, the question forwarded
+ * over the compressed cache, then decoding; when consecutive samples have the same
+ * context ids (several questions on one context) the compression is made once and each
+ * question answered from it. That protocol joins the run's configuration (and id); the
+ * default, query_aware, leaves both as they were. o->methods may list several methods
  * ("fullkv,snapkv,h2o:window_size=16", kv_method_list_parse's grammar): each gets its own run,
  * identical to the run it would get alone; each sample is built and tokenized once for all of
  * them (eval/prompt.c), and methods whose prompt protocols give the same ids share each

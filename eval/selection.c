@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/errors.h"
 #include "engine/forward.h"
 #include "engine/kvcache.h"
+#include "engine/model.h"     // struct model (its path)
+#include "methods/registry.h" // kv_policy_describe
 
 /* Writes p[0..n) as a JSON array; with a renumbered restart (GemFilter) the cache holds
  * positions 0..n_restart-1 (then the decoded tokens), written as the original positions
@@ -50,17 +53,41 @@ static void write_budget(FILE *f, const struct kv_layer *L, int n_alive, int l)
 		L->n_head ? (double)total / L->n_head : 0.0, L->n_head && n_alive ? (double)total / ((double)L->n_head * n_alive) : 0.0);
 }
 
-int selection_dump(const struct fwd_session *s, const char *path, char *err, size_t errlen)
+/* Writes s as a JSON string (quotes, backslashes and control bytes escaped). */
+static void write_json_string(FILE *f, const char *s)
 {
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return kv_errf(err, errlen, KV_EIO, "--dump_selection: cannot write %s (%s)", path, strerror(errno));
+	fputc('"', f);
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			fprintf(f, "\\%c", *c);
+		else if (*c < 0x20)
+			fprintf(f, "\\u%04x", *c);
+		else
+			fputc(*c, f);
+	}
+	fputc('"', f);
+}
+
+int selection_dump_write(FILE *f, const char *path, const struct fwd_session *s, const struct selection_sample *smp,
+			 char *err, size_t errlen)
+{
 	const struct kv_cache *c = s->cache;
 	const struct fwd_trace *t = &s->trace;
 	const char *method = s->pol.m ? s->pol.m->name : "fullkv";
-	fprintf(f, "{\"kind\":\"prompt\",\"method\":\"%s\",\"n_prompt\":%d,\"n_layer\":%d}\n", method, t->n_prompt, c->n_layer);
+	fprintf(f, "{\"kind\":\"prompt\",\"method\":\"%s\",\"n_prompt\":%d,\"n_layer\":%d", method, t->n_prompt, c->n_layer);
+	if (smp && smp->sample_id) {
+		fputs(",\"sample\":", f);
+		write_json_string(f, smp->sample_id);
+	}
+	if (smp && smp->model) {
+		fputs(",\"model\":", f);
+		write_json_string(f, smp->model);
+	}
+	if (smp && smp->method_json && smp->method_json[0] == '{')
+		fprintf(f, ",\"params\":%s", smp->method_json);
+	if (smp && smp->span)
+		fprintf(f, ",\"needle\":[%d,%d]", smp->span->start, smp->span->end);
+	fputs("}\n", f);
 	if (t->n_restart > 0) {
 		fprintf(f, "{\"kind\":\"restart\",\"layer\":%d,\"n\":%d,\"positions\":", t->restart_layer, t->n_restart);
 		write_positions(f, t->restart_pos, t->n_restart, NULL);
@@ -81,11 +108,88 @@ int selection_dump(const struct fwd_session *s, const char *path, char *err, siz
 			end_row(f, t->prop_tie[l]);
 		}
 	}
+	if (ferror(f))
+		return kv_errf(err, errlen, KV_EIO, "--dump_selection: cannot write %s (%s)", path, strerror(errno));
+	return 0;
+}
+
+int selection_dump(const struct fwd_session *s, const char *path, char *err, size_t errlen)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return kv_errf(err, errlen, KV_EIO, "--dump_selection: cannot write %s (%s)", path, strerror(errno));
+	/* what the session knows of itself: the model and, under a policy, its parameters */
+	char params[2048] = "";
+	if (s->pol.m)
+		kv_policy_describe(&s->pol, params, sizeof(params));
+	struct selection_sample about = { .model = s->m ? s->m->path : NULL, .method_json = params };
+	int rc = selection_dump_write(f, path, s, &about, err, errlen);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		int e = errno;
 		unlink(tmp);
-		return kv_errf(err, errlen, KV_EIO, "--dump_selection: cannot write %s (%s)", path, strerror(e));
+		return rc ? rc : kv_errf(err, errlen, KV_EIO, "--dump_selection: cannot write %s (%s)", path, strerror(e));
 	}
+	return rc;
+}
+
+// ----------------------------------------------------------------------------
+// per-layer counts
+
+/* Original position of cache entry v (see write_positions). */
+static int32_t original_pos(int32_t v, const struct fwd_trace *renumbered)
+{
+	if (!renumbered)
+		return v;
+	return v < renumbered->n_restart ? renumbered->restart_pos[v] : renumbered->n_prompt + (v - renumbered->n_restart);
+}
+
+/* Starts count row r: nothing kept yet. */
+static void count_row(struct store_layer *r, const char *kind, int layer, int heads, int n_alive, const struct store_span *span)
+{
+	*r = (struct store_layer){ .kind = kind, .layer = layer, .heads = heads, .n_alive = n_alive,
+				   .span_len = span ? span->end - span->start : 0 };
+}
+
+/* Adds positions p[0..n) (renumbered as write_positions does) to r's counts. */
+static void count_positions(struct store_layer *r, const int32_t *p, int n, const struct fwd_trace *renumbered,
+			    const struct store_span *span)
+{
+	r->kept += n;
+	for (int i = 0; span && i < n; i++) {
+		int32_t v = original_pos(p[i], renumbered);
+		r->span_kept += v >= span->start && v < span->end;
+	}
+}
+
+int selection_layer_counts(const struct fwd_session *s, const struct store_span *span, struct store_layer **out, int *n,
+			   char *err, size_t errlen)
+{
+	const struct kv_cache *c = s->cache;
+	const struct fwd_trace *t = &s->trace;
+	int cap = 2 * c->n_layer + 1, k = 0;
+	struct store_layer *v = malloc(sizeof(*v) * (size_t)cap);
+	if (!v)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory counting the selection");
+	const struct fwd_trace *ren = t->n_restart > 0 && t->restart_renumbered ? t : NULL;
+	if (t->n_restart > 0) {
+		count_row(&v[k], "restart", t->restart_layer, 1, t->n_prompt, span);
+		count_positions(&v[k++], t->restart_pos, t->n_restart, NULL, span);
+	}
+	for (int l = 0; l < c->n_layer; l++) {
+		const struct kv_layer *L = &c->layers[l];
+		count_row(&v[k], "kv", l, L->n_head, t->n_alive[l], span);
+		for (int h = 0; h < L->n_head; h++)
+			count_positions(&v[k], L->pos + (size_t)h * L->cap, L->len[h], ren, span);
+		k++;
+		if (t->n_prop[l] > 0) {
+			count_row(&v[k], "propagated", l, 1, t->n_alive[l], span);
+			count_positions(&v[k++], t->prop_pos[l], t->n_prop[l], NULL, span);
+		}
+	}
+	*out = v;
+	*n = k;
 	return 0;
 }
 

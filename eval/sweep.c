@@ -236,8 +236,11 @@ static const struct {
 	{ "pyramidinfer", { NULL } },
 };
 
-/* Writes point p's group key: its method, plus, for a method that propagates, its entry
- * and every swept value but the retention-only ones. */
+/* Writes point p's group key: one key for every method that keeps the forward as it is
+ * (their prefills are the same whatever they retain); for a method that propagates, its
+ * propagating half's name, the entry's own settings and every swept value but the
+ * retention-only ones (tsp+h2o and tsp+snapkv share; a unit whose members still propagate
+ * differently is caught at run time and reruns point by point). */
 static void point_group(struct sweep_point *p, const char *entry, const struct kv_method *m, const struct sweep_grid *g,
 			const int *digit)
 {
@@ -249,10 +252,11 @@ static void point_group(struct sweep_point *p, const char *entry, const struct k
 		if (!strcmp(propagating[i].method, flow->name))
 			k = (int)i;
 	if (k < 0) {
-		snprintf(p->group, sizeof(p->group), "%s", m->name);
+		snprintf(p->group, sizeof(p->group), "=full-forward");
 		return;
 	}
-	size_t o = (size_t)snprintf(p->group, sizeof(p->group), "%s", entry);
+	const char *opts = strchr(entry, ':');
+	size_t o = (size_t)snprintf(p->group, sizeof(p->group), "%s%s", flow->name, opts ? opts : "");
 	for (int a = 0; a < g->n_axes && o < sizeof(p->group); a++) {
 		bool only_kv = !strcmp(g->ax[a].key, "method") || !kv_param_find(flow->params, g->ax[a].key);
 		for (int r = 0; propagating[k].retention[r]; r++)
@@ -285,6 +289,8 @@ static void task_json(struct sb *b, const struct task_args *t)
 	}
 	sb_printf(b, ",\"limit\":%d,\"chat\":%d,\"max_len\":%d,\"beyond_context\":%d", t->limit, t->chat, t->max_len,
 		  t->beyond_context);
+	if (t->question_protocol && strcmp(t->question_protocol, "query_aware") != 0) /* the default keeps sweep ids */
+		sb_printf(b, ",\"question_protocol\":\"%s\"", t->question_protocol);
 }
 
 static int spec_make(const struct sweep_opts *o, const struct sweep_grid *g, struct sweep_plan *p, char *err, size_t errlen)
@@ -312,6 +318,8 @@ static int spec_make(const struct sweep_opts *o, const struct sweep_grid *g, str
 	sb_json(&sj, o->run.model_path);
 	sb_printf(&sj, ",\"backend\":");
 	sb_json(&sj, o->run.backend ? o->run.backend->name : "cpu");
+	if (o->run.kv_dtype != KV_DTYPE_F32) /* f32 sweeps keep their ids */
+		sb_printf(&sj, ",\"kv_dtype\":\"%s\"", kv_dtype_name(o->run.kv_dtype));
 	sb_printf(&sj, ",\"threads\":%d,\"method\":", o->run.threads);
 	sb_json(&sj, o->run.methods ? o->run.methods : "fullkv");
 	sb_printf(&sj, ",\"fixed\":{");
@@ -596,12 +604,19 @@ static int run_points(struct sweep_state *s, struct model *m, int first, int n, 
 	int rc = 0;
 	for (int i = first; i < first + n; i++)
 		sb_printf(&spec, "%s%s", i > first ? "," : "", s->p->pt[i].label);
-	char name[128];
-	snprintf(name, sizeof(name), "%.*s", (int)strcspn(s->p->pt[first].label, ":"), s->p->pt[first].label);
-	const struct kv_method *meth = kv_method_find(name);
-	for (int i = 0; o->run.method_args && i < o->run.method_args->n && !rc; i++)
-		if (meth && kv_param_find(meth->params, o->run.method_args->v[i].key))
+	/* a fixed flag goes to the runner when some method of the unit takes it (the runner
+	 * gives it to each one that does) */
+	for (int i = 0; o->run.method_args && i < o->run.method_args->n && !rc; i++) {
+		bool taken = false;
+		for (int k = first; k < first + n && !taken; k++) {
+			char name[128];
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(s->p->pt[k].label, ":"), s->p->pt[k].label);
+			const struct kv_method *meth = kv_method_find(name);
+			taken = meth && kv_param_find(meth->params, o->run.method_args->v[i].key);
+		}
+		if (taken)
 			rc = kv_args_set(&fixed, o->run.method_args->v[i].key, o->run.method_args->v[i].val, err, errlen);
+	}
 	if (spec.oom)
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 	if (!rc) {

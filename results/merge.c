@@ -29,6 +29,8 @@ static const struct {
 	{ "sweeps", "sweep_id", "spec_json,grid_json" },
 	{ "sweep_runs", "sweep_id,run_id", "point_json" },
 	{ "bench_latency", "invocation,label,n_ctx,phase", "samples_ms,kv_bytes,median_ms" },
+	{ "sample_layers", "run_id,sample_id,kind,layer", "heads,n_alive,kept,span_len,span_kept" },
+	{ "sample_spans", "run_id,sample_id,kind", "span_start,span_end" },
 };
 
 /* Writes "s.a = m.a AND s.b = m.b" (sep " AND ", op "=") or "s.a IS NOT m.a OR ..." for the

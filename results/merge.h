@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define MERGE_N_TABLES 9
+#define MERGE_N_TABLES 11
 
 struct merge_stats {
 	const char *table[MERGE_N_TABLES];   /* names, static */

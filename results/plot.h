@@ -77,6 +77,39 @@ int plot_sweep(const char *db, const struct sweep_query *q, const char *other, c
 	       const char *out, char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------
+// kvlab plot selection
+
+struct plot_selection_opts {
+	const char *dump;   /* JSON lines of kvlab run / generate --dump_selection */
+	const char *sample; /* NULL: the first block; else a sample id, or (no id matching) a 0-based block index */
+	const char *method; /* NULL: any method; else only its blocks (a run of several methods dumps one block each) */
+	const char *out;    /* F.png, F.svg or F.pdf; written atomically */
+	struct plot_labeler labels;
+};
+
+/* At most this many cache heads (panels) in one selection figure. */
+#define PLOT_SELECTION_MAX_HEADS 32
+
+/* What was drawn. */
+struct plot_selection_summary {
+	char sample[256], label[512]; /* the sample id ("" from kvlab generate); the method with its parameters */
+	int n_prompt, n_layer, heads;
+	long kv_rows;                 /* kv entries over layers and heads */
+	int n_ranges;                 /* boxes drawn for them (runs of consecutive positions) */
+	bool needle, propagated;      /* a needle span was shaded; propagated / re-prefilled rows were drawn */
+	int needle_start, needle_end;
+};
+
+/* Draws the kept positions of one prompt block of a --dump_selection file: x = token position,
+ * y = layer, one panel per cache head, a box per run of consecutive kept positions; the
+ * propagated (TSP, PyramidInfer) or re-prefilled (GemFilter) positions in a second colour above
+ * each layer's kv boxes; the needle's span shaded in every panel when the block has one. The
+ * title names the model, the method with its non-default parameters (o->labels), the sample and
+ * the counts. Errors name --dump (file:line), --sample/--method (with the block count) and
+ * gnuplot's message; the output is untouched on any failure. */
+int plot_selection(const struct plot_selection_opts *o, struct plot_selection_summary *sum, char *err, size_t errlen);
+
+// ----------------------------------------------------------------------------
 // kvlab plot tradeoff
 
 struct plot_tradeoff_opts {

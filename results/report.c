@@ -1,5 +1,5 @@
-/* kvlab report's dispatcher, the runs and selection tables, the row labels and the
- * per-method grid the paper tables share. See report.h. */
+/* kvlab report's dispatcher, the runs table, the row labels and the per-method grid the
+ * paper tables share. See report.h. */
 #include "results/report.h"
 
 #include <math.h>
@@ -122,48 +122,6 @@ int report_runs(struct store *s, const struct report_opts *o, struct table_list 
 out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(m);
-	return rc;
-}
-
-// ----------------------------------------------------------------------------
-// selection
-
-int report_selection(struct store *s, const struct report_opts *o, struct table_list *l, char *err, size_t errlen)
-{
-	sqlite3_stmt *q = NULL;
-	struct table *t;
-	int rc;
-	const char *sql =
-		"SELECT r.method, t.cut, COUNT(DISTINCT r.run_id), COUNT(*), SUM(t.n_cuts), SUM(t.n_inside), SUM(t.sum_tied)"
-		" FROM sample_ties t JOIN runs r ON r.run_id = t.run_id"
-		" WHERE r.kind = 'eval' AND (?1 IS NULL OR r.task LIKE ?1 || '%')"
-		" GROUP BY r.method, t.cut ORDER BY r.method, t.cut";
-	static const char *const cols[] = { "method", "cut", "runs", "samples", "cuts", "in_tie", "in_%", "mean_n_tied" };
-	if (table_list_add(l, &t, "Top-k cuts inside a group of tied scores (--tie_break decided those)"))
-		return oom(err, errlen);
-	for (int j = 0; j < 8; j++)
-		if (table_col_add(t, cols[j], j >= 2) < 0)
-			return oom(err, errlen);
-	if ((rc = store_query(s, sql, o->task_prefix, NULL, &q, "reading tie counts", err, errlen)))
-		return rc;
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		sqlite3_int64 cuts = sqlite3_column_int64(q, 4), inside = sqlite3_column_int64(q, 5);
-		int i = table_row_add(t);
-		if (i < 0 || table_set(t, i, 0, "%s", sqlite3_column_text(q, 0)) ||
-		    table_set(t, i, 1, "%s", sqlite3_column_text(q, 1)) || table_set(t, i, 2, "%d", sqlite3_column_int(q, 2)) ||
-		    table_set(t, i, 3, "%d", sqlite3_column_int(q, 3)) || table_set(t, i, 4, "%lld", (long long)cuts) ||
-		    table_set(t, i, 5, "%lld", (long long)inside) ||
-		    table_set_num(t, i, 6, cuts ? 100.0 * (double)inside / (double)cuts : 0.0, 2) ||
-		    table_set_num(t, i, 7, cuts ? (double)sqlite3_column_int64(q, 6) / (double)cuts : 0.0, 3)) {
-			rc = oom(err, errlen);
-			break;
-		}
-	}
-	if (!rc && t->n_row == 0 &&
-	    table_note(t, "(no tie counts%s%s: runs record them from this version on, for methods with top-k cuts)",
-		       o->task_prefix ? " for task " : "", o->task_prefix ? o->task_prefix : ""))
-		rc = oom(err, errlen);
-	sqlite3_finalize(q);
 	return rc;
 }
 

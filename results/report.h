@@ -20,7 +20,7 @@ enum report_table {
 	REPORT_NEEDLE,    /* per method: mean, by context length, by depth */
 	REPORT_BENCH,     /* latency and speedups over fullkv per method and context length */
 	REPORT_SWEEP,     /* a sweep pivoted on two axes */
-	REPORT_SELECTION  /* top-k tie summary */
+	REPORT_SELECTION  /* per-layer kept rows and needle recall, top-k tie summary */
 };
 
 /* Parses a --table name (runs, longbench, ruler, needle, bench, sweep, selection). */
@@ -49,8 +49,12 @@ int report_print(struct store *s, FILE *out, enum report_table which, const stru
  * mean main score ("score", else "overlap", else the first metric) as metric=mean, mean
  * prefill seconds and KV MiB kept. */
 int report_runs(struct store *s, const struct report_opts *o, struct table_list *l, char *err, size_t errlen);
-/* Per method and kind of top-k cut (table sample_ties): runs, samples, cuts, cuts inside a
- * tie group, their share and the mean n_tied per cut. */
+/* Layers down, methods (with their non-default parameters) across (table sample_layers): the
+ * mean KV rows kept per sample summed over cache heads and the needle-token recall (needle
+ * rows kept / needle tokens x heads), each with an "all" row; the same for propagated (TSP,
+ * PyramidInfer) and re-prefilled (GemFilter) tokens where runs have them; then per method and
+ * kind of top-k cut (table sample_ties): runs, samples, cuts, cuts inside a tie group, their
+ * share and the mean n_tied per cut. */
 int report_selection(struct store *s, const struct report_opts *o, struct table_list *l, char *err, size_t errlen);
 /* LongBench: one row per (model, method and parameters), one column per dataset in
  * LongBench's order, score x 100, Avg over the datasets of the row; LongBench-E buckets. */

@@ -42,6 +42,15 @@ static const struct {
 	{ "sample_ties", "sample_ties ("
 			 "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, cut TEXT NOT NULL, n_cuts INTEGER NOT NULL,"
 			 "  n_inside INTEGER NOT NULL, sum_tied INTEGER NOT NULL, PRIMARY KEY (run_id, sample_id, cut))" },
+	/* per-layer selection counts and the needle's span (added after sample_ties: a database
+	 * made before them gains them when a run opens it, and reads them as empty before) */
+	{ "sample_layers", "sample_layers ("
+			   "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, kind TEXT NOT NULL, layer INTEGER NOT NULL,"
+			   "  heads INTEGER NOT NULL, n_alive INTEGER NOT NULL, kept INTEGER NOT NULL, span_len INTEGER NOT NULL,"
+			   "  span_kept INTEGER NOT NULL, PRIMARY KEY (run_id, sample_id, kind, layer))" },
+	{ "sample_spans", "sample_spans ("
+			  "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, kind TEXT NOT NULL, span_start INTEGER NOT NULL,"
+			  "  span_end INTEGER NOT NULL, PRIMARY KEY (run_id, sample_id, kind))" },
 	{ "file_hashes", "file_hashes ("
 			 "  path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL,"
 			 "  PRIMARY KEY (path, size, mtime_ns))" },
@@ -534,6 +543,52 @@ static int put_ties(struct store *s, const char *run_id, const struct sample_row
 	return rc;
 }
 
+/* The sample's layer counts and span (inside store_sample_put's transaction, for a sample
+ * inserted now: rows left by a sample deleted by hand are stale and replaced). */
+static int put_layers(struct store *s, const char *run_id, const struct sample_row *row, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+	if (row->n_layers > 0) {
+		if (sqlite3_prepare_v2(s->db,
+				       "INSERT OR REPLACE INTO sample_layers (run_id, sample_id, kind, layer, heads, n_alive, kept, span_len,"
+				       " span_kept) VALUES (?,?,?,?,?,?,?,?,?)",
+				       -1, &q, NULL))
+			return store_err(s, "writing layer counts", err, errlen);
+		for (int i = 0; i < row->n_layers && !rc; i++) {
+			const struct store_layer *l = &row->layers[i];
+			sqlite3_reset(q);
+			sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(q, 2, row->sample_id, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(q, 3, l->kind, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int(q, 4, l->layer);
+			sqlite3_bind_int(q, 5, l->heads);
+			sqlite3_bind_int(q, 6, l->n_alive);
+			sqlite3_bind_int64(q, 7, l->kept);
+			sqlite3_bind_int(q, 8, l->span_len);
+			sqlite3_bind_int64(q, 9, l->span_kept);
+			if (sqlite3_step(q) != SQLITE_DONE)
+				rc = store_err(s, "writing layer counts", err, errlen);
+		}
+		sqlite3_finalize(q);
+		q = NULL;
+	}
+	if (!rc && row->span) {
+		if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO sample_spans (run_id, sample_id, kind, span_start, span_end) VALUES (?,?,?,?,?)",
+				       -1, &q, NULL))
+			return store_err(s, "writing the needle span", err, errlen);
+		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 2, row->sample_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 3, row->span->kind, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(q, 4, row->span->start);
+		sqlite3_bind_int(q, 5, row->span->end);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			rc = store_err(s, "writing the needle span", err, errlen);
+		sqlite3_finalize(q);
+	}
+	return rc;
+}
+
 int store_sample_put(struct store *s, const char *run_id, const struct sample_row *row, bool *inserted,
 		     char *err, size_t errlen)
 {
@@ -606,7 +661,7 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 		sqlite3_finalize(q);
 		q = NULL;
 	}
-	if (fresh && (rc = put_ties(s, run_id, row, err, errlen)))
+	if (fresh && ((rc = put_ties(s, run_id, row, err, errlen)) || (rc = put_layers(s, run_id, row, err, errlen))))
 		goto out_rollback;
 	/* the sample is done: its claim goes with the same transaction */
 	if (sqlite3_prepare_v2(s->db, "DELETE FROM claims WHERE run_id=?1 AND sample_id=?2", -1, &q, NULL)) {

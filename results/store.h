@@ -99,6 +99,24 @@ struct store_ties {
 	long long sum_tied;
 };
 
+/* One layer's selection counts in a sample's prefill (table sample_layers): the rows kept,
+ * summed over the cache heads, and how many of the needle's tokens were among them. */
+struct store_layer {
+	const char *kind;    /* "kv" (the layer's cache), "propagated" (TSP, PyramidInfer), "restart" (GemFilter) */
+	int layer;
+	int heads;           /* cache heads the rows are summed over (1 for propagated and restart) */
+	int n_alive;         /* tokens that entered the layer */
+	long long kept;      /* rows kept, summed over heads */
+	int span_len;        /* needle tokens in the prompt (0: no needle) */
+	long long span_kept; /* needle rows kept, summed over heads: recall = span_kept / (span_len * heads) */
+};
+
+/* A token span of a sample's prompt (table sample_spans): [start, end) in prompt positions. */
+struct store_span {
+	const char *kind;    /* "needle" */
+	int start, end;
+};
+
 struct sample_row {
 	const char *sample_id;
 	int idx;
@@ -115,9 +133,10 @@ struct sample_row {
 	int n_scores;
 	const struct store_ties *ties;  /* (n_ties,) optional: the kinds of cut the prefill made (table sample_ties) */
 	int n_ties;
+	const struct store_layer *layers; /* (n_layers,) optional: per-layer selection counts (table sample_layers) */
+	int n_layers;
+	const struct store_span *span;  /* optional: the needle's span in the prompt (table sample_spans) */
 };
-/* Writes one sample, its scores and tie counts in one transaction (all or nothing). A sample
- * already present is left as it is (*inserted = false). */
 /* What store_sample_claim found. */
 enum store_claim {
 	STORE_CLAIM_MINE,  /* not stored and not taken: this process now holds it */
@@ -129,6 +148,8 @@ enum store_claim {
  * one. store_sample_put releases the claim; a claim whose process died is taken over. */
 int store_sample_claim(struct store *s, const char *run_id, const char *sample_id, enum store_claim *out, char *err,
 		       size_t errlen);
+/* Writes one sample, its scores, tie counts, layer counts and span in one transaction (all or
+ * nothing). A sample already present is left as it is (*inserted = false). */
 int store_sample_put(struct store *s, const char *run_id, const struct sample_row *row, bool *inserted,
 		     char *err, size_t errlen);
 

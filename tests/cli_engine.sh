@@ -80,11 +80,19 @@ else
 		$K run --task needle --model $M --db "$tmp/cuda.db" --context_lengths 400 --depths 50 --backend cuda
 	check run_backend_cuda_should_leave_no_database test ! -e "$tmp/cuda.db"
 fi
-# --dtype: the CPU computes in fp32 only; bf16 there is refused naming both flags
-expect generate_should_refuse_dtype_bf16_on_cpu 1 "^kvlab: --dtype bf16: the cpu backend \(--backend cpu\) computes in fp32 only" -- \
-	$K generate --model $M --prompt hi --max_new_tokens 1 --dtype bf16
-expect bench_should_refuse_dtype_bf16_on_cpu 1 "^kvlab: --dtype bf16: the cpu backend \(--backend cpu\)" -- \
-	$K bench prefill --synthetic tiny --context_lengths 16 --db "$tmp/dtype.db" --dtype bf16 --backend cpu
+# --dtype bf16 on the cpu: the cpu-bf16 table where the CPU has AVX512-BF16 (what info
+# names and bench records), else refused naming the flag and the instruction set
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+	expect generate_should_run_on_cpu_with_dtype_bf16 0 "generated tokens: 1" -- \
+		$K generate --model $M --prompt "The capital of France is" --max_new_tokens 1 --threads 2 --dtype bf16
+	expect info_should_name_the_cpu_bf16_table 0 "^backend: +cpu-bf16 \(host memory, bf16 matrices; ops:" -- \
+		$K info --model $M --backend cpu --dtype bf16
+	expect bench_should_record_the_cpu_bf16_backend 0 "cpu-bf16" -- \
+		$K bench prefill --synthetic tiny --context_lengths 16 --methods fullkv --db "$tmp/dtype.db" --dtype bf16 --backend cpu --runs 1 --warmups 0
+else
+	expect generate_should_refuse_dtype_bf16_without_avx512_bf16 1 "^kvlab: --dtype bf16: bf16 on the cpu needs AVX512-BF16" -- \
+		$K generate --model $M --prompt hi --max_new_tokens 1 --dtype bf16
+fi
 expect generate_should_reject_an_unknown_dtype 1 "^kvlab: --dtype fp8: expected fp32 or bf16" -- \
 	$K generate --model $M --prompt hi --dtype fp8
 expect generate_should_run_on_cpu_with_dtype_fp32 0 "generated tokens: 1" -- \

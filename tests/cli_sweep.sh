@@ -31,6 +31,27 @@ if [ $rc = 0 ] && [ "$n_runs" = 4 ] && [ "$n_samples" = 20 ] && grep -q "4 point
 else
 	fail sweep_should_store_every_point_once_sharing_prefills "rc=$rc runs=$n_runs samples=$n_samples $(tail -2 "$tmp/ref.err")"
 fi
+# 1b. methods that keep the forward share one prefill across methods; tsp+X points of one
+# reduction share too; each point's samples equal what kvlab run stores for it alone
+$K sweep --model $T --db "$tmp/mix.db" "${TASK[@]}" --eviction_mode proportional \
+	--grid 'method=fullkv,snapkv,h2o,tova,none+streamingllm retain_rate=0.1,0.3' >/dev/null 2>"$tmp/mix.err"
+rc1=$?
+$K sweep --model $T --db "$tmp/mix.db" "${TASK[@]}" --eviction_mode proportional --tsp_idx 1 \
+	--grid 'method=tsp+snapkv,tsp+h2o,tsp+tova retain_rate=0.1,0.3' >/dev/null 2>"$tmp/mix2.err"
+rc2=$?
+$K run --model $T --db "$tmp/alone.db" "${TASK[@]}" --eviction_mode proportional --retain_rate 0.3 --method tova >/dev/null 2>&1
+$K run --model $T --db "$tmp/alone.db" "${TASK[@]}" --eviction_mode proportional --retain_rate 0.1 --tsp_idx 1 \
+	--method tsp+h2o >/dev/null 2>&1
+if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q "9 points in 2 units" "$tmp/mix.err" && grep -q "6 points in 1 units" "$tmp/mix2.err" &&
+	[ "$(q1 "$tmp/mix.db" "SELECT COUNT(*) FROM samples")" = 75 ] &&
+	[ -n "$(q1 "$tmp/alone.db" "SELECT 1 FROM samples LIMIT 1")" ] &&
+	[ "$(q1 "$tmp/alone.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples ORDER BY 1, 2")" = \
+	  "$(q1 "$tmp/mix.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples WHERE run_id IN
+	     ($(q1 "$tmp/alone.db" "SELECT group_concat(quote(run_id)) FROM runs")) ORDER BY 1, 2")" ]; then
+	ok sweep_should_share_prefills_across_methods_with_one_forward
+else
+	fail sweep_should_share_prefills_across_methods_with_one_forward "rc=$rc1/$rc2 $(grep -h points "$tmp/mix.err" "$tmp/mix2.err")"
+fi
 $K run --model $T --db "$tmp/ref.db" "${TASK[@]}" --method fastkv --eviction_mode proportional --tsp_idx 1 --retain_rate 0.3 \
 	>"$tmp/one.id" 2>"$tmp/one.err"
 if grep -q "0 samples stored now, 5 already present" "$tmp/one.err" &&

@@ -1,5 +1,6 @@
-/* The CPU backend table: OpenBLAS GEMM, OpenMP threads for the rest, host memory
- * (the memory slots stay NULL: the wrappers' malloc / memcpy fallbacks). */
+/* The CPU backend tables: "cpu" (OpenBLAS sgemm) and "cpu-bf16" (the AVX512-BF16 GEMM),
+ * OpenMP threads for the rest, host memory (the memory slots stay NULL: the wrappers'
+ * malloc / memcpy fallbacks). */
 #include <cblas.h> // openblas_set_num_threads
 #include <omp.h>
 
@@ -29,20 +30,24 @@ static void cpu_set_threads(int n)
 	openblas_set_num_threads(n);
 }
 
+#define CPU_COMMON_SLOTS                                                                                                 \
+	.set_threads = cpu_set_threads, .qmatvec = cpu_qmatvec, .rmsnorm = cpu_rmsnorm, .rope = cpu_rope,                \
+	.swiglu = cpu_swiglu, .add = cpu_add, .attn_causal = cpu_attn_causal, .attn_cached = cpu_attn_cached,            \
+	.attn_probs = cpu_attn_probs, .attn_colsum = cpu_attn_colsum, .qk_dots = cpu_qk_dots, .check = cpu_check,        \
+	.kv16 = true
+
 const struct backend_ops backend_cpu = {
 	.name = "cpu",
-	.set_threads = cpu_set_threads,
+	CPU_COMMON_SLOTS,
 	.matmul = cpu_matmul,
-	.qmatvec = cpu_qmatvec,
-	.rmsnorm = cpu_rmsnorm,
-	.rope = cpu_rope,
-	.swiglu = cpu_swiglu,
-	.add = cpu_add,
-	.attn_causal = cpu_attn_causal,
-	.attn_cached = cpu_attn_cached,
-	.attn_probs = cpu_attn_probs,
-	.attn_colsum = cpu_attn_colsum,
-	.qk_dots = cpu_qk_dots,
-	.check = cpu_check,
-	.kv16 = true,
+};
+
+/* Matrices in bf16 (engine/cpu/gemm_bf16.c); decode's block-quantised products stay as
+ * they are (qmatvec), so bf16 reaches the prefill GEMMs and matrices without a packed copy. */
+const struct backend_ops backend_cpu_bf16 = {
+	.name = "cpu-bf16",
+	CPU_COMMON_SLOTS,
+	.matmul = cpu_matmul_bf16,
+	.prepare = cpu_prepare_bf16,
+	.dtype = "bf16",
 };

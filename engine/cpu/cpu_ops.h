@@ -5,6 +5,14 @@
 #include "engine/backend.h"
 
 void cpu_matmul(float *y, const float *x, const float *w, int T, int in, int out);
+/* matmul with W rounded to bf16 (packed once per matrix, see bf16_weights.c) and x rounded
+ * per call, fp32 accumulation (AVX512-BF16; the backend is handed out only where it runs). */
+void cpu_matmul_bf16(float *y, const float *x, const float *w, int T, int in, int out);
+/* The cpu-bf16 prepare slot: KV_EUNSUP without AVX512-BF16; drops the bf16 copies of
+ * matrices outside m's weights. */
+int cpu_prepare_bf16(const struct model *m, char *err, size_t errlen);
+/* Frees every bf16 copy (they are otherwise kept until the process ends). */
+void cpu_bf16_release(void);
 void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n);
 void cpu_rmsnorm(float *y, const float *x, const float *w, int T, int E, float eps);
 void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq);
