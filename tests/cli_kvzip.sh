@@ -96,3 +96,17 @@ if needle --method kvzip >"$tmp/run.out" 2>"$tmp/run.err" &&
 else
 	fail run_needle_should_store_kvzip_and_tsp_kvzip "run failed: $(tail -3 "$tmp/run.err")"
 fi
+
+# kvpress's own protocol (--protocol context_first): the context alone is prefilled,
+# reconstructed and cut, then the question extends the cut cache; half the entries go
+cf() { $K run --model $M --task needle --context_lengths 300 --depths 50 --threads 2 --protocol context_first \
+	--db "$tmp/cf.db" "$@"; }
+cf --method fullkv >/dev/null 2>"$tmp/cf.err" && cf --method kvzip --compression_ratio 0.5 >/dev/null 2>>"$tmp/cf.err"
+rc=$?
+if [ $rc -eq 0 ] && $K report --db "$tmp/cf.db" >"$tmp/cf.rep" 2>&1 &&
+	awk -F'|' '$4 ~ /fullkv/ { f = $(NF-1) } $4 ~ /kvzip/ { z = $(NF-1) }
+		END { r = z / f; exit !(f > 0 && r > 0.45 && r < 0.55) }' "$tmp/cf.rep"; then
+	ok context_first_kvzip_should_cut_the_context_before_the_question
+else
+	fail context_first_kvzip_should_cut_the_context_before_the_question "$(tail -3 "$tmp/cf.err"; cat "$tmp/cf.rep" 2>/dev/null | tail -4)"
+fi
