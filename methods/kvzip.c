@@ -28,9 +28,10 @@
  * keeps everything without replaying. Without it the shared flags decide: proportional
  * CR = 1 - retain_rate; constant keeps, in total, every head's min(length,
  * max_capacity_prompts) (the same cut, n_pruned = entries - that).
- * Where kvlab differs in protocol: kvpress compresses the context before the question
- * arrives; a kvlab run prefills the whole prompt (question and the template's closing
- * turn included), so the replayed "context" is everything after the prefix. Composed
+ * Protocol: kvpress compresses the context before the question arrives, as kvlab's
+ * --protocol context_first does (engine/gen_context.c runs this step on the context); under
+ * the default protocol the prefill holds the whole prompt (question and the template's
+ * closing turn included), so the replayed "context" is everything after the prefix. Composed
  * after TSP (tsp+kvzip), the cache holds fewer entries in the later layers; chunks are
  * ranges of positions and the cut ranks the entries held. Ties at the cut follow
  * --tie_break over (layer, head, entry) order. Arithmetic: the logits by the CPU
