@@ -319,6 +319,8 @@ int cmd_generate(int argc, char **argv)
 			rep.stats.bytes / 1048576.0, rep.stats.bytes);
 	fprintf(stderr, "generated tokens: %d\n", st.n_generated);
 	fprintf(stderr, "prefill: %.2f s, %.1f tok/s\n", st.prefill_s, st.prefill_s > 0 ? st.n_prompt / st.prefill_s : 0.0);
+	if (st.recon_s > 0)
+		fprintf(stderr, "of which reconstruction (the method's second forward): %.2f s\n", st.recon_s);
 	if (st.n_generated > 1)
 		fprintf(stderr, "decode: %.2f s, %.2f tok/s\n", st.decode_s, (st.n_generated - 1) / st.decode_s);
 	ret = 0;

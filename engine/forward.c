@@ -7,10 +7,12 @@
  * T = tokens, E = n_embd, H = n_head, Hkv = n_head_kv, D = head_dim, F = n_ff, V = n_vocab */
 #include "engine/forward.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/backend.h" // bk_* wrappers, backend_cpu
+#include "engine/cpu/cpu_ops.h" // cpu_softmax_row (the replay's host path)
 #include "base/errors.h"  // kv_errf
 #include "engine/kvcache.h" // kv_cache_*
 #include "engine/model.h"   // struct model
@@ -573,6 +575,184 @@ int fwd_prefill_shared(struct fwd_session *const *ss, int ns, const int32_t *ids
 		ss[i]->decode_step = 0;
 out_free:
 	pf_free(&p);
+	return rc;
+}
+
+// ----------------------------------------------------------------------------
+// replay: tokens forwarded through a filled cache without staying in it (KVzip's
+// context reconstruction; engine/reconstruct.c drives it)
+
+/* replay_attn on a host fp32 cache, per query head as two GEMMs: scores (R, n) = q k^T /
+ * sqrt(D) over the head's n = len0 + R entries, the causal softmax (row i sees len0 + i + 1
+ * entries; the CPU backend's vectorised row softmax), att = P v. Scratch: qh (R, D), p (R, n), vt (D, n), oh (R, D). */
+static int replay_attn_gemm(struct fwd_session *s, int l, const int *len0, const float *q, float *att, int R)
+{
+	const struct kv_layer *L = &s->cache->layers[l];
+	const struct backend_ops *be = s->be;
+	int H = s->shape.n_head, D = s->shape.head_dim, nmax = 0;
+	for (int h = 0; h < L->n_head; h++)
+		nmax = len0[h] + R > nmax ? len0[h] + R : nmax;
+	float *qh = malloc(sizeof(float) * ((size_t)R * D * 2 + (size_t)R * nmax + (size_t)D * nmax));
+	if (!qh)
+		return -1;
+	float *oh = qh + (size_t)R * D, *p = oh + (size_t)R * D, *vt = p + (size_t)R * nmax;
+	float scale = 1.0f / sqrtf((float)D);
+	for (int hq = 0; hq < H; hq++) {
+		int h = (int)((long)hq * L->n_head / H), n = len0[h] + R; /* the cache head query head hq reads */
+		const float *k = L->k + (size_t)h * L->cap * D, *v = L->v + (size_t)h * L->cap * D;
+		for (int i = 0; i < R; i++)
+			memcpy(qh + (size_t)i * D, q + ((size_t)i * H + hq) * D, sizeof(float) * (size_t)D);
+		bk_matmul(be, p, qh, k, R, D, n);
+		for (int i = 0; i < R; i++) {
+			float *row = p + (size_t)i * n;
+			int vis = len0[h] + i + 1;
+			for (int j = 0; j < vis; j++)
+				row[j] *= scale;
+			cpu_softmax_row(row, vis, n);
+		}
+		for (int j = 0; j < n; j++)
+			for (int d = 0; d < D; d++)
+				vt[(size_t)d * n + j] = v[(size_t)j * D + d];
+		bk_matmul(be, oh, p, vt, R, n, D);
+		for (int i = 0; i < R; i++)
+			memcpy(att + ((size_t)i * H + hq) * D, oh + (size_t)i * D, sizeof(float) * (size_t)D);
+	}
+	free(qh);
+	return 0;
+}
+
+/* Layer l's attention for the R replayed rows, whose K/V were appended to the cache
+ * after len0[h] entries per head: row i reads each head's first len0[h] + i + 1 entries.
+ * Host fp32 caches by GEMMs (replay_attn_gemm), others one decode attention per row. */
+static void replay_attn(struct fwd_session *s, int l, const int *len0, const float *q, float *att, int R)
+{
+	const struct kv_layer *L = &s->cache->layers[l];
+	int H = s->shape.n_head, D = s->shape.head_dim;
+	if (bk_host_memory(s->be) && s->cache->dtype == KV_DTYPE_F32 && replay_attn_gemm(s, l, len0, q, att, R) == 0)
+		return;
+	for (int i = 0; i < R; i++) {
+		for (int h = 0; h < L->n_head; h++) {
+			size_t at = (size_t)h * L->cap * D;
+			s->views[h] = (struct attn_kv_view){ .n = len0[h] + i + 1, .ld = D, .dtype = s->cache->dtype };
+			if (s->cache->dtype == KV_DTYPE_F32) {
+				s->views[h].k = L->k + at;
+				s->views[h].v = L->v + at;
+			} else {
+				s->views[h].kh = L->kh + at;
+				s->views[h].vh = L->vh + at;
+			}
+		}
+		bk_attn_cached(s->be, att + (size_t)i * H * D, q + (size_t)i * H * D, s->views, L->n_head, H, D);
+	}
+}
+
+/* Hands layer l of a replay to on_layer: the replayed q/k and the cache's first len0[h]
+ * entries per head, in host memory (hq, hk: (R, H*D), (R, Hkv*D); ck: (n_head, cs, D)
+ * scratch, cs >= every head's length, used when the cache is not host fp32). */
+static int replay_report(struct fwd_session *s, int l, const int *len0, const float *q, const float *k, int R,
+			 float *hq, float *hk, float *ck, int cs, const float **ckp, const int32_t **cpp,
+			 int (*on_layer)(void *ctx, const struct kv_replay_layer *v, char *err, size_t errlen), void *ctx,
+			 char *err, size_t errlen)
+{
+	const struct kv_layer *L = &s->cache->layers[l];
+	int H = s->shape.n_head, Hkv = s->shape.n_head_kv, D = s->shape.head_dim;
+	bool direct = s->cache->dtype == KV_DTYPE_F32 && bk_host_memory(s->be);
+	bk_download(s->be, hq, q, sizeof(float) * (size_t)R * H * D);
+	bk_download(s->be, hk, k, sizeof(float) * (size_t)R * Hkv * D);
+	for (int h = 0; h < L->n_head; h++) {
+		cpp[h] = L->pos + (size_t)h * L->cap;
+		if (direct) {
+			ckp[h] = L->k + (size_t)h * L->cap * D;
+		} else {
+			kv_cache_read_head(s->cache, l, h, ck + (size_t)h * cs * D, NULL);
+			ckp[h] = ck + (size_t)h * cs * D;
+		}
+	}
+	struct kv_replay_layer v = { .shape = &s->shape, .layer = l, .n = R, .q = hq, .k = hk, .n_cache_heads = L->n_head,
+				     .len = len0, .ck = ckp, .cpos = cpp };
+	return on_layer(ctx, &v, err, errlen);
+}
+
+int fwd_replay(struct fwd_session *s, const int32_t *ids, int R,
+	       int (*on_layer)(void *ctx, const struct kv_replay_layer *v, char *err, size_t errlen), void *ctx,
+	       char *err, size_t errlen)
+{
+	const struct model *m = s->m;
+	const struct model_config *c = &m->cfg;
+	const struct backend_ops *be = s->be;
+	int E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, F = c->n_ff, rc;
+	size_t RE = (size_t)R * E, RHD = (size_t)R * H * D, RKD = (size_t)R * Hkv * D;
+	size_t fc = (size_t)(R < FFN_CHUNK ? R : FFN_CHUNK);
+	if (R <= 0)
+		return kv_errf(err, errlen, KV_EINVAL, "replay needs at least one token");
+	if ((rc = check_ids(m, ids, R, err, errlen)))
+		return rc;
+	if (kv_cache_entries(s->cache, 0) == 0)
+		return kv_errf(err, errlen, KV_EINVAL, "replay needs a prefilled session");
+	bk_set_threads(be, s->n_threads);
+	int cap = 0;
+	for (int l = 0; l < c->n_layer; l++)
+		cap = s->cache->layers[l].cap > cap ? s->cache->layers[l].cap : cap;
+	cap += R;
+	/* backend: x, xn, tmp (R, E), q, att (R, H*D), k, v (R, Hkv*D), g, u (fc, F) */
+	float *buf = bk_alloc(be, sizeof(float) * (3 * RE + 2 * RHD + 2 * RKD + 2 * fc * F));
+	/* host: positions, identity rows, len0, q/k copies, widened keys, head pointers */
+	int32_t *pos = malloc(sizeof(int32_t) * (size_t)R), *rows = malloc(sizeof(int32_t) * (size_t)cap);
+	int *len0 = malloc(sizeof(int) * (size_t)H);
+	float *hq = malloc(sizeof(float) * (RHD + RKD)), *ck = malloc(sizeof(float) * (size_t)H * cap * D);
+	const float **ckp = malloc(sizeof(*ckp) * (size_t)H);
+	const int32_t **cpp = malloc(sizeof(*cpp) * (size_t)H);
+	if (!buf || !pos || !rows || !len0 || !hq || !ck || !ckp || !cpp) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for a %d-token replay", R);
+		goto out;
+	}
+	float *x = buf, *xn = x + RE, *tmp = xn + RE, *q = tmp + RE, *att = q + RHD, *k = att + RHD, *v = k + RKD;
+	float *g = v + RKD, *u = g + fc * F;
+	for (int i = 0; i < R; i++)
+		pos[i] = s->next_pos + i;
+	for (int i = 0; i < cap; i++)
+		rows[i] = i;
+	bk_embed(be, x, m->tok_embd, ids, R, E, c->n_vocab);
+	for (int l = 0; l < c->n_layer; l++) {
+		const struct layer_weights *w = &m->layers[l];
+		const struct kv_layer *L = &s->cache->layers[l];
+		bk_rmsnorm(be, xn, x, w->attn_norm, R, E, c->norm_eps);
+		const struct prod qkv[] = { { q, w->wq, &w->q[QW_Q], H * D }, { k, w->wk, &w->q[QW_K], Hkv * D },
+					    { v, w->wv, &w->q[QW_V], Hkv * D } };
+		mm(be, xn, R, E, qkv, 3);
+		bk_rope(be, q, H * D, pos, R, H, D, m->rope_inv_freq);
+		bk_rope(be, k, Hkv * D, pos, R, Hkv, D, m->rope_inv_freq);
+		for (int h = 0; h < L->n_head; h++)
+			len0[h] = L->len[h];
+		if ((rc = kv_cache_append(s->cache, l, k, v, Hkv * D, pos, R, Hkv, err, errlen)))
+			goto out;
+		replay_attn(s, l, len0, q, att, R);
+		rc = replay_report(s, l, len0, q, k, R, hq, hq + RHD, ck, cap, ckp, cpp, on_layer, ctx, err, errlen);
+		/* the replayed entries leave the cache again, whatever on_layer said */
+		for (int h = 0; h < L->n_head; h++) {
+			char e2[256];
+			int r2 = kv_cache_keep(s->cache, l, h, rows, len0[h], e2, sizeof(e2));
+			if (r2 && !rc)
+				rc = kv_errf(err, errlen, r2, "%s", e2);
+		}
+		if (rc)
+			goto out;
+		mm(be, att, R, H * D, &(struct prod){ tmp, w->wo, &w->q[QW_O], E }, 1);
+		bk_add(be, x, tmp, RE);
+		bk_rmsnorm(be, xn, x, w->ffn_norm, R, E, c->norm_eps);
+		ffn(be, c, w, tmp, xn, R, g, u);
+		bk_add(be, x, tmp, RE);
+	}
+	rc = bk_check(be, err, errlen);
+out:
+	bk_free(be, buf);
+	free(pos);
+	free(rows);
+	free(len0);
+	free(hq);
+	free(ck);
+	free(ckp);
+	free(cpp);
 	return rc;
 }
 

@@ -96,6 +96,15 @@ int fwd_prefill(struct fwd_session *s, const int32_t *ids, int n, bool all_rows,
 int fwd_prefill_shared(struct fwd_session *const *ss, int ns, const int32_t *ids, int n, bool all_rows, float *logits,
 		       char *err, size_t errlen);
 
+/* Runs ids[0..R) at positions s->next_pos.. through s's prefilled cache, each token
+ * attending to every cached entry and causally to the replayed tokens before it, and
+ * calls on_layer(ctx, ...) per layer once the layer's attention ran (struct
+ * kv_replay_layer, host memory, borrowed for the call); the replayed entries are dropped
+ * from the cache again and next_pos is unchanged. Stops at on_layer's first error. */
+int fwd_replay(struct fwd_session *s, const int32_t *ids, int R,
+	       int (*on_layer)(void *ctx, const struct kv_replay_layer *v, char *err, size_t errlen), void *ctx,
+	       char *err, size_t errlen);
+
 /* Decodes one token at position s->next_pos (then advances it), appending its K/V
  * to the cache (the policy may evict after each layer); writes logits (V,). */
 int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size_t errlen);

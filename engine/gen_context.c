@@ -13,6 +13,7 @@
 #include "engine/backend.h" // backend_cpu
 #include "engine/extend.h"  // fwd_extend
 #include "engine/forward.h" // fwd_session_*, fwd_prefill_shared, fwd_decode, fwd_trace_ties
+#include "engine/reconstruct.h" // fwd_after_prefill
 #include "engine/kvcache.h" // kv_cache_bytes, kv_cache_truncate
 #include "engine/model.h"   // struct model
 
@@ -113,6 +114,9 @@ int gen_context_prefill(const struct model *m, const int32_t *ids, int n_ids, co
 	if ((rc = fwd_prefill_shared(c->s, n_o, ids, n_ids, false, logits, err, errlen)))
 		goto out_fail;
 	double dt = kv_clock_s() - t0;
+	for (int i = 0; i < n_o; i++) /* a second look at the filled cache (KVzip) compresses the context too */
+		if ((rc = fwd_after_prefill(c->s[i], ids, n_ids, &c->base[i].recon_s, err, errlen)))
+			goto out_fail;
 	int stride = len0_stride(c);
 	if (!(c->len0 = malloc(sizeof(int) * (size_t)stride * (size_t)n_o))) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for a compressed context");
@@ -121,7 +125,7 @@ int gen_context_prefill(const struct model *m, const int32_t *ids, int n_ids, co
 	for (int i = 0; i < n_o; i++) {
 		struct gen_stats *b = &c->base[i];
 		b->n_prompt = n_ids;
-		b->prefill_s = dt;
+		b->prefill_s = dt + b->recon_s;
 		b->kv_bytes_prefill = kv_cache_bytes(c->s[i]->cache);
 		fwd_trace_ties(&c->s[i]->trace, &b->ties_kv, &b->ties_prop, &b->ties_restart);
 		snapshot(c, i, stride);
@@ -152,6 +156,7 @@ static int answer_member(struct gen_context *c, int i, const int32_t *q, int n_q
 	*st = c->base[i];
 	st->n_prompt = c->n_ids + n_q;
 	st->prefill_s = c->n_answered == 0 ? c->base[i].prefill_s : 0.0;
+	st->recon_s = c->n_answered == 0 ? c->base[i].recon_s : 0.0; /* KVzip's reconstruction, paid with the context */
 	*n = 0;
 	if (o->max_new_tokens == 0)
 		return 0;

@@ -10,6 +10,7 @@
 #include "engine/forward.h"   // fwd_session_*
 #include "engine/kvcache.h"   // kv_cache_bytes
 #include "engine/model.h"     // struct model
+#include "engine/reconstruct.h" // fwd_after_prefill
 #include "engine/tokenizer.h" // tok_eos_ids
 
 int32_t gen_argmax(const float *x, int n)
@@ -100,9 +101,12 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 							     : gen_argmax(logits, m->cfg.n_vocab);
 		}
 		double t1 = kv_clock_s();
+		for (int a = 0; a < n_act; a++) /* a second look at the filled cache (KVzip), each member its own */
+			if ((rc = fwd_after_prefill(s[a], prompt, n_prompt, &stats[act[a]].recon_s, err, errlen)))
+				goto out_free;
 		for (int a = 0; a < n_act; a++) {
 			int i = act[a];
-			stats[i].prefill_s = t1 - t0;
+			stats[i].prefill_s = t1 - t0 + stats[i].recon_s;
 			stats[i].kv_bytes_prefill = kv_cache_bytes(s[a]->cache);
 			fwd_trace_ties(&s[a]->trace, &stats[i].ties_kv, &stats[i].ties_prop, &stats[i].ties_restart);
 			if (o[i]->on_prefill)

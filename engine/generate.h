@@ -32,7 +32,8 @@ struct gen_opts {
 struct gen_stats {
 	int n_prompt;
 	int n_generated;
-	double prefill_s;     /* time to first token */
+	double prefill_s;     /* time to first token, then the method's step after the prefill (recon_s) included */
+	double recon_s;       /* of prefill_s: the step after the prefill (KVzip's context reconstruction), 0 = none */
 	double decode_s;      /* time for the remaining tokens */
 	size_t kv_bytes_prefill; /* K+V bytes held right after prefill */
 	struct fwd_tie_stats ties_kv, ties_prop, ties_restart; /* the prefill's top-k cuts (fwd_trace_ties) */

@@ -16,3 +16,16 @@ int kv_policy_decode_layer(const struct kv_policy *p, const struct kv_decode_vie
 		return 0;
 	return p->m->decode_layer(p->state, v, d, err, errlen);
 }
+
+int kv_policy_after_prefill(const struct kv_policy *p, const struct kv_session_view *v, struct kv_decision *d,
+			    char *err, size_t errlen)
+{
+	if (!kv_policy_has_after_prefill(p))
+		return 0;
+	return p->m->after_prefill(p->state, v, d, err, errlen);
+}
+
+bool kv_policy_has_after_prefill(const struct kv_policy *p)
+{
+	return p && p->m && p->m->after_prefill;
+}

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 struct backend_ops;
+struct tokenizer;   /* engine/tokenizer.h */
+struct chat_format; /* engine/chat.h */
 
 struct kv_shape {
 	int n_layer, n_head, n_head_kv, head_dim, n_embd;
@@ -81,6 +83,43 @@ struct kv_decode_view {
 	const int32_t *const *cpos;  /* (n_cache_heads,) -> (len[h],) original positions */
 };
 
+/* One layer of the cache during a replay (kv_session_view.replay): the replayed tokens'
+ * queries and keys, and the entries the layer held before the replay. All host memory,
+ * borrowed for the duration of the callback. R = replayed tokens. */
+struct kv_replay_layer {
+	const struct kv_shape *shape;
+	int layer;
+	int n;                       /* R */
+	const float *q;              /* (R, H*D) post-RoPE queries of the replayed tokens */
+	const float *k;              /* (R, Hkv*D) their post-RoPE keys */
+	int n_cache_heads;           /* heads held by this layer's cache */
+	const int *len;              /* (n_cache_heads,) entries per head (the replay's own excluded) */
+	const float *const *ck;      /* (n_cache_heads,) -> (len[h], D) cached keys */
+	const int32_t *const *cpos;  /* (n_cache_heads,) -> (len[h],) their original positions */
+};
+
+/* The session after its prefill, as after_prefill sees it; borrowed for that call. */
+struct kv_session_view {
+	const struct kv_shape *shape;
+	const struct tokenizer *tok;     /* the model's tokenizer, NULL for tokenizer-less models */
+	const struct chat_format *chat;  /* the model's chat format (CHAT_NONE: no template) */
+	const char *bos_text;            /* the BOS token's text, "" when none (chat_render_user's bos) */
+	const int32_t *ids;              /* (N,) the prompt as prefilled */
+	int n_ids;                       /* N */
+	int32_t next_pos;                /* position the first replayed token takes */
+	int stride;                      /* row stride of d[l].keep: >= every head's length */
+	const int *n_cache_heads;        /* (L,) heads held per layer */
+	const int *const *len;           /* (L,) -> (n_cache_heads[l],) entries per head (kept current across replays) */
+	const int32_t *const *const *pos; /* (L,) -> (n_cache_heads[l],) -> (len,) original positions (kept current across replays) */
+	/* Runs ids[0..n) at positions next_pos.. through the model, each attending to the whole
+	 * cache and causally to the replayed tokens before it, and calls on_layer(ctx, ...)
+	 * after each layer's keys exist; the replayed tokens are not kept in the cache. */
+	int (*replay)(void *eng, const int32_t *ids, int n,
+		      int (*on_layer)(void *ctx, const struct kv_replay_layer *l, char *err, size_t errlen), void *ctx,
+		      char *err, size_t errlen);
+	void *eng;                       /* replay's first argument */
+};
+
 struct kv_param_def; /* methods/params.h */
 
 struct kv_method {
@@ -106,6 +145,12 @@ struct kv_method {
 	bool gen_extra_token; /* where the driver says so (LongBench): max_gen + 1 tokens, the first unconditional, prediction stripped */
 	/* required: NULL-terminated table of the parameters init takes (methods/params.h). */
 	const struct kv_param_def *const *params;
+	/* optional, NULL = nothing after the prefill: once the prefill has filled the cache,
+	 * may replay tokens through it (v->replay: a second forward, KVzip's context
+	 * reconstruction) and returns per layer in d[l] (d[l].keep rows index the layer's
+	 * cache heads, row stride v->stride, ascending) the entries each head keeps; leave
+	 * d[l].keep_all true to keep the layer. engine/reconstruct.c calls it. */
+	int (*after_prefill)(void *state, const struct kv_session_view *v, struct kv_decision *d, char *err, size_t errlen);
 };
 
 /* A method instance: interface + opaque state. */
@@ -119,6 +164,10 @@ int kv_policy_prefill_layer(const struct kv_policy *p, const struct kv_layer_vie
 			    char *err, size_t errlen);
 int kv_policy_decode_layer(const struct kv_policy *p, const struct kv_decode_view *v, struct kv_decision *d,
 			   char *err, size_t errlen);
+int kv_policy_after_prefill(const struct kv_policy *p, const struct kv_session_view *v, struct kv_decision *d,
+			    char *err, size_t errlen);
+/* Does p have an after_prefill step (a second look at the filled cache)? */
+bool kv_policy_has_after_prefill(const struct kv_policy *p);
 
 // ----------------------------------------------------------------------------
 // services the engine offers methods during prefill_layer, run by the view's backend

@@ -1,7 +1,7 @@
 /* Composed methods, --method REDUCTION+RETENTION (design.md, "The method contract"): a
  * context-reduction half (none, tsp, gemfilter, pyramidinfer) decides which tokens go on
  * (prop) or restart, and a KV-retention half (full, snapkv, h2o, streamingllm, adakv,
- * pyramidkv, tova, expected_attention) decides
+ * pyramidkv, tova, expected_attention, kvzip) decides
  * which rows each layer's cache keeps, both on the same layer view; each half is the
  * method it names, built from the flags its own table takes.
  *
@@ -18,6 +18,8 @@
  *   pyramidinfer). PyramidInfer's decode reads rows recorded for the uncompressed layers,
  *   so under a compressing retention it does not run.
  * - Prompt protocol: the larger prompt cap of the halves, the extra token if either asks.
+ * - A retention that cuts after the prefill (kvzip: after_prefill) gets that step; it composes
+ *   with none and tsp, and gemfilter / pyramidinfer before it are refused (compose_init says why).
  * - describe: {"method":"A+B","reduction":{...},"retention":{...}}.
  * Ownership: the composed kv_methods are static, built once at the first lookup
  * (pthread_once) and borrowed for the life of the process, like kv_methods[]. */
@@ -43,7 +45,7 @@ static const struct half reductions[] = {
 static const struct half retentions[] = {
 	{ "full", &fullkv_method }, { "snapkv", &snapkv_method }, { "h2o", &h2o_method },
 	{ "streamingllm", &streamingllm_method }, { "adakv", &adakv_method }, { "pyramidkv", &pyramidkv_method },
-	{ "tova", &tova_method }, { "expected_attention", &expected_attention_method },
+	{ "tova", &tova_method }, { "expected_attention", &expected_attention_method }, { "kvzip", &kvzip_method },
 };
 
 #define N_RED ((int)(sizeof(reductions) / sizeof(reductions[0])))
@@ -112,6 +114,18 @@ static int compose_init(const struct composed *c, const char *const *keys, const
 	for (int i = 0; i < n; i++)
 		if (!kv_param_find(c->params, keys[i]))
 			return kv_errf(err, errlen, KV_EINVAL, "--%s: not a parameter of %s", keys[i], c->name);
+	/* a cut after the prefill (KVzip) follows only reductions that keep the prompt's positions and
+	 * leave the cache alone afterwards */
+	if (c->ret->after_prefill && c->red == &gemfilter_method)
+		return kv_errf(err, errlen, KV_EINVAL,
+			       "--method %s: GemFilter re-prefills a filtered prompt at new positions, so the context %s "
+			       "replays is not what the cache holds; use none+%s or tsp+%s", c->name, c->ret->name, c->ret->name,
+			       c->ret->name);
+	if (c->ret->after_prefill && c->red == &pyramidinfer_method)
+		return kv_errf(err, errlen, KV_EINVAL,
+			       "--method %s: PyramidInfer compresses the cache itself and evicts at decode from rows it "
+			       "recorded at the prefill, which a later cut by %s would invalidate; use none+%s or tsp+%s", c->name,
+			       c->ret->name, c->ret->name, c->ret->name);
 	struct compose_state *st = calloc(1, sizeof(*st));
 	int rc;
 	if (!st)
@@ -154,6 +168,13 @@ static int compose_decode_layer(void *state, const struct kv_decode_view *v, str
 	if (st->ret.m->decode_layer)
 		return kv_policy_decode_layer(&st->ret, v, d, err, errlen);
 	return kv_policy_decode_layer(&st->red, v, d, err, errlen); /* only set when the retention is full */
+}
+
+static int compose_after_prefill(void *state, const struct kv_session_view *v, struct kv_decision *d, char *err,
+				 size_t errlen)
+{
+	struct compose_state *st = state;
+	return kv_policy_after_prefill(&st->ret, v, d, err, errlen);
 }
 
 static void compose_describe(const void *state, char *buf, size_t len)
@@ -224,6 +245,7 @@ static void build_all(void)
 				.prefill_layer = compose_prefill_layer,
 				.decode_layer = ret->decode_layer || red_decode ? compose_decode_layer : NULL,
 				.describe = compose_describe,
+				.after_prefill = ret->after_prefill ? compose_after_prefill : NULL,
 				.prompt_cap = cap_a > cap_b ? cap_a : cap_b,
 				.gen_extra_token = (red && red->gen_extra_token) || ret->gen_extra_token,
 				.params = c->params,

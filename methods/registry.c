@@ -12,6 +12,7 @@ const struct kv_method *const kv_methods[] = {
 	&fullkv_method, &fastkv_method, &gemfilter_method, &snapkv_method,
 	&streamingllm_method, &h2o_method, &pyramidinfer_method,
 	&adakv_method, &pyramidkv_method, &tova_method, &expected_attention_method, /* kvpress 0.5.5 retention (issue 23) */
+	&kvzip_method, /* kvpress 0.5.5 KVzip: context reconstruction after the prefill (issue 23) */
 	NULL,
 };
 

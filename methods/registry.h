@@ -14,6 +14,7 @@
 extern const struct kv_method fullkv_method, fastkv_method, gemfilter_method, snapkv_method, streamingllm_method,
 	h2o_method, pyramidinfer_method;
 extern const struct kv_method adakv_method, pyramidkv_method, tova_method, expected_attention_method; /* kvpress 0.5.5 retention */
+extern const struct kv_method kvzip_method; /* kvpress 0.5.5 KVzip (after_prefill: a second forward) */
 
 /* NULL-terminated table of every method. */
 extern const struct kv_method *const kv_methods[];
@@ -23,7 +24,7 @@ extern const struct kv_method *const kv_methods[];
 
 /* Borrowed (static, built at the first call, for the process's life): the composed
  * method named name (REDUCTION one of none, tsp, gemfilter, pyramidinfer; RETENTION one
- * of full, fullkv, snapkv, h2o, streamingllm, adakv, pyramidkv, tova, expected_attention), or NULL. Every table lookup below falls
+ * of full, fullkv, snapkv, h2o, streamingllm, adakv, pyramidkv, tova, expected_attention, kvzip), or NULL. Every table lookup below falls
  * back to it, so composed names work wherever a method name does. */
 const struct kv_method *kv_compose_find(const char *name);
 /* For a composed method: sets its reduction half (NULL: none) and retention half and

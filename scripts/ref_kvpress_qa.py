@@ -23,14 +23,16 @@ the kept positions written are those rows.
 KVzip: kvpress's KVzipPress on the prompt it expects, the chat template's prefix (SmolLM2's
 system turn and "<|im_start|>user\n": prefix_length tokens, never scored) followed by the
 essay tokens. Its context manager reloads the tokenizer from model.config.name_or_path,
-so the GGUF's tokenizer is saved to a temporary folder first; compress_post refuses eager
-attention, so the KVzip run uses sdpa. KVzip prefills, then replays "Repeat the previous
+which a GGUF-loaded model lacks, so kvzip_press hands it the GGUF's tokenizer (a saved and
+reloaded copy would tokenize spaces as id 0); compress_post refuses eager attention, so the
+KVzip run uses sdpa. KVzip prefills, then replays "Repeat the previous
 context exactly." + the chat suffix + the context through the cache (a second forward),
 keeps the max attention each context position gets from the replayed queries (over the
 group's query heads), ranks all layers and heads together (layerwise=False) and masks the
 lowest compression_ratio of them: kept counts differ between layers and heads. The file's
-cases carry kvzip_prefix=<prefix_length>. kvlab has no KVzip method yet (see the kvpB
-report), so tests/golden/kvpress_kvzip.bin is not committed; this writes it.
+cases carry kvzip_prefix=<prefix_length> (methods/kvzip.c's --kvzip_prefix); the golden is
+tests/golden/kvpress_kvzip.bin, compared by tests/test_kvpress_qa (the counts per head may
+move inside the band, since the cut is global; the total may not).
 --time_kvzip N times kvpress's plain prefill against prefill + reconstruction (3 runs each).
 
 Boundary ties. kvlab's fp32 forward matches transformers to ~1e-5, so scores that close to
@@ -167,14 +169,21 @@ def kvzip_context_ids(tok, n):
 
 
 def kvzip_press(tok, model, kw):
-    """kvpress's KVzipPress, given a tokenizer folder: it reloads the tokenizer from
-    model.config.name_or_path, which for a GGUF-loaded model holds no tokenizer files."""
-    import tempfile
-    from kvpress import KVzipPress
-    d = tempfile.mkdtemp(prefix="kvzip_tok_")
-    tok.save_pretrained(d)
-    model.config.name_or_path = d
-    return KVzipPress(**kw)
+    """kvpress's KVzipPress, made to use tok. Its context manager reloads a tokenizer with
+    AutoTokenizer.from_pretrained(model.config.name_or_path); a GGUF-loaded model has no
+    tokenizer files there, and a tokenizer saved from the GGUF one and reloaded does not
+    round-trip (spaces and newlines come back as id 0, so the repeat prompt and
+    prefix_length go wrong). The module's AutoTokenizer is pointed at tok instead; the
+    press's code is otherwise kvpress's own."""
+    import kvpress.presses.kvzip_press as kz
+
+    class SameTokenizer:
+        @staticmethod
+        def from_pretrained(*_a, **_k):
+            return tok
+
+    kz.AutoTokenizer = SameTokenizer
+    return kz.KVzipPress(**kw)
 
 
 def run_kvzip(tok, model, ids, kw):

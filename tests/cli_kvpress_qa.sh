@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . tests/lib_cli.sh
 
-expect help_should_list_expected_attention_and_its_flags 0 "--compression_ratio CR .*expected_attention\)" -- $K generate --help
+expect help_should_list_expected_attention_and_its_flags 0 "--compression_ratio CR .*expected_attention(, kvzip)?\)" -- $K generate --help
 expect help_should_list_the_composition 0 "methods: .*expected_attention" -- $K generate --help
 expect compression_ratio_should_reject_one 1 "^kvlab: --compression_ratio: expected a number in \[0, 1\), got '1'" -- \
 	$K generate --model $M --prompt hi --method expected_attention --compression_ratio 1

@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . tests/lib_cli.sh
 
-expect tie_break_should_not_be_a_parameter_of_fullkv 1 "^kvlab: --tie_break: not a parameter of fullkv \(taken by fastkv, gemfilter, snapkv, h2o, pyramidinfer, adakv, pyramidkv, tova, expected_attention\)" -- \
+expect tie_break_should_not_be_a_parameter_of_fullkv 1 "^kvlab: --tie_break: not a parameter of fullkv \(taken by fastkv, gemfilter, snapkv, h2o, pyramidinfer, adakv, pyramidkv, tova, expected_attention, kvzip\)" -- \
 	$K generate --model $M --prompt hi --method fullkv --tie_break higher
 expect tie_break_should_not_be_a_parameter_of_streamingllm 1 "--tie_break: not a parameter of streamingllm" -- \
 	$K generate --model $M --prompt hi --method streamingllm --tie_break lower

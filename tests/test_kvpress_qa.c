@@ -23,6 +23,7 @@
 #include "engine/kv_method.h"  // struct kv_method, kv_policy_prefill_layer
 #include "engine/kvcache.h"    // struct kv_cache, struct kv_layer
 #include "engine/model.h"      // model_load
+#include "engine/reconstruct.h" // fwd_after_prefill
 #include "methods/params.h"    // struct kv_args
 #include "methods/registry.h"  // kv_policy_make, kv_method_find
 #include "tests/golden_sets.h"  // struct pset, compare_set_counted, struct tally, args_from_params
@@ -251,12 +252,12 @@ static const struct kv_method harness_method = {
 /* Compares one observed set (bitmap got, got_n kept) with the reference's; prints the
  * first offenders. scratch: 3 g->n entries. */
 static enum cmp compare_head(const struct golden *g, const struct gold_head *ref, const uint8_t *got, int got_n, int l, int h,
-			     const char *params, int32_t *scratch)
+			     const char *params, bool count_may_move, int32_t *scratch)
 {
 	char msg[256];
 	struct pset want = pset_from_bits(ref->kept, g->n, scratch), band = pset_from_bits(ref->band, g->n, scratch + g->n),
 		    mine = pset_from_bits(got, g->n, scratch + 2 * (size_t)g->n);
-	enum cmp r = compare_set_counted(&want, &band, &mine, ref->n_kept, got_n, false, msg, sizeof(msg));
+	enum cmp r = compare_set_counted(&want, &band, &mine, ref->n_kept, got_n, count_may_move, msg, sizeof(msg));
 	if (r == CMP_DIFF)
 		fprintf(stderr, "  [%s] layer %d head %d: kept %d, reference %d; outside the tie band: %s\n", params, l, h, got_n,
 			ref->n_kept, msg);
@@ -324,7 +325,7 @@ static void kvpress_method_should_keep_the_reference_positions(void)
 				const struct gold_head *ref = &g.cases[c].heads[l * shape.n_head_kv + h];
 				const uint8_t *got = hs.obs[c].kept + ((size_t)l * shape.n_head_kv + h) * B;
 				tally_add(&tc, compare_head(&g, ref, got, hs.obs[c].count[l * shape.n_head_kv + h], l, h,
-							    g.cases[c].params, scratch));
+							    g.cases[c].params, false, scratch));
 				for (size_t i = 0; i < B; i++)
 					if (ref->band[i]) {
 						tc.banded++;
@@ -364,6 +365,109 @@ static void kvpress_method_should_keep_the_reference_positions(void)
 	free(hs.rows);
 	free(scratch);
 	free(logits);
+	golden_free(&g);
+}
+
+// ----------------------------------------------------------------------------
+// KVzip: a cut after the prefill over all layers and heads
+
+/* Runs one KVzip case (its own prefill, the reconstruction, the cut) and compares the
+ * entries each (layer, KV head) of the cache holds with the reference's. The cut is global,
+ * so an entry at the boundary may sit in another head than kvpress's: per head the count
+ * may move inside the tie band, the total may not. */
+static void kvzip_case(const struct golden *g, const struct gold_case *gc, const struct kv_shape *shape, struct tally *t,
+		       int32_t *scratch)
+{
+	char err[512], pbuf[PARAMS_LEN + 1];
+	struct kv_args a = { 0 };
+	struct kv_policy pol = { 0 };
+	struct fwd_session *s = NULL;
+	size_t B = ((size_t)g->n + 7) / 8;
+	uint8_t *bits = calloc(B, 1);
+	float *logits = malloc(sizeof(float) * (size_t)g_model->cfg.n_vocab);
+	double secs = 0;
+	T_CHECK(bits && logits, "out of memory");
+	snprintf(pbuf, sizeof(pbuf), "%s", gc->params);
+	T_CHECK(args_from_params(pbuf, &a) == 0, "bad params '%s'", gc->params);
+	int rc = t_case_failed ? -1 : kv_policy_make(kv_method_find("kvzip"), &a, shape, &pol, err, sizeof(err));
+	kv_args_free(&a);
+	T_CHECK(rc == 0, "[%s] %s", gc->params, err);
+	if (!rc)
+		rc = fwd_session_init(g_model, &pol, 0, 0, &s, err, sizeof(err));
+	if (!rc)
+		rc = fwd_prefill(s, g->ids, g->n, false, logits, err, sizeof(err));
+	if (!rc)
+		rc = fwd_after_prefill(s, g->ids, g->n, &secs, err, sizeof(err));
+	T_CHECK(rc == 0, "[%s] %s", gc->params, err);
+	struct tally tc = { 0 };
+	long n_ref = 0, n_got = 0;
+	for (int l = 0; !rc && !t_case_failed && l < shape->n_layer; l++) {
+		const struct kv_layer *K = &s->cache->layers[l];
+		T_CHECK(K->n_head == shape->n_head_kv, "layer %d: cache has %d heads", l, K->n_head);
+		for (int h = 0; h < K->n_head && h < shape->n_head_kv; h++) {
+			const struct gold_head *ref = &gc->heads[l * shape->n_head_kv + h];
+			memset(bits, 0, B);
+			for (int i = 0; i < K->len[h]; i++) {
+				int p = K->pos[(size_t)h * K->cap + i];
+				T_CHECK(p >= 0 && p < g->n && (i == 0 || p > K->pos[(size_t)h * K->cap + i - 1]),
+					"layer %d head %d: entry %d holds position %d", l, h, i, p);
+				if (p >= 0 && p < g->n)
+					bits[p >> 3] |= (uint8_t)(1u << (p & 7));
+			}
+			tally_add(&tc, compare_head(g, ref, bits, K->len[h], l, h, gc->params, true, scratch));
+			for (size_t i = 0; i < B; i++)
+				if (ref->band[i]) {
+					tc.banded++;
+					break;
+				}
+			n_ref += ref->n_kept;
+			n_got += K->len[h];
+		}
+	}
+	printf("  [%s] %ld sets: %ld identical, %ld differ only inside tie bands, %ld different (%ld with a tie band); "
+	       "%ld entries kept, reference %ld; reconstruction %.2f s\n",
+	       gc->params, tc.heads, tc.same, tc.tie, tc.diff, tc.banded, n_got, n_ref, secs);
+	T_CHECK(tc.diff == 0, "[%s] %ld kept sets differ from kvpress outside the tie band", gc->params, tc.diff);
+	T_CHECK(n_got == n_ref, "[%s] %ld entries kept in all, kvpress %ld", gc->params, n_got, n_ref);
+	t->heads += tc.heads;
+	t->same += tc.same;
+	t->tie += tc.tie;
+	t->diff += tc.diff;
+	fwd_session_free(s);
+	kv_policy_free(&pol);
+	free(bits);
+	free(logits);
+}
+
+static void kvzip_should_keep_the_reference_positions(void)
+{
+	struct golden g;
+	char err[512];
+	int rc = golden_read(g_path, &g, err, sizeof(err));
+	if (rc == KV_EIO) {
+		T_SKIP("%s", err);
+		return;
+	}
+	T_CHECK(rc == 0, "%s", err);
+	if (rc)
+		return;
+	const struct model_config *cfg = &g_model->cfg;
+	const struct kv_shape shape = { .n_layer = cfg->n_layer, .n_head = cfg->n_head, .n_head_kv = cfg->n_head_kv,
+					.head_dim = cfg->head_dim, .n_embd = cfg->n_embd };
+	printf("  %s: %d tokens, %d cases, kvpress %s, tie band rtol %.0e, model sha256 %.12s...\n", g_path, g.n, g.n_cases,
+	       g.kvpress, g.rtol, g.sha);
+	int32_t *scratch = malloc(sizeof(int32_t) * 3 * (size_t)g.n);
+	T_CHECK(scratch != NULL, "out of memory");
+	struct tally t = { 0 };
+	for (int c = 0; scratch && c < g.n_cases && !t_case_failed; c++) {
+		T_CHECK(g.cases[c].n_layer == shape.n_layer && g.cases[c].n_heads == shape.n_head_kv, "case %d: shape %dx%d", c,
+			g.cases[c].n_layer, g.cases[c].n_heads);
+		if (!t_case_failed)
+			kvzip_case(&g, &g.cases[c], &shape, &t, scratch);
+	}
+	printf("  kvzip totals: %ld sets: %ld identical, %ld differ only inside tie bands, %ld different\n", t.heads, t.same,
+	       t.tie, t.diff);
+	free(scratch);
 	golden_free(&g);
 }
 
@@ -448,6 +552,71 @@ static void none_plus_expected_attention_should_be_expected_attention_and_decode
 	model_free(m);
 }
 
+static void kvzip_should_refuse_a_model_without_tokenizer(void)
+{
+	struct model *m = NULL;
+	char err[512] = "";
+	T_CHECK(t_tiny_model(&m, err, sizeof(err)) == 0, "%s", err);
+	int32_t *ids = t_random_ids(64, 3, 256);
+	static const char *const kv[] = { "compression_ratio", "0.5", NULL };
+	struct t_run r = { 0 };
+	int rc = m && ids ? run_method(m, "kvzip", kv, ids, 64, 0, &r, err, sizeof(err)) : -1;
+	T_CHECK(rc == 0, "prefill: %s", err);
+	if (!rc)
+		rc = fwd_after_prefill(r.s, ids, 64, NULL, err, sizeof(err));
+	T_CHECK(rc == KV_EINVAL && strstr(err, "kvzip") && strstr(err, "tokenizer"), "rc %d: %s", rc, err);
+	t_run_free(&r);
+	free(ids);
+	model_free(m);
+}
+
+/* On the real model and a short prompt: none+kvzip keeps what kvzip keeps, the heads keep
+ * unequal counts, and decoding after the cut gives the same logits. */
+static void none_plus_kvzip_should_be_kvzip_and_decode(void)
+{
+	static const char *const kv[] = { "compression_ratio", "0.6", "kvzip_prefix", "24", NULL };
+	struct golden g;
+	char err[512];
+	int rc = golden_read("tests/golden/kvpress_kvzip.bin", &g, err, sizeof(err));
+	if (rc == KV_EIO) {
+		T_SKIP("%s", err);
+		return;
+	}
+	T_CHECK(rc == 0, "%s", err);
+	int n = 120;
+	struct t_run a = { 0 }, b = { 0 };
+	const char *names[2] = { "kvzip", "none+kvzip" };
+	struct t_run *runs[2] = { &a, &b };
+	for (int i = 0; !rc && i < 2; i++) {
+		rc = run_method(g_model, names[i], kv, g.ids, n, 0, runs[i], err, sizeof(err));
+		if (!rc)
+			rc = fwd_after_prefill(runs[i]->s, g.ids, n, NULL, err, sizeof(err));
+		for (int t = 0; !rc && t < 2; t++)
+			rc = fwd_decode(runs[i]->s, g.ids[n + t], runs[i]->logits, err, sizeof(err));
+		T_CHECK(rc == 0, "%s: %s", names[i], err);
+	}
+	long kept = 0, lo = n, hi = 0;
+	for (int l = 0; !rc && l < g_model->cfg.n_layer; l++) {
+		const struct kv_layer *A = &a.s->cache->layers[l], *B = &b.s->cache->layers[l];
+		T_CHECK(A->n_head == B->n_head, "layer %d: %d and %d heads", l, A->n_head, B->n_head);
+		for (int h = 0; h < A->n_head && h < B->n_head; h++) {
+			T_CHECK(A->len[h] == B->len[h] && memcmp(A->pos + (size_t)h * A->cap, B->pos + (size_t)h * B->cap,
+								  sizeof(int32_t) * (size_t)A->len[h]) == 0,
+				"layer %d head %d: different entries", l, h);
+			kept += A->len[h] - 2; /* the two decoded tokens */
+			lo = A->len[h] - 2 < lo ? A->len[h] - 2 : lo;
+			hi = A->len[h] - 2 > hi ? A->len[h] - 2 : hi;
+		}
+	}
+	long all = (long)g_model->cfg.n_layer * g_model->cfg.n_head_kv * n;
+	T_CHECK(rc || kept == all - (long)((double)all * 0.6), "kept %ld of %ld entries", kept, all);
+	T_CHECK(rc || lo < hi, "every head keeps %ld entries", lo);
+	T_CHECK(rc || memcmp(a.logits, b.logits, sizeof(float) * (size_t)g_model->cfg.n_vocab) == 0, "decode logits differ");
+	t_run_free(&a);
+	t_run_free(&b);
+	golden_free(&g);
+}
+
 static void expected_attention_should_refuse_a_view_without_rope_frequencies(void)
 {
 	const struct kv_shape shape = { .n_layer = 1, .n_head = 2, .n_head_kv = 1, .head_dim = 4, .n_embd = 8 };
@@ -476,6 +645,7 @@ int main(void)
 	T_RUN(golden_reader_should_reject_bad_magic_and_truncation);
 	T_RUN(none_plus_expected_attention_should_be_expected_attention_and_decode);
 	T_RUN(expected_attention_should_refuse_a_view_without_rope_frequencies);
+	T_RUN(kvzip_should_refuse_a_model_without_tokenizer);
 	struct model *m = NULL;
 	char err[512];
 	if (model_load(T_MODEL, &m, err, sizeof(err))) {
@@ -491,6 +661,10 @@ int main(void)
 		snprintf(name, sizeof(name), "kvpress_method_should_keep_the_reference_positions (%s)", g_method);
 		t_run(name, kvpress_method_should_keep_the_reference_positions);
 	}
+	g_method = "kvzip";
+	g_path = "tests/golden/kvpress_kvzip.bin";
+	T_RUN(none_plus_kvzip_should_be_kvzip_and_decode);
+	T_RUN(kvzip_should_keep_the_reference_positions);
 	model_free(m);
 	return t_done();
 }

@@ -184,7 +184,7 @@ static void unknown_keys_and_methods_should_be_named(void)
 	expect_error("toy:toy_strid=3", NULL, "--method: unknown key 'toy_strid' in entry 'toy:toy_strid=3'");
 	static const char *const bogus[] = { "bogus", "1", NULL };
 	expect_error("toy", bogus, "--bogus: unknown method parameter");
-	expect_error("nosuch", NULL, "--method: expected one of fullkv, fastkv, gemfilter, snapkv, streamingllm, h2o, pyramidinfer, adakv, pyramidkv, tova, expected_attention, toy, got 'nosuch'");
+	expect_error("nosuch", NULL, "--method: expected one of fullkv, fastkv, gemfilter, snapkv, streamingllm, h2o, pyramidinfer, adakv, pyramidkv, tova, expected_attention, kvzip, toy, got 'nosuch'");
 	/* the init of a method refuses a key outside its table itself */
 	const char *keys[] = { "tsp_idx" }, *vals[] = { "1" };
 	void *st = NULL;

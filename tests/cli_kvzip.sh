@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# KVzip (methods/kvzip.c, engine/reconstruct.c) from the command line: its flags and their
+# errors, the compositions it refuses, one cut over all layers and KV heads after the
+# reconstruction (alone and after TSP) on a short essay prompt with --dump_selection, the
+# reconstruction's time on generate's report, and a tiny kvlab run --task needle with kvzip
+# and tsp+kvzip. Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
+set -u
+cd "$(dirname "$0")/.."
+K=${KVLAB:-./kvlab}
+M=models/SmolLM2-135M-Instruct.Q4_1.gguf
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+. tests/lib_cli.sh
+
+expect help_should_list_kvzip_and_its_flags 0 "--chunk_size N .*kvzip" -- $K generate --help
+expect compression_ratio_should_reject_one 1 "^kvlab: --compression_ratio: expected a number in \[0, 1\), got '1'" -- \
+	$K generate --model $M --prompt hi --method kvzip --compression_ratio 1
+expect compression_ratio_should_not_mix_with_the_budget_flags 1 "--(eviction_mode|retain_rate): kvzip takes either --compression_ratio or the budget flags" -- \
+	$K generate --model $M --prompt hi --method kvzip --compression_ratio 0.5 --eviction_mode proportional --retain_rate 0.2
+expect chunk_size_should_reject_zero 1 "--chunk_size: expected an integer in \[1, " -- \
+	$K generate --model $M --prompt hi --method kvzip --chunk_size 0
+expect gemfilter_kvzip_should_be_refused 1 "gemfilter\+kvzip: GemFilter re-prefills a filtered prompt at new positions" -- \
+	$K generate --model $M --prompt hi --method gemfilter+kvzip --compression_ratio 0.5
+expect pyramidinfer_kvzip_should_be_refused 1 "pyramidinfer\+kvzip: PyramidInfer compresses the cache itself" -- \
+	$K generate --model $M --prompt hi --method pyramidinfer+kvzip --compression_ratio 0.5
+
+if [ ! -f "$M" ]; then
+	skip kvzip_runs "no $M (make model)"
+	exit 0
+fi
+# ~450 tokens of essay in the chat template: int(entries * CR) of all 30 x 3 x n entries
+# leave, unequally over layers and heads; the 4 sinks stay everywhere
+head -c 2000 ../shared/data/paul_graham_essays/gh.txt >"$tmp/p.txt"
+gen() { $K generate --model $M --prompt_file "$tmp/p.txt" --max_new_tokens 2 --threads 2 "$@"; }
+if gen --method kvzip --compression_ratio 0.7 --dump_selection "$tmp/kz.jsonl" >/dev/null 2>"$tmp/kz.err"; then
+	if python3 - "$tmp/kz.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+kv = [r for r in rows if r["kind"] == "kv"]
+n = rows[0]["n_prompt"]
+assert len(kv) == 30 * 3 and all(r["heads"] == 3 for r in kv), "30 layers x 3 KV heads"
+total = 30 * 3 * n
+kept = sum(r["n"] for r in kv)
+assert kept == total - int(total * 0.7), (kept, total)
+assert len({r["n"] for r in kv}) > 10, "heads keep different numbers"
+assert all(set(range(4)) <= set(r["positions"]) for r in kv), "the 4 sinks are kept"
+assert all(r["positions"] == sorted(set(r["positions"])) and all(0 <= p < n for p in r["positions"]) for r in kv)
+PY
+	then ok kvzip_should_cut_all_layers_and_heads_together; else fail kvzip_should_cut_all_layers_and_heads_together "see above"; fi
+	if grep -qE "^of which reconstruction \(the method's second forward\): [0-9.]+ s" "$tmp/kz.err"; then
+		ok generate_should_report_the_reconstruction_time
+	else
+		fail generate_should_report_the_reconstruction_time "$(tail -3 "$tmp/kz.err")"
+	fi
+else
+	fail kvzip_should_cut_all_layers_and_heads_together "generate failed: $(tail -2 "$tmp/kz.err")"
+fi
+
+# after TSP at layer 10 (half the rows go on) the cut ranks the entries held: kept =
+# held - int(held * (1 - retain_rate)), and later layers keep propagated positions only
+if gen --method tsp+kvzip --eviction_mode proportional --retain_rate 0.4 --tsp_idx 10 --tsp_rate 0.5 \
+	--dump_selection "$tmp/tsp.jsonl" >/dev/null 2>"$tmp/tsp.err"; then
+	if python3 - "$tmp/tsp.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+kv = [r for r in rows if r["kind"] == "kv"]
+prop = [r for r in rows if r["kind"] == "propagated"]
+n = rows[0]["n_prompt"]
+assert len(prop) == 1 and prop[0]["layer"] == 10, "TSP propagates after layer 10"
+alive = prop[0]["n"]
+held = 11 * 3 * n + 19 * 3 * alive
+kept = sum(r["n"] for r in kv)
+assert kept == held - int(held * (1 - 0.4)), (kept, held)
+for r in kv:
+    assert r["n_alive"] == (n if r["layer"] <= 10 else alive), r["layer"]
+    if r["layer"] > 10:
+        assert set(r["positions"]) <= set(prop[0]["positions"]), "later layers keep propagated rows only"
+PY
+	then ok tsp_kvzip_should_cut_the_entries_held; else fail tsp_kvzip_should_cut_the_entries_held "see above"; fi
+else
+	fail tsp_kvzip_should_cut_the_entries_held "generate failed: $(tail -2 "$tmp/tsp.err")"
+fi
+
+# tiny needle runs store their samples under each method's resolved parameters (two runs:
+# kvzip's prefill and tsp+kvzip's send different tokens on, so they cannot share one)
+needle() { $K run --model $M --task needle --context_lengths 300 --depths 50 --eviction_mode proportional --retain_rate 0.5 \
+	--threads 2 --db "$tmp/r.db" "$@"; }
+if needle --method kvzip >"$tmp/run.out" 2>"$tmp/run.err" &&
+	needle --method tsp+kvzip --tsp_idx 10 --tsp_rate 0.5 >>"$tmp/run.out" 2>>"$tmp/run.err"; then
+	$K report --db "$tmp/r.db" >"$tmp/rep.out" 2>&1
+	if grep -q "tsp+kvzip" "$tmp/rep.out" && grep -qE "(^|[^+])kvzip" "$tmp/rep.out"; then
+		ok run_needle_should_store_kvzip_and_tsp_kvzip
+	else
+		fail run_needle_should_store_kvzip_and_tsp_kvzip "$(head -20 "$tmp/rep.out")"
+	fi
+else
+	fail run_needle_should_store_kvzip_and_tsp_kvzip "run failed: $(tail -3 "$tmp/run.err")"
+fi
+
+# kvpress's own protocol (--protocol context_first): the context alone is prefilled,
+# reconstructed and cut, then the question extends the cut cache; half the entries go
+cf() { $K run --model $M --task needle --context_lengths 300 --depths 50 --threads 2 --protocol context_first \
+	--db "$tmp/cf.db" "$@"; }
+cf --method fullkv >/dev/null 2>"$tmp/cf.err" && cf --method kvzip --compression_ratio 0.5 >/dev/null 2>>"$tmp/cf.err"
+rc=$?
+if [ $rc -eq 0 ] && $K report --db "$tmp/cf.db" >"$tmp/cf.rep" 2>&1 &&
+	awk -F'|' '$4 ~ /fullkv/ { f = $(NF-1) } $4 ~ /kvzip/ { z = $(NF-1) }
+		END { r = z / f; exit !(f > 0 && r > 0.45 && r < 0.55) }' "$tmp/cf.rep"; then
+	ok context_first_kvzip_should_cut_the_context_before_the_question
+else
+	fail context_first_kvzip_should_cut_the_context_before_the_question "$(tail -3 "$tmp/cf.err"; cat "$tmp/cf.rep" 2>/dev/null | tail -4)"
+fi
