@@ -13,10 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 expect help_should_list_expected_attention_and_its_flags 0 "--compression_ratio CR .*expected_attention(, kvzip)?\)" -- $K generate --help
 expect help_should_list_the_composition 0 "methods: .*expected_attention" -- $K generate --help
-expect compression_ratio_should_reject_one 1 "^kvlab: --compression_ratio: expected a number in \[0, 1\), got '1'" -- \
-	$K generate --model $M --prompt hi --method expected_attention --compression_ratio 1
-expect compression_ratio_should_not_mix_with_the_budget_flags 1 "--(eviction_mode|retain_rate): expected_attention takes either --compression_ratio or the budget flags" -- \
-	$K generate --model $M --prompt hi --method expected_attention --compression_ratio 0.5 --eviction_mode proportional --retain_rate 0.2
+expect_compression_ratio_refusals "$K" $M expected_attention
 expect compression_ratio_should_not_be_a_parameter_of_snapkv 1 "--compression_ratio: not a parameter of snapkv \(taken by expected_attention" -- \
 	$K generate --model $M --prompt hi --method snapkv --compression_ratio 0.5
 expect n_sink_should_reject_a_negative_count 1 "--n_sink: expected an integer in \[0, " -- \

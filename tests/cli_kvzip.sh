@@ -13,10 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 . tests/lib_cli.sh
 
 expect help_should_list_kvzip_and_its_flags 0 "--chunk_size N .*kvzip" -- $K generate --help
-expect compression_ratio_should_reject_one 1 "^kvlab: --compression_ratio: expected a number in \[0, 1\), got '1'" -- \
-	$K generate --model $M --prompt hi --method kvzip --compression_ratio 1
-expect compression_ratio_should_not_mix_with_the_budget_flags 1 "--(eviction_mode|retain_rate): kvzip takes either --compression_ratio or the budget flags" -- \
-	$K generate --model $M --prompt hi --method kvzip --compression_ratio 0.5 --eviction_mode proportional --retain_rate 0.2
+expect_compression_ratio_refusals "$K" $M kvzip
 expect chunk_size_should_reject_zero 1 "--chunk_size: expected an integer in \[1, " -- \
 	$K generate --model $M --prompt hi --method kvzip --chunk_size 0
 expect gemfilter_kvzip_should_be_refused 1 "gemfilter\+kvzip: GemFilter re-prefills a filtered prompt at new positions" -- \
