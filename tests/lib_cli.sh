@@ -41,3 +41,21 @@ expect_compression_ratio_refusals() {
 		$k generate --model "$m" --prompt hi --method "$method" --compression_ratio 0.5 --eviction_mode proportional \
 		--retain_rate 0.2
 }
+
+# expect_dump NAME DUMP -- CMD... <<'PY' ...: runs CMD (stderr kept in DUMP.err), which writes
+# the selection dump DUMP, then the Python checks on stdin with DUMP as argv[1]. Returns 0
+# (ok), 1 (the checks failed) or 2 (CMD failed), printing the case's line.
+expect_dump() {
+	local name=$1 dump=$2
+	shift 3
+	if ! "$@" </dev/null >/dev/null 2>"$dump.err"; then
+		fail "$name" "generate failed: $(tail -2 "$dump.err")"
+		return 2
+	fi
+	if python3 - "$dump"; then
+		ok "$name"
+		return 0
+	fi
+	fail "$name" "see above"
+	return 1
+}
