@@ -52,15 +52,7 @@ static void chunk_attn(struct fwd_session *s, int l, struct chunk *ch, int n)
 	int H = c->n_head, D = c->head_dim;
 	for (int t = 0; t < n; t++) {
 		for (int h = 0; h < L->n_head; h++) {
-			size_t at = (size_t)h * L->cap * D;
-			ch->views[h] = (struct attn_kv_view){ .n = L->len[h] - (n - 1 - t), .ld = D, .dtype = s->cache->dtype };
-			if (s->cache->dtype == KV_DTYPE_F32) {
-				ch->views[h].k = L->k + at;
-				ch->views[h].v = L->v + at;
-			} else {
-				ch->views[h].kh = L->kh + at;
-				ch->views[h].vh = L->vh + at;
-			}
+			ch->views[h] = kv_cache_head_view(s->cache, l, h, L->len[h] - (n - 1 - t));
 		}
 		bk_attn_cached(s->be, ch->a.att + (size_t)t * H * D, ch->a.q + (size_t)t * H * D, ch->views, L->n_head, H, D);
 	}

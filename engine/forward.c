@@ -642,15 +642,7 @@ static void replay_attn(struct fwd_session *s, int l, const int *len0, const flo
 		return;
 	for (int i = 0; i < R; i++) {
 		for (int h = 0; h < L->n_head; h++) {
-			size_t at = (size_t)h * L->cap * D;
-			s->views[h] = (struct attn_kv_view){ .n = len0[h] + i + 1, .ld = D, .dtype = s->cache->dtype };
-			if (s->cache->dtype == KV_DTYPE_F32) {
-				s->views[h].k = L->k + at;
-				s->views[h].v = L->v + at;
-			} else {
-				s->views[h].kh = L->kh + at;
-				s->views[h].vh = L->vh + at;
-			}
+			s->views[h] = kv_cache_head_view(s->cache, l, h, len0[h] + i + 1);
 		}
 		bk_attn_cached(s->be, att + (size_t)i * H * D, q + (size_t)i * H * D, s->views, L->n_head, H, D);
 	}
@@ -847,15 +839,7 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 		if ((rc = kv_cache_append(s->cache, l, k, v, Hkv * D, &pos, 1, Hkv, err, errlen)))
 			return rc;
 		for (int h = 0; h < L->n_head; h++) {
-			size_t at = (size_t)h * L->cap * D;
-			views[h] = (struct attn_kv_view){ .n = L->len[h], .ld = D, .dtype = s->cache->dtype };
-			if (s->cache->dtype == KV_DTYPE_F32) {
-				views[h].k = L->k + at;
-				views[h].v = L->v + at;
-			} else {
-				views[h].kh = L->kh + at;
-				views[h].vh = L->vh + at;
-			}
+			views[h] = kv_cache_head_view(s->cache, l, h, L->len[h]);
 		}
 		bk_attn_cached(be, att, q, views, L->n_head, H, D);
 		/* evict after the new token attended over the whole cache (PyramidInfer compresses
