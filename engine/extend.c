@@ -19,10 +19,7 @@
 /* The chunk's buffers: backend memory for the activations, host for positions and views. */
 struct chunk {
 	float *buf;
-	float *x, *xn, *tmp;  /* (n, E) */
-	float *q, *att;       /* (n, H*D) */
-	float *k, *v;         /* (n, Hkv*D) */
-	float *g, *u;         /* (min(n, EXT_FFN_CHUNK), F) */
+	struct fwd_act a;     /* n rows, min(n, EXT_FFN_CHUNK) feed-forward rows */
 	int32_t *pos;         /* (n,) host */
 	struct attn_kv_view *views; /* (H,) host: one query row's view of each cache head */
 };
@@ -30,22 +27,13 @@ struct chunk {
 static int chunk_alloc(const struct backend_ops *be, const struct model_config *c, int n, struct chunk *ch, char *err,
 		       size_t errlen)
 {
-	size_t nE = (size_t)n * c->n_embd, nHD = (size_t)n * c->n_head * c->head_dim;
-	size_t nKD = (size_t)n * c->n_head_kv * c->head_dim, fc = n < EXT_FFN_CHUNK ? (size_t)n : EXT_FFN_CHUNK;
-	ch->buf = bk_alloc(be, sizeof(float) * (3 * nE + 2 * nHD + 2 * nKD + 2 * fc * (size_t)c->n_ff));
+	size_t fc = n < EXT_FFN_CHUNK ? (size_t)n : EXT_FFN_CHUNK;
+	ch->buf = bk_alloc(be, sizeof(float) * fwd_act_floats(c, n, fc));
 	ch->pos = malloc(sizeof(int32_t) * (size_t)n);
 	ch->views = malloc(sizeof(*ch->views) * (size_t)c->n_head);
 	if (!ch->buf || !ch->pos || !ch->views)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a %d-token chunk", n);
-	ch->x = ch->buf;
-	ch->xn = ch->x + nE;
-	ch->tmp = ch->xn + nE;
-	ch->q = ch->tmp + nE;
-	ch->att = ch->q + nHD;
-	ch->k = ch->att + nHD;
-	ch->v = ch->k + nKD;
-	ch->g = ch->v + nKD;
-	ch->u = ch->g + fc * c->n_ff;
+	fwd_act_carve(ch->buf, c, n, fc, &ch->a);
 	return 0;
 }
 
@@ -64,17 +52,9 @@ static void chunk_attn(struct fwd_session *s, int l, struct chunk *ch, int n)
 	int H = c->n_head, D = c->head_dim;
 	for (int t = 0; t < n; t++) {
 		for (int h = 0; h < L->n_head; h++) {
-			size_t at = (size_t)h * L->cap * D;
-			ch->views[h] = (struct attn_kv_view){ .n = L->len[h] - (n - 1 - t), .ld = D, .dtype = s->cache->dtype };
-			if (s->cache->dtype == KV_DTYPE_F32) {
-				ch->views[h].k = L->k + at;
-				ch->views[h].v = L->v + at;
-			} else {
-				ch->views[h].kh = L->kh + at;
-				ch->views[h].vh = L->vh + at;
-			}
+			ch->views[h] = kv_cache_head_view(s->cache, l, h, L->len[h] - (n - 1 - t));
 		}
-		bk_attn_cached(s->be, ch->att + (size_t)t * H * D, ch->q + (size_t)t * H * D, ch->views, L->n_head, H, D);
+		bk_attn_cached(s->be, ch->a.att + (size_t)t * H * D, ch->a.q + (size_t)t * H * D, ch->views, L->n_head, H, D);
 	}
 }
 
@@ -85,10 +65,10 @@ static void chunk_ffn(const struct backend_ops *be, const struct model_config *c
 	int E = c->n_embd, F = c->n_ff;
 	for (int t0 = 0; t0 < n; t0 += EXT_FFN_CHUNK) {
 		int tc = n - t0 < EXT_FFN_CHUNK ? n - t0 : EXT_FFN_CHUNK;
-		bk_matmul(be, ch->g, ch->xn + (size_t)t0 * E, w->w_gate, tc, E, F);
-		bk_matmul(be, ch->u, ch->xn + (size_t)t0 * E, w->w_up, tc, E, F);
-		bk_swiglu(be, ch->g, ch->u, tc, F);
-		bk_matmul(be, ch->tmp + (size_t)t0 * E, ch->g, w->w_down, tc, F, E);
+		bk_matmul(be, ch->a.g, ch->a.xn + (size_t)t0 * E, w->w_gate, tc, E, F);
+		bk_matmul(be, ch->a.u, ch->a.xn + (size_t)t0 * E, w->w_up, tc, E, F);
+		bk_swiglu(be, ch->a.g, ch->a.u, tc, F);
+		bk_matmul(be, ch->a.tmp + (size_t)t0 * E, ch->a.g, w->w_down, tc, F, E);
 	}
 }
 
@@ -102,29 +82,29 @@ static int chunk_forward(struct fwd_session *s, const int32_t *ids, int n, struc
 	int E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, V = c->n_vocab, rc;
 	for (int t = 0; t < n; t++)
 		ch->pos[t] = s->next_pos + t;
-	bk_embed(be, ch->x, m->tok_embd, ids, n, E, V);
+	bk_embed(be, ch->a.x, m->tok_embd, ids, n, E, V);
 	for (int l = 0; l < c->n_layer; l++) {
 		const struct layer_weights *w = &m->layers[l];
-		bk_rmsnorm(be, ch->xn, ch->x, w->attn_norm, n, E, c->norm_eps);
-		bk_matmul(be, ch->q, ch->xn, w->wq, n, E, H * D);
-		bk_matmul(be, ch->k, ch->xn, w->wk, n, E, Hkv * D);
-		bk_matmul(be, ch->v, ch->xn, w->wv, n, E, Hkv * D);
-		bk_rope(be, ch->q, H * D, ch->pos, n, H, D, m->rope_inv_freq);
-		bk_rope(be, ch->k, Hkv * D, ch->pos, n, Hkv, D, m->rope_inv_freq);
-		if ((rc = kv_cache_append(s->cache, l, ch->k, ch->v, Hkv * D, ch->pos, n, Hkv, err, errlen)))
+		bk_rmsnorm(be, ch->a.xn, ch->a.x, w->attn_norm, n, E, c->norm_eps);
+		bk_matmul(be, ch->a.q, ch->a.xn, w->wq, n, E, H * D);
+		bk_matmul(be, ch->a.k, ch->a.xn, w->wk, n, E, Hkv * D);
+		bk_matmul(be, ch->a.v, ch->a.xn, w->wv, n, E, Hkv * D);
+		bk_rope(be, ch->a.q, H * D, ch->pos, n, H, D, m->rope_inv_freq);
+		bk_rope(be, ch->a.k, Hkv * D, ch->pos, n, Hkv, D, m->rope_inv_freq);
+		if ((rc = kv_cache_append(s->cache, l, ch->a.k, ch->a.v, Hkv * D, ch->pos, n, Hkv, err, errlen)))
 			return rc;
 		chunk_attn(s, l, ch, n);
-		bk_matmul(be, ch->tmp, ch->att, w->wo, n, H * D, E);
-		bk_add(be, ch->x, ch->tmp, (size_t)n * E);
-		bk_rmsnorm(be, ch->xn, ch->x, w->ffn_norm, n, E, c->norm_eps);
+		bk_matmul(be, ch->a.tmp, ch->a.att, w->wo, n, H * D, E);
+		bk_add(be, ch->a.x, ch->a.tmp, (size_t)n * E);
+		bk_rmsnorm(be, ch->a.xn, ch->a.x, w->ffn_norm, n, E, c->norm_eps);
 		chunk_ffn(be, c, w, ch, n);
-		bk_add(be, ch->x, ch->tmp, (size_t)n * E);
+		bk_add(be, ch->a.x, ch->a.tmp, (size_t)n * E);
 	}
-	bk_rmsnorm(be, ch->xn, ch->x + (size_t)(n - 1) * E, m->out_norm, 1, E, c->norm_eps);
+	bk_rmsnorm(be, ch->a.xn, ch->a.x + (size_t)(n - 1) * E, m->out_norm, 1, E, c->norm_eps);
 	float *y = bk_host_memory(be) ? logits : bk_alloc(be, sizeof(float) * (size_t)V);
 	if (!y)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for logits");
-	bk_matmul(be, y, ch->xn, m->output, 1, E, V);
+	bk_matmul(be, y, ch->a.xn, m->output, 1, E, V);
 	if (y != logits) {
 		bk_download(be, logits, y, sizeof(float) * (size_t)V);
 		bk_free(be, y);

@@ -284,10 +284,7 @@ struct prefill {
 	int32_t *pos;                   /* (N,) host: original positions of the alive rows */
 	int32_t *cur;                   /* (N,) host: their token ids */
 	float *buf;                     /* backend memory holding the activations below */
-	float *x, *xn, *tmp;            /* (N, E) each */
-	float *q, *att;                 /* (N, H*D) */
-	float *k, *v;                   /* (N, Hkv*D) */
-	float *g, *u;                   /* (chunk, F) */
+	struct fwd_act a;               /* N rows, FFN_CHUNK feed-forward rows */
 	size_t dsz;                     /* int32 per session in dbuf: H*N kept rows, N propagated, N restart */
 	int32_t *dbuf;                  /* (ns, dsz) host: the decisions' row lists */
 	int *n_keep;                    /* (ns, H) host */
@@ -325,15 +322,36 @@ static void pf_free(struct prefill *p)
 	free(p->d);
 }
 
+size_t fwd_act_floats(const struct model_config *c, int n, size_t fc)
+{
+	size_t nE = (size_t)n * c->n_embd, nHD = (size_t)n * c->n_head * c->head_dim;
+	size_t nKD = (size_t)n * c->n_head_kv * c->head_dim;
+	return 3 * nE + 2 * nHD + 2 * nKD + 2 * fc * (size_t)c->n_ff;
+}
+
+void fwd_act_carve(float *buf, const struct model_config *c, int n, size_t fc, struct fwd_act *a)
+{
+	size_t nE = (size_t)n * c->n_embd, nHD = (size_t)n * c->n_head * c->head_dim;
+	size_t nKD = (size_t)n * c->n_head_kv * c->head_dim;
+	a->x = buf;
+	a->xn = a->x + nE;
+	a->tmp = a->xn + nE;
+	a->q = a->tmp + nE;
+	a->att = a->q + nHD;
+	a->k = a->att + nHD;
+	a->v = a->k + nKD;
+	a->g = a->v + nKD;
+	a->u = a->g + fc * (size_t)c->n_ff;
+}
+
 /* Allocates the buffers for n tokens (activations in backend memory). */
 static int pf_alloc(struct prefill *p, char *err, size_t errlen)
 {
 	const struct model_config *c = &p->m->cfg;
-	int n = p->n, E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, F = c->n_ff;
-	size_t nE = (size_t)n * E, nHD = (size_t)n * H * D, nKD = (size_t)n * Hkv * D;
+	int n = p->n, H = c->n_head;
 	size_t fc = n < FFN_CHUNK ? n : FFN_CHUNK;
 	p->dsz = (size_t)H * n + 2 * (size_t)n;
-	p->buf = bk_alloc(p->be, sizeof(float) * (3 * nE + 2 * nHD + 2 * nKD + 2 * fc * F));
+	p->buf = bk_alloc(p->be, sizeof(float) * fwd_act_floats(c, n, fc));
 	p->pos = malloc(sizeof(int32_t) * (size_t)n);
 	p->cur = malloc(sizeof(int32_t) * (size_t)n);
 	p->dbuf = malloc(sizeof(int32_t) * p->dsz * (size_t)p->ns);
@@ -342,15 +360,7 @@ static int pf_alloc(struct prefill *p, char *err, size_t errlen)
 	p->d = malloc(sizeof(*p->d) * (size_t)p->ns);
 	if (!p->buf || !p->pos || !p->cur || !p->dbuf || !p->n_keep || !p->ties || !p->d)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for a %d-token prefill", n);
-	p->x = p->buf;
-	p->xn = p->x + nE;
-	p->tmp = p->xn + nE;
-	p->q = p->tmp + nE;
-	p->att = p->q + nHD;
-	p->k = p->att + nHD;
-	p->v = p->k + nKD;
-	p->g = p->v + nKD;
-	p->u = p->g + fc * F;
+	fwd_act_carve(p->buf, c, n, fc, &p->a);
 	return 0;
 }
 
@@ -371,7 +381,7 @@ static void pf_begin(struct prefill *p, const int32_t *ids)
 /* x (T, E) = the embeddings of the alive tokens. */
 static void pf_embed(struct prefill *p)
 {
-	bk_embed(p->be, p->x, p->m->tok_embd, p->cur, p->T, p->m->cfg.n_embd, p->m->cfg.n_vocab);
+	bk_embed(p->be, p->a.x, p->m->tok_embd, p->cur, p->T, p->m->cfg.n_embd, p->m->cfg.n_vocab);
 }
 
 /* Layer l's post-RoPE q (T, H*D), k (T, Hkv*D) and v from x. */
@@ -381,12 +391,12 @@ static void pf_qkv(struct prefill *p, int l)
 	const struct model_config *c = &m->cfg;
 	const struct layer_weights *w = &m->layers[l];
 	int E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, T = p->T;
-	bk_rmsnorm(p->be, p->xn, p->x, w->attn_norm, T, E, c->norm_eps);
-	const struct prod qkv[] = { { p->q, w->wq, &w->q[QW_Q], H * D }, { p->k, w->wk, &w->q[QW_K], Hkv * D },
-				    { p->v, w->wv, &w->q[QW_V], Hkv * D } };
-	mm(p->be, p->xn, T, E, qkv, 3);
-	bk_rope(p->be, p->q, H * D, p->pos, T, H, D, m->rope_inv_freq);
-	bk_rope(p->be, p->k, Hkv * D, p->pos, T, Hkv, D, m->rope_inv_freq);
+	bk_rmsnorm(p->be, p->a.xn, p->a.x, w->attn_norm, T, E, c->norm_eps);
+	const struct prod qkv[] = { { p->a.q, w->wq, &w->q[QW_Q], H * D }, { p->a.k, w->wk, &w->q[QW_K], Hkv * D },
+				    { p->a.v, w->wv, &w->q[QW_V], Hkv * D } };
+	mm(p->be, p->a.xn, T, E, qkv, 3);
+	bk_rope(p->be, p->a.q, H * D, p->pos, T, H, D, m->rope_inv_freq);
+	bk_rope(p->be, p->a.k, Hkv * D, p->pos, T, Hkv, D, m->rope_inv_freq);
 }
 
 /* Every session's policy decides for layer l into p->d; checks the decisions and that
@@ -402,8 +412,8 @@ static int pf_decide(struct prefill *p, int l, char *err, size_t errlen)
 		p->d[i] = (struct kv_decision){ .keep_all = true, .n_keep = p->n_keep + (size_t)H * i, .keep = di,
 						.prop = di + (size_t)H * n, .restart = di + (size_t)H * n + n, .keep_tie = ti };
 		struct kv_layer_view view = { .shape = &s->shape, .be = p->be, .layer = l, .pass = p->pass, .n = T,
-					      .n_prompt = s->trace.n_prompt, .pos = p->pos, .ids = p->cur, .q = p->q, .k = p->k,
-					      .v = p->v, .rope_inv_freq = p->m->rope_inv_freq };
+					      .n_prompt = s->trace.n_prompt, .pos = p->pos, .ids = p->cur, .q = p->a.q, .k = p->a.k,
+					      .v = p->a.v, .rope_inv_freq = p->m->rope_inv_freq };
 		if ((rc = kv_policy_prefill_layer(&s->pol, &view, &p->d[i], err, errlen)) ||
 		    (rc = check_decision(&s->pol, &p->d[i], T, H, Hkv, l, err, errlen)) ||
 		    (i > 0 && (rc = check_same_flow(p->ss, p->d, i, T, l, err, errlen))))
@@ -420,7 +430,7 @@ static int pf_cache(struct prefill *p, int l, char *err, size_t errlen)
 		struct fwd_session *s = p->ss[i];
 		const struct kv_decision *d = &p->d[i];
 		if ((rc = kv_cache_set_layer(s->cache, l, d->keep_all ? Hkv : d->n_cache_heads, d->n_keep,
-					     d->keep_all ? NULL : d->keep, T, p->k, p->v, Hkv * D, p->pos, T, Hkv, s->reserve,
+					     d->keep_all ? NULL : d->keep, T, p->a.k, p->a.v, Hkv * D, p->pos, T, Hkv, s->reserve,
 					     err, errlen)))
 			return rc;
 		s->trace.n_alive[l] = T;
@@ -438,12 +448,12 @@ static void pf_attn_ffn(struct prefill *p, int l)
 	const struct layer_weights *w = &p->m->layers[l];
 	const struct backend_ops *be = p->be;
 	int E = c->n_embd, H = c->n_head, Hkv = c->n_head_kv, D = c->head_dim, T = p->T;
-	bk_attn_causal(be, p->att, p->q, p->k, p->v, T, H, Hkv, D);
-	mm(be, p->att, T, H * D, &(struct prod){ p->tmp, w->wo, &w->q[QW_O], E }, 1);
-	bk_add(be, p->x, p->tmp, (size_t)T * E);
-	bk_rmsnorm(be, p->xn, p->x, w->ffn_norm, T, E, c->norm_eps);
-	ffn(be, c, w, p->tmp, p->xn, T, p->g, p->u);
-	bk_add(be, p->x, p->tmp, (size_t)T * E);
+	bk_attn_causal(be, p->a.att, p->a.q, p->a.k, p->a.v, T, H, Hkv, D);
+	mm(be, p->a.att, T, H * D, &(struct prod){ p->a.tmp, w->wo, &w->q[QW_O], E }, 1);
+	bk_add(be, p->a.x, p->a.tmp, (size_t)T * E);
+	bk_rmsnorm(be, p->a.xn, p->a.x, w->ffn_norm, T, E, c->norm_eps);
+	ffn(be, c, w, p->a.tmp, p->a.xn, T, p->a.g, p->a.u);
+	bk_add(be, p->a.x, p->a.tmp, (size_t)T * E);
 }
 
 /* Keeps only the rows the lead decision propagates after layer l (if it asked), and
@@ -453,7 +463,7 @@ static int pf_propagate(struct prefill *p, int l, char *err, size_t errlen)
 	int np = n_prop_of(&p->d[0], p->T);
 	if (np == 0)
 		return 0;
-	gather_rows(p->be, p->x, p->m->cfg.n_embd, p->d[0].prop, np);
+	gather_rows(p->be, p->a.x, p->m->cfg.n_embd, p->d[0].prop, np);
 	gather_i32(p->pos, p->d[0].prop, np);
 	gather_i32(p->cur, p->d[0].prop, np);
 	for (int i = 0; i < p->ns; i++) {
@@ -533,11 +543,11 @@ static int pf_logits(struct prefill *p, bool all_rows, float *logits, char *err,
 	float *y = bk_host_memory(p->be) ? logits : bk_alloc(p->be, bytes);
 	if (!y)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for %d rows of logits", nr);
-	bk_rmsnorm(p->be, p->xn, p->x + (size_t)r0 * E, m->out_norm, nr, E, c->norm_eps);
+	bk_rmsnorm(p->be, p->a.xn, p->a.x + (size_t)r0 * E, m->out_norm, nr, E, c->norm_eps);
 	for (int i = 0; i < p->ns; i++) /* the last row's normed state, for calibrations that compare runs */
 		if (p->ss[i]->final_hidden)
-			bk_download(p->be, p->ss[i]->final_hidden, p->xn + (size_t)(nr - 1) * E, sizeof(float) * (size_t)E);
-	mm(p->be, p->xn, nr, E, &(struct prod){ y, m->output, &m->q_output, V }, 1);
+			bk_download(p->be, p->ss[i]->final_hidden, p->a.xn + (size_t)(nr - 1) * E, sizeof(float) * (size_t)E);
+	mm(p->be, p->a.xn, nr, E, &(struct prod){ y, m->output, &m->q_output, V }, 1);
 	if (y != logits) {
 		bk_download(p->be, logits, y, bytes);
 		bk_free(p->be, y);
@@ -632,15 +642,7 @@ static void replay_attn(struct fwd_session *s, int l, const int *len0, const flo
 		return;
 	for (int i = 0; i < R; i++) {
 		for (int h = 0; h < L->n_head; h++) {
-			size_t at = (size_t)h * L->cap * D;
-			s->views[h] = (struct attn_kv_view){ .n = len0[h] + i + 1, .ld = D, .dtype = s->cache->dtype };
-			if (s->cache->dtype == KV_DTYPE_F32) {
-				s->views[h].k = L->k + at;
-				s->views[h].v = L->v + at;
-			} else {
-				s->views[h].kh = L->kh + at;
-				s->views[h].vh = L->vh + at;
-			}
+			s->views[h] = kv_cache_head_view(s->cache, l, h, len0[h] + i + 1);
 		}
 		bk_attn_cached(s->be, att + (size_t)i * H * D, q + (size_t)i * H * D, s->views, L->n_head, H, D);
 	}
@@ -837,15 +839,7 @@ int fwd_decode(struct fwd_session *s, int32_t id, float *logits, char *err, size
 		if ((rc = kv_cache_append(s->cache, l, k, v, Hkv * D, &pos, 1, Hkv, err, errlen)))
 			return rc;
 		for (int h = 0; h < L->n_head; h++) {
-			size_t at = (size_t)h * L->cap * D;
-			views[h] = (struct attn_kv_view){ .n = L->len[h], .ld = D, .dtype = s->cache->dtype };
-			if (s->cache->dtype == KV_DTYPE_F32) {
-				views[h].k = L->k + at;
-				views[h].v = L->v + at;
-			} else {
-				views[h].kh = L->kh + at;
-				views[h].vh = L->vh + at;
-			}
+			views[h] = kv_cache_head_view(s->cache, l, h, L->len[h]);
 		}
 		bk_attn_cached(be, att, q, views, L->n_head, H, D);
 		/* evict after the new token attended over the whole cache (PyramidInfer compresses

@@ -13,6 +13,7 @@
 #include "engine/kv_method.h" // struct kv_policy, struct kv_shape
 
 struct model;
+struct model_config;
 struct kv_cache;
 struct backend_ops;
 struct attn_kv_view;
@@ -48,6 +49,19 @@ void fwd_trace_ties(const struct fwd_trace *t, struct fwd_tie_stats *kv, struct 
 /* One inference session: a model (borrowed), a backend (borrowed: it runs every op and
  * holds the cache's K/V and the activations), a KV cache (owned), and an optional KV
  * policy (borrowed). */
+/* A forward pass's activation buffers for n rows, carved from one allocation by fwd_act_carve. */
+struct fwd_act {
+	float *x, *xn, *tmp; /* (n, E) each */
+	float *q, *att;      /* (n, H*D) */
+	float *k, *v;        /* (n, Hkv*D) */
+	float *g, *u;        /* (fc, F): fc rows of the feed-forward at a time */
+};
+
+/* Floats fwd_act_carve lays out for n rows and fc feed-forward rows of model config c. */
+size_t fwd_act_floats(const struct model_config *c, int n, size_t fc);
+/* Points a's buffers into buf (fwd_act_floats(c, n, fc) floats, still owned by the caller). */
+void fwd_act_carve(float *buf, const struct model_config *c, int n, size_t fc, struct fwd_act *a);
+
 struct fwd_session {
 	const struct model *m;           /* borrowed; must outlive the session */
 	const struct backend_ops *be;    /* borrowed (a static table) */

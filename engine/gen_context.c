@@ -186,10 +186,8 @@ int gen_context_answer(struct gen_context *c, const int32_t *q, int n_q, const s
 		return kv_errf(err, errlen, KV_EINVAL, "this compressed context answers one question (a policy evicts during decode)");
 	if (n_q <= 0)
 		return kv_errf(err, errlen, KV_EINVAL, "a question needs at least one token");
-	for (int i = 0; i < n_o; i++)
-		if (o[i]->max_new_tokens < 0)
-			return kv_errf(err, errlen, KV_EINVAL, "--max_new_tokens: expected a non-negative integer, got %d",
-				       o[i]->max_new_tokens);
+	if ((rc = gen_check_max_new(o, n_o, err, errlen)))
+		return rc;
 	int32_t **ids = calloc((size_t)n_o, sizeof(*ids));
 	int *n = calloc((size_t)n_o, sizeof(int));
 	struct gen_stats *stats = calloc((size_t)n_o, sizeof(*stats));
@@ -210,13 +208,7 @@ int gen_context_answer(struct gen_context *c, const int32_t *q, int n_q, const s
 		goto out_free;
 	}
 	c->n_answered++;
-	for (int i = 0; i < n_o; i++) {
-		if (st)
-			st[i] = stats[i];
-		out[i] = ids[i];
-		n_out[i] = n[i];
-		ids[i] = NULL;
-	}
+	gen_hand_over(n_o, ids, n, stats, out, n_out, st);
 out_free:
 	for (int i = 0; ids && i < n_o; i++)
 		free(ids[i]);

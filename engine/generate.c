@@ -60,10 +60,8 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 	int rc, n_act = 0;
 	if (n_o < 1)
 		return kv_errf(err, errlen, KV_EINVAL, "generation needs at least one option set");
-	for (int i = 0; i < n_o; i++)
-		if (o[i]->max_new_tokens < 0)
-			return kv_errf(err, errlen, KV_EINVAL, "--max_new_tokens: expected a non-negative integer, got %d",
-				       o[i]->max_new_tokens);
+	if ((rc = gen_check_max_new(o, n_o, err, errlen)))
+		return rc;
 	int32_t **ids = calloc((size_t)n_o, sizeof(*ids));
 	int *n = calloc((size_t)n_o, sizeof(int));
 	struct fwd_session **s = calloc((size_t)n_o, sizeof(*s));
@@ -123,14 +121,9 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 			stats[i].decode_s = kv_clock_s() - t2;
 		}
 	}
-	for (int i = 0; i < n_o; i++) {
+	for (int i = 0; i < n_o; i++)
 		stats[i].n_generated = n[i];
-		if (st)
-			st[i] = stats[i];
-		out[i] = ids[i];
-		n_out[i] = n[i];
-		ids[i] = NULL;
-	}
+	gen_hand_over(n_o, ids, n, stats, out, n_out, st);
 	rc = 0;
 out_free:
 	for (int i = 0; ids && i < n_o; i++)
@@ -144,6 +137,27 @@ out_free:
 	free(stats);
 	free(logits);
 	return rc;
+}
+
+int gen_check_max_new(const struct gen_opts *const *o, int n_o, char *err, size_t errlen)
+{
+	for (int i = 0; i < n_o; i++)
+		if (o[i]->max_new_tokens < 0)
+			return kv_errf(err, errlen, KV_EINVAL, "--max_new_tokens: expected a non-negative integer, got %d",
+				       o[i]->max_new_tokens);
+	return 0;
+}
+
+void gen_hand_over(int n_o, int32_t **ids, const int *n, const struct gen_stats *stats, int32_t **out, int *n_out,
+		   struct gen_stats *st)
+{
+	for (int i = 0; i < n_o; i++) {
+		if (st)
+			st[i] = stats[i];
+		out[i] = ids[i];
+		n_out[i] = n[i];
+		ids[i] = NULL;
+	}
 }
 
 bool gen_is_stop(const struct model *m, const struct gen_opts *o, int32_t id)

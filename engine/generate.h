@@ -55,6 +55,14 @@ int gen_greedy(const struct model *m, const int32_t *prompt, int n_prompt, const
 int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt, const struct gen_opts *const *o,
 		      int n_o, int32_t **out, int *n_out, struct gen_stats *st, char *err, size_t errlen);
 
+/* 0 when every o[i]->max_new_tokens is >= 0, else KV_EINVAL with a message naming --max_new_tokens. */
+int gen_check_max_new(const struct gen_opts *const *o, int n_o, char *err, size_t errlen);
+
+/* Moves member i's ids[i] (ownership passes to out[i], ids[i] becomes NULL), n[i] and stats[i]
+ * (into st[i] when st is not NULL) to the caller's arrays, for every i < n_o. */
+void gen_hand_over(int n_o, int32_t **ids, const int *n, const struct gen_stats *stats, int32_t **out, int *n_out,
+		   struct gen_stats *st);
+
 /* Is id a stop for o: one of the model's EOS ids (unless o->no_eos_stop) or o's extra stop ids? */
 bool gen_is_stop(const struct model *m, const struct gen_opts *o, int32_t id);
 

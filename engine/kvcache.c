@@ -280,3 +280,18 @@ int kv_cache_truncate(struct kv_cache *c, int l, int h, int n, char *err, size_t
 	L->len[h] = n;
 	return 0;
 }
+
+struct attn_kv_view kv_cache_head_view(const struct kv_cache *c, int l, int h, int n)
+{
+	const struct kv_layer *L = &c->layers[l];
+	size_t at = (size_t)h * L->cap * c->head_dim;
+	struct attn_kv_view v = { .n = n, .ld = c->head_dim, .dtype = c->dtype };
+	if (c->dtype == KV_DTYPE_F32) {
+		v.k = L->k + at;
+		v.v = L->v + at;
+	} else {
+		v.kh = L->kh + at;
+		v.vh = L->vh + at;
+	}
+	return v;
+}

@@ -66,6 +66,10 @@ int kv_cache_truncate(struct kv_cache *c, int l, int h, int n, char *err, size_t
  * (len[h], D) each, host memory owned by the caller; v may be NULL (keys only). */
 void kv_cache_read_head(const struct kv_cache *c, int l, int h, float *k, float *v);
 
+/* The attention op's view (borrowed pointers into c) of the first n entries of head h of
+ * layer l: f32 K/V or the 16-bit host copies, as c's dtype says. */
+struct attn_kv_view kv_cache_head_view(const struct kv_cache *c, int l, int h, int n);
+
 /* Bytes of K and V held (entries actually kept, not capacity, at the stored type). */
 size_t kv_cache_bytes(const struct kv_cache *c);
 /* Entries held in layer l, summed over heads. */

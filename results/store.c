@@ -517,76 +517,78 @@ out_sql:
 	return rc;
 }
 
-/* The sample's tie rows (inside store_sample_put's transaction). */
-static int put_ties(struct store *s, const char *run_id, const struct sample_row *row, char *err, size_t errlen)
+/* Inserts n rows with sql inside store_sample_put's transaction: ?1 and ?2 are run_id and
+ * sample_id, bind fills the rest from row i of rows; what names the rows in an error. */
+static int put_rows(struct store *s, const char *sql, const char *what, const char *run_id, const char *sample_id,
+		    const void *rows, int n, void (*bind)(sqlite3_stmt *q, const void *rows, int i), char *err,
+		    size_t errlen)
 {
 	sqlite3_stmt *q = NULL;
 	int rc = 0;
-	if (row->n_ties == 0)
+	if (n <= 0)
 		return 0;
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO sample_ties (run_id, sample_id, cut, n_cuts, n_inside, sum_tied) VALUES (?,?,?,?,?,?)",
-			       -1, &q, NULL))
-		return store_err(s, "writing tie counts", err, errlen);
-	for (int i = 0; i < row->n_ties && !rc; i++) {
-		const struct store_ties *t = &row->ties[i];
+	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL))
+		return store_err(s, what, err, errlen);
+	for (int i = 0; i < n && !rc; i++) {
 		sqlite3_reset(q);
 		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(q, 2, row->sample_id, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(q, 3, t->cut, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(q, 4, t->n_cuts);
-		sqlite3_bind_int(q, 5, t->n_inside);
-		sqlite3_bind_int64(q, 6, t->sum_tied);
+		sqlite3_bind_text(q, 2, sample_id, -1, SQLITE_TRANSIENT);
+		bind(q, rows, i);
 		if (sqlite3_step(q) != SQLITE_DONE)
-			rc = store_err(s, "writing tie counts", err, errlen);
+			rc = store_err(s, what, err, errlen);
 	}
 	sqlite3_finalize(q);
 	return rc;
+}
+
+static void bind_ties(sqlite3_stmt *q, const void *rows, int i)
+{
+	const struct store_ties *t = (const struct store_ties *)rows + i;
+	sqlite3_bind_text(q, 3, t->cut, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(q, 4, t->n_cuts);
+	sqlite3_bind_int(q, 5, t->n_inside);
+	sqlite3_bind_int64(q, 6, t->sum_tied);
+}
+
+static void bind_layer(sqlite3_stmt *q, const void *rows, int i)
+{
+	const struct store_layer *l = (const struct store_layer *)rows + i;
+	sqlite3_bind_text(q, 3, l->kind, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(q, 4, l->layer);
+	sqlite3_bind_int(q, 5, l->heads);
+	sqlite3_bind_int(q, 6, l->n_alive);
+	sqlite3_bind_int64(q, 7, l->kept);
+	sqlite3_bind_int(q, 8, l->span_len);
+	sqlite3_bind_int64(q, 9, l->span_kept);
+}
+
+static void bind_span(sqlite3_stmt *q, const void *rows, int i)
+{
+	const struct store_span *sp = (const struct store_span *)rows + i;
+	sqlite3_bind_text(q, 3, sp->kind, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(q, 4, sp->start);
+	sqlite3_bind_int(q, 5, sp->end);
+}
+
+/* The sample's tie rows (inside store_sample_put's transaction). */
+static int put_ties(struct store *s, const char *run_id, const struct sample_row *row, char *err, size_t errlen)
+{
+	return put_rows(s, "INSERT INTO sample_ties (run_id, sample_id, cut, n_cuts, n_inside, sum_tied) VALUES (?,?,?,?,?,?)",
+			"writing tie counts", run_id, row->sample_id, row->ties, row->n_ties, bind_ties, err, errlen);
 }
 
 /* The sample's layer counts and span (inside store_sample_put's transaction, for a sample
  * inserted now: rows left by a sample deleted by hand are stale and replaced). */
 static int put_layers(struct store *s, const char *run_id, const struct sample_row *row, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = NULL;
-	int rc = 0;
-	if (row->n_layers > 0) {
-		if (sqlite3_prepare_v2(s->db,
-				       "INSERT OR REPLACE INTO sample_layers (run_id, sample_id, kind, layer, heads, n_alive, kept, span_len,"
-				       " span_kept) VALUES (?,?,?,?,?,?,?,?,?)",
-				       -1, &q, NULL))
-			return store_err(s, "writing layer counts", err, errlen);
-		for (int i = 0; i < row->n_layers && !rc; i++) {
-			const struct store_layer *l = &row->layers[i];
-			sqlite3_reset(q);
-			sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(q, 2, row->sample_id, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(q, 3, l->kind, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_int(q, 4, l->layer);
-			sqlite3_bind_int(q, 5, l->heads);
-			sqlite3_bind_int(q, 6, l->n_alive);
-			sqlite3_bind_int64(q, 7, l->kept);
-			sqlite3_bind_int(q, 8, l->span_len);
-			sqlite3_bind_int64(q, 9, l->span_kept);
-			if (sqlite3_step(q) != SQLITE_DONE)
-				rc = store_err(s, "writing layer counts", err, errlen);
-		}
-		sqlite3_finalize(q);
-		q = NULL;
-	}
-	if (!rc && row->span) {
-		if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO sample_spans (run_id, sample_id, kind, span_start, span_end) VALUES (?,?,?,?,?)",
-				       -1, &q, NULL))
-			return store_err(s, "writing the needle span", err, errlen);
-		sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(q, 2, row->sample_id, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(q, 3, row->span->kind, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(q, 4, row->span->start);
-		sqlite3_bind_int(q, 5, row->span->end);
-		if (sqlite3_step(q) != SQLITE_DONE)
-			rc = store_err(s, "writing the needle span", err, errlen);
-		sqlite3_finalize(q);
-	}
-	return rc;
+	int rc = put_rows(s,
+			  "INSERT OR REPLACE INTO sample_layers (run_id, sample_id, kind, layer, heads, n_alive, kept, span_len,"
+			  " span_kept) VALUES (?,?,?,?,?,?,?,?,?)",
+			  "writing layer counts", run_id, row->sample_id, row->layers, row->n_layers, bind_layer, err, errlen);
+	if (rc)
+		return rc;
+	return put_rows(s, "INSERT OR REPLACE INTO sample_spans (run_id, sample_id, kind, span_start, span_end) VALUES (?,?,?,?,?)",
+			"writing the needle span", run_id, row->sample_id, row->span, row->span ? 1 : 0, bind_span, err, errlen);
 }
 
 int store_sample_put(struct store *s, const char *run_id, const struct sample_row *row, bool *inserted,

@@ -13,10 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 expect help_should_list_expected_attention_and_its_flags 0 "--compression_ratio CR .*expected_attention(, kvzip)?\)" -- $K generate --help
 expect help_should_list_the_composition 0 "methods: .*expected_attention" -- $K generate --help
-expect compression_ratio_should_reject_one 1 "^kvlab: --compression_ratio: expected a number in \[0, 1\), got '1'" -- \
-	$K generate --model $M --prompt hi --method expected_attention --compression_ratio 1
-expect compression_ratio_should_not_mix_with_the_budget_flags 1 "--(eviction_mode|retain_rate): expected_attention takes either --compression_ratio or the budget flags" -- \
-	$K generate --model $M --prompt hi --method expected_attention --compression_ratio 0.5 --eviction_mode proportional --retain_rate 0.2
+expect_compression_ratio_refusals "$K" $M expected_attention
 expect compression_ratio_should_not_be_a_parameter_of_snapkv 1 "--compression_ratio: not a parameter of snapkv \(taken by expected_attention" -- \
 	$K generate --model $M --prompt hi --method snapkv --compression_ratio 0.5
 expect n_sink_should_reject_a_negative_count 1 "--n_sink: expected an integer in \[0, " -- \
@@ -25,8 +22,8 @@ expect n_sink_should_reject_a_negative_count 1 "--n_sink: expected an integer in
 # ~450 tokens of essay: every layer keeps max(1, int(T * (1 - CR))) rows per KV head, sinks first
 head -c 2000 ../shared/data/paul_graham_essays/gh.txt >"$tmp/p.txt"
 gen() { $K generate --model $M --prompt_file "$tmp/p.txt" --max_new_tokens 2 --threads 2 "$@"; }
-if gen --method expected_attention --compression_ratio 0.7 --dump_selection "$tmp/ea.jsonl" >/dev/null 2>"$tmp/ea.err"; then
-	if python3 - "$tmp/ea.jsonl" <<'PY'
+expect_dump expected_attention_should_keep_kvpress_budget_per_kv_head "$tmp/ea.jsonl" -- \
+	gen --method expected_attention --compression_ratio 0.7 --dump_selection "$tmp/ea.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 kv = [r for r in rows if r["kind"] == "kv"]
@@ -38,16 +35,12 @@ assert all(set(range(4)) <= set(r["positions"]) for r in kv), "the 4 sinks are k
 assert all(len(set(r["positions"])) == want and all(0 <= p < n for p in r["positions"]) for r in kv)
 assert len({tuple(sorted(r["positions"])) for r in kv}) > 1, "heads choose differently"
 PY
-	then ok expected_attention_should_keep_kvpress_budget_per_kv_head; else fail expected_attention_should_keep_kvpress_budget_per_kv_head "see above"; fi
-else
-	fail expected_attention_should_keep_kvpress_budget_per_kv_head "generate failed: $(tail -2 "$tmp/ea.err")"
-fi
 
 # composed: TSP at layer 10 keeps half the rows; retention keeps retain_rate of the prompt
 # (retain_rate / tsp_rate of the propagated rows after the TSP layer, FastKV's rule)
-if gen --method tsp+expected_attention --eviction_mode proportional --retain_rate 0.2 --tsp_idx 10 --tsp_rate 0.5 \
-	--dump_selection "$tmp/tsp.jsonl" >/dev/null 2>"$tmp/tsp.err"; then
-	if python3 - "$tmp/tsp.jsonl" <<'PY'
+expect_dump tsp_expected_attention_should_follow_the_composed_budget "$tmp/tsp.jsonl" -- \
+	gen --method tsp+expected_attention --eviction_mode proportional --retain_rate 0.2 --tsp_idx 10 --tsp_rate 0.5 \
+		--dump_selection "$tmp/tsp.jsonl" <<'PY'
 import json, math, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 kv = [r for r in rows if r["kind"] == "kv"]
@@ -63,10 +56,6 @@ for r in kv:
     if r["layer"] > 10:
         assert set(r["positions"]) <= set(prop[0]["positions"]), "later layers keep propagated rows only"
 PY
-	then ok tsp_expected_attention_should_follow_the_composed_budget; else fail tsp_expected_attention_should_follow_the_composed_budget "see above"; fi
-else
-	fail tsp_expected_attention_should_follow_the_composed_budget "generate failed: $(tail -2 "$tmp/tsp.err")"
-fi
 
 # a tiny needle run stores its sample under the method's resolved parameters
 if $K run --model $M --task needle --context_lengths 500 --depths 50 --method expected_attention --compression_ratio 0.5 \

@@ -29,3 +29,33 @@ check() {
 	shift
 	if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fi
 }
+
+# expect_compression_ratio_refusals KVLAB MODEL METHOD: the two refusals of a method that takes
+# kvpress's --compression_ratio (a ratio of 1; the ratio together with the budget flags).
+expect_compression_ratio_refusals() {
+	local k=$1 m=$2 method=$3
+	expect compression_ratio_should_reject_one 1 "^kvlab: --compression_ratio: expected a number in \[0, 1\), got '1'" -- \
+		$k generate --model "$m" --prompt hi --method "$method" --compression_ratio 1
+	expect compression_ratio_should_not_mix_with_the_budget_flags 1 \
+		"--(eviction_mode|retain_rate): $method takes either --compression_ratio or the budget flags" -- \
+		$k generate --model "$m" --prompt hi --method "$method" --compression_ratio 0.5 --eviction_mode proportional \
+		--retain_rate 0.2
+}
+
+# expect_dump NAME DUMP -- CMD... <<'PY' ...: runs CMD (stderr kept in DUMP.err), which writes
+# the selection dump DUMP, then the Python checks on stdin with DUMP as argv[1]. Returns 0
+# (ok), 1 (the checks failed) or 2 (CMD failed), printing the case's line.
+expect_dump() {
+	local name=$1 dump=$2
+	shift 3
+	if ! "$@" </dev/null >/dev/null 2>"$dump.err"; then
+		fail "$name" "generate failed: $(tail -2 "$dump.err")"
+		return 2
+	fi
+	if python3 - "$dump"; then
+		ok "$name"
+		return 0
+	fi
+	fail "$name" "see above"
+	return 1
+}

@@ -20,6 +20,7 @@
 #include "engine/model.h"
 #include "engine/tokenizer.h"   // tok_decode
 #include "eval/prompt.h"        // prompt_set_build
+#include "tests/smollm.h" // smollm
 #include "tests/test.h"
 #include "tests/test_policy.h"  // t_policy_make, t_tiny_model, t_random_ids
 
@@ -253,21 +254,6 @@ static void questions_on_one_compression_should_be_answered_as_from_a_fresh_one(
 
 // ----------------------------------------------------------------------------
 // the token split of each task (SmolLM2 tokenizer)
-
-static struct model *smollm(void)
-{
-	static struct model *m;
-	static int tried;
-	char err[512];
-	if (!tried) {
-		tried = 1;
-		if (model_load(T_MODEL, &m, err, sizeof(err))) {
-			fprintf(stderr, "  cannot load %s (%s)\n", T_MODEL, err);
-			m = NULL;
-		}
-	}
-	return m;
-}
 
 /* Sample i of task a: the context_first prompt's ids equal the query_aware ones, the
  * split is exact and inside, and the question part's text begins with want (leading

@@ -26,6 +26,7 @@
 #include "engine/forward.h"       // fwd_session_init_on, fwd_prefill
 #include "engine/model.h"         // model_load
 #include "tests/test.h"
+#include "tests/xorshift.h" // xorshift_uniform
 
 /* Last-row |logit - transformers| bound for cpu-bf16 and the share of positions whose
  * argmax must equal transformers'. Measured on this model: bf16 0.126 / 0.208 / 0.141 at
@@ -35,14 +36,6 @@
 #define BF16_ARGMAX_SHARE 0.98
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static float urand(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
 
 /* One shape: y = gemm_bf16(x, W) vs a double sum of the bf16-rounded inputs and vs sgemm. */
 static void check_shape(int T, int in, int out, int threads)
@@ -56,9 +49,9 @@ static void check_shape(int T, int in, int out, int threads)
 	if (t_case_failed)
 		goto out;
 	for (size_t i = 0; i < nx; i++)
-		x[i] = xr[i] = urand() * 3.0f;
+		x[i] = xr[i] = xorshift_uniform(&rng) * 3.0f;
 	for (size_t i = 0; i < nw; i++)
-		w[i] = wr[i] = urand() * 0.1f;
+		w[i] = wr[i] = xorshift_uniform(&rng) * 0.1f;
 	bf16_round(xr, nx);
 	bf16_round(wr, nw);
 	T_CHECK(bf16_mat_pack(&m, w, in, out) == 0, "pack %dx%d", out, in);

@@ -24,6 +24,7 @@
 #include "engine/model.h"      // model_load
 #include "engine/quant.h"      // quant_f32_to_f16, quant_f32_to_bf16
 #include "tests/test.h"
+#include "tests/xorshift.h" // xorshift_uniform
 
 #define LOGITS_TOL 1e-2f /* test_logits' bound against transformers */
 #define KV16_TOL 0.25f   /* |logit diff| of a 16-bit cache vs f32 on SmolLM2 (measured: f16 0.015, bf16 0.081) */
@@ -32,14 +33,6 @@
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 
-static float uniform(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
-
 static void conversions_should_round_as_the_scalar_ones(void)
 {
 	enum { N = 4099 };
@@ -47,7 +40,7 @@ static void conversions_should_round_as_the_scalar_ones(void)
 	static uint16_t h[N];
 	const float special[] = { 0.0f, -0.0f, 1.0f, 65504.0f, 65520.0f, 1e-8f, 6.1e-5f, 5.96e-8f, -3.0e-7f, 1e30f, -INFINITY };
 	for (int i = 0; i < N; i++)
-		x[i] = i < (int)(sizeof(special) / sizeof(special[0])) ? special[i] : uniform() * powf(2.0f, (float)(i % 40 - 20));
+		x[i] = i < (int)(sizeof(special) / sizeof(special[0])) ? special[i] : xorshift_uniform(&rng) * powf(2.0f, (float)(i % 40 - 20));
 	for (int t = KV_DTYPE_F16; t <= KV_DTYPE_BF16; t++) {
 		kv_convert_store(h, x, N, (enum kv_dtype)t);
 		int bad = 0;
@@ -112,7 +105,7 @@ static void decode_attention_should_match_a_double_softmax(void)
 		float *q = malloc(sizeof(float) * (size_t)H * D), *out = malloc(sizeof(float) * (size_t)H * D);
 		double *want = malloc(sizeof(double) * (size_t)H * D);
 		for (int i = 0; i < H * D; i++)
-			q[i] = 2.0f * uniform();
+			q[i] = 2.0f * xorshift_uniform(&rng);
 		for (int c = 0; c < n_kv; c++) {
 			n[c] = c == 0 ? cases[ci].n0 : cases[ci].n0 / (c + 1) + c; /* ragged, one possibly empty */
 			size_t e = (size_t)(n[c] > 0 ? n[c] : 1) * D;
@@ -120,7 +113,7 @@ static void decode_attention_should_match_a_double_softmax(void)
 			kr[c] = malloc(sizeof(float) * e), vr[c] = malloc(sizeof(float) * e);
 			kh[c] = malloc(sizeof(uint16_t) * e), vh[c] = malloc(sizeof(uint16_t) * e);
 			for (size_t i = 0; i < (size_t)n[c] * D; i++)
-				k[c][i] = 1.5f * uniform(), v[c][i] = uniform();
+				k[c][i] = 1.5f * xorshift_uniform(&rng), v[c][i] = xorshift_uniform(&rng);
 		}
 		for (int t = 0; t < KV_DTYPE_COUNT; t++)
 			for (size_t ti = 0; ti < sizeof(threads) / sizeof(threads[0]); ti++) {

@@ -267,25 +267,39 @@ static enum cmp compare_head(const struct golden *g, const struct gold_head *ref
 static const struct model *g_model;
 static const char *g_method, *g_path;
 
-static void kvpress_method_should_keep_the_reference_positions(void)
+/* Reads g_path into *g (golden_free) and g_model's shape into *shape, printing the file's
+ * header; non-zero (the case marked skipped when the file is missing, failed when it is bad,
+ * nothing to free) when the case cannot go on. */
+static int golden_open(struct golden *g, struct kv_shape *shape)
 {
-	struct golden g;
 	char err[512];
-	int rc = golden_read(g_path, &g, err, sizeof(err));
+	int rc = golden_read(g_path, g, err, sizeof(err));
 	if (rc == KV_EIO) {
 		T_SKIP("%s", err);
-		return;
+		return rc;
 	}
 	T_CHECK(rc == 0, "%s", err);
 	if (rc)
+		return rc;
+	const struct model_config *cfg = &g_model->cfg;
+	*shape = (struct kv_shape){ .n_layer = cfg->n_layer, .n_head = cfg->n_head, .n_head_kv = cfg->n_head_kv,
+				    .head_dim = cfg->head_dim, .n_embd = cfg->n_embd };
+	printf("  %s: %d tokens, %d cases, kvpress %s, tie band rtol %.0e, model sha256 %.12s...\n", g_path, g->n, g->n_cases,
+	       g->kvpress, g->rtol, g->sha);
+	return 0;
+}
+
+static void kvpress_method_should_keep_the_reference_positions(void)
+{
+	struct golden g;
+	struct kv_shape shape;
+	char err[512];
+	int rc;
+	if (golden_open(&g, &shape))
 		return;
 	const struct kv_method *km = kv_method_find(g_method);
 	T_CHECK(km != NULL, "method %s is not registered", g_method);
 	const struct model_config *cfg = &g_model->cfg;
-	const struct kv_shape shape = { .n_layer = cfg->n_layer, .n_head = cfg->n_head, .n_head_kv = cfg->n_head_kv,
-					.head_dim = cfg->head_dim, .n_embd = cfg->n_embd };
-	printf("  %s: %d tokens, %d cases, kvpress %s, tie band rtol %.0e, model sha256 %.12s...\n", g_path, g.n, g.n_cases,
-	       g.kvpress, g.rtol, g.sha);
 	static char pbuf[MAX_CASES][PARAMS_LEN + 1];
 	struct harness hs = { .n = g.n_cases };
 	struct fwd_session *s = NULL;
@@ -442,20 +456,9 @@ static void kvzip_case(const struct golden *g, const struct gold_case *gc, const
 static void kvzip_should_keep_the_reference_positions(void)
 {
 	struct golden g;
-	char err[512];
-	int rc = golden_read(g_path, &g, err, sizeof(err));
-	if (rc == KV_EIO) {
-		T_SKIP("%s", err);
+	struct kv_shape shape;
+	if (golden_open(&g, &shape))
 		return;
-	}
-	T_CHECK(rc == 0, "%s", err);
-	if (rc)
-		return;
-	const struct model_config *cfg = &g_model->cfg;
-	const struct kv_shape shape = { .n_layer = cfg->n_layer, .n_head = cfg->n_head, .n_head_kv = cfg->n_head_kv,
-					.head_dim = cfg->head_dim, .n_embd = cfg->n_embd };
-	printf("  %s: %d tokens, %d cases, kvpress %s, tie band rtol %.0e, model sha256 %.12s...\n", g_path, g.n, g.n_cases,
-	       g.kvpress, g.rtol, g.sha);
 	int32_t *scratch = malloc(sizeof(int32_t) * 3 * (size_t)g.n);
 	T_CHECK(scratch != NULL, "out of memory");
 	struct tally t = { 0 };

@@ -19,25 +19,11 @@
 #include "eval/prompt.h"          // prompt_cap, prompt_set_build
 #include "methods/registry.h"     // kv_method_find
 #include "results/store.h"
+#include "tests/smollm.h" // smollm
 #include "tests/test.h"
 
 #define GOLDEN_DIR "tests/golden/longbench_data"
 #define SHARED_DIR "../shared/data/longbench"
-
-static struct model *smollm(void)
-{
-	static struct model *m;
-	static int tried;
-	char err[512];
-	if (!tried) {
-		tried = 1;
-		if (model_load(T_MODEL, &m, err, sizeof(err))) {
-			fprintf(stderr, "  cannot load %s (%s): run make model\n", T_MODEL, err);
-			m = NULL;
-		}
-	}
-	return m;
-}
 
 /* The method the last lb_open named: eval/prompt.c applies its protocol needs. */
 static const struct kv_method *lb_method;
