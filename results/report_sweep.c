@@ -171,7 +171,7 @@ int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_
 		"SELECT json_remove(r.point_json, ?2, ?3),"
 		" CASE WHEN ?2 = '$.\"method\"' THEN coalesce(json_extract(r.point_json, ?2), u.method) ELSE json_extract(r.point_json, ?2) END,"
 		" CASE WHEN ?3 = '$.\"method\"' THEN coalesce(json_extract(r.point_json, ?3), u.method) ELSE json_extract(r.point_json, ?3) END,"
-		" AVG(c.value), COUNT(c.value)"
+		" AVG(c.value), COUNT(c.value), COUNT(DISTINCT r.run_id)"
 		" FROM (SELECT DISTINCT run_id, point_json FROM sweep_runs WHERE sweep_id IN (SELECT value FROM json_each(?1))) r"
 		" JOIN runs u ON u.run_id = r.run_id LEFT JOIN scores c ON c.run_id = r.run_id AND c.metric = ?4"
 		" GROUP BY 1, 2, 3 ORDER BY 1";
@@ -197,6 +197,12 @@ int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_
 		snprintf(c->y, sizeof(c->y), "%s", v[2]);
 		c->n = sqlite3_column_int(st, 4);
 		c->mean = c->n ? sqlite3_column_double(st, 3) : NAN;
+		if (sqlite3_column_int(st, 5) > 1) { /* sweeps with other fixed settings (--protocol, a fixed flag) */
+			sqlite3_finalize(st);
+			return kv_errf(err, errlen, KV_EINVAL,
+				       "--sweep %s: several runs fall in one cell (%s, %s=%s, %s=%s): the sweeps differ in a setting "
+				       "that is not an axis; pivot them separately", t->label, c->other, t->x, c->x, t->y[0] ? t->y : "-", c->y);
+		}
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

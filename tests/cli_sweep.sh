@@ -69,6 +69,16 @@ if ! $K report --db "$tmp/mix.db" --sweep "${ids},nosuch" --x retain_rate --y me
 else
 	fail report_should_refuse_a_bad_sweep_list "$(cat "$tmp/two.err")"
 fi
+# sweeps that differ in a fixed setting would average two runs in one cell: refused
+$K sweep --model $T --db "$tmp/mix.db" "${TASK[@]}" --eviction_mode proportional --window_size 4 \
+	--grid 'method=snapkv retain_rate=0.1,0.3' >/dev/null 2>&1
+ids3=$(q1 "$tmp/mix.db" "SELECT group_concat(substr(sweep_id, 1, 8)) FROM sweeps")
+if ! $K report --db "$tmp/mix.db" --sweep "$ids3" --x retain_rate --y method >/dev/null 2>"$tmp/three.err" &&
+	grep -q "several runs fall in one cell" "$tmp/three.err"; then
+	ok report_should_refuse_sweeps_whose_runs_share_a_cell
+else
+	fail report_should_refuse_sweeps_whose_runs_share_a_cell "$(cat "$tmp/three.err")"
+fi
 $K run --model $T --db "$tmp/ref.db" "${TASK[@]}" --method fastkv --eviction_mode proportional --tsp_idx 1 --retain_rate 0.3 \
 	>"$tmp/one.id" 2>"$tmp/one.err"
 if grep -q "0 samples stored now, 5 already present" "$tmp/one.err" &&
