@@ -28,7 +28,7 @@ static const struct cli_flag report_flags[] = {
 	{ "--bench", CLI_SWITCH, offsetof(struct report_cfg, bench), 0, 0, "", "same as --table bench", false },
 	{ "--selection", CLI_SWITCH, offsetof(struct report_cfg, selection), 0, 0, "", "same as --table selection", false },
 	{ "--sweep", CLI_STR, offsetof(struct report_cfg, sweep.sweep), 0, 0, "ID[,ID..]",
-	  "--table sweep of the sweep with this id prefix (default: the only sweep); several ids of one task: their points pivoted together (--y method: each run's method)", false },
+	  "--table sweep of the sweep with this id prefix (default: the only sweep); several ids of one task: their points pivoted together (--y method: each run's method; refused where two runs share a cell)", false },
 	{ "--x", CLI_STR, offsetof(struct report_cfg, sweep.x), 0, 0, "AXIS", "sweep: the axis across (default: the grid's first)", false },
 	{ "--y", CLI_STR, offsetof(struct report_cfg, sweep.y), 0, 0, "AXIS", "sweep: the axis down (default: the grid's second)", false },
 	{ "--metric", CLI_STR, offsetof(struct report_cfg, sweep.metric), 0, 0, "NAME", "sweep: the score averaged (default: overlap or score)", false },
