@@ -173,7 +173,7 @@ int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_
 		" CASE WHEN ?3 = '$.\"method\"' THEN coalesce(json_extract(r.point_json, ?3), u.method) ELSE json_extract(r.point_json, ?3) END,"
 		" AVG(c.value), COUNT(c.value), COUNT(DISTINCT r.run_id)"
 		" FROM (SELECT DISTINCT run_id, point_json FROM sweep_runs WHERE sweep_id IN (SELECT value FROM json_each(?1))) r"
-		" JOIN runs u ON u.run_id = r.run_id LEFT JOIN scores c ON c.run_id = r.run_id AND c.metric = ?4"
+		" LEFT JOIN runs u ON u.run_id = r.run_id LEFT JOIN scores c ON c.run_id = r.run_id AND c.metric = ?4"
 		" GROUP BY 1, 2, 3 ORDER BY 1";
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL))
 		return store_err(s, "reading the sweep", err, errlen);
