@@ -10,32 +10,33 @@
 
 #include "base/clock.h"     // kv_clock_s
 #include "base/errors.h"    // kv_errf
+#include "base/hugemem.h"   // kv_huge_alloc
 #include "engine/backend.h" // bk_matmul, bk_set_threads
 #include "engine/qmat.h"    // qmat_bytes
 
 #define READ_BYTES (256u << 20)
 #define READ_REPS 5
-#define GEMM_N 1024
+#define GEMM_N 2048
 #define GEMM_REPS 3
 
 typedef float v16f __attribute__((vector_size(64)));
 
-/* The sum of n floats (n a multiple of 64) in 4 x 16 lanes: loads only, no stores. */
+/* The sum of n floats (n a multiple of 128) in 8 x 16 lanes: loads only, no stores; eight
+ * independent sums keep enough loads in flight for one core to reach its share of DRAM. */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static float read_sum(const float *x, size_t n)
 {
-	v16f a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-	for (size_t i = 0; i < n; i += 64) {
-		v16f b0, b1, b2, b3;
-		memcpy(&b0, x + i, 64);
-		memcpy(&b1, x + i + 16, 64);
-		memcpy(&b2, x + i + 32, 64);
-		memcpy(&b3, x + i + 48, 64);
-		a0 += b0, a1 += b1, a2 += b2, a3 += b3;
+	v16f a[8] = { { 0 } };
+	for (size_t i = 0; i < n; i += 128) {
+		for (int j = 0; j < 8; j++) {
+			v16f b;
+			memcpy(&b, x + i + 16 * j, 64);
+			a[j] += b;
+		}
 	}
-	v16f a = (a0 + a1) + (a2 + a3);
+	v16f t = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 	float s = 0.0f;
 	for (int i = 0; i < 16; i++)
-		s += a[i];
+		s += t[i];
 	return s;
 }
 
@@ -45,7 +46,7 @@ int bench_calibrate(const struct backend_ops *be, int n_threads, struct bench_ma
 {
 	int nt = n_threads > 0 ? n_threads : omp_get_num_procs();
 	size_t n = READ_BYTES / sizeof(float);
-	float *buf = aligned_alloc(64, READ_BYTES);
+	float *buf = kv_huge_alloc(READ_BYTES); /* the pages decode's weights and caches get */
 	size_t g = (size_t)GEMM_N * GEMM_N;
 	float *a = malloc(sizeof(float) * g * 3), *b = a ? a + g : NULL, *c = a ? a + 2 * g : NULL;
 	if (!buf || !a) {
@@ -59,7 +60,7 @@ int bench_calibrate(const struct backend_ops *be, int n_threads, struct bench_ma
 		a[i] = (float)((i * 7919) % 2003) * 1e-3f - 1.0f;
 	bk_set_threads(be, nt);
 	double best = 0.0;
-	size_t per = n / (size_t)nt / 64 * 64; /* floats per thread, whole 64-float steps */
+	size_t per = n / (size_t)nt / 128 * 128; /* floats per thread, whole 128-float steps */
 	for (int r = 0; r <= READ_REPS; r++) { /* r = 0: warm-up */
 		float total = 0.0f;
 		double t0 = kv_clock_s();

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/errors.h" // kv_errf
+#include "base/hugemem.h" // kv_huge_alloc
 #include "engine/cpu/gemm_bf16.h" // gemm_bf16_supported
 #ifdef KVLAB_CUDA
 #include "engine/cuda/backend_cuda.h" // backend_cuda_bf16, backend_cuda_fp32, cuda_backend_init
@@ -178,7 +179,7 @@ void bk_set_threads(const struct backend_ops *be, int n_threads)
 
 void *bk_alloc(const struct backend_ops *be, size_t n)
 {
-	return be->alloc ? be->alloc(n) : malloc(n);
+	return be->alloc ? be->alloc(n) : kv_huge_alloc(n); /* host: large buffers on huge pages */
 }
 
 void bk_free(const struct backend_ops *be, void *p)

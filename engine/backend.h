@@ -209,7 +209,8 @@ int kv_dtype_parse(const char *s, enum kv_dtype *out, char *err, size_t errlen);
 // dispatch wrappers (shapes and contracts as the slots above)
 
 void bk_set_threads(const struct backend_ops *be, int n_threads);
-/* Backend memory of n bytes (caller frees with bk_free), NULL when out of memory. */
+/* Backend memory of n bytes (caller frees with bk_free; host buffers from 2 MiB on huge
+ * pages, base/hugemem.h), NULL when out of memory. */
 void *bk_alloc(const struct backend_ops *be, size_t n);
 void bk_free(const struct backend_ops *be, void *p);
 void bk_upload(const struct backend_ops *be, void *dst, const void *src, size_t n);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "base/hugemem.h"     // kv_huge_alloc
 #include "engine/backend.h"    // bk_alloc, bk_free, bk_copy, bk_gather
 #include "engine/kv_convert.h" // kv_convert_store, kv_convert_load
 
@@ -34,8 +35,8 @@ static int layer_alloc(const struct backend_ops *be, enum kv_dtype t, struct kv_
 		L->v = bk_alloc(be, n * D * sizeof(float));
 		ok = ok && L->k && L->v;
 	} else {
-		L->kh = malloc(n * D * sizeof(uint16_t));
-		L->vh = malloc(n * D * sizeof(uint16_t));
+		L->kh = kv_huge_alloc(n * D * sizeof(uint16_t));
+		L->vh = kv_huge_alloc(n * D * sizeof(uint16_t));
 		ok = ok && L->kh && L->vh;
 	}
 	if (!ok) {

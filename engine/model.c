@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "base/errors.h"    // kv_errf
+#include "base/hugemem.h"   // kv_huge_alloc, kv_huge_advise
 #include "engine/chat.h"      // chat_detect
 #include "engine/tokenizer.h" // tok_free
 
@@ -87,10 +88,12 @@ static int alloc_arena(const struct model_config *c, bool untouched, struct mode
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for the model");
 	m->layers = calloc(c->n_layer, sizeof(*m->layers));
 	m->arena = NULL;
-	if (m->layers && untouched)
+	if (m->layers && untouched) {
 		m->arena = calloc(total, sizeof(float));
-	else if (m->layers && posix_memalign(&m->arena, 64, total * sizeof(float)) != 0)
-		m->arena = NULL;
+		kv_huge_advise(m->arena, total * sizeof(float)); /* before the first touch */
+	} else if (m->layers) {
+		m->arena = kv_huge_alloc(total * sizeof(float));
+	}
 	if (!m->layers || !m->arena) {
 		free(m->layers);
 		free(m);
