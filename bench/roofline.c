@@ -64,8 +64,10 @@ int bench_calibrate(const struct backend_ops *be, int n_threads, struct bench_ma
 	for (int r = 0; r <= READ_REPS; r++) { /* r = 0: warm-up */
 		float total = 0.0f;
 		double t0 = kv_clock_s();
+		/* every slice is read even when the runtime gives a smaller team */
 #pragma omp parallel num_threads(nt) reduction(+ : total)
-		total += read_sum(buf + (size_t)omp_get_thread_num() * per, per);
+		for (int t = omp_get_thread_num(); t < nt; t += omp_get_num_threads())
+			total += read_sum(buf + (size_t)t * per, per);
 		double dt = kv_clock_s() - t0;
 		sink = total;
 		if (r > 0 && dt > 0 && (double)per * nt * sizeof(float) / dt > best)
