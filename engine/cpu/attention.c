@@ -9,7 +9,7 @@
 
 #include "engine/cpu/cpu_ops.h"
 
-#define QBLOCK 64
+#define QBLOCK 128
 
 void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
 {
