@@ -16,6 +16,8 @@
 #include "engine/forward.h"  // fwd_session_init_on, fwd_prefill, fwd_decode
 #include "engine/generate.h" // gen_argmax
 #include "engine/kvcache.h"  // kv_cache_bytes
+#include "engine/kv_method.h" // kv_policy_has_after_prefill
+#include "engine/reconstruct.h" // fwd_after_prefill
 
 // ----------------------------------------------------------------------------
 // parsing
@@ -61,11 +63,12 @@ int bench_meas_alloc(struct bench_meas *meas, int n, const struct bench_opts *o,
 	for (int i = 0; i < n; i++) {
 		struct bench_meas *x = &meas[i];
 		x->prefill_ms = calloc(r, sizeof(double));
+		x->recon_ms = calloc(r, sizeof(double));
 		if (o->kind == BENCH_E2E) {
 			x->decode_ms = calloc(r, sizeof(double));
 			x->e2e_ms = calloc(r, sizeof(double));
 		}
-		if (!x->prefill_ms || (o->kind == BENCH_E2E && (!x->decode_ms || !x->e2e_ms))) {
+		if (!x->prefill_ms || !x->recon_ms || (o->kind == BENCH_E2E && (!x->decode_ms || !x->e2e_ms))) {
 			bench_meas_free(meas, n);
 			return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
 		}
@@ -77,9 +80,10 @@ void bench_meas_free(struct bench_meas *meas, int n)
 {
 	for (int i = 0; meas && i < n; i++) {
 		free(meas[i].prefill_ms);
+		free(meas[i].recon_ms);
 		free(meas[i].decode_ms);
 		free(meas[i].e2e_ms);
-		meas[i].prefill_ms = meas[i].decode_ms = meas[i].e2e_ms = NULL;
+		meas[i].prefill_ms = meas[i].recon_ms = meas[i].decode_ms = meas[i].e2e_ms = NULL;
 	}
 }
 
@@ -93,7 +97,8 @@ void bench_input(int32_t *ids, int n, const int32_t *text, int n_text)
 // timing
 
 struct one_run {
-	double prefill_ms, decode_ms, e2e_ms;
+	double prefill_ms, recon_ms, decode_ms, e2e_ms;
+	bool recon;                /* the policy has a step after the prefill */
 	long long kv_bytes;
 	double prefill_flops, decode_bytes;
 };
@@ -118,7 +123,14 @@ static int run_once(const struct model *m, const struct bench_opts *o, const str
 	if ((rc = fwd_prefill(s, ids, n, false, logits, err, errlen)))
 		goto out;
 	int32_t tok = gen_argmax(logits, c->n_vocab);
+	/* KVzip's reconstruction cuts the cache before decode, as in kvlab generate and run;
+	 * its time is part of the prefill's and is also kept on its own */
+	double recon_s = 0.0;
+	r->recon = kv_policy_has_after_prefill(&pol);
+	if ((rc = fwd_after_prefill(s, ids, n, &recon_s, err, errlen)))
+		goto out;
 	double t1 = 1e3 * kv_clock_s();
+	r->recon_ms = 1e3 * recon_s;
 	r->kv_bytes = (long long)kv_cache_bytes(s->cache);
 	for (int t = 0; t < steps; t++) {
 		if ((rc = fwd_decode(s, tok, logits, err, errlen)))
@@ -164,9 +176,11 @@ int bench_run_length(const struct model *m, const struct bench_opts *o, int n, s
 			me->kv_bytes = x.kv_bytes;
 			me->prefill_flops = x.prefill_flops;
 			me->decode_bytes = x.decode_bytes;
+			me->recon = x.recon;
 			if (!warm) {
 				int k = r - o->warmups;
 				me->prefill_ms[k] = x.prefill_ms;
+				me->recon_ms[k] = x.recon_ms;
 				if (o->kind == BENCH_E2E) {
 					me->decode_ms[k] = x.decode_ms;
 					me->e2e_ms[k] = x.e2e_ms;
@@ -176,6 +190,8 @@ int bench_run_length(const struct model *m, const struct bench_opts *o, int n, s
 				fprintf(o->log, "bench %s N=%d %s %d/%d %s: prefill %.1f ms", o->kind == BENCH_E2E ? "e2e" : "prefill", n,
 					warm ? "warmup" : "run", warm ? r + 1 : r - o->warmups + 1, warm ? o->warmups : o->runs,
 					o->methods[i].label, x.prefill_ms);
+				if (x.recon)
+					fprintf(o->log, " (reconstruction %.1f ms)", x.recon_ms);
 				if (o->kind == BENCH_E2E)
 					fprintf(o->log, ", decode %.2f ms/token, e2e %.2f s", x.decode_ms, x.e2e_ms / 1e3);
 				fprintf(o->log, ", kv %.2f MiB\n", x.kv_bytes / 1048576.0);
@@ -195,11 +211,14 @@ out:
 int bench_rows_fill(struct bench_row *rows, const struct bench_row *base, const struct bench_opts *o,
 		    const struct bench_meas *meas, int n)
 {
-	static const char *const phase[3] = { "prefill", "decode", "e2e" };
+	static const char *const phase[BENCH_MAX_PHASES] = { "prefill", "decode", "e2e", "recon" };
 	int k = 0;
 	for (int i = 0; i < o->n_methods; i++) {
-		const double *x[3] = { meas[i].prefill_ms, meas[i].decode_ms, meas[i].e2e_ms };
-		for (int p = 0; p < (o->kind == BENCH_E2E ? 3 : 1); p++) {
+		const double *x[BENCH_MAX_PHASES] = { meas[i].prefill_ms, meas[i].decode_ms, meas[i].e2e_ms, meas[i].recon_ms };
+		for (int p = 0; p < BENCH_MAX_PHASES; p++) {
+			bool e2e_only = p == 1 || p == 2, recon_only = p == 3;
+			if ((e2e_only && o->kind != BENCH_E2E) || (recon_only && !meas[i].recon))
+				continue;
 			struct bench_row *r = &rows[k++];
 			*r = *base;
 			snprintf(r->label, sizeof(r->label), "%s", o->methods[i].label);
@@ -222,11 +241,15 @@ int bench_roof_fill(struct bench_roof *roof, const struct bench_row *rows, int k
 		    const struct bench_meas *meas)
 {
 	const struct bench_machine *mc = o->machine;
-	int per = o->kind == BENCH_E2E ? 3 : 1;
+	int w = 0, mi = 0;
 	for (int i = 0; i < k; i++) {
 		const struct bench_row *r = &rows[i];
-		const struct bench_meas *me = &meas[i / per];
-		struct bench_roof *f = &roof[i];
+		if (i > 0 && strcmp(r->label, rows[i - 1].label) != 0)
+			mi++; /* bench_rows_fill writes each method's rows together */
+		if (strcmp(r->phase, "recon") == 0)
+			continue;
+		const struct bench_meas *me = &meas[mi];
+		struct bench_roof *f = &roof[w++];
 		memset(f, 0, sizeof(*f));
 		snprintf(f->invocation, sizeof(f->invocation), "%s", r->invocation);
 		snprintf(f->label, sizeof(f->label), "%s", r->label);
@@ -244,15 +267,15 @@ int bench_roof_fill(struct bench_roof *roof, const struct bench_row *rows, int k
 		f->median_ms = r->st.median;
 		f->achieved = r->st.median > 0 ? f->bound_ms / r->st.median : 0.0;
 	}
-	return k;
+	return w;
 }
 
 int bench_run(const struct model *m, const struct bench_opts *o, const int *lens, int n_lens, const struct bench_row *base,
 	      struct store *s, char *err, size_t errlen)
 {
 	struct bench_meas *meas = calloc((size_t)o->n_methods, sizeof(*meas));
-	struct bench_row *rows = calloc((size_t)o->n_methods * 3, sizeof(*rows));
-	struct bench_roof *roof = calloc((size_t)o->n_methods * 3, sizeof(*roof));
+	struct bench_row *rows = calloc((size_t)o->n_methods * BENCH_MAX_PHASES, sizeof(*rows));
+	struct bench_roof *roof = calloc((size_t)o->n_methods * BENCH_MAX_PHASES, sizeof(*roof));
 	int rc;
 	if (!meas || !rows || !roof) {
 		free(meas);

@@ -74,7 +74,10 @@ struct bench_opts {
 
 /* One method at one context length, over the timed runs. */
 struct bench_meas {
-	double *prefill_ms;        /* (runs,) prefill forward + LM head (last row) + argmax */
+	double *prefill_ms;        /* (runs,) prefill forward + LM head (last row) + argmax, then recon_ms */
+	double *recon_ms;          /* (runs,) of prefill_ms: the method's step after the prefill (KVzip's
+				    * reconstruction, a second forward); meaningful when recon */
+	bool recon;                /* the method has that step: its rows include phase "recon" */
 	double *decode_ms;         /* (runs,) e2e: per generated token after the first, NULL for prefill */
 	double *e2e_ms;            /* (runs,) e2e: prefill + genlen - 1 decode steps, NULL for prefill */
 	long long kv_bytes;        /* K+V bytes the cache holds right after prefill */
@@ -93,21 +96,25 @@ void bench_input(int32_t *ids, int n, const int32_t *text, int n_text);
 /* Times every method of o at context length n: o->warmups untimed rounds, then
  * o->runs timed rounds; each round runs every method once, the order rotating by one
  * each round, so drift hurts all methods alike. meas (o->n_methods) from
- * bench_meas_alloc. A fresh policy and session per run; only the forward, the LM head
- * and the argmax are inside the clock. */
+ * bench_meas_alloc. A fresh policy and session per run; only the forward, the LM head,
+ * the argmax and a method's step after the prefill (KVzip's reconstruction, timed on its
+ * own too) are inside the clock. */
 int bench_run_length(const struct model *m, const struct bench_opts *o, int n, struct bench_meas *meas,
 		     char *err, size_t errlen);
 
 /* Writes into rows the measurements of every method at length n: one row per method
- * and phase (prefill; e2e adds decode and e2e), each a copy of base (the invocation's
+ * and phase (prefill; e2e adds decode and e2e; a method with a step after the prefill adds
+ * recon, the part of prefill spent there), each a copy of base (the invocation's
  * provenance) with o's genlen, warmups and runs, the method, its parameters, the
- * statistics of its samples (borrowed from meas) and its KV bytes. rows has room for 3 * o->n_methods; returns
- * the count written. */
+ * statistics of its samples (borrowed from meas) and its KV bytes. rows has room for
+ * BENCH_MAX_PHASES * o->n_methods; returns the count written. */
+#define BENCH_MAX_PHASES 4
 int bench_rows_fill(struct bench_row *rows, const struct bench_row *base, const struct bench_opts *o,
 		    const struct bench_meas *meas, int n);
 
-/* Writes into roof the roofline of every row bench_rows_fill wrote into rows[0..k)
- * against o->machine (which must be set); returns k. */
+/* Writes into roof the roofline of every row bench_rows_fill wrote into rows[0..k) but
+ * the recon rows (their replay's work is not counted) against o->machine (which must be
+ * set); returns the count written. */
 int bench_roof_fill(struct bench_roof *roof, const struct bench_row *rows, int k, const struct bench_opts *o,
 		    const struct bench_meas *meas);
 

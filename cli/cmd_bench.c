@@ -74,6 +74,7 @@ static const struct cli_cmd prefill_cmd = {
 	"over fullkv from the same rounds, and the KV bytes kept after prefill; every figure is a row in --db\n"
 	"(kvlab report --bench, kvlab plot bench). Method flags apply to every entry of --methods; their defaults\n"
 	"are the official parser's (constant mode); scripts/eval_prefill.sh passes the paper's proportional ones.\n"
+	"kvzip's reconstruction (its second forward) runs inside the timed prefill and is also timed alone (recon ms).\n"
 	"--method NAME is the same as --methods NAME.",
 	bench_flags + 1,
 };
@@ -85,7 +86,8 @@ static const struct cli_cmd e2e_cmd = {
 	"/ (genlen - 1)) and e2e, each median [min, max] with the speedup over fullkv from the same interleaved\n"
 	"rounds, and the KV bytes kept after prefill. Decode positions are N + t as in the eval drivers (C7), not\n"
 	"e2e.py's layer-0 cache length + t (A8: a harness artefact; timing is unaffected). PyramidInfer is timed\n"
-	"with the same loop (e2e.py times HF generate for it). Rows go to --db; see also kvlab bench prefill --help.\n"
+	"with the same loop (e2e.py times HF generate for it); kvzip's reconstruction is inside the prefill (recon ms\n"
+	"alone). Rows go to --db; see also kvlab bench prefill --help.\n"
 	"--method NAME is the same as --methods NAME.",
 	bench_flags,
 };

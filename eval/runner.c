@@ -164,7 +164,7 @@ static int store_generation(const struct model *m, const struct task_sample *smp
 			ties[n_ties++] = (struct store_ties){ cut[i], ts[i]->n_cuts, ts[i]->n_inside, ts[i]->sum_tied };
 	struct sample_row row = { .sample_id = smp->id, .idx = idx, .n_prompt = q->n_ids, .prediction = pred,
 				  .answers_json = smp->answers_json, .meta_json = meta ? meta : q->meta_json,
-				  .record_json = smp->record_json, .prefill_s = gs->prefill_s,
+				  .record_json = smp->record_json, .prefill_s = gs->prefill_s, .recon_s = gs->recon_s,
 				  .decode_s = gs->decode_s, .n_generated = gs->n_generated,
 				  .kv_bytes = (long long)gs->kv_bytes_prefill, .score_names = names, .score_values = vals,
 				  .n_scores = n_sc, .ties = ties, .n_ties = n_ties };

@@ -244,6 +244,15 @@ static int find_row(const struct bench_row *rows, int n, const char *label, int 
 	return -1;
 }
 
+/* Does some row time a method's step after the prefill (phase "recon": KVzip's reconstruction)? */
+static bool has_recon(const struct bench_row *rows, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(rows[i].phase, "recon") == 0)
+			return true;
+	return false;
+}
+
 /* Distinct labels / lengths in order of first appearance (borrowed pointers / values). */
 static int distinct_labels(const struct bench_row *rows, int n, const char **out)
 {
@@ -314,11 +323,11 @@ void bench_table_print(FILE *out, const struct bench_row *rows, int n)
 		fprintf(out, "; genlen %d (no EOS stop)", r0->genlen);
 	fprintf(out, "\nbuild %s (%s), backend %s, %d threads, %s\n\n", r0->build_commit, r0->engine_version, r0->backend,
 		r0->threads, r0->host_cpu);
-	if (e2e)
-		fprintf(out, "| method | N | prefill ms | vs fullkv | decode ms/token | vs fullkv | e2e s | vs fullkv | KV MiB |\n"
-			     "|---|---:|---|---:|---|---:|---|---:|---:|\n");
-	else
-		fprintf(out, "| method | N | prefill ms | vs fullkv | KV MiB |\n|---|---:|---|---:|---:|\n");
+	/* recon ms: the part of prefill ms a method's second forward took (only when one has it) */
+	bool recon = has_recon(rows, n);
+	fprintf(out, "| method | N | prefill ms | vs fullkv |%s%s KV MiB |\n|---|---:|---|---:|%s%s---:|\n",
+		recon ? " recon ms |" : "", e2e ? " decode ms/token | vs fullkv | e2e s | vs fullkv |" : "",
+		recon ? "---|" : "", e2e ? "---|---:|---|---:|" : "");
 	static const char *const phases[] = { "prefill", "decode", "e2e" };
 	static const double divs[] = { 1.0, 1.0, 1000.0 };
 	for (int a = 0; a < nl; a++)
@@ -334,6 +343,11 @@ void bench_table_print(FILE *out, const struct bench_row *rows, int n)
 					fmt_stat(st, sizeof(st), &rows[i].st, divs[p]);
 				fmt_speedup(sp, sizeof(sp), rows, n, i);
 				fprintf(out, " | %s | %s", st, sp);
+				int ir = p == 0 && recon ? find_row(rows, n, labels[a], lens[b], "recon") : -1;
+				if (ir >= 0)
+					fmt_stat(st, sizeof(st), &rows[ir].st, 1.0);
+				if (p == 0 && recon)
+					fprintf(out, " | %s", ir >= 0 ? st : "-");
 			}
 			fprintf(out, " | %.2f |\n", rows[ip].kv_bytes / 1048576.0);
 		}
@@ -388,14 +402,20 @@ static int invocation_tables(struct table_list *l, const struct bench_row *rows,
 		       e2e ? " (no EOS stop)" : "", r0->build_commit, r0->engine_version, r0->backend, r0->threads, r0->host_cpu) ||
 	    table_col_add(t, "method", false) < 0 || table_col_add(t, "N", true) < 0)
 		return KV_ENOMEM;
+	/* recon_ms (median, after the prefill's columns, only when a method has the step): the
+	 * part of prefill_ms spent in its second forward (KVzip's reconstruction) */
+	bool recon = has_recon(rows, n);
+	int first[3], recon_col = -1;
 	for (int p = 0; p < (e2e ? 3 : 1); p++) {
 		char name[64];
 		snprintf(name, sizeof(name), "%s_min", units[p]);
-		int a = table_col_add(t, units[p], true), b = table_col_add(t, name, true);
+		int a = first[p] = table_col_add(t, units[p], true), b = table_col_add(t, name, true);
 		snprintf(name, sizeof(name), "%s_max", units[p]);
 		int c = table_col_add(t, name, true);
 		snprintf(name, sizeof(name), "%s_x_fullkv", phases[p]);
 		if (a < 0 || b < 0 || c < 0 || table_col_add(t, name, true) < 0)
+			return KV_ENOMEM;
+		if (p == 0 && recon && (recon_col = table_col_add(t, "recon_ms", true)) < 0)
 			return KV_ENOMEM;
 	}
 	if (table_col_add(t, "kv_MiB", true) < 0)
@@ -408,14 +428,16 @@ static int invocation_tables(struct table_list *l, const struct bench_row *rows,
 			if ((row = table_row_add(t)) < 0 || table_set(t, row, 0, "%s", labels[a]) || table_set(t, row, 1, "%d", lens[b]))
 				return KV_ENOMEM;
 			for (int p = 0; p < (e2e ? 3 : 1); p++) {
-				int i = find_row(rows, n, labels[a], lens[b], phases[p]), c = 2 + 4 * p;
+				int i = find_row(rows, n, labels[a], lens[b], phases[p]), c = first[p];
 				if (i >= 0 && (table_set_num(t, row, c, rows[i].st.median / divs[p], 3) ||
 					       table_set_num(t, row, c + 1, rows[i].st.min / divs[p], 3) ||
 					       table_set_num(t, row, c + 2, rows[i].st.max / divs[p], 3) ||
 					       set_speedup(t, row, c + 3, rows, n, i)))
 					return KV_ENOMEM;
 			}
-			if (table_set_num(t, row, t->n_col - 1, rows[ip].kv_bytes / 1048576.0, 2))
+			int ir = recon ? find_row(rows, n, labels[a], lens[b], "recon") : -1;
+			if ((ir >= 0 && table_set_num(t, row, recon_col, rows[ir].st.median, 3)) ||
+			    table_set_num(t, row, t->n_col - 1, rows[ip].kv_bytes / 1048576.0, 2))
 				return KV_ENOMEM;
 		}
 	for (int p = 0; p < (e2e ? 2 : 1); p++) {

@@ -41,7 +41,8 @@ struct bench_row {
 	char method[32];
 	char params_json[1024];    /* the method's resolved parameters */
 	int n_ctx;
-	char phase[16];            /* "prefill" (time to first token), "decode" (per token), "e2e" */
+	char phase[16];            /* "prefill" (time to first token, recon included), "decode" (per token), "e2e",
+				    * "recon" (of prefill: a method's second forward, KVzip's reconstruction) */
 	struct bench_stat st;      /* over the runs, ms */
 	const double *samples;     /* (runs,) ms, borrowed, stored as JSON; NULL in rows read back */
 	long long kv_bytes;        /* K+V bytes held after prefill */

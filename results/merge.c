@@ -84,13 +84,17 @@ static bool src_has(struct store *s, const char *table)
 	return first_row(s, sql, &found, buf, sizeof(buf), "", err, sizeof(err)) == 0 && found;
 }
 
-/* The output's columns of table (without bench_latency's own id) as "a,b,c". */
+/* The output's columns of table that the attached input also has (an input made before a
+ * column was added leaves it NULL), without bench_latency's own id, as "a,b,c". */
 static int columns(struct store *s, const char *table, char *buf, size_t len, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = NULL;
-	char sql[128];
+	char sql[256];
 	size_t o = 0;
-	snprintf(sql, sizeof(sql), "PRAGMA main.table_info(%s)", table);
+	snprintf(sql, sizeof(sql),
+		 "SELECT cid, name FROM pragma_table_info('%s', 'main')"
+		 " WHERE name IN (SELECT name FROM pragma_table_info('%s', 'src')) ORDER BY cid",
+		 table, table);
 	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL))
 		return store_err(s, "reading the schema", err, errlen);
 	buf[0] = 0;

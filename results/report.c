@@ -73,16 +73,20 @@ int report_runs(struct store *s, const struct report_opts *o, struct table_list 
 	sqlite3_stmt *q = NULL, *m = NULL;
 	struct table *t;
 	int rc;
-	const char *sql =
-		"SELECT r.run_id, r.task, r.method, r.method_json, COUNT(s.sample_id), AVG(s.prefill_s), AVG(s.kv_bytes)"
-		" FROM runs r LEFT JOIN samples s ON s.run_id = r.run_id"
-		" WHERE r.kind = 'eval' AND (?1 IS NULL OR r.task LIKE ?1 || '%')"
-		" GROUP BY r.run_id ORDER BY r.task, r.created_at, r.method, r.run_id";
-	static const char *const cols[] = { "run", "task", "method", "params", "n", "score", "prefill_s", "kv_MiB" };
-	static const bool num[] = { false, false, false, false, true, false, true, true };
-	if (table_list_add(l, &t, "Runs (score: the mean of the run's main metric; prefill_s and kv_MiB: means per sample)"))
+	/* a database made before recon_s, opened read-only, has none: its cells stay empty */
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "SELECT r.run_id, r.task, r.method, r.method_json, COUNT(s.sample_id), AVG(s.prefill_s), AVG(s.kv_bytes), %s"
+		 " FROM runs r LEFT JOIN samples s ON s.run_id = r.run_id"
+		 " WHERE r.kind = 'eval' AND (?1 IS NULL OR r.task LIKE ?1 || '%%')"
+		 " GROUP BY r.run_id ORDER BY r.task, r.created_at, r.method, r.run_id",
+		 store_has_column(s, "samples", "recon_s") ? "AVG(s.recon_s)" : "NULL");
+	static const char *const cols[] = { "run", "task", "method", "params", "n", "score", "prefill_s", "recon_s", "kv_MiB" };
+	static const bool num[] = { false, false, false, false, true, false, true, true, true };
+	if (table_list_add(l, &t, "Runs (score: the mean of the run's main metric; prefill_s, recon_s (its KVzip reconstruction "
+				  "part), kv_MiB: means per sample)"))
 		return oom(err, errlen);
-	for (int j = 0; j < 8; j++)
+	for (int j = 0; j < 9; j++)
 		if (table_col_add(t, cols[j], num[j]) < 0)
 			return oom(err, errlen);
 	if ((rc = store_query(s, sql, o->task_prefix, NULL, &q, "reading runs", err, errlen)) ||
@@ -110,7 +114,8 @@ int report_runs(struct store *s, const struct report_opts *o, struct table_list 
 			rc = table_set(t, i, 5, "%s=%.4f", sqlite3_column_text(m, 0), sqlite3_column_double(m, 1));
 		if (!rc && n > 0)
 			rc = table_set_num(t, i, 6, sqlite3_column_double(q, 5), 3) ||
-			     table_set_num(t, i, 7, sqlite3_column_double(q, 6) / 1048576.0, 2);
+			     (sqlite3_column_type(q, 7) != SQLITE_NULL && table_set_num(t, i, 7, sqlite3_column_double(q, 7), 3)) ||
+			     table_set_num(t, i, 8, sqlite3_column_double(q, 6) / 1048576.0, 2);
 		if (rc) {
 			rc = oom(err, errlen);
 			goto out;

@@ -47,15 +47,22 @@ static void free_vals(char **v, int n)
 	free(v);
 }
 
+/* Is name[0..k) one of the axes of the ", "-separated list axes? (Both padded with ", "
+ * and ",", so "rate" does not match inside "retain_rate".) */
+static bool axis_listed(const char *axes, const char *name, size_t k)
+{
+	char padded[600], pat[80];
+	snprintf(pat, sizeof(pat), ", %.*s,", (int)k, name);
+	snprintf(padded, sizeof(padded), ", %s,", axes);
+	return strstr(padded, pat) != NULL;
+}
+
 /* Adds each axis of list (", "-separated) that axes lacks. */
 static void axes_union(char *axes, size_t len, const char *list)
 {
-	char padded[600], name[80];
 	for (const char *p = list; *p;) {
 		size_t k = strcspn(p, ",");
-		snprintf(name, sizeof(name), ", %.*s,", (int)k, p);
-		snprintf(padded, sizeof(padded), ", %s,", axes);
-		if (!strstr(padded, name)) {
+		if (!axis_listed(axes, p, k)) {
 			size_t o = strlen(axes);
 			snprintf(axes + o, len - o, "%s%.*s", o ? ", " : "", (int)k, p);
 		}
@@ -140,11 +147,7 @@ int sweep_table_load(struct store *s, const struct sweep_query *q, struct sweep_
 	for (int i = 0; i < 2; i++) {
 		if (!names[i])
 			continue;
-		char pat[80];
-		snprintf(pat, sizeof(pat), ", %s,", names[i]);
-		char list[600];
-		snprintf(list, sizeof(list), ", %s,", t->axes);
-		if (!strstr(list, pat) && !(strchr(t->label, ',') && !strcmp(names[i], "method")))
+		if (!axis_listed(t->axes, names[i], strlen(names[i])) && !(strchr(t->label, ',') && !strcmp(names[i], "method")))
 			return kv_errf(err, errlen, KV_EINVAL, "--%s %s: not an axis of sweep %s (axes: %s)", i ? "y" : "x", names[i],
 				       t->label, t->axes);
 	}

@@ -29,7 +29,7 @@ static const struct {
 		     "  run_id TEXT NOT NULL REFERENCES runs(run_id), sample_id TEXT NOT NULL, idx INTEGER NOT NULL,"
 		     "  n_prompt INTEGER NOT NULL, prediction TEXT NOT NULL, answers_json TEXT, meta_json TEXT,"
 		     "  prefill_s REAL, decode_s REAL, n_generated INTEGER, kv_bytes INTEGER, created_at TEXT NOT NULL,"
-		     "  PRIMARY KEY (run_id, sample_id))" },
+		     "  recon_s REAL, PRIMARY KEY (run_id, sample_id))" },
 	{ "scores", "scores ("
 		    "  run_id TEXT NOT NULL, sample_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,"
 		    "  PRIMARY KEY (run_id, sample_id, metric))" },
@@ -63,6 +63,17 @@ static const struct {
 			"  PRIMARY KEY (sweep_id, run_id))" },
 };
 #define N_EVAL_TABLES (sizeof(eval_tables) / sizeof(eval_tables[0]))
+
+/* Columns added to a table after it was first shipped: store_open adds each one a database
+ * made before it lacks (ALTER TABLE ... ADD COLUMN), and the old rows read NULL there. A
+ * read-only store cannot add them: its readers ask store_has_column first. */
+static const struct {
+	const char *table, *column, *def;
+} eval_columns[] = {
+	/* KVzip's context reconstruction, of prefill_s (issue 23); NULL: written before it was measured */
+	{ "samples", "recon_s", "recon_s REAL" },
+};
+#define N_EVAL_COLUMNS (sizeof(eval_columns) / sizeof(eval_columns[0]))
 
 /* Copies sqlite's message (borrowed, changes on the next call) into err at once. */
 int store_err(struct store *s, const char *what, char *err, size_t errlen)
@@ -136,6 +147,24 @@ int store_query(struct store *s, const char *sql, const char *p1, const char *p2
 	return 0;
 }
 
+/* Adds column (def: "name TYPE") to table when a database made before it lacks it. */
+static int column_ensure(struct store *s, const char *table, const char *column, const char *def, char *err,
+			 size_t errlen)
+{
+	char *sql, *msg = NULL;
+	int rc = 0;
+	if (store_has_column(s, table, column))
+		return 0;
+	if (!(sql = sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s;", table, def)))
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot add the column %s to the %s table (%s)", s->path, column,
+			     table, msg ? msg : "?");
+	sqlite3_free(msg);
+	sqlite3_free(sql);
+	return rc;
+}
+
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -159,11 +188,25 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	for (size_t i = 0; i < N_EVAL_TABLES; i++)
 		if ((rc = store_table_ensure(s, eval_tables[i].name, eval_tables[i].def, err, errlen)))
 			goto out_fail;
+	for (size_t i = 0; i < N_EVAL_COLUMNS; i++)
+		if ((rc = column_ensure(s, eval_columns[i].table, eval_columns[i].column, eval_columns[i].def, err, errlen)))
+			goto out_fail;
 	*out = s;
 	return 0;
 out_fail:
 	store_close(s);
 	return rc;
+}
+
+bool store_has_column(struct store *s, const char *table, const char *column)
+{
+	sqlite3_stmt *q = NULL;
+	bool have = sqlite3_prepare_v2(s->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &q, NULL) ==
+			    SQLITE_OK &&
+		    sqlite3_bind_text(q, 1, table, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+		    sqlite3_bind_text(q, 2, column, -1, SQLITE_TRANSIENT) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return have;
 }
 
 bool store_has_table(struct store *s, const char *name)
@@ -603,7 +646,8 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 		return store_err(s, "starting a sample transaction", err, errlen);
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT OR IGNORE INTO samples (run_id, sample_id, idx, n_prompt, prediction, answers_json,"
-			       " meta_json, prefill_s, decode_s, n_generated, kv_bytes, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+			       " meta_json, prefill_s, decode_s, n_generated, kv_bytes, created_at, recon_s)"
+			       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &q, NULL)) {
 		rc = store_err(s, "writing a sample", err, errlen);
 		goto out_rollback;
@@ -620,6 +664,7 @@ int store_sample_put(struct store *s, const char *run_id, const struct sample_ro
 	sqlite3_bind_int(q, 10, row->n_generated);
 	sqlite3_bind_int64(q, 11, row->kv_bytes);
 	sqlite3_bind_text(q, 12, p.date_utc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(q, 13, row->recon_s);
 	if (sqlite3_step(q) != SQLITE_DONE) {
 		rc = store_err(s, "writing a sample", err, errlen);
 		goto out_rollback;

@@ -27,6 +27,9 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen);
 int store_open_read(const char *path, struct store **out, char *err, size_t errlen);
 /* True when the database file itself holds table name. */
 bool store_has_table(struct store *s, const char *name);
+/* True when table (in the file, or a TEMP stand-in) has column: a database made before the
+ * column was added and opened read-only lacks it (store_open adds it). */
+bool store_has_column(struct store *s, const char *table, const char *column);
 /* Creates table def ("name (columns)") if missing; on a read-only store a missing table
  * becomes an empty TEMP table, so readers see no rows and the file stays untouched. */
 int store_table_ensure(struct store *s, const char *name, const char *def, char *err, size_t errlen);
@@ -125,7 +128,8 @@ struct sample_row {
 	const char *answers_json;
 	const char *meta_json;
 	const char *record_json;        /* optional: the source record exports need (table sample_records) */
-	double prefill_s, decode_s;
+	double prefill_s, decode_s;     /* prefill_s: time to the first token, recon_s included */
+	double recon_s;                 /* of prefill_s: the method's second forward (KVzip's reconstruction); 0 = none */
 	int n_generated;
 	long long kv_bytes;
 	const char *const *score_names; /* (n_scores,) */

@@ -58,7 +58,8 @@ INSERT INTO p VALUES
  ('n2', 'needle', 'snapkv', '{"method":"snapkv"}', 'models/y.gguf', 'cpu', 2, 100, 1.0, 0.5);
 INSERT INTO runs SELECT run_id, printf('2026-01-01 00:00:%02d', rowid), 'eval', task, method, method_json, model, model || '-sha', '{}', backend, 2, NULL, NULL, NULL FROM p;
 WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k < 3)
-INSERT INTO samples SELECT run_id, 's' || k, k, 100, 'x', '[]', '{}', prefill, 0.1, 1, kv, '2026-01-01' FROM p, i WHERE k < n;
+INSERT INTO samples (run_id, sample_id, idx, n_prompt, prediction, answers_json, meta_json, prefill_s, decode_s, n_generated,
+  kv_bytes, created_at) SELECT run_id, 's' || k, k, 100, 'x', '[]', '{}', prefill, 0.1, 1, kv, '2026-01-01' FROM p, i WHERE k < n;
 WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k < 3)
 INSERT INTO scores SELECT run_id, 's' || k, 'score', score + CASE k % 2 WHEN 0 THEN 0.05 ELSE -0.05 END FROM p, i WHERE k < n;
 EOF

@@ -44,7 +44,8 @@ INSERT INTO runs SELECT 'ruler00000000000000000000000000000000000000000000000000
 INSERT INTO runs SELECT 'lbench0000000000000000000000000000000000000000000000000000000002', created_at, 'eval', 'longbench', method,
   json_set(method_json, '\$.max_capacity_prompts', 256), model_path, model_sha256, '{}', backend, threads, NULL, NULL, NULL
   FROM runs WHERE run_id = '$snap';
-INSERT INTO samples VALUES
+INSERT INTO samples (run_id, sample_id, idx, n_prompt, prediction, answers_json, meta_json, prefill_s, decode_s, n_generated,
+  kv_bytes, created_at) VALUES
   ('ruler00000000000000000000000000000000000000000000000000000000001', 'niah_single_1/0', 0, 3900, 'a', '["a"]', '{"task":"niah_single_1","index":0,"length":4000}', 1.0, 0.1, 1, 1000, 'now'),
   ('ruler00000000000000000000000000000000000000000000000000000000001', 'niah_single_1/1', 1, 3900, 'b', '["a","b"]', '{"task":"niah_single_1","index":1,"length":4000}', 1.0, 0.1, 1, 1000, 'now'),
   ('ruler00000000000000000000000000000000000000000000000000000000001', 'niah_single_1/2', 2, 7900, 'c', '["c"]', '{"task":"niah_single_1","index":2,"length":8000}', 1.0, 0.1, 1, 1000, 'now'),
@@ -126,7 +127,7 @@ check report_runs_lines_should_fit_130_columns test "$long" = 0
 check report_runs_should_show_non_default_params_only grep -qE "^\| ${snap:0:12} +\| needle +\| snapkv +\| max_capacity_prompts=64 +\| +4 \|" "$tmp/runs.md"
 check report_runs_should_leave_fullkv_params_empty grep -qE "^\| ${full:0:12} +\| needle +\| fullkv +\| - +\| +4 \| overlap=0.3750 " "$tmp/runs.md"
 check report_runs_should_not_bury_json test "$(grep -c '{' "$tmp/runs.md")" = 0
-check report_runs_csv_should_quote_nothing_it_need_not test "$(sed -n 1p "$tmp/runs.csv")" = "run,task,method,params,n,score,prefill_s,kv_MiB"
+check report_runs_csv_should_quote_nothing_it_need_not test "$(sed -n 1p "$tmp/runs.csv")" = "run,task,method,params,n,score,prefill_s,recon_s,kv_MiB"
 
 # longbench: 100 x means, LongBench order, full names, Avg over the row's datasets; LongBench-E bucket
 check report_longbench_should_keep_long_dataset_names grep -q "| passage_retrieval_en |" "$tmp/longbench.md"
