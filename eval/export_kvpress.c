@@ -532,7 +532,8 @@ out:
 		krows_free(k, n);
 		return rc;
 	}
-	qsort(k, (size_t)n, sizeof(*k), krow_cmp);
+	if (n > 0) /* k is NULL for a run with no samples */
+		qsort(k, (size_t)n, sizeof(*k), krow_cmp);
 	*out = k;
 	*n_out = n;
 	return 0;

@@ -120,7 +120,8 @@ int report_ruler(struct store *s, const struct report_opts *o, struct table_list
 			n_len++;
 		}
 	}
-	qsort(lens, (size_t)n_len, sizeof(char *), cmp_lengths);
+	if (n_len > 0) /* lens is NULL when no sample has a length */
+		qsort(lens, (size_t)n_len, sizeof(char *), cmp_lengths);
 	rc = table_list_add(l, &t, "RULER by context length (score x 100: the mean of the task means at each length)") ||
 	     table_col_add(t, "method", false) < 0;
 	for (int j = 0; !rc && j < n_len; j++)
