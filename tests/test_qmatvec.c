@@ -131,8 +131,8 @@ static void only_q4_1_and_q8_0_get_a_packed_copy(void)
 	for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
 		T_CHECK(qmat_type_of_ggml(none[i]) == QMAT_NONE, "type %u should have no packed copy", none[i]);
 	struct qmat q;
-	T_CHECK(qmat_from_ggml(&q, GGML_DT_Q8_0, (uint8_t[34]){ 0 }, 1, 32) == 0 && qmat_bytes(&q) == 36,
-		"one Q8_0 block holds 36 bytes (fp32 scale + 32 codes), got %zu", qmat_bytes(&q));
+	T_CHECK(qmat_from_ggml(&q, GGML_DT_Q8_0, (uint8_t[34]){ 0 }, 1, 32) == 0 && qmat_bytes(&q) == 34,
+		"one Q8_0 block holds 34 bytes (fp16 scale + 32 codes), got %zu", qmat_bytes(&q));
 	qmat_free(&q);
 	T_CHECK(q.mem == NULL && q.type == QMAT_NONE, "qmat_free leaves an empty qmat");
 }
