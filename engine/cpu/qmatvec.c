@@ -92,6 +92,10 @@ static inline __attribute__((always_inline)) float row_dot(const struct qmat *w,
 // AVX-512: per block, d * sum(q x) + m * sum(x), QMAT_ROWS rows at a time
 
 #define QMAT_ROWS 4 /* rows of one matrix per step: they share the loads of x and its block sums */
+/* Codes are prefetched this many bytes ahead of the block being read: 2 KiB made the
+ * 49152 x 576 Q4_1 product (out of cache) about 13 % faster on one Zen 4 thread, where
+ * 1 KiB gained 5 % and 4 KiB 10 % (and 8 rows per step instead of 4 lost 40 %). */
+#define QMAT_PREFETCH 2048
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 
 /* The same dot product regrouped: sum_b d_b * sum_i q_bi x_bi + m_b * xs_b, where xs_b
@@ -129,6 +133,8 @@ static inline __attribute__((always_inline)) AVX512 void rows_q4_1(const struct 
 			#pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
 				const uint8_t *qs = w->qs + ((size_t)(r0 + j) * nb + b0 + b) * (QMAT_BLOCK / 2);
+				if (((b0 + b) & 3) == 0) /* once per 64-byte line */
+					_mm_prefetch((const char *)qs + QMAT_PREFETCH, _MM_HINT_T0);
 				__m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
 				__m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(c, low4)); /* elements 0..15 */
 				__m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(c, 4));   /* elements 16..31 */
@@ -142,41 +148,36 @@ static inline __attribute__((always_inline)) AVX512 void rows_q4_1(const struct 
 		y[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j], macc[j]));
 }
 
-/* As rows_q4_1 for Q8_0 (no mins, so no block sums). */
-static inline __attribute__((always_inline)) AVX512 void rows_q8_0(const struct qmat *w, int r0, int nr,
-								    const float *x, float *y)
+/* One row r of a Q8_0 w (no mins, so no block sums): each 16 blocks, the fp16 scales
+ * are widened to fp32 into ds and read back as broadcasts. One row at a time: four rows
+ * sharing x, as rows_q4_1 does, made the 49152 x 576 product (decode's logits) 1.7x
+ * slower on Zen 4. */
+static inline __attribute__((always_inline)) AVX512 float row_q8_0_avx512(const struct qmat *w, int r,
+									   const float *x)
 {
 	int nb = w->cols / QMAT_BLOCK;
-	__m512 acc[QMAT_ROWS];
-	#pragma GCC unroll 4
-	for (int j = 0; j < nr; j++)
-		acc[j] = _mm512_setzero_ps();
+	const int8_t *qs = (const int8_t *)w->qs + (size_t)r * nb * QMAT_BLOCK;
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
 	for (int b0 = 0; b0 < nb; b0 += 16) {
 		int nc = nb - b0 < 16 ? nb - b0 : 16;
-		__mmask16 k = (__mmask16)((1u << nc) - 1);
-		float ds[QMAT_ROWS][16];
-		#pragma GCC unroll 4
-		for (int j = 0; j < nr; j++)
-			_mm512_storeu_ps(ds[j], _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w->d + (size_t)(r0 + j) * nb + b0)));
-		for (int b = 0; b < nc; b++) {
-			const float *xb = x + (size_t)(b0 + b) * QMAT_BLOCK;
-			__m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
-			#pragma GCC unroll 4
-			for (int j = 0; j < nr; j++) {
-				const int8_t *qs = (const int8_t *)w->qs + ((size_t)(r0 + j) * nb + b0 + b) * QMAT_BLOCK;
-				__m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)qs)));
-				__m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16))));
-				__m512 t = _mm512_fmadd_ps(q1, x1, _mm512_mul_ps(q0, x0));
-				acc[j] = _mm512_fmadd_ps(t, _mm512_set1_ps(ds[j][b]), acc[j]);
-			}
+		float ds[16];
+		_mm512_storeu_ps(ds, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)((1u << nc) - 1),
+									      w->d + (size_t)r * nb + b0)));
+		for (int b = 0; b < nc; b++, qs += QMAT_BLOCK, x += QMAT_BLOCK) {
+			__m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)qs)));
+			__m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16))));
+			__m512 t = _mm512_fmadd_ps(q1, _mm512_loadu_ps(x + 16), _mm512_mul_ps(q0, _mm512_loadu_ps(x)));
+			if (b & 1)
+				acc1 = _mm512_fmadd_ps(t, _mm512_set1_ps(ds[b]), acc1);
+			else
+				acc0 = _mm512_fmadd_ps(t, _mm512_set1_ps(ds[b]), acc0);
 		}
 	}
-	#pragma GCC unroll 4
-	for (int j = 0; j < nr; j++)
-		y[j] = _mm512_reduce_add_ps(acc[j]);
+	return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-/* Rows r0 .. r0 + nr (nr <= QMAT_ROWS) of w into y: QMAT_ROWS at once, else one by one. */
+/* Rows r0 .. r0 + nr (nr <= QMAT_ROWS) of w into y: Q4_1 QMAT_ROWS at once (else one
+ * by one), Q8_0 one by one. */
 static inline __attribute__((always_inline)) AVX512 void rows_avx512(const struct qmat *w, int r0, int nr,
 								      const float *x, const float *xs, float *y)
 {
@@ -184,16 +185,11 @@ static inline __attribute__((always_inline)) AVX512 void rows_avx512(const struc
 		if (nr == QMAT_ROWS)
 			rows_q4_1(w, r0, QMAT_ROWS, x, xs, y);
 		else
-			#pragma GCC unroll 4
 			for (int j = 0; j < nr; j++)
 				rows_q4_1(w, r0 + j, 1, x, xs, y + j);
 	} else {
-		if (nr == QMAT_ROWS)
-			rows_q8_0(w, r0, QMAT_ROWS, x, y);
-		else
-			#pragma GCC unroll 4
-			for (int j = 0; j < nr; j++)
-				rows_q8_0(w, r0 + j, 1, x, y + j);
+		for (int j = 0; j < nr; j++)
+			y[j] = row_q8_0_avx512(w, r0 + j, x);
 	}
 }
 
@@ -240,17 +236,22 @@ __attribute__((target_clones("avx2", "default"))) static void qmatvec_portable(f
 	}
 }
 
-void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n)
+void cpu_qmatvec_portable(float *const *y, const float *x, const struct qmat *const *w, int n)
 {
 	int total = 0;
-	bool same_cols = true;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		total += w[i]->rows;
+	qmatvec_portable(y, x, w, total);
+}
+
+void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n)
+{
+	bool same_cols = true;
+	for (int i = 0; i < n; i++)
 		same_cols = same_cols && w[i]->cols == w[0]->cols;
-	}
 	if (same_cols && w[0]->cols / QMAT_BLOCK <= XS_MAX && __builtin_cpu_supports("avx512f") &&
 	    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
 		qmatvec_avx512(y, x, w, n, w[0]->cols);
 	else
-		qmatvec_portable(y, x, w, total);
+		cpu_qmatvec_portable(y, x, w, n);
 }
