@@ -149,9 +149,10 @@ static inline __attribute__((always_inline)) AVX512 void rows_q4_1(const struct 
 }
 
 /* One row r of a Q8_0 w (no mins, so no block sums): each 16 blocks, the fp16 scales
- * are widened to fp32 into ds and read back as broadcasts. One row at a time: four rows
- * sharing x, as rows_q4_1 does, made the 49152 x 576 product (decode's logits) 1.7x
- * slower on Zen 4. */
+ * are widened to fp32 into ds and read back as broadcasts; the blocks are summed in the
+ * order of the fp32-scale kernel before it, so the outputs are the same bits. One row
+ * at a time: four rows sharing x (with the codes prefetched), as rows_q4_1 does, made
+ * the 49152 x 576 product (decode's logits: token_embd is Q8_0) 1.7x slower on Zen 4. */
 static inline __attribute__((always_inline)) AVX512 float row_q8_0_avx512(const struct qmat *w, int r,
 									   const float *x)
 {
