@@ -178,8 +178,8 @@ static int unpermute_qk(float *w, struct qmat *q, int n_head, int head_dim, int 
 		return KV_ENOMEM;
 	if (q->type == QMAT_NONE)
 		return 0;
-	if (unpermute_rows(q->d, n_head, head_dim, nb * sizeof(float)) ||
-	    (q->m && unpermute_rows(q->m, n_head, head_dim, nb * sizeof(float))) ||
+	if (unpermute_rows(q->d, n_head, head_dim, nb * sizeof(*q->d)) ||
+	    (q->m && unpermute_rows(q->m, n_head, head_dim, nb * sizeof(*q->m))) ||
 	    unpermute_rows(q->qs, n_head, head_dim, nb * qmat_code_bytes(q->type)))
 		return KV_ENOMEM;
 	return 0;

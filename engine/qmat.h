@@ -1,6 +1,7 @@
 /* Weight matrices kept block-quantised for single-token products (decode), where the
- * fp32 copy would be read whole for every token. Per 32-weight block: an fp32 scale d
- * (and min m for Q4_1) converted once from the file's fp16, and the block's codes.
+ * fp32 copy would be read whole for every token. Per 32-weight block: the file's fp16
+ * scale d (and min m for Q4_1), kept as fp16 so decode reads the bytes the GGUF holds
+ * (fp16 -> fp32 is exact, converted in the kernel), and the block's codes.
  * A product dequantises each weight exactly as quant_dequant_row does (q*d + m in fp32)
  * and sums the fp32 products, so it is the fp32 product in another summation order. */
 #ifndef KVLAB_ENGINE_QMAT_H
@@ -18,14 +19,14 @@ enum qmat_type {
 struct qmat {
 	enum qmat_type type;
 	int rows, cols;  /* cols a multiple of QMAT_BLOCK */
-	float *d;        /* (rows, cols / 32) scales */
-	float *m;        /* (rows, cols / 32) mins (Q4_1), else NULL */
 	uint8_t *qs;     /* (rows, cols / 32, qmat_code_bytes(type)), then QMAT_PAD zero bytes */
-	void *mem;       /* owned: backs d, m and qs */
+	uint16_t *d;     /* (rows, cols / 32) fp16 scales */
+	uint16_t *m;     /* (rows, cols / 32) fp16 mins (Q4_1), else NULL */
+	void *mem;       /* owned: backs qs, d and m */
 };
 
 #define QMAT_BLOCK 32
-#define QMAT_PAD 16 /* readable bytes after the last block */
+#define QMAT_PAD 16 /* readable zero bytes after the last block's codes */
 
 /* The qmat type holding ggml type t (GGML_DT_*), or QMAT_NONE when kvlab keeps none. */
 enum qmat_type qmat_type_of_ggml(uint32_t t);
@@ -36,7 +37,7 @@ int qmat_code_bytes(enum qmat_type type);
 int qmat_from_ggml(struct qmat *q, uint32_t t, const void *src, int rows, int cols);
 /* Releases q's memory and zeroes it; NULL and empty are fine. */
 void qmat_free(struct qmat *q);
-/* Total bytes q holds. */
+/* Bytes of q's blocks (codes, fp16 scales and mins; the padding not counted). */
 size_t qmat_bytes(const struct qmat *q);
 
 #endif

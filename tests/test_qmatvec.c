@@ -1,4 +1,5 @@
-/* Decode's block-quantised products (engine/qmat.c repacking, engine/cpu/qmatvec.c)
+/* Decode's block-quantised products (engine/qmat.c repacking, engine/cpu/qmatvec.c; the
+ * dispatching entry point and the portable kernel it falls back to without AVX-512)
  * against quant_dequant_row followed by a double-precision dot product: every output
  * within 1e-6 of sum |w x| (fp32 products in another order), for Q4_1 and Q8_0 rows of
  * random codes with fp16 scales, row counts that split unevenly over threads, widths of
@@ -6,7 +7,9 @@
  * that only Q4_1 and Q8_0 get a packed copy, and the same outputs as the fp32 matmul. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/cpu/cpu_ops.h" // cpu_qmatvec, cpu_matmul
 #include "engine/gguf.h"        // GGML_DT_*
@@ -48,7 +51,10 @@ static uint8_t *random_blocks(uint32_t t, int rows, int cols)
 	return buf;
 }
 
-static void check_type(uint32_t t, const char *name, int rows, int cols)
+/* y = W x through the dispatching entry point or the portable kernel */
+typedef void qmatvec_fn(float *const *y, const float *x, const struct qmat *const *w, int n);
+
+static void check_kernel(qmatvec_fn *kernel, uint32_t t, const char *name, int rows, int cols)
 {
 	uint8_t *src = random_blocks(t, rows, cols);
 	size_t rb = quant_row_bytes(t, cols);
@@ -60,7 +66,7 @@ static void check_type(uint32_t t, const char *name, int rows, int cols)
 		x[j] = uniform(-2.0f, 2.0f);
 	struct qmat q;
 	T_CHECK(qmat_from_ggml(&q, t, src, rows, cols) == 0, "%s: qmat_from_ggml failed", name);
-	cpu_qmatvec(&y, x, (const struct qmat *[]){ &q }, 1);
+	kernel(&y, x, (const struct qmat *[]){ &q }, 1);
 	cpu_matmul(y32, x, w, 1, cols, rows);
 	double worst = 0, worst32 = 0;
 	for (int r = 0; r < rows; r++) {
@@ -81,6 +87,14 @@ static void check_type(uint32_t t, const char *name, int rows, int cols)
 	free(x);
 	free(y);
 	free(y32);
+}
+
+static void check_type(uint32_t t, const char *name, int rows, int cols)
+{
+	check_kernel(cpu_qmatvec, t, name, rows, cols);
+	char pname[32];
+	snprintf(pname, sizeof pname, "%s portable", name);
+	check_kernel(cpu_qmatvec_portable, t, pname, rows, cols);
 }
 
 static void q4_1_products_match_the_dequantised_weights(void)
@@ -123,6 +137,35 @@ static void one_call_over_several_matrices_matches_separate_calls(void)
 	}
 }
 
+/* the packed copy holds the file's fp16 scale and min bits unchanged, block by block,
+ * and counts the bytes the GGUF stores (20 per Q4_1 block, 34 per Q8_0 block) */
+static void scales_and_mins_stay_the_files_fp16(void)
+{
+	const uint32_t types[2] = { GGML_DT_Q4_1, GGML_DT_Q8_0 };
+	const int rows = 5, cols = 96, nb = rows * cols / QMAT_BLOCK;
+	for (int k = 0; k < 2; k++) {
+		uint8_t *src = random_blocks(types[k], rows, cols);
+		size_t bb = quant_block_bytes(types[k]);
+		struct qmat q;
+		T_CHECK(qmat_from_ggml(&q, types[k], src, rows, cols) == 0, "qmat_from_ggml failed");
+		int bad = 0;
+		for (int i = 0; i < nb; i++) {
+			uint16_t d, m;
+			memcpy(&d, src + i * bb, 2);
+			memcpy(&m, src + i * bb + 2, 2);
+			bad += q.d[i] != d || (q.m && q.m[i] != m) ||
+			       memcmp(q.qs + (size_t)i * qmat_code_bytes(q.type), src + i * bb + (q.m ? 4 : 2),
+				      (size_t)qmat_code_bytes(q.type)) != 0;
+		}
+		T_CHECK(bad == 0, "type %u: %d of %d blocks differ from the file's", types[k], bad, nb);
+		T_CHECK(qmat_bytes(&q) == (size_t)nb * bb, "type %u: qmat_bytes %zu, the file holds %zu", types[k],
+			qmat_bytes(&q), (size_t)nb * bb);
+		T_CHECK((types[k] == GGML_DT_Q4_1) == (q.m != NULL), "type %u: mins only for Q4_1", types[k]);
+		qmat_free(&q);
+		free(src);
+	}
+}
+
 static void only_q4_1_and_q8_0_get_a_packed_copy(void)
 {
 	T_CHECK(qmat_type_of_ggml(GGML_DT_Q4_1) == QMAT_Q4_1, "Q4_1");
@@ -131,8 +174,8 @@ static void only_q4_1_and_q8_0_get_a_packed_copy(void)
 	for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
 		T_CHECK(qmat_type_of_ggml(none[i]) == QMAT_NONE, "type %u should have no packed copy", none[i]);
 	struct qmat q;
-	T_CHECK(qmat_from_ggml(&q, GGML_DT_Q8_0, (uint8_t[34]){ 0 }, 1, 32) == 0 && qmat_bytes(&q) == 36,
-		"one Q8_0 block holds 36 bytes (fp32 scale + 32 codes), got %zu", qmat_bytes(&q));
+	T_CHECK(qmat_from_ggml(&q, GGML_DT_Q8_0, (uint8_t[34]){ 0 }, 1, 32) == 0 && qmat_bytes(&q) == 34,
+		"one Q8_0 block holds 34 bytes (fp16 scale + 32 codes), got %zu", qmat_bytes(&q));
 	qmat_free(&q);
 	T_CHECK(q.mem == NULL && q.type == QMAT_NONE, "qmat_free leaves an empty qmat");
 }
@@ -142,6 +185,7 @@ int main(void)
 	T_RUN(q4_1_products_match_the_dequantised_weights);
 	T_RUN(q8_0_products_match_the_dequantised_weights);
 	T_RUN(one_call_over_several_matrices_matches_separate_calls);
+	T_RUN(scales_and_mins_stay_the_files_fp16);
 	T_RUN(only_q4_1_and_q8_0_get_a_packed_copy);
 	return t_done();
 }
