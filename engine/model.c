@@ -145,6 +145,54 @@ size_t model_packed_bytes(const struct model *m)
 	return n;
 }
 
+/* The packed copies of m in a fixed order (q_output, then each distinct layer's), into
+ * out (room for 1 + layers x QW_COUNT); returns how many. */
+static int packed_list(struct model *m, struct qmat **out)
+{
+	int n = 0;
+	out[n++] = &m->q_output;
+	for (int l = 0; l < n_distinct_layers(m); l++)
+		for (int i = 0; i < QW_COUNT; i++)
+			out[n++] = &m->layers[l].q[i];
+	return n;
+}
+
+static size_t al64b(size_t n)
+{
+	return (n + 63) & ~(size_t)63;
+}
+
+int model_gather_packed(struct model *m, char *err, size_t errlen)
+{
+	struct qmat **qs = malloc(sizeof(*qs) * (1 + (size_t)n_distinct_layers(m) * QW_COUNT));
+	if (!qs)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	int n = packed_list(m, qs);
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += al64b(qmat_mem_bytes(qs[i]));
+	if (total == 0 || m->packed_arena) {
+		free(qs);
+		return 0;
+	}
+	char *a = kv_huge_alloc(total);
+	if (!a) {
+		free(qs);
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory for %.1f MiB of packed weights", total / 1048576.0);
+	}
+	size_t at = 0;
+	for (int i = 0; i < n; i++) {
+		size_t b = qmat_mem_bytes(qs[i]);
+		if (b) {
+			qmat_move_to(qs[i], a + at);
+			at += al64b(b);
+		}
+	}
+	m->packed_arena = a;
+	free(qs);
+	return 0;
+}
+
 void model_free(struct model *m)
 {
 	if (!m)
@@ -158,6 +206,7 @@ void model_free(struct model *m)
 		for (int i = 0; i < QW_COUNT; i++)
 			qmat_free(&m->layers[l].q[i]);
 	free(m->layers);
+	free(m->packed_arena);
 	free(m->arena);
 	free(m);
 }

@@ -64,6 +64,7 @@ struct model {
 	struct chat_format chat;    /* detected from chat_template */
 	void *arena;                /* owned: one allocation backing all weights */
 	size_t arena_bytes;
+	void *packed_arena;         /* owned: backs every qmat after model_gather_packed, or NULL */
 	bool shared_layers;         /* every layers[l] points at the same weights (benchmarks only) */
 };
 
@@ -102,6 +103,9 @@ void model_free(struct model *m);
 int model_alloc_untouched(const struct model_config *c, struct model **out, char *err, size_t errlen);
 /* Bytes of the block-quantised copies decode reads per token (0 when the model has none). */
 size_t model_packed_bytes(const struct model *m);
+/* Moves the block-quantised copies into one huge-page arena (base/hugemem.h; decode streams
+ * them all every token), owned by m. 0, or KV_ENOMEM with nothing moved. */
+int model_gather_packed(struct model *m, char *err, size_t errlen);
 
 /* Fills m->rope_inv_freq from cfg (theta and scaling) as transformers computes it;
  * freq_factors (D/2,) when non-NULL divides each frequency (GGUF rope_freqs.weight). */

@@ -293,7 +293,7 @@ int model_load_gguf(const char *path, struct model **out, char *err, size_t errl
 		rc = kv_errf(err, errlen, KV_ENOMEM, "%s: out of memory", path);
 		goto out_free_model;
 	}
-	if ((rc = load_weights(g, &m->cfg, m, err, errlen)))
+	if ((rc = load_weights(g, &m->cfg, m, err, errlen)) || (rc = model_gather_packed(m, err, errlen)))
 		goto out_free_model;
 	model_rope_init(m, ff);
 	if ((rc = tok_load_gguf(g, &m->tok, err, errlen)))

@@ -63,6 +63,26 @@ void qmat_free(struct qmat *q)
 	memset(q, 0, sizeof(*q));
 }
 
+size_t qmat_mem_bytes(const struct qmat *q)
+{
+	size_t nb = (size_t)q->rows * (q->cols / QMAT_BLOCK);
+	if (q->type == QMAT_NONE)
+		return 0;
+	return nb * (size_t)qmat_code_bytes(q->type) + QMAT_PAD + nb * sizeof(uint16_t) * (q->m ? 2 : 1);
+}
+
+void qmat_move_to(struct qmat *q, void *dst)
+{
+	uint8_t *base = q->qs, *to = dst; /* qs starts the block: see qmat_from_ggml */
+	memcpy(to, base, qmat_mem_bytes(q));
+	q->d = (uint16_t *)(to + ((uint8_t *)q->d - base));
+	if (q->m)
+		q->m = (uint16_t *)(to + ((uint8_t *)q->m - base));
+	q->qs = to;
+	free(q->mem);
+	q->mem = NULL;
+}
+
 size_t qmat_bytes(const struct qmat *q)
 {
 	size_t nb = (size_t)q->rows * (q->cols / QMAT_BLOCK);

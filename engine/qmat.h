@@ -22,7 +22,7 @@ struct qmat {
 	uint8_t *qs;     /* (rows, cols / 32, qmat_code_bytes(type)), then QMAT_PAD zero bytes */
 	uint16_t *d;     /* (rows, cols / 32) fp16 scales */
 	uint16_t *m;     /* (rows, cols / 32) fp16 mins (Q4_1), else NULL */
-	void *mem;       /* owned: backs qs, d and m */
+	void *mem;       /* owned: backs qs, d and m (NULL after qmat_move_to: the mover owns it) */
 };
 
 #define QMAT_BLOCK 32
@@ -37,6 +37,12 @@ int qmat_code_bytes(enum qmat_type type);
 int qmat_from_ggml(struct qmat *q, uint32_t t, const void *src, int rows, int cols);
 /* Releases q's memory and zeroes it; NULL and empty are fine. */
 void qmat_free(struct qmat *q);
+/* Bytes q's memory spans (codes, padding, scales and mins): the room qmat_move_to needs;
+ * 0 for QMAT_NONE. */
+size_t qmat_mem_bytes(const struct qmat *q);
+/* Moves q's memory into dst (qmat_mem_bytes(q) bytes, 64-byte aligned; the old memory is
+ * freed). dst stays the caller's: qmat_free no longer frees anything of q. */
+void qmat_move_to(struct qmat *q, void *dst);
 /* Bytes of q's blocks (codes, fp16 scales and mins; the padding not counted). */
 size_t qmat_bytes(const struct qmat *q);
 

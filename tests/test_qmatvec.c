@@ -180,6 +180,36 @@ static void only_q4_1_and_q8_0_get_a_packed_copy(void)
 	T_CHECK(q.mem == NULL && q.type == QMAT_NONE, "qmat_free leaves an empty qmat");
 }
 
+/* a copy moved into memory of the caller's (the model's huge-page arena) gives the same
+ * products bit for bit, and qmat_free then leaves that memory alone */
+static void a_moved_copy_gives_the_same_products(void)
+{
+	const uint32_t types[2] = { GGML_DT_Q4_1, GGML_DT_Q8_0 };
+	const int rows = 193, cols = 576;
+	float x[576], y0[193], y1[193];
+	for (int j = 0; j < cols; j++)
+		x[j] = uniform(-1.0f, 1.0f);
+	for (int k = 0; k < 2; k++) {
+		struct qmat q;
+		uint8_t *src = random_blocks(types[k], rows, cols);
+		T_CHECK(qmat_from_ggml(&q, types[k], src, rows, cols) == 0, "qmat_from_ggml failed");
+		free(src);
+		cpu_qmatvec((float *[]){ y0 }, x, (const struct qmat *[]){ &q }, 1);
+		size_t b = qmat_mem_bytes(&q);
+		T_CHECK(b > qmat_bytes(&q), "type %u: qmat_mem_bytes %zu should cover the blocks and padding", types[k], b);
+		uint8_t *dst = aligned_alloc(64, (b + 63) / 64 * 64);
+		memset(dst, 0xff, (b + 63) / 64 * 64);
+		qmat_move_to(&q, dst);
+		T_CHECK(q.mem == NULL && q.qs == dst, "type %u: the moved copy should live in dst", types[k]);
+		T_CHECK(q.qs[b - 1 - (q.m ? 2 : 1) * sizeof(uint16_t) * (size_t)rows * (cols / 32)] == 0,
+			"type %u: the padding after the codes should stay zero", types[k]);
+		cpu_qmatvec((float *[]){ y1 }, x, (const struct qmat *[]){ &q }, 1);
+		T_CHECK(memcmp(y0, y1, sizeof(y0)) == 0, "type %u: products differ after the move", types[k]);
+		qmat_free(&q);
+		free(dst); /* still the caller's: qmat_free did not free it */
+	}
+}
+
 int main(void)
 {
 	T_RUN(q4_1_products_match_the_dequantised_weights);
@@ -187,5 +217,6 @@ int main(void)
 	T_RUN(one_call_over_several_matrices_matches_separate_calls);
 	T_RUN(scales_and_mins_stay_the_files_fp16);
 	T_RUN(only_q4_1_and_q8_0_get_a_packed_copy);
+	T_RUN(a_moved_copy_gives_the_same_products);
 	return t_done();
 }
