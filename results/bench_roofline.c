@@ -8,6 +8,7 @@
 #include "base/errors.h"   // kv_errf
 #include "base/grow.h"     // kv_grow
 #include "results/store.h" // struct store, store_err, store_query
+#include "results/table_fmt.h" // table_list_add, table_col_add, table_set
 
 static const char *const roof_table =
 	"bench_roofline ("
@@ -80,6 +81,43 @@ int bench_roofline_load(struct store *s, const char *invocation, struct bench_ro
 	return store_read_rows(s, q, sizeof(**rows), read_roof, (void **)rows, n, "roofline rows", err, errlen);
 }
 
+/* The work column: FLOPs, bytes per decode step, or both (e2e). */
+static void work_text(const struct bench_roof *r, char *buf, size_t n)
+{
+	if (r->bytes > 0 && r->flops > 0)
+		snprintf(buf, n, "%.3g GFLOP + %.1f MB", r->flops / 1e9, r->bytes / 1e6);
+	else if (r->bytes > 0)
+		snprintf(buf, n, "%.1f MB/token", r->bytes / 1e6);
+	else
+		snprintf(buf, n, "%.3g GFLOP", r->flops / 1e9);
+}
+
+int bench_roofline_report(struct store *s, const char *invocation, struct table_list *l, char *err, size_t errlen)
+{
+	struct bench_roof *rows = NULL;
+	int n = 0, rc;
+	if ((rc = bench_roofline_load(s, invocation, &rows, &n, err, errlen)))
+		return rc;
+	struct table *t = NULL;
+	const char *cols[] = { "phase", "N", "method", "kv", "work", "bound_ms", "median_ms", "achieved_pct" };
+	rc = n > 0 && table_list_add(l, &t, "roofline, invocation %s (read %.1f GB/s, GEMM %.1f GFLOP/s, measured by the invocation)",
+				     invocation, rows[0].read_gbs, rows[0].gemm_gflops);
+	for (int c = 0; n > 0 && !rc && c < 8; c++)
+		rc = table_col_add(t, cols[c], c == 1 || c >= 5) < 0;
+	for (int i = 0; i < n && !rc; i++) {
+		const struct bench_roof *r = &rows[i];
+		char work[64];
+		work_text(r, work, sizeof(work));
+		int row = table_row_add(t);
+		rc = row < 0 || table_set(t, row, 0, "%s", r->phase) || table_set(t, row, 1, "%d", r->n_ctx) ||
+		     table_set(t, row, 2, "%s", r->label) || table_set(t, row, 3, "%s", r->kv_dtype) ||
+		     table_set(t, row, 4, "%s", work) || table_set_num(t, row, 5, r->bound_ms, 3) ||
+		     table_set_num(t, row, 6, r->median_ms, 3) || table_set_num(t, row, 7, 100.0 * r->achieved, 1);
+	}
+	free(rows);
+	return rc ? kv_errf(err, errlen, KV_ENOMEM, "out of memory building the roofline table") : 0;
+}
+
 void bench_roofline_print(FILE *out, const struct bench_roof *rows, int n)
 {
 	if (n <= 0)
@@ -90,12 +128,7 @@ void bench_roofline_print(FILE *out, const struct bench_roof *rows, int n)
 	for (int i = 0; i < n; i++) {
 		const struct bench_roof *r = &rows[i];
 		char work[64];
-		if (r->bytes > 0 && r->flops > 0)
-			snprintf(work, sizeof(work), "%.3g GFLOP + %.1f MB", r->flops / 1e9, r->bytes / 1e6);
-		else if (r->bytes > 0)
-			snprintf(work, sizeof(work), "%.1f MB/token", r->bytes / 1e6);
-		else
-			snprintf(work, sizeof(work), "%.3g GFLOP", r->flops / 1e9);
+		work_text(r, work, sizeof(work));
 		fprintf(out, "| %s | %d | %s | %s | %s | %.3f | %.3f | %.0f%% |\n", r->phase, r->n_ctx, r->label, r->kv_dtype, work,
 			r->bound_ms, r->median_ms, 100.0 * r->achieved);
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 struct store;
+struct table_list;
 
 struct bench_roof {
 	char invocation[40];  /* the bench_latency row's key: invocation, label, n_ctx, phase */
@@ -33,6 +34,9 @@ int bench_roofline_schema(struct store *s, char *err, size_t errlen);
 int bench_roofline_put(struct store *s, const struct bench_roof *rows, int n, char *err, size_t errlen);
 /* Reads the rows of one invocation in insertion order; *rows malloc'd (caller frees). */
 int bench_roofline_load(struct store *s, const char *invocation, struct bench_roof **rows, int *n, char *err, size_t errlen);
+/* Adds the roofline table of one invocation to l (`kvlab report --table bench`), titled with
+ * its calibration; nothing when it has no roofline rows. 0, or an error naming the database. */
+int bench_roofline_report(struct store *s, const char *invocation, struct table_list *l, char *err, size_t errlen);
 /* Prints rows[0..n) (one invocation) as a table: phase, N, label, KV type, work, bound, median, achieved. */
 void bench_roofline_print(FILE *out, const struct bench_roof *rows, int n);
 

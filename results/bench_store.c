@@ -9,6 +9,7 @@
 
 #include "base/errors.h"  // kv_errf
 #include "base/grow.h"    // kv_grow
+#include "results/bench_roofline.h" // bench_roofline_report
 #include "results/store.h"  // struct store
 #include "results/table_fmt.h" // struct table_list
 
@@ -474,7 +475,9 @@ int bench_report_tables(struct store *s, struct table_list *l, char *err, size_t
 	if (n == 0) {
 		struct table *t;
 		rc = table_list_add(l, &t, "bench: no benchmark rows") || table_col_add(t, "method", false) < 0 ||
-		     table_note(t, "%s: no benchmark rows (kvlab bench prefill|e2e --db %s writes them)", s->path, s->path);
+				     table_note(t, "%s: no benchmark rows (kvlab bench prefill|e2e --db %s writes them)", s->path, s->path)
+			     ? KV_ENOMEM
+			     : 0;
 		goto out;
 	}
 	labels = malloc(sizeof(char *) * (size_t)n);
@@ -487,12 +490,14 @@ int bench_report_tables(struct store *s, struct table_list *l, char *err, size_t
 		int j = i;
 		while (j < n && strcmp(rows[j].invocation, rows[i].invocation) == 0)
 			j++;
-		rc = invocation_tables(l, rows + i, j - i, labels, lens);
+		rc = invocation_tables(l, rows + i, j - i, labels, lens) ? KV_ENOMEM : 0;
+		if (!rc)
+			rc = bench_roofline_report(s, rows[i].invocation, l, err, errlen);
 		i = j;
 	}
 out:
 	free(rows);
 	free(labels);
 	free(lens);
-	return rc ? kv_errf(err, errlen, KV_ENOMEM, "out of memory building the bench tables") : 0;
+	return rc == KV_ENOMEM ? kv_errf(err, errlen, KV_ENOMEM, "out of memory building the bench tables") : rc;
 }

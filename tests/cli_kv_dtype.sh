@@ -37,6 +37,12 @@ if expect bench_f32_should_print_a_roofline 0 "\| decode \| 64 \| fullkv \| f32 
 		check bench_f16_rows_should_record_the_type [ "$n" = 3 ]
 		n=$(sqlite3 "$tmp/b.db" "SELECT count(*) FROM bench_roofline WHERE kv_dtype = 'f16' AND achieved > 0 AND bound_ms > 0")
 		check bench_roofline_rows_should_be_stored [ "$n" = 3 ]
+		# report --bench prints each invocation's roofline from the stored rows, read-only
+		expect report_bench_should_print_the_stored_rooflines 0 \
+			"^\| decode +\| +64 \| fullkv \| f16 \| [0-9.]+ MB/token +\| +[0-9.]+ \| +[0-9.]+ \| +[0-9.]+ \|" -- \
+			$K report --bench --db "$tmp/b.db"
+		n=$($K report --bench --db "$tmp/b.db" 2>/dev/null | grep -c "^## roofline, invocation")
+		check report_bench_should_give_each_invocation_its_roofline [ "$n" = 2 ]
 	else
 		skip bench_f16_should_hold_half_the_kv_bytes "no sqlite3 command"
 	fi
