@@ -5,12 +5,8 @@
 # LongBench context compressed once, answered as when asked one by one.
 # Prints 'ok NAME' / 'FAIL NAME' / 'skip NAME: why' per case (tests/run.sh counts them).
 set -u
-cd "$(dirname "$0")/.."
-K=${KVLAB:-./kvlab}
-M=models/SmolLM2-135M-Instruct.Q4_1.gguf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. tests/lib_cli.sh
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
 if [ ! -f $M ]; then
 	skip context_first "no $M (make model)"
 	exit 0

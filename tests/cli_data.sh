@@ -5,12 +5,8 @@
 # creates missing parent folders (it used to fail).
 # Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
-cd "$(dirname "$0")/.."
-K=${KVLAB:-./kvlab}
-M=models/SmolLM2-135M-Instruct.Q4_1.gguf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. tests/lib_cli.sh
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
 
 mkdir -p "$tmp/lb"
 printf '{"context":"ok","input":"q","answers":["a"],"_id":"a1","length":1}\n\n{"context":"bad \xff byte","input":"q","answers":["a"],"_id":"a2","length":3}\n' \

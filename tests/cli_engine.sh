@@ -3,12 +3,8 @@
 # line naming the flag or file and a non-zero exit; the happy paths print what the
 # README says. Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
-cd "$(dirname "$0")/.."
-K=${KVLAB:-./kvlab}
-M=models/SmolLM2-135M-Instruct.Q4_1.gguf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. tests/lib_cli.sh
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
 
 expect kvlab_without_command_should_print_usage 2 "usage: kvlab" -- $K
 expect kvlab_should_reject_an_unknown_command 2 "unknown command 'frobnicate'" -- $K frobnicate

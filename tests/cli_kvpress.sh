@@ -4,12 +4,8 @@
 # (AdaKV's heads of a layer differ) agreeing with the cache and the reported bytes; a tiny
 # needle run storing kv_bytes. Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
-cd "$(dirname "$0")/.."
-K=${KVLAB:-./kvlab}
-M=models/SmolLM2-135M-Instruct.Q4_1.gguf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. tests/lib_cli.sh
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
 
 expect generate_help_should_list_the_kvpress_methods 0 "--method NAME .*pyramidinfer, adakv, pyramidkv, tova" -- $K generate --help
 expect generate_help_should_list_alpha_safeguard 0 "--alpha_safeguard A .*default: 0.2; adakv\)" -- $K generate --help

@@ -4,12 +4,8 @@
 # on a short essay prompt with --dump_selection (budget arithmetic per layer and KV head), and a
 # tiny kvlab run --task needle and its kvpress export. Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
-cd "$(dirname "$0")/.."
-K=${KVLAB:-./kvlab}
-M=models/SmolLM2-135M-Instruct.Q4_1.gguf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. tests/lib_cli.sh
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
 
 expect help_should_list_expected_attention_and_its_flags 0 "--compression_ratio CR .*expected_attention(, kvzip)?\)" -- $K generate --help
 expect help_should_list_the_composition 0 "methods: .*expected_attention" -- $K generate --help

@@ -5,12 +5,8 @@
 # reconstruction's time on generate's report, and a tiny kvlab run --task needle with kvzip
 # and tsp+kvzip. Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
-cd "$(dirname "$0")/.."
-K=${KVLAB:-./kvlab}
-M=models/SmolLM2-135M-Instruct.Q4_1.gguf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. tests/lib_cli.sh
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
 
 expect help_should_list_kvzip_and_its_flags 0 "--chunk_size N .*kvzip" -- $K generate --help
 expect_compression_ratio_refusals "$K" $M kvzip

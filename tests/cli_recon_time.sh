@@ -5,12 +5,8 @@
 # when a run opens it), and kvlab bench's recon rows and column. Prints 'ok NAME' / 'FAIL NAME'
 # per case (tests/run.sh counts them).
 set -u
-cd "$(dirname "$0")/.."
-K=${KVLAB:-./kvlab}
-M=models/SmolLM2-135M-Instruct.Q4_1.gguf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. tests/lib_cli.sh
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
 
 if ! command -v sqlite3 >/dev/null; then
 	skip recon_time "no sqlite3 command to build the old database with (make deps)"

@@ -4,12 +4,8 @@
 # --dump_selection records each cut's tie, kvlab report --selection summarises them.
 # Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
 set -u
-cd "$(dirname "$0")/.."
-K=${KVLAB:-./kvlab}
-M=models/SmolLM2-135M-Instruct.Q4_1.gguf
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. tests/lib_cli.sh
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
 
 expect tie_break_should_not_be_a_parameter_of_fullkv 1 "^kvlab: --tie_break: not a parameter of fullkv \(taken by fastkv, gemfilter, snapkv, h2o, pyramidinfer, adakv, pyramidkv, tova, expected_attention, kvzip\)" -- \
 	$K generate --model $M --prompt hi --method fullkv --tie_break higher

@@ -1,5 +1,15 @@
 # Shared helpers of the tests/cli_*.sh scripts (sourced, not run). Each script sets
-# $tmp (a scratch directory) before calling expect.
+# $tmp (a scratch directory) before calling expect, itself or through cli_setup.
+
+# The usual preamble (after `. "$(dirname "$0")/lib_cli.sh"`): runs from the repository root,
+# K the kvlab binary ($KVLAB or ./kvlab), M the SmolLM2 GGUF, tmp a scratch folder removed on exit.
+cli_setup() {
+	cd "$(dirname "$0")/.." || exit 1
+	K=${KVLAB:-./kvlab}
+	M=models/SmolLM2-135M-Instruct.Q4_1.gguf
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+}
 
 ok() { echo "ok   $1"; }
 fail() { echo "FAIL $1: $2"; }
