@@ -21,8 +21,10 @@ void kv_huge_advise(void *p, size_t n)
 void *kv_huge_alloc(size_t n)
 {
 	size_t al = n < KV_HUGE_PAGE ? 64 : KV_HUGE_PAGE;
-	size_t r = n ? (n + al - 1) & ~(al - 1) : al; /* aligned_alloc: a multiple of the alignment */
-	void *p = aligned_alloc(al, r);
+	size_t r = n ? (n + al - 1) & ~(al - 1) : al; /* whole pages for the advice */
+	void *p = NULL;
+	if (posix_memalign(&p, al, r) != 0) /* (test_oom fails posix_memalign on purpose) */
+		return NULL;
 	if (al == KV_HUGE_PAGE)
 		kv_huge_advise(p, r);
 	return p;
