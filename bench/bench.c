@@ -241,13 +241,14 @@ int bench_roof_fill(struct bench_roof *roof, const struct bench_row *rows, int k
 		    const struct bench_meas *meas)
 {
 	const struct bench_machine *mc = o->machine;
-	int w = 0, mi = 0;
+	int w = 0;
 	for (int i = 0; i < k; i++) {
 		const struct bench_row *r = &rows[i];
-		if (i > 0 && strcmp(r->label, rows[i - 1].label) != 0)
-			mi++; /* bench_rows_fill writes each method's rows together */
 		if (strcmp(r->phase, "recon") == 0)
 			continue;
+		int mi = 0; /* the row's method: labels are unique within an invocation */
+		while (mi < o->n_methods - 1 && strcmp(o->methods[mi].label, r->label) != 0)
+			mi++;
 		const struct bench_meas *me = &meas[mi];
 		struct bench_roof *f = &roof[w++];
 		memset(f, 0, sizeof(*f));

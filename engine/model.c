@@ -164,6 +164,8 @@ static size_t al64b(size_t n)
 
 int model_gather_packed(struct model *m, char *err, size_t errlen)
 {
+	if (m->packed_arena)
+		return 0;
 	struct qmat **qs = malloc(sizeof(*qs) * (1 + (size_t)n_distinct_layers(m) * QW_COUNT));
 	if (!qs)
 		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
@@ -171,7 +173,7 @@ int model_gather_packed(struct model *m, char *err, size_t errlen)
 	size_t total = 0;
 	for (int i = 0; i < n; i++)
 		total += al64b(qmat_mem_bytes(qs[i]));
-	if (total == 0 || m->packed_arena) {
+	if (total == 0) {
 		free(qs);
 		return 0;
 	}

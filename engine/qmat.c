@@ -34,12 +34,14 @@ int qmat_from_ggml(struct qmat *q, uint32_t t, const void *src, int rows, int co
 	/* + QMAT_PAD: the portable kernel loads a Q4_1 block's 16 code bytes as one 32-byte
 	 * vector; the codes come first so they keep malloc's alignment */
 	size_t qs_bytes = nb * cb + QMAT_PAD, dm_bytes = nb * sizeof(uint16_t);
-	uint8_t *mem = calloc(1, qs_bytes + dm_bytes * (n_m ? 2 : 1));
-	if (!mem)
-		return KV_ENOMEM;
 	q->type = type;
 	q->rows = rows;
 	q->cols = cols;
+	uint8_t *mem = calloc(1, qmat_mem_bytes(q));
+	if (!mem) {
+		memset(q, 0, sizeof(*q));
+		return KV_ENOMEM;
+	}
 	q->mem = mem;
 	q->qs = mem;
 	q->d = (uint16_t *)(mem + qs_bytes);
@@ -68,7 +70,8 @@ size_t qmat_mem_bytes(const struct qmat *q)
 	size_t nb = (size_t)q->rows * (q->cols / QMAT_BLOCK);
 	if (q->type == QMAT_NONE)
 		return 0;
-	return nb * (size_t)qmat_code_bytes(q->type) + QMAT_PAD + nb * sizeof(uint16_t) * (q->m ? 2 : 1);
+	/* codes and padding, fp16 scales, fp16 mins (Q4_1 only): qmat_from_ggml's layout */
+	return nb * (size_t)qmat_code_bytes(q->type) + QMAT_PAD + nb * sizeof(uint16_t) * (q->type == QMAT_Q4_1 ? 2 : 1);
 }
 
 void qmat_move_to(struct qmat *q, void *dst)
