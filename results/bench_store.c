@@ -344,11 +344,12 @@ void bench_table_print(FILE *out, const struct bench_row *rows, int n)
 					fmt_stat(st, sizeof(st), &rows[i].st, divs[p]);
 				fmt_speedup(sp, sizeof(sp), rows, n, i);
 				fprintf(out, " | %s | %s", st, sp);
-				int ir = p == 0 && recon ? find_row(rows, n, labels[a], lens[b], "recon") : -1;
-				if (ir >= 0)
-					fmt_stat(st, sizeof(st), &rows[ir].st, 1.0);
-				if (p == 0 && recon)
+				if (p == 0 && recon) {
+					int ir = find_row(rows, n, labels[a], lens[b], "recon");
+					if (ir >= 0)
+						fmt_stat(st, sizeof(st), &rows[ir].st, 1.0);
 					fprintf(out, " | %s", ir >= 0 ? st : "-");
+				}
 			}
 			fprintf(out, " | %.2f |\n", rows[ip].kv_bytes / 1048576.0);
 		}

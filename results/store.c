@@ -147,22 +147,30 @@ int store_query(struct store *s, const char *sql, const char *p1, const char *p2
 	return 0;
 }
 
+/* Runs the schema statement sql (sqlite3_mprintf'd, freed here; NULL: out of memory);
+ * a failure says "--db PATH: cannot WHAT (sqlite's message)". */
+static int exec_schema(struct store *s, char *sql, const char *what, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc = 0;
+	if (!sql)
+		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot %s (%s)", s->path, what, msg ? msg : "?");
+	sqlite3_free(msg);
+	sqlite3_free(sql);
+	return rc;
+}
+
 /* Adds column (def: "name TYPE") to table when a database made before it lacks it. */
 static int column_ensure(struct store *s, const char *table, const char *column, const char *def, char *err,
 			 size_t errlen)
 {
-	char *sql, *msg = NULL;
-	int rc = 0;
+	char what[160];
 	if (store_has_column(s, table, column))
 		return 0;
-	if (!(sql = sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s;", table, def)))
-		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot add the column %s to the %s table (%s)", s->path, column,
-			     table, msg ? msg : "?");
-	sqlite3_free(msg);
-	sqlite3_free(sql);
-	return rc;
+	snprintf(what, sizeof(what), "add the column %s to the %s table", column, table);
+	return exec_schema(s, sqlite3_mprintf("ALTER TABLE %s ADD COLUMN %s;", table, def), what, err, errlen);
 }
 
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
@@ -221,18 +229,13 @@ bool store_has_table(struct store *s, const char *name)
 
 int store_table_ensure(struct store *s, const char *name, const char *def, char *err, size_t errlen)
 {
-	char *sql, *msg = NULL;
-	int rc = 0;
+	char what[160];
 	/* read-only: an absent table reads as empty (a TEMP table lives outside the file) */
 	if (s->readonly && store_has_table(s, name))
 		return 0;
-	if (!(sql = sqlite3_mprintf("CREATE %sTABLE IF NOT EXISTS %s;", s->readonly ? "TEMP " : "", def)))
-		return kv_errf(err, errlen, KV_ENOMEM, "out of memory");
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot create the %s table (%s)", s->path, name, msg ? msg : "?");
-	sqlite3_free(msg);
-	sqlite3_free(sql);
-	return rc;
+	snprintf(what, sizeof(what), "create the %s table", name);
+	return exec_schema(s, sqlite3_mprintf("CREATE %sTABLE IF NOT EXISTS %s;", s->readonly ? "TEMP " : "", def), what, err,
+			   errlen);
 }
 
 /* Opens path read-only as an immutable file (no locks, no -shm): how SQLite reads a WAL
