@@ -23,8 +23,9 @@
  * "The positions after the prompt" are pos[T-1] + 1 ..., which is kvpress's q_len .. for a
  * plain prefill and stays the next decode position after a composed reduction (TSP) has
  * dropped rows. kvpress asserts T > n_sink; here such a layer is kept whole.
- * Arithmetic: the statistics, R and the quadratic forms in double, RoPE angles in fp32 as
+ * Arithmetic: the statistics, R and the quadratic forms in double (OpenBLAS's dsyrk, dsymm), RoPE angles in fp32 as
  * transformers forms them, the softmax and the rest in fp32 as torch does. */
+#include <cblas.h> // cblas_dsyrk, cblas_dsymm
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,9 +155,9 @@ static void avg_rope(const float *inv, int half, int32_t p0, int nf, double *cba
 }
 
 /* Query head h's statistics: q (m, H*D) host pre-RoPE queries; mu (D,), cov (D, D) out,
- * then rotated by the averaged RoPE (cbar, sbar). */
+ * then rotated by the averaged RoPE (cbar, sbar); xc (m, D) scratch for the centred queries. */
 static void head_stats(const float *q, int m, int H, int D, int h, bool use_cov, const double *cbar,
-		       const double *sbar, double *mu, double *cov)
+		       const double *sbar, double *mu, double *cov, double *xc)
 {
 	int half = D / 2;
 	for (int d = 0; d < D; d++)
@@ -167,15 +168,11 @@ static void head_stats(const float *q, int m, int H, int D, int h, bool use_cov,
 	for (int d = 0; d < D; d++)
 		mu[d] /= m;
 	if (use_cov) {
-		memset(cov, 0, sizeof(double) * (size_t)D * D);
-		for (int t = 0; t < m; t++) {
-			const float *x = q + ((size_t)t * H + h) * D;
-			for (int a = 0; a < D; a++) {
-				double xa = x[a] - mu[a];
-				for (int b = a; b < D; b++)
-					cov[(size_t)a * D + b] += xa * (x[b] - mu[b]);
-			}
-		}
+		for (int t = 0; t < m; t++)
+			for (int d = 0; d < D; d++)
+				xc[(size_t)t * D + d] = q[((size_t)t * H + h) * D + d] - mu[d];
+		/* the upper triangle of xc^T xc, then / m and mirrored */
+		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, D, m, 1.0, xc, D, 0.0, cov, D);
 		for (int a = 0; a < D; a++)
 			for (int b = a; b < D; b++)
 				cov[(size_t)b * D + a] = cov[(size_t)a * D + b] /= m;
@@ -216,32 +213,49 @@ static int ea_scores(const struct ea_params *e, const struct kv_layer_view *v, f
 	/* 2. the RoPE of the positions after the prompt, averaged */
 	avg_rope(inv, half, v->pos[T - 1] + 1, e->n_future_positions, cbar, sbar);
 	double scale = 1.0 / sqrt((double)D);
-#pragma omp parallel for schedule(static) if ((long)m * H * D * D > (1L << 22))
-	for (int h = 0; h < H; h++) {
-		double *mh = mu + (size_t)h * D, *ch = cov + (size_t)h * D * D;
-		head_stats(q + (size_t)s * H * D, m, H, D, h, e->use_covariance, cbar, sbar, mh, ch);
-		/* 3. expected logits of keys s..T-1 and their softmax */
-		float *zh = z + (size_t)h * m, zmax = -INFINITY;
-		for (int j = 0; j < m; j++) {
-			const float *kj = k + ((size_t)(s + j) * Hkv + h / G) * D;
-			double lin = 0, quad = 0;
-			for (int a = 0; a < D; a++)
-				lin += mh[a] * kj[a];
-			for (int a = 0; e->use_covariance && a < D; a++) { /* cov is symmetric: the upper triangle twice */
-				const double *row = ch + (size_t)a * D;
-				double r = 0;
-				for (int b = a + 1; b < D; b++)
-					r += row[b] * kj[b];
-				quad += kj[a] * (row[a] * kj[a] + 2 * r);
+	bool oom = false;
+#pragma omp parallel if ((long)m * H * D * D > (1L << 22))
+	{
+		/* per thread: the centred queries, then head h's keys and keys x cov, in double */
+		double *kd = malloc(sizeof(double) * (size_t)m * D * 2), *kc = kd ? kd + (size_t)m * D : NULL;
+#pragma omp for schedule(static)
+		for (int h = 0; h < H; h++) {
+			if (!kd) {
+#pragma omp atomic write
+				oom = true;
+				continue;
 			}
-			zh[j] = (float)((float)(lin * scale) + (e->use_covariance ? (float)(quad / D / 2) : 0.0f));
-			zmax = zh[j] > zmax ? zh[j] : zmax;
+			double *mh = mu + (size_t)h * D, *ch = cov + (size_t)h * D * D;
+			head_stats(q + (size_t)s * H * D, m, H, D, h, e->use_covariance, cbar, sbar, mh, ch, kd);
+			/* 3. expected logits of keys s..T-1 and their softmax; the quadratic forms
+			 * k^T cov k from cov's upper triangle (symmetric) */
+			for (int j = 0; j < m; j++)
+				for (int a = 0; a < D; a++)
+					kd[(size_t)j * D + a] = k[((size_t)(s + j) * Hkv + h / G) * D + a];
+			if (e->use_covariance)
+				cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, m, D, 1.0, ch, D, kd, D, 0.0, kc, D);
+			float *zh = z + (size_t)h * m, zmax = -INFINITY;
+			for (int j = 0; j < m; j++) {
+				const double *kj = kd + (size_t)j * D, *cj = kc + (size_t)j * D;
+				double lin = 0, quad = 0;
+				for (int a = 0; a < D; a++)
+					lin += mh[a] * kj[a];
+				for (int a = 0; e->use_covariance && a < D; a++)
+					quad += kj[a] * cj[a];
+				zh[j] = (float)((float)(lin * scale) + (e->use_covariance ? (float)(quad / D / 2) : 0.0f));
+				zmax = zh[j] > zmax ? zh[j] : zmax;
+			}
+			double sum = 0;
+			for (int j = 0; j < m; j++)
+				sum += zh[j] = expf(zh[j] - zmax);
+			for (int j = 0; j < m; j++)
+				zh[j] = (float)(zh[j] / sum);
 		}
-		double sum = 0;
-		for (int j = 0; j < m; j++)
-			sum += zh[j] = expf(zh[j] - zmax);
-		for (int j = 0; j < m; j++)
-			zh[j] = (float)(zh[j] / sum);
+		free(kd);
+	}
+	if (oom) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "expected_attention: out of memory for layer %d's statistics", v->layer);
+		goto out;
 	}
 	/* 4. mean over each KV head's query heads, value norms; 5. sinks above everything */
 	float best = -INFINITY;
