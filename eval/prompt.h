@@ -16,7 +16,7 @@
 struct model;
 struct tokenizer;
 
-#define PROMPT_SET_MAX 8
+#define PROMPT_SET_MAX 16
 
 /* A sample made ready for one method. */
 struct prompt {

@@ -25,6 +25,8 @@
 #include "eval/selection.h"   // selection_layer_counts, selection_dump_write
 #include "results/store.h"    // store_*
 
+_Static_assert(RUNNER_MAX_METHODS <= PROMPT_SET_MAX, "a runner unit builds its prompts in one prompt set");
+
 /* Strips leading and trailing ASCII whitespace in place (Python's str.strip on ASCII). */
 static char *strip(char *s)
 {

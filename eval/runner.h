@@ -40,7 +40,7 @@ struct runner_opts {
 	void (*on_sample)(void *ctx, int seen, int n_seen, bool stored_now);
 };
 
-#define RUNNER_MAX_METHODS 8
+#define RUNNER_MAX_METHODS 16
 
 struct runner_result {
 	int n_runs;                             /* one run per --method name */

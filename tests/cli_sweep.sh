@@ -34,7 +34,7 @@ fi
 # 1b. methods that keep the forward share one prefill across methods; tsp+X points of one
 # reduction share too; each point's samples equal what kvlab run stores for it alone
 $K sweep --model $T --db "$tmp/mix.db" "${TASK[@]}" --eviction_mode proportional \
-	--grid 'method=fullkv,snapkv,h2o,tova,none+streamingllm retain_rate=0.1,0.3' >/dev/null 2>"$tmp/mix.err"
+	--grid 'method=fullkv,snapkv,h2o,tova,none+streamingllm,adakv,pyramidkv retain_rate=0.1,0.2,0.3' >/dev/null 2>"$tmp/mix.err"
 rc1=$?
 $K sweep --model $T --db "$tmp/mix.db" "${TASK[@]}" --eviction_mode proportional --tsp_idx 1 \
 	--grid 'method=tsp+snapkv,tsp+h2o,tsp+tova retain_rate=0.1,0.3' >/dev/null 2>"$tmp/mix2.err"
@@ -42,8 +42,8 @@ rc2=$?
 $K run --model $T --db "$tmp/alone.db" "${TASK[@]}" --eviction_mode proportional --retain_rate 0.3 --method tova >/dev/null 2>&1
 $K run --model $T --db "$tmp/alone.db" "${TASK[@]}" --eviction_mode proportional --retain_rate 0.1 --tsp_idx 1 \
 	--method tsp+h2o >/dev/null 2>&1
-if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q "9 points in 2 units" "$tmp/mix.err" && grep -q "6 points in 1 units" "$tmp/mix2.err" &&
-	[ "$(q1 "$tmp/mix.db" "SELECT COUNT(*) FROM samples")" = 75 ] &&
+if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q "19 points in 2 units" "$tmp/mix.err" && grep -q "6 points in 1 units" "$tmp/mix2.err" &&
+	[ "$(q1 "$tmp/mix.db" "SELECT COUNT(*) FROM samples")" = 125 ] &&
 	[ -n "$(q1 "$tmp/alone.db" "SELECT 1 FROM samples LIMIT 1")" ] &&
 	[ "$(q1 "$tmp/alone.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples ORDER BY 1, 2")" = \
 	  "$(q1 "$tmp/mix.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples WHERE run_id IN
@@ -58,7 +58,7 @@ $K report --db "$tmp/mix.db" --sweep "$ids" --x retain_rate --y method >"$tmp/tw
 rc=$?
 $K report --db "$tmp/mix.db" --sweep "$ids" --x retain_rate --y method --format csv >"$tmp/two.csv" 2>&1
 if [ $rc = 0 ] && grep -q "^| tsp+h2o | " "$tmp/two.md" && grep -q "^| tova | " "$tmp/two.md" && grep -q "^| fullkv | " "$tmp/two.md" &&
-	[ "$(grep -c "n=5)" "$tmp/two.md")" -ge 7 ] && ! grep -q "n=10)" "$tmp/two.md" && [ "$(wc -l <"$tmp/two.csv")" = 9 ]; then
+	[ "$(grep -c "n=5)" "$tmp/two.md")" -ge 7 ] && ! grep -q "n=10)" "$tmp/two.md" && [ "$(wc -l <"$tmp/two.csv")" = 11 ]; then
 	ok report_should_pivot_several_sweeps_together
 else
 	fail report_should_pivot_several_sweeps_together "rc=$rc $(head -c 600 "$tmp/two.md")"
