@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# scripts/eval_compose.sh end to end on the tiny model: every reduction x retention pair at
+# each budget in both protocols, one sweep per (protocol, reduction), one report per
+# protocol; a rerun stores nothing new; bad lists are refused before any sweep runs.
+# Prints 'ok NAME' / 'FAIL NAME' per case (tests/run.sh counts them).
+set -u
+. "$(dirname "$0")/lib_cli.sh"
+cli_setup
+K=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")
+T=tests/golden/tiny_llama
+ARGS=(--model "$T" --task needle --context_lengths 400 --depths 0,50,100 --threads 1)
+export KVLAB=$K DB=$tmp/c.db REDUCTIONS="none tsp gemfilter" RETENTIONS="full snapkv h2o" RATES=0.1,0.3
+export TSP_FLAGS="--tsp_idx 1 --tsp_rate 0.4" GEMFILTER_FLAGS="--filter_idx 1"
+
+bash scripts/eval_compose.sh "${ARGS[@]}" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+q() { sqlite3 "$DB" "$1" 2>/dev/null; }
+# per protocol: fullkv (one point) + snapkv, h2o (x2 rates) + tsp+{full,snapkv,h2o} and
+# gemfilter+{full,snapkv,h2o} (x2 rates): 17 runs, 6 sweeps in all, 3 samples a run
+runs=$(q "SELECT COUNT(*) FROM runs")
+sweeps=$(q "SELECT COUNT(*) FROM sweeps")
+samples=$(q "SELECT COUNT(*) FROM samples")
+tables=$(grep -c '^| method \\ retain_rate |' "$tmp/out")
+if [ $rc = 0 ] && [ "$runs" = 34 ] && [ "$sweeps" = 6 ] && [ "$samples" = 102 ] && [ "$tables" = 2 ] &&
+	grep -q '^| tsp+h2o | ' "$tmp/out" && grep -q '^| gemfilter+full | ' "$tmp/out" && grep -q '^| fullkv | ' "$tmp/out" &&
+	[ "$(grep -c 'eval_compose.sh: .*: sweep [0-9a-f]\{64\}' "$tmp/err")" = 6 ]; then
+	ok eval_compose_should_cross_every_reduction_with_every_retention
+else
+	fail eval_compose_should_cross_every_reduction_with_every_retention "rc=$rc runs=$runs sweeps=$sweeps samples=$samples tables=$tables $(tail -3 "$tmp/err")"
+fi
+# both protocols recorded; each reduction's own flags reached its sweeps only
+cf=$(q "SELECT COUNT(*) FROM runs WHERE method_json LIKE '%\"protocol\":\"context_first\"%'")
+tsp=$(q "SELECT COUNT(*) FROM runs WHERE method LIKE 'tsp+%' AND method_json LIKE '%\"tsp_idx\":1,%'")
+if [ "$cf" = 17 ] && [ "$tsp" = 12 ]; then
+	ok eval_compose_should_run_both_protocols_with_each_reductions_flags
+else
+	fail eval_compose_should_run_both_protocols_with_each_reductions_flags "context_first runs: $cf, tsp runs with tsp_idx 1: $tsp"
+fi
+# a rerun finds every sample stored and prints the same tables
+bash scripts/eval_compose.sh "${ARGS[@]}" >"$tmp/out2" 2>"$tmp/err2"
+rc=$?
+if [ $rc = 0 ] && [ "$(q "SELECT COUNT(*) FROM samples")" = 102 ] && diff -q "$tmp/out" "$tmp/out2" >/dev/null; then
+	ok eval_compose_rerun_should_store_nothing_new
+else
+	fail eval_compose_rerun_should_store_nothing_new "rc=$rc $(diff "$tmp/out" "$tmp/out2" | head -3)"
+fi
+# bad lists: refused with the variable named, nothing run
+rm -f "$DB"
+expect eval_compose_should_refuse_an_unknown_reduction 2 "REDUCTIONS: expected none, tsp, gemfilter or pyramidinfer, got 'tps'" -- \
+	env REDUCTIONS="none tps" bash scripts/eval_compose.sh "${ARGS[@]}"
+expect eval_compose_should_refuse_an_unknown_protocol 2 "PROTOCOLS: expected query_aware or context_first, got 'first'" -- \
+	env PROTOCOLS=first bash scripts/eval_compose.sh "${ARGS[@]}"
+check eval_compose_refused_should_create_no_database test ! -e "$DB"
