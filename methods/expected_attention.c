@@ -23,8 +23,9 @@
  * "The positions after the prompt" are pos[T-1] + 1 ..., which is kvpress's q_len .. for a
  * plain prefill and stays the next decode position after a composed reduction (TSP) has
  * dropped rows. kvpress asserts T > n_sink; here such a layer is kept whole.
- * Arithmetic: the statistics, R and the quadratic forms in double (OpenBLAS's dsyrk, dsymm), RoPE angles in fp32 as
- * transformers forms them, the softmax and the rest in fp32 as torch does. */
+ * Arithmetic: the statistics, R and the quadratic forms in double (the covariance and the
+ * quadratic forms through OpenBLAS's dsyrk and dsymm, EA_ROWS rows at a time), RoPE angles in
+ * fp32 as transformers forms them, the softmax and the rest in fp32 as torch does. */
 #include <cblas.h> // cblas_dsyrk, cblas_dsymm
 #include <math.h>
 #include <stdio.h>
@@ -35,6 +36,10 @@
 #include "methods/params.h"
 #include "methods/registry.h"
 #include "methods/select.h"
+
+/* Rows per dsyrk / dsymm call (each thread's double scratch is 2 * EA_ROWS * head_dim; the
+ * 1024-token goldens take two steps). */
+#define EA_ROWS 512
 
 struct ea_params {
 	struct kv_params p;        /* first: the shared budget flags (compose.c reads them) */
@@ -155,7 +160,8 @@ static void avg_rope(const float *inv, int half, int32_t p0, int nf, double *cba
 }
 
 /* Query head h's statistics: q (m, H*D) host pre-RoPE queries; mu (D,), cov (D, D) out,
- * then rotated by the averaged RoPE (cbar, sbar); xc (m, D) scratch for the centred queries. */
+ * then rotated by the averaged RoPE (cbar, sbar); xc (EA_ROWS, D) scratch for the centred
+ * queries. */
 static void head_stats(const float *q, int m, int H, int D, int h, bool use_cov, const double *cbar,
 		       const double *sbar, double *mu, double *cov, double *xc)
 {
@@ -168,11 +174,14 @@ static void head_stats(const float *q, int m, int H, int D, int h, bool use_cov,
 	for (int d = 0; d < D; d++)
 		mu[d] /= m;
 	if (use_cov) {
-		for (int t = 0; t < m; t++)
-			for (int d = 0; d < D; d++)
-				xc[(size_t)t * D + d] = q[((size_t)t * H + h) * D + d] - mu[d];
-		/* the upper triangle of xc^T xc, then / m and mirrored */
-		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, D, m, 1.0, xc, D, 0.0, cov, D);
+		/* the upper triangle of the centred queries' x^T x, then / m and mirrored */
+		for (int t0 = 0; t0 < m; t0 += EA_ROWS) {
+			int n = m - t0 < EA_ROWS ? m - t0 : EA_ROWS;
+			for (int t = 0; t < n; t++)
+				for (int d = 0; d < D; d++)
+					xc[(size_t)t * D + d] = q[((size_t)(t0 + t) * H + h) * D + d] - mu[d];
+			cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, D, n, 1.0, xc, D, t0 ? 1.0 : 0.0, cov, D);
+		}
 		for (int a = 0; a < D; a++)
 			for (int b = a; b < D; b++)
 				cov[(size_t)b * D + a] = cov[(size_t)a * D + b] /= m;
@@ -217,7 +226,8 @@ static int ea_scores(const struct ea_params *e, const struct kv_layer_view *v, f
 #pragma omp parallel if ((long)m * H * D * D > (1L << 22))
 	{
 		/* per thread: the centred queries, then head h's keys and keys x cov, in double */
-		double *kd = malloc(sizeof(double) * (size_t)m * D * 2), *kc = kd ? kd + (size_t)m * D : NULL;
+		int rows = m < EA_ROWS ? m : EA_ROWS;
+		double *kd = malloc(sizeof(double) * (size_t)rows * D * 2), *kc = kd ? kd + (size_t)rows * D : NULL;
 #pragma omp for schedule(static)
 		for (int h = 0; h < H; h++) {
 			if (!kd) {
@@ -229,21 +239,25 @@ static int ea_scores(const struct ea_params *e, const struct kv_layer_view *v, f
 			head_stats(q + (size_t)s * H * D, m, H, D, h, e->use_covariance, cbar, sbar, mh, ch, kd);
 			/* 3. expected logits of keys s..T-1 and their softmax; the quadratic forms
 			 * k^T cov k from cov's upper triangle (symmetric) */
-			for (int j = 0; j < m; j++)
-				for (int a = 0; a < D; a++)
-					kd[(size_t)j * D + a] = k[((size_t)(s + j) * Hkv + h / G) * D + a];
-			if (e->use_covariance)
-				cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, m, D, 1.0, ch, D, kd, D, 0.0, kc, D);
 			float *zh = z + (size_t)h * m, zmax = -INFINITY;
-			for (int j = 0; j < m; j++) {
-				const double *kj = kd + (size_t)j * D, *cj = kc + (size_t)j * D;
-				double lin = 0, quad = 0;
-				for (int a = 0; a < D; a++)
-					lin += mh[a] * kj[a];
-				for (int a = 0; e->use_covariance && a < D; a++)
-					quad += kj[a] * cj[a];
-				zh[j] = (float)((float)(lin * scale) + (e->use_covariance ? (float)(quad / D / 2) : 0.0f));
-				zmax = zh[j] > zmax ? zh[j] : zmax;
+			for (int j0 = 0; j0 < m; j0 += EA_ROWS) {
+				int n = m - j0 < EA_ROWS ? m - j0 : EA_ROWS;
+				for (int j = 0; j < n; j++)
+					for (int a = 0; a < D; a++)
+						kd[(size_t)j * D + a] = k[((size_t)(s + j0 + j) * Hkv + h / G) * D + a];
+				if (e->use_covariance)
+					cblas_dsymm(CblasRowMajor, CblasRight, CblasUpper, n, D, 1.0, ch, D, kd, D, 0.0, kc, D);
+				for (int j = 0; j < n; j++) {
+					const double *kj = kd + (size_t)j * D, *cj = kc + (size_t)j * D;
+					double lin = 0, quad = 0;
+					for (int a = 0; a < D; a++)
+						lin += mh[a] * kj[a];
+					for (int a = 0; e->use_covariance && a < D; a++)
+						quad += kj[a] * cj[a];
+					float zj = (float)((float)(lin * scale) + (e->use_covariance ? (float)(quad / D / 2) : 0.0f));
+					zh[j0 + j] = zj;
+					zmax = zj > zmax ? zj : zmax;
+				}
 			}
 			double sum = 0;
 			for (int j = 0; j < m; j++)
