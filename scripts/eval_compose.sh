@@ -3,7 +3,8 @@
 # protocol: one kvlab sweep per (protocol, reduction) (its points share each sample's
 # prefill), then per protocol one kvlab report pivoting that protocol's sweeps together
 # (rows: the composed methods, columns: retain_rate). "none" is the plain retention
-# (fullkv for "full"). Rerunning resumes: stored samples are skipped.
+# (fullkv for "full"). KVzip composes with none and tsp only: gemfilter+kvzip and
+# pyramidinfer+kvzip are skipped (said on stderr). Rerunning resumes: stored samples are skipped.
 #
 # Usage: bash scripts/eval_compose.sh --task needle --context_lengths 1024,2048,4096 \
 #            --depths 0,33,67,100 --chat [more kvlab sweep flags, e.g. --threads 1]
@@ -51,6 +52,10 @@ for proto in $PROTOCOLS; do
 	for red in $REDUCTIONS; do
 		methods=""
 		for ret in $RETENTIONS; do
+			if [ "$ret" = kvzip ] && { [ "$red" = gemfilter ] || [ "$red" = pyramidinfer ]; }; then
+				echo "eval_compose.sh: skipping $red+kvzip (KVzip composes with none and tsp only)" >&2
+				continue
+			fi
 			if [ "$red" = none ]; then
 				m=$([ "$ret" = full ] && echo fullkv || echo "$ret")
 			else
@@ -58,6 +63,7 @@ for proto in $PROTOCOLS; do
 			fi
 			methods="$methods,$m"
 		done
+		[ -n "$methods" ] || continue
 		case $red in
 		tsp) read -r -a extra <<<"${TSP_FLAGS:-}" ;;
 		gemfilter) read -r -a extra <<<"${GEMFILTER_FLAGS:-}" ;;
@@ -69,6 +75,7 @@ for proto in $PROTOCOLS; do
 		echo "eval_compose.sh: $proto $red: sweep $id" >&2
 		ids="$ids,$id"
 	done
+	[ -n "$ids" ] || { echo "eval_compose.sh: $proto: no pair to run" >&2; continue; }
 	echo "protocol $proto:"
 	"$K" report --db "$DB" --sweep "${ids#,}" --x retain_rate --y method
 	echo

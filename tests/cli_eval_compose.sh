@@ -44,6 +44,16 @@ if [ $rc = 0 ] && [ "$(q "SELECT COUNT(*) FROM samples")" = 102 ] && diff -q "$t
 else
 	fail eval_compose_rerun_should_store_nothing_new "rc=$rc $(diff "$tmp/out" "$tmp/out2" | head -3)"
 fi
+# kvzip after gemfilter is skipped with a word, the rest of that sweep runs
+rm -f "$DB"
+REDUCTIONS=gemfilter RETENTIONS="full kvzip" PROTOCOLS=query_aware bash scripts/eval_compose.sh "${ARGS[@]}" >"$tmp/out3" 2>"$tmp/err3"
+rc=$?
+if [ $rc = 0 ] && grep -q "skipping gemfilter+kvzip (KVzip composes with none and tsp only)" "$tmp/err3" &&
+	[ "$(q "SELECT group_concat(DISTINCT method) FROM runs")" = gemfilter+full ] && [ "$(q "SELECT COUNT(*) FROM samples")" = 6 ]; then
+	ok eval_compose_should_skip_kvzip_after_gemfilter
+else
+	fail eval_compose_should_skip_kvzip_after_gemfilter "rc=$rc $(q "SELECT group_concat(method) FROM runs") $(tail -2 "$tmp/err3")"
+fi
 # bad lists: refused with the variable named, nothing run
 rm -f "$DB"
 expect eval_compose_should_refuse_an_unknown_reduction 2 "REDUCTIONS: expected none, tsp, gemfilter or pyramidinfer, got 'tps'" -- \
