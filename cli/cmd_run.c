@@ -47,7 +47,9 @@ static const struct cli_cmd run_cmd = {
 	"the run it would get alone, and they share each sample's prefill (they must send the same\n"
 	"tokens on, so FastKV, GemFilter and PyramidInfer run on their own); every member's prefill_s is then\n"
 	"the shared prefill's time. The method flags apply to every listed method that takes them; NAME:key=value\n"
-	"sets one entry's.",
+	"sets one entry's. A method may be composed, REDUCTION+RETENTION (tsp+h2o, gemfilter+snapkv): a context\n"
+	"reduction (none, tsp, gemfilter, pyramidinfer) then a KV retention; a proportional --retain_rate stays\n"
+	"a fraction of the prompt after the reduction, and --filter_rate sets GemFilter's own cut apart from it.",
 	run_flags,
 };
 

@@ -8,11 +8,16 @@
  * - Parameters: the union of the halves' tables (the reduction's first); a flag goes to
  *   every half that takes it, so the shared ones (--eviction_mode, --retain_rate,
  *   --max_capacity_prompts, --window_size, ...) mean the same to both halves.
- * - Budget rule after TSP (spec 3.1): with tsp and a retention that takes --retain_rate,
- *   proportional retention after --tsp_idx keeps retain_rate / tsp_rate of the propagated
- *   rows (about retain_rate of the prompt), as FastKV does. tsp keeps FastKV's short-prompt
- *   exit: no TSP where the TSP layer's budget reaches its rows or stays within the window.
- *   fastkv is tsp+snapkv:per_kv_head=1, selection for selection (tests/test_compose.c).
+ * - Budgets: a proportional --retain_rate is a fraction of the prompt after every reduction.
+ *   - After TSP (spec 3.1): retention after --tsp_idx keeps retain_rate / tsp_rate of the
+ *     propagated rows, as FastKV does. tsp keeps FastKV's short-prompt exit: no TSP where
+ *     the TSP layer's budget reaches its rows or stays within the window. fastkv is
+ *     tsp+snapkv:per_kv_head=1, selection for selection (tests/test_compose.c).
+ *   - After GemFilter and PyramidInfer: a layer holding n rows of a T-token prompt keeps
+ *     min(n, floor(retain_rate * T)) rows (T: the prompt before GemFilter's restart). The
+ *     describe JSON says so ("retain_rate_of":"prompt"). GemFilter's own cut is
+ *     --filter_rate of the prompt where given, else its KV budget, which the retention
+ *     then cannot cut below: give --filter_rate above --retain_rate to compose them.
  * - Decode goes to the retention half; where it has no decode step and keeps every row
  *   (full), to the reduction's (PyramidInfer's block eviction: pyramidinfer+full is
  *   pyramidinfer). PyramidInfer's decode reads rows recorded for the uncompressed layers,
@@ -20,9 +25,11 @@
  * - Prompt protocol: the larger prompt cap of the halves, the extra token if either asks.
  * - A retention that cuts after the prefill (kvzip: after_prefill) gets that step; it composes
  *   with none and tsp, and gemfilter / pyramidinfer before it are refused (compose_init says why).
- * - describe: {"method":"A+B","reduction":{...},"retention":{...}}.
+ * - describe: {"method":"A+B","reduction":{...},"retention":{...}}, then "retain_rate_of" where
+ *   the rule above says so.
  * Ownership: the composed kv_methods are static, built once at the first lookup
  * (pthread_once) and borrowed for the life of the process, like kv_methods[]. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,13 +73,22 @@ struct composed {
 static struct composed g_comp[N_INIT]; /* the first N_COMP are used */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-/* The state of a composed policy: both halves, and the TSP budget rule's settings. */
+/* How a proportional retention's --retain_rate reads after the reduction. */
+enum budget_rule {
+	BUDGET_AS_GIVEN = 0, /* of the rows at hand: no reduction, constant mode, or no --retain_rate */
+	BUDGET_TSP,          /* FastKV's: retain_rate / tsp_rate after --tsp_idx */
+	BUDGET_PROMPT        /* floor(retain_rate * T) rows of the T-token prompt (GemFilter, PyramidInfer) */
+};
+
+/* The state of a composed policy: both halves, and the budget rule's settings. */
 struct compose_state {
 	const struct composed *c;
 	struct kv_policy red, ret;   /* red.m NULL: none */
-	const struct tsp_params *tsp; /* the tsp half's parameters when the budget rule applies, else NULL */
+	enum budget_rule rule;
+	const struct tsp_params *tsp; /* BUDGET_TSP: the tsp half's parameters */
 	struct kv_params *ret_p;     /* the retention half's shared parameters (its state starts with them) */
 	double rate0;                /* the retention's --retain_rate as given */
+	int n_prompt;                /* BUDGET_PROMPT: the prompt's tokens (pass 0's) */
 };
 
 // ----------------------------------------------------------------------------
@@ -139,7 +155,9 @@ static int compose_init(const struct composed *c, const char *const *keys, const
 	if (kv_param_find(c->ret->params, "retain_rate")) {
 		st->ret_p = st->ret.state; /* every retention method's state starts with its struct kv_params */
 		st->rate0 = st->ret_p->retain_rate;
-		if (c->red == &tsp_reduction_method && st->ret_p->eviction_mode == KV_EVICT_PROPORTIONAL)
+		if (c->red && st->ret_p->eviction_mode == KV_EVICT_PROPORTIONAL)
+			st->rule = c->red == &tsp_reduction_method ? BUDGET_TSP : BUDGET_PROMPT;
+		if (st->rule == BUDGET_TSP)
 			st->tsp = st->red.state;
 	}
 	*state = st;
@@ -153,10 +171,16 @@ static int compose_prefill_layer(void *state, const struct kv_layer_view *v, str
 	int rc = kv_policy_prefill_layer(&st->red, v, d, err, errlen);
 	if (rc)
 		return rc;
-	if (st->tsp) /* spec 3.1, the same arithmetic as tsp_layer_rate */
+	if (v->pass == 0)
+		st->n_prompt = v->n_prompt;
+	if (st->rule == BUDGET_TSP) /* spec 3.1, the same arithmetic as tsp_layer_rate */
 		st->ret_p->retain_rate = v->layer <= st->tsp->tsp_idx ? st->rate0 : st->rate0 / st->tsp->tsp_rate;
+	if (st->rule == BUDGET_PROMPT) { /* a rate whose n * rate is K and a hair (floor: exactly K) */
+		double k = floor((double)st->n_prompt * st->rate0);
+		st->ret_p->retain_rate = k >= v->n ? 1.0 : (k + 1e-6) / v->n;
+	}
 	rc = kv_policy_prefill_layer(&st->ret, v, d, err, errlen);
-	if (st->tsp)
+	if (st->ret_p)
 		st->ret_p->retain_rate = st->rate0;
 	return rc;
 }
@@ -186,7 +210,8 @@ static void compose_describe(const void *state, char *buf, size_t len)
 	else
 		snprintf(red, sizeof(red), "{\"method\":\"none\"}");
 	kv_policy_describe(&st->ret, ret, sizeof(ret));
-	snprintf(buf, len, "{\"method\":\"%s\",\"reduction\":%s,\"retention\":%s}", st->c->name, red, ret);
+	snprintf(buf, len, "{\"method\":\"%s\",\"reduction\":%s,\"retention\":%s%s}", st->c->name, red, ret,
+		 st->rule == BUDGET_PROMPT ? ",\"retain_rate_of\":\"prompt\"" : "");
 }
 
 // ----------------------------------------------------------------------------

@@ -3,7 +3,9 @@
  * whole model then re-prefills those token ids, in ascending order, at renumbered
  * positions 0..k-1 (spec/methods.md section 4). No window is forced, so the last
  * prompt token may be dropped (A6, faithful). The official filter casts q and k to fp16
- * before its attention (a no-op in fp16 runs); --gemfilter_fp16 1 rounds them so there. */
+ * before its attention (a no-op in fp16 runs); --gemfilter_fp16 1 rounds them so there.
+ * --filter_rate sets the filter's own cut apart from the KV budget (for gemfilter+X). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,6 +20,7 @@ struct gemfilter_params {
 	struct kv_params p;
 	int filter_idx;  /* --filter_idx 0..L-1 (13) */
 	bool fp16;       /* --gemfilter_fp16 0|1 (0): q and k rounded through fp16 before the filter's dots */
+	double filter_rate; /* --filter_rate (0, 1]: the filter keeps floor(T * rate) tokens; -1 = the KV budget */
 };
 
 static const struct kv_param_def filter_idx = {
@@ -33,10 +36,17 @@ static const struct kv_param_def gemfilter_fp16 = {
 		"casts do (a no-op in an fp16 run); 0 keeps fp32",
 };
 
+static const struct kv_param_def filter_rate = {
+	.name = "filter_rate", .kind = KV_PARAM_FLOAT, .offset = offsetof(struct gemfilter_params, filter_rate),
+	.lo = 0, .hi = 1, .lo_open = true, .flags = KV_PARAM_QUIET_DEFAULT, .def = -1, .metavar = "R",
+	.def_text = "the KV budget", .help = "GemFilter: the filter keeps floor(R x prompt) tokens in either --eviction_mode, so "
+		"that a retention after it (gemfilter+snapkv) has rows to cut",
+};
+
 /* In the order of the describe JSON. */
 static const struct kv_param_def *const gemfilter_params[] = {
 	&kv_param_eviction_mode, &kv_param_retain_rate, &kv_param_max_capacity_prompts, &filter_idx, &kv_param_tie_break,
-	&gemfilter_fp16, NULL,
+	&gemfilter_fp16, &filter_rate, NULL,
 };
 
 static int gemfilter_init(const char *const *keys, const char *const *vals, int n, const struct kv_shape *shape,
@@ -63,7 +73,8 @@ static int gemfilter_prefill_layer(void *state, const struct kv_layer_view *v, s
 	int H = v->shape->n_head, T = v->n;
 	if (v->pass != 0 || v->layer != g->filter_idx)
 		return 0;
-	int K = kv_budget(p, T, p->retain_rate, p->max_capacity_prompts);
+	int K = g->filter_rate > 0 ? (int)floor((double)T * g->filter_rate)
+				   : kv_budget(p, T, p->retain_rate, p->max_capacity_prompts);
 	if (K >= T || K <= 0) /* selecting everything: the rerun would change nothing */
 		return 0;
 	float *dots = malloc(sizeof(float) * (size_t)H * T), *r = calloc((size_t)T, sizeof(float));

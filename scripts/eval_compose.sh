@@ -15,7 +15,9 @@
 #   RETENTIONS  [full snapkv h2o streamingllm adakv pyramidkv tova expected_attention kvzip]
 #   PROTOCOLS   [query_aware context_first]
 #   TSP_FLAGS, GEMFILTER_FLAGS, PYRAMIDINFER_FLAGS  flags for that reduction's sweeps only
-#               [none, none, --pyramid_preset llama31_8b_35% (PyramidInfer has no config at 10 or 20 %)],
+#               [none, --filter_rate 0.2 (GemFilter keeps the 20 % of the prompt TSP propagates by
+#               default, and the retention cuts below that), --pyramid_preset llama31_8b_35%
+#               (PyramidInfer has no config at 10 or 20 %)],
 #               e.g. TSP_FLAGS='--tsp_idx 8 --tsp_rate 0.4'
 # Budgets are proportional (--eviction_mode proportional). The sweep ids go to stderr.
 set -euo pipefail
@@ -26,6 +28,7 @@ REDUCTIONS=${REDUCTIONS:-none tsp gemfilter pyramidinfer}
 RETENTIONS=${RETENTIONS:-full snapkv h2o streamingllm adakv pyramidkv tova expected_attention kvzip}
 RATES=${RATES:-0.1,0.2}
 PROTOCOLS=${PROTOCOLS:-query_aware context_first}
+GEMFILTER_FLAGS=${GEMFILTER_FLAGS---filter_rate 0.2}
 PYRAMIDINFER_FLAGS=${PYRAMIDINFER_FLAGS---pyramid_preset llama31_8b_35%}
 for red in $REDUCTIONS; do
 	case $red in
@@ -66,7 +69,7 @@ for proto in $PROTOCOLS; do
 		[ -n "$methods" ] || continue
 		case $red in
 		tsp) read -r -a extra <<<"${TSP_FLAGS:-}" ;;
-		gemfilter) read -r -a extra <<<"${GEMFILTER_FLAGS:-}" ;;
+		gemfilter) read -r -a extra <<<"$GEMFILTER_FLAGS" ;;
 		pyramidinfer) read -r -a extra <<<"$PYRAMIDINFER_FLAGS" ;;
 		*) extra=() ;;
 		esac

@@ -10,7 +10,7 @@ K=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")
 T=tests/golden/tiny_llama
 ARGS=(--model "$T" --task needle --context_lengths 400 --depths 0,50,100 --threads 1)
 export KVLAB=$K DB=$tmp/c.db REDUCTIONS="none tsp gemfilter" RETENTIONS="full snapkv h2o" RATES=0.1,0.3
-export TSP_FLAGS="--tsp_idx 1 --tsp_rate 0.4" GEMFILTER_FLAGS="--filter_idx 1"
+export TSP_FLAGS="--tsp_idx 1 --tsp_rate 0.4" GEMFILTER_FLAGS="--filter_idx 1 --filter_rate 0.5"
 
 bash scripts/eval_compose.sh "${ARGS[@]}" >"$tmp/out" 2>"$tmp/err"
 rc=$?
@@ -35,6 +35,15 @@ if [ "$cf" = 17 ] && [ "$tsp" = 12 ]; then
 	ok eval_compose_should_run_both_protocols_with_each_reductions_flags
 else
 	fail eval_compose_should_run_both_protocols_with_each_reductions_flags "context_first runs: $cf, tsp runs with tsp_idx 1: $tsp"
+fi
+# after GemFilter (filtering to half the prompt) a retention keeps retain_rate of the prompt, as alone
+kv() { q "SELECT SUM(s.kv_bytes) FROM samples s JOIN runs r USING(run_id) WHERE r.method = '$1' AND r.method_json LIKE '%\"retain_rate\":$2%' AND r.method_json NOT LIKE '%context_first%'"; }
+gs=$(kv gemfilter+snapkv 0.1) sn=$(kv snapkv 0.1) gf=$(kv gemfilter+full 0.1)
+rule=$(q "SELECT COUNT(*) FROM runs WHERE method LIKE 'gemfilter+%' AND method_json LIKE '%\"filter_rate\":0.5}%' AND method_json LIKE '%\"retain_rate_of\":\"prompt\"%'")
+if [ "$rule" = 8 ] && [ -n "$gs" ] && [ -n "$sn" ] && [ -n "$gf" ] && [ $((gs * 10)) -ge $((sn * 9)) ] && [ $((gs * 10)) -le $((sn * 11)) ] && [ "$gs" -lt "$gf" ]; then
+	ok eval_compose_gemfilter_retention_should_keep_retain_rate_of_the_prompt
+else
+	fail eval_compose_gemfilter_retention_should_keep_retain_rate_of_the_prompt "runs with the rule: $rule, kv bytes gemfilter+snapkv $gs, snapkv $sn, gemfilter+full $gf"
 fi
 # a rerun finds every sample stored and prints the same tables
 bash scripts/eval_compose.sh "${ARGS[@]}" >"$tmp/out2" 2>"$tmp/err2"

@@ -3,7 +3,9 @@
  * propagated rows, logits, bit for bit); none+X is X and gemfilter+full, pyramidinfer+full
  * are gemfilter, pyramidinfer (decode included); tsp+full keeps every propagated row in
  * every layer; composed names in method lists with per-entry flags; describe records both
- * halves; shared prefills accept composed members that propagate alike and refuse others. */
+ * halves; shared prefills accept composed members that propagate alike and refuse others;
+ * after GemFilter and PyramidInfer a proportional retention keeps retain_rate of the prompt,
+ * and --filter_rate sets GemFilter's own cut. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -196,6 +198,55 @@ static void tsp_full_should_keep_every_propagated_row_in_every_layer(void)
 	free(ids);
 }
 
+/* After GemFilter and PyramidInfer a proportional retention keeps retain_rate of the prompt:
+ * min(rows at hand, floor(0.1 * N_TOK)) per head and layer; --filter_rate cuts GemFilter's
+ * restart apart from that budget. */
+static void retention_should_keep_retain_rate_of_the_prompt_after_gemfilter_and_pyramidinfer(void)
+{
+#define P01 "eviction_mode", "proportional", "retain_rate", "0.1"
+	static const struct cfg cfgs[] = {
+		{ "pyramidinfer+snapkv", { P01, "window_size", "4", "pyramid_decay_ratio", "0.5", NULL } },
+		{ "pyramidinfer+h2o", { P01, "pyramid_decay_ratio", "0.2", NULL } },
+		{ "gemfilter+snapkv", { P01, "window_size", "4", "filter_rate", "0.5", "filter_idx", "2", NULL } },
+		{ "gemfilter+tova", { P01, "filter_rate", "0.05", "filter_idx", "1", NULL } },
+		{ "gemfilter+full", { P01, "filter_rate", "0.5", "filter_idx", "2", NULL } },
+	};
+	static const int restart[] = { 0, 0, 150, 15, 150 };
+	char err[512];
+	int32_t *ids = t_random_ids(N_TOK, 41, g_tiny->cfg.n_vocab);
+	for (size_t i = 0; i < sizeof(cfgs) / sizeof(cfgs[0]); i++) {
+		struct t_run r;
+		const char *m = cfgs[i].method;
+		if (run_prefill(&cfgs[i], ids, N_TOK, &r, err, sizeof(err))) {
+			T_CHECK(0, "%s: %s", m, err);
+			continue;
+		}
+		const struct fwd_trace *t = &r.s->trace;
+		T_CHECK(t->n_restart == restart[i], "%s: %d restarted, want %d", m, t->n_restart, restart[i]);
+		int below = 0;
+		for (int l = 0; l < g_tiny->cfg.n_layer; l++) {
+			const struct kv_layer *K = &r.s->cache->layers[l];
+			int rows = t->n_alive[l], want = strstr(m, "+full") ? rows : rows < 30 ? rows : 30;
+			below += rows < N_TOK;
+			for (int h = 0; h < K->n_head; h++)
+				T_CHECK(K->len[h] == want, "%s: layer %d head %d holds %d of %d rows, want %d", m, l, h, K->len[h], rows, want);
+		}
+		T_CHECK(below > 0, "%s: the reduction cut nothing", m);
+		t_run_free(&r);
+	}
+	free(ids);
+	/* --filter_rate is GemFilter's cut alone: the same tokens as a constant budget of that many */
+	static const struct cfg same[][2] = {
+		{ { "gemfilter", { "max_capacity_prompts", "150", "filter_idx", "2", NULL } },
+		  { "gemfilter", { "filter_rate", "0.5", "filter_idx", "2", NULL } } },
+		{ { "gemfilter", { "eviction_mode", "proportional", "retain_rate", "0.2", "filter_idx", "1", NULL } },
+		  { "gemfilter", { "eviction_mode", "proportional", "retain_rate", "0.7", "filter_rate", "0.2", "filter_idx", "1", NULL } } },
+	};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		check_same(&same[i][0], &same[i][1], 43 + i);
+#undef P01
+}
+
 static void describe_should_record_both_halves_and_keep_fastkv(void)
 {
 	char err[512], buf[4096];
@@ -222,6 +273,26 @@ static void describe_should_record_both_halves_and_keep_fastkv(void)
 		kv_policy_free(&pol);
 	} else
 		T_CHECK(0, "%s", err);
+	/* the prompt budget rule is recorded where it applies; an unset --filter_rate is not */
+	static const struct cfg rec[] = {
+		{ "pyramidinfer+h2o", { "eviction_mode", "proportional", "pyramid_decay_ratio", "0.3", NULL } },
+		{ "gemfilter+snapkv", { "eviction_mode", "proportional", "filter_rate", "0.5", "filter_idx", "1", NULL } },
+		{ "gemfilter+snapkv", { "max_capacity_prompts", "64", "filter_idx", "1", NULL } },
+		{ "tsp+snapkv", { "eviction_mode", "proportional", "tsp_idx", "1", NULL } },
+		{ "gemfilter+full", { "eviction_mode", "proportional", "filter_idx", "1", NULL } },
+	};
+	static const bool has_rule[] = { true, true, false, false, false }, has_filter[] = { false, true, false, false, false };
+	for (size_t i = 0; i < sizeof(rec) / sizeof(rec[0]); i++) {
+		if (t_policy_make(rec[i].method, rec[i].kv, g_tiny, &pol, err, sizeof(err))) {
+			T_CHECK(0, "%s: %s", rec[i].method, err);
+			continue;
+		}
+		kv_policy_describe(&pol, buf, sizeof(buf));
+		T_CHECK(!!strstr(buf, ",\"retain_rate_of\":\"prompt\"}") == has_rule[i] &&
+				!!strstr(buf, "\"filter_rate\":0.5") == has_filter[i] && !!strstr(buf, "filter_rate") == has_filter[i],
+			"%s (%zu): describe %s", rec[i].method, i, buf);
+		kv_policy_free(&pol);
+	}
 	const struct kv_method *m = kv_compose_find("gemfilter+h2o"), *red = NULL, *ret = NULL;
 	T_CHECK(m && m->gen_extra_token && m->prompt_cap == 7950 && kv_compose_halves(m, &red, &ret) &&
 			red == kv_method_find("gemfilter") && ret == kv_method_find("h2o"),
@@ -320,6 +391,7 @@ int main(void)
 	T_RUN(fastkv_should_select_exactly_as_tsp_snapkv_per_kv_head);
 	T_RUN(none_x_should_be_x_and_x_full_the_reduction_alone);
 	T_RUN(tsp_full_should_keep_every_propagated_row_in_every_layer);
+	T_RUN(retention_should_keep_retain_rate_of_the_prompt_after_gemfilter_and_pyramidinfer);
 	T_RUN(describe_should_record_both_halves_and_keep_fastkv);
 	T_RUN(method_lists_should_take_composed_names_and_their_flags);
 	T_RUN(shared_prefills_should_refuse_composed_members_that_propagate_differently);
