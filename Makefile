@@ -42,7 +42,8 @@ endif
 
 # -Wno-psabi: GCC 12 notes an ABI change for the 32-byte vector helpers in engine/cpu/
 # (softmax.c, qmatvec.c) even though they are always inlined; the pragma there does not
-# silence the note. -std=c11 also means -ffp-contract=off, which those kernels rely on.
+# silence the note. -std=c11 also means -ffp-contract=off; softmax.c alone turns contraction
+# on for its exp (its x86-64-v3 clone then runs FMAs).
 WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wcast-qual -Wvla -Wno-psabi
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -fopenmp -I. -I$(BLAS_INC) $(SANFLAGS) -MMD -MP
 LDLIBS := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpcre2-8 -lutf8proc -lsqlite3 -lmd -lm -lpthread

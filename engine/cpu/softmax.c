@@ -4,6 +4,11 @@
 
 #include "engine/cpu/cpu_ops.h"
 
+/* Multiply-adds may fuse in this file (the exp's polynomial and range reduction), so the
+ * x86-64-v3 clones below run them as FMAs; -std=c11 leaves contraction off elsewhere. The
+ * pragma comes before vexp.h so that the inlined exp carries it too. */
+#pragma GCC optimize("fp-contract=fast")
+
 #include "engine/cpu/vexp.h" // v8f, exp_nonpos8
 
 /* 8-lane values never cross a call boundary (everything below is inlined into
@@ -68,14 +73,14 @@ static inline __attribute__((always_inline)) void softmax_body(float *s, int n, 
 		s[j] = 0.0f;
 }
 
-/* One AVX2 clone and one baseline clone; the loader's resolver picks by CPU. (No FMA
- * clone: -std=c11 keeps -ffp-contract=off, so no FMAs would be emitted.) */
-__attribute__((target_clones("avx2", "default"))) void cpu_softmax_row(float *s, int n, int m)
+/* One x86-64-v3 clone (AVX2 with FMA) and one baseline clone; the loader's resolver picks
+ * by CPU. */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void cpu_softmax_row(float *s, int n, int m)
 {
 	softmax_body(s, n, m);
 }
 
-__attribute__((target_clones("avx2", "default"))) float cpu_exp_sum(float *s, int n, float mx)
+__attribute__((target_clones("arch=x86-64-v3", "default"))) float cpu_exp_sum(float *s, int n, float mx)
 {
 	return exp_sum_body(s, n, mx);
 }
