@@ -225,15 +225,19 @@ int sweep_grid_parse(const char *spec, struct sweep_grid *g, char *err, size_t e
  * size the caches only, except where the budget reaches the prompt (then TSP is skipped):
  * that case is caught at run time and the unit reruns point by point. A composed method
  * (tsp+h2o) propagates as its reduction half does, and a flag only its retention half
- * takes sizes the caches only; tsp is FastKV's TSP. */
+ * takes sizes the caches only; tsp is FastKV's TSP. GemFilter's cut is its KV budget unless
+ * --filter_rate sets it (given, in the entry or swept): then the budget flags size the
+ * caches only. */
 static const struct {
 	const char *method;
 	const char *const retention[3];
+	const char *cut_flag;                 /* when this flag is set, ... */
+	const char *const cut_retention[4];   /* ... these size the caches only too */
 } propagating[] = {
-	{ "fastkv", { "retain_rate", "max_capacity_prompts", NULL } },
-	{ "tsp", { "retain_rate", "max_capacity_prompts", NULL } },
-	{ "gemfilter", { NULL } },
-	{ "pyramidinfer", { NULL } },
+	{ "fastkv", { "retain_rate", "max_capacity_prompts", NULL }, NULL, { NULL } },
+	{ "tsp", { "retain_rate", "max_capacity_prompts", NULL }, NULL, { NULL } },
+	{ "gemfilter", { NULL }, "filter_rate", { "retain_rate", "max_capacity_prompts", "eviction_mode", NULL } },
+	{ "pyramidinfer", { NULL }, NULL, { NULL } },
 };
 
 /* Writes point p's group key: one key for every method that keeps the forward as it is
@@ -242,7 +246,7 @@ static const struct {
  * retention-only ones (tsp+h2o and tsp+snapkv share; a unit whose members still propagate
  * differently is caught at run time and reruns point by point). */
 static void point_group(struct sweep_point *p, const char *entry, const struct kv_method *m, const struct sweep_grid *g,
-			const int *digit)
+			const int *digit, const struct kv_args *fixed)
 {
 	int k = -1;
 	const struct kv_method *flow = m, *red = NULL, *ret = NULL;
@@ -255,12 +259,20 @@ static void point_group(struct sweep_point *p, const char *entry, const struct k
 		snprintf(p->group, sizeof(p->group), "=full-forward");
 		return;
 	}
-	const char *opts = strchr(entry, ':');
+	const char *opts = strchr(entry, ':'), *cut = propagating[k].cut_flag;
+	bool cut_set = false;
+	char key[64];
+	snprintf(key, sizeof(key), ":%s=", cut ? cut : "");
+	for (int a = 0; cut && a < g->n_axes; a++)
+		cut_set = cut_set || !strcmp(g->ax[a].key, cut);
+	cut_set = cut && (cut_set || (fixed && kv_args_get(fixed, cut)) || (opts && strstr(opts, key)));
 	size_t o = (size_t)snprintf(p->group, sizeof(p->group), "%s%s", flow->name, opts ? opts : "");
 	for (int a = 0; a < g->n_axes && o < sizeof(p->group); a++) {
 		bool only_kv = !strcmp(g->ax[a].key, "method") || !kv_param_find(flow->params, g->ax[a].key);
 		for (int r = 0; propagating[k].retention[r]; r++)
 			only_kv = only_kv || !strcmp(g->ax[a].key, propagating[k].retention[r]);
+		for (int r = 0; cut_set && propagating[k].cut_retention[r]; r++)
+			only_kv = only_kv || !strcmp(g->ax[a].key, propagating[k].cut_retention[r]);
 		if (!only_kv)
 			o += (size_t)snprintf(p->group + o, sizeof(p->group) - o, ":%s=%s", g->ax[a].key, g->ax[a].vals[digit[a]]);
 	}
@@ -378,8 +390,8 @@ static int check_axes(const struct sweep_opts *o, const struct sweep_grid *g, co
 }
 
 /* Builds the point with axis indices digit[]; *skip when an equal point exists already. */
-static int point_make(const struct sweep_grid *g, const int *digit, const char *base, struct sweep_point *p, char *err,
-		      size_t errlen)
+static int point_make(const struct sweep_grid *g, const int *digit, const char *base, const struct kv_args *fixed,
+		      struct sweep_point *p, char *err, size_t errlen)
 {
 	const char *entry = base;
 	for (int a = 0; a < g->n_axes; a++)
@@ -414,7 +426,7 @@ static int point_make(const struct sweep_grid *g, const int *digit, const char *
 	else {
 		strcpy(p->label, l.p);
 		strcpy(p->json, j.p);
-		point_group(p, entry, m, g, digit);
+		point_group(p, entry, m, g, digit, fixed);
 	}
 	free(l.p);
 	free(j.p);
@@ -472,7 +484,7 @@ int sweep_plan_make(const struct sweep_opts *o, struct sweep_plan *p, char *err,
 			digit[a] = (int)(r % g.ax[a].n);
 			r /= g.ax[a].n;
 		}
-		if ((rc = point_make(&g, digit, base, &pt[np], err, errlen))) {
+		if ((rc = point_make(&g, digit, base, o->run.method_args, &pt[np], err, errlen))) {
 			free(pt);
 			free(order);
 			goto out;

@@ -52,6 +52,24 @@ if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q "19 points in 2 units" "$tmp/mix.err"
 else
 	fail sweep_should_share_prefills_across_methods_with_one_forward "rc=$rc1/$rc2 $(grep -h points "$tmp/mix.err" "$tmp/mix2.err")"
 fi
+# 1d. GemFilter's points share a prefill across budgets once --filter_rate fixes its cut (not
+# before), and each point stores what kvlab run stores for it alone
+GF=(--eviction_mode proportional --filter_idx 1 --grid 'method=gemfilter+snapkv,gemfilter+h2o retain_rate=0.1,0.3')
+$K sweep --model $T --db "$tmp/gf.db" "${TASK[@]}" --filter_rate 0.5 "${GF[@]}" >/dev/null 2>"$tmp/gf.err"
+rc1=$?
+$K sweep --model $T --db "$tmp/gf2.db" "${TASK[@]}" "${GF[@]}" >/dev/null 2>"$tmp/gf2.err"
+rc2=$?
+$K run --model $T --db "$tmp/gfa.db" "${TASK[@]}" --eviction_mode proportional --filter_idx 1 --filter_rate 0.5 \
+	--retain_rate 0.3 --method gemfilter+h2o >/dev/null 2>&1
+if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q "4 points in 1 units" "$tmp/gf.err" && grep -q "4 points in 2 units" "$tmp/gf2.err" &&
+	[ "$(q1 "$tmp/gf.db" "SELECT COUNT(*) FROM samples")" = 20 ] && [ -n "$(q1 "$tmp/gfa.db" "SELECT 1 FROM samples LIMIT 1")" ] &&
+	[ "$(q1 "$tmp/gfa.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples ORDER BY 1, 2")" = \
+	  "$(q1 "$tmp/gf.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples WHERE run_id IN
+	     ($(q1 "$tmp/gfa.db" "SELECT group_concat(quote(run_id)) FROM runs")) ORDER BY 1, 2")" ]; then
+	ok sweep_should_share_gemfilter_prefills_across_budgets_once_filter_rate_is_set
+else
+	fail sweep_should_share_gemfilter_prefills_across_budgets_once_filter_rate_is_set "rc=$rc1/$rc2 $(grep -h points "$tmp/gf.err" "$tmp/gf2.err")"
+fi
 # 1c. two sweeps of one task pivoted together: methods of both as rows, each run once
 ids=$(q1 "$tmp/mix.db" "SELECT group_concat(substr(sweep_id, 1, 8)) FROM sweeps")
 $K report --db "$tmp/mix.db" --sweep "$ids" --x retain_rate --y method >"$tmp/two.md" 2>&1
