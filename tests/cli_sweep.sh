@@ -14,6 +14,13 @@ TASK=(--task needle --context_lengths 400 --depths 0,25,50,75,100 --threads 1)
 GRID=(--method fastkv --eviction_mode proportional --grid 'tsp_idx=0,1 retain_rate=0.1,0.3')
 
 q1() { sqlite3 "$1" "$2" 2>/dev/null; }
+# true when database $1 (kvlab run alone) holds samples and $2 (a sweep) holds the same ones for its runs
+same_as_alone() {
+	[ -n "$(q1 "$1" "SELECT 1 FROM samples LIMIT 1")" ] &&
+		[ "$(q1 "$1" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples ORDER BY 1, 2")" = \
+		  "$(q1 "$2" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples WHERE run_id IN
+		     ($(q1 "$1" "SELECT group_concat(quote(run_id)) FROM runs")) ORDER BY 1, 2")" ]
+}
 # every row that is content (no timings, no dates), in a stable order
 rows() {
 	q1 "$1" "SELECT run_id, sample_id, idx, n_prompt, prediction, n_generated, kv_bytes FROM samples ORDER BY 1, 2;
@@ -43,11 +50,7 @@ $K run --model $T --db "$tmp/alone.db" "${TASK[@]}" --eviction_mode proportional
 $K run --model $T --db "$tmp/alone.db" "${TASK[@]}" --eviction_mode proportional --retain_rate 0.1 --tsp_idx 1 \
 	--method tsp+h2o >/dev/null 2>&1
 if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q "19 points in 2 units" "$tmp/mix.err" && grep -q "6 points in 1 units" "$tmp/mix2.err" &&
-	[ "$(q1 "$tmp/mix.db" "SELECT COUNT(*) FROM samples")" = 125 ] &&
-	[ -n "$(q1 "$tmp/alone.db" "SELECT 1 FROM samples LIMIT 1")" ] &&
-	[ "$(q1 "$tmp/alone.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples ORDER BY 1, 2")" = \
-	  "$(q1 "$tmp/mix.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples WHERE run_id IN
-	     ($(q1 "$tmp/alone.db" "SELECT group_concat(quote(run_id)) FROM runs")) ORDER BY 1, 2")" ]; then
+	[ "$(q1 "$tmp/mix.db" "SELECT COUNT(*) FROM samples")" = 125 ] && same_as_alone "$tmp/alone.db" "$tmp/mix.db"; then
 	ok sweep_should_share_prefills_across_methods_with_one_forward
 else
 	fail sweep_should_share_prefills_across_methods_with_one_forward "rc=$rc1/$rc2 $(grep -h points "$tmp/mix.err" "$tmp/mix2.err")"
@@ -62,10 +65,7 @@ rc2=$?
 $K run --model $T --db "$tmp/gfa.db" "${TASK[@]}" --eviction_mode proportional --filter_idx 1 --filter_rate 0.5 \
 	--retain_rate 0.3 --method gemfilter+h2o >/dev/null 2>&1
 if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q "4 points in 1 units" "$tmp/gf.err" && grep -q "4 points in 2 units" "$tmp/gf2.err" &&
-	[ "$(q1 "$tmp/gf.db" "SELECT COUNT(*) FROM samples")" = 20 ] && [ -n "$(q1 "$tmp/gfa.db" "SELECT 1 FROM samples LIMIT 1")" ] &&
-	[ "$(q1 "$tmp/gfa.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples ORDER BY 1, 2")" = \
-	  "$(q1 "$tmp/gf.db" "SELECT run_id, sample_id, prediction, kv_bytes FROM samples WHERE run_id IN
-	     ($(q1 "$tmp/gfa.db" "SELECT group_concat(quote(run_id)) FROM runs")) ORDER BY 1, 2")" ]; then
+	[ "$(q1 "$tmp/gf.db" "SELECT COUNT(*) FROM samples")" = 20 ] && same_as_alone "$tmp/gfa.db" "$tmp/gf.db"; then
 	ok sweep_should_share_gemfilter_prefills_across_budgets_once_filter_rate_is_set
 else
 	fail sweep_should_share_gemfilter_prefills_across_budgets_once_filter_rate_is_set "rc=$rc1/$rc2 $(grep -h points "$tmp/gf.err" "$tmp/gf2.err")"
