@@ -1,11 +1,12 @@
-/* engine/cpu/attention.c: causal prefill attention against a double-precision reference
- * (GQA, several query blocks and a partial last one, a few keys with logits far above the
- * rest late in the sequence). */
+/* engine/cpu/attention.c and attn_prefill_avx512.c: causal prefill attention, the BLAS
+ * path and the AVX-512 fused one, against a double-precision reference (GQA, several query
+ * blocks and key chunks and partial last ones, a few keys with logits far above the rest
+ * late in the sequence). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "engine/cpu/cpu_ops.h" // cpu_attn_causal
+#include "engine/cpu/cpu_ops.h" // cpu_attn_causal_blas, cpu_attn_causal_avx512
 #include "tests/test.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
@@ -46,8 +47,22 @@ static void reference(double *out, const float *q, const float *k, const float *
 	free(p);
 }
 
-/* Largest |cpu - reference| over the output for T tokens; q scaled by qs (sharper rows). */
-static double max_error(int T, int H, int Hkv, int D, float qs)
+typedef void (*attn_fn)(float *, const float *, const float *, const float *, int, int, int, int);
+
+static void fused(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
+{
+	if (cpu_attn_causal_avx512(out, q, k, v, T, H, Hkv, D) != 0)
+		for (size_t i = 0; i < (size_t)T * H * D; i++)
+			out[i] = NAN; /* fails the comparison */
+}
+
+static int has_avx512(void)
+{
+	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+
+/* Largest |attn - reference| over the output for T tokens; q scaled by qs (sharper rows). */
+static double max_error(attn_fn attn, int T, int H, int Hkv, int D, float qs)
 {
 	size_t nq = (size_t)T * H * D, nk = (size_t)T * Hkv * D;
 	float *q = malloc(sizeof(float) * (nq * 2 + nk * 2)), *out = q + nq, *k = out + nq, *v = k + nk;
@@ -59,10 +74,10 @@ static double max_error(int T, int H, int Hkv, int D, float qs)
 		v[i] = uniform();
 	}
 	/* a few keys far above the rest, late in the sequence: the running maximum must move */
-	for (int j = T / 3; j < T; j += T / 3)
+	for (int j = T / 3; T >= 3 && j < T; j += T / 3)
 		for (int a = 0; a < D; a++)
 			k[((size_t)j * Hkv) * D + a] = 4.0f * q[((size_t)(T - 1) * H) * D + a] / (qs > 0 ? qs : 1);
-	cpu_attn_causal(out, q, k, v, T, H, Hkv, D);
+	attn(out, q, k, v, T, H, Hkv, D);
 	reference(want, q, k, v, T, H, Hkv, D);
 	double err = 0;
 	for (size_t i = 0; i < nq; i++) {
@@ -76,21 +91,52 @@ static double max_error(int T, int H, int Hkv, int D, float qs)
 
 static void short_rows_should_match_the_reference(void)
 {
-	double e = max_error(300, 4, 2, 64, 1.0f);
-	T_CHECK(e < 2e-6, "T=300: max |error| %.3g", e);
+	double e = max_error(cpu_attn_causal_blas, 300, 4, 2, 64, 1.0f);
+	T_CHECK(e < 2e-6, "blas, T=300: max |error| %.3g", e);
 }
 
 static void long_rows_should_match_the_reference(void)
 {
-	double e = max_error(2400, 4, 2, 64, 1.0f);
-	T_CHECK(e < 2e-6, "T=2400: max |error| %.3g", e);
-	e = max_error(2400, 2, 1, 64, 6.0f);
-	T_CHECK(e < 5e-6, "T=2400, sharp rows: max |error| %.3g", e);
+	double e = max_error(cpu_attn_causal_blas, 2400, 4, 2, 64, 1.0f);
+	T_CHECK(e < 2e-6, "blas, T=2400: max |error| %.3g", e);
+	e = max_error(cpu_attn_causal_blas, 2400, 2, 1, 64, 6.0f);
+	T_CHECK(e < 5e-6, "blas, T=2400, sharp rows: max |error| %.3g", e);
+}
+
+static void fused_path_should_match_the_reference(void)
+{
+	if (!has_avx512())
+		T_SKIP("no AVX-512 on this CPU");
+	/* T around the 64-key chunk and 64-position block edges; groups of 3 heads leave
+	 * partial 6-row tiles; D = 128 takes two output passes */
+	static const int shapes[][4] = {{1, 9, 3, 64},	 {7, 9, 3, 64},	  {64, 9, 3, 64}, {65, 9, 3, 64},
+					{300, 4, 2, 64}, {191, 4, 1, 128}, {2400, 4, 2, 64}};
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+		const int *s = shapes[i];
+		double e = max_error(fused, s[0], s[1], s[2], s[3], 1.0f);
+		T_CHECK(e < 2e-6, "fused, T=%d H=%d Hkv=%d D=%d: max |error| %.3g", s[0], s[1], s[2], s[3], e);
+	}
+	double e = max_error(fused, 2400, 2, 1, 64, 6.0f);
+	T_CHECK(e < 5e-6, "fused, T=2400, sharp rows: max |error| %.3g", e);
+}
+
+static void fused_path_should_decline_other_head_dims(void)
+{
+	float x[4 * 48] = {0}, out[4 * 48];
+	for (int i = 0; i < 4 * 48; i++)
+		out[i] = 7.0f;
+	T_CHECK(cpu_attn_causal_avx512(out, x, x, x, 4, 1, 1, 48) == -1, "head_dim 48 should be declined");
+	for (int i = 0; i < 4 * 48; i++)
+		T_CHECK(out[i] == 7.0f, "declined call wrote out[%d]", i);
+	double e = max_error(cpu_attn_causal, 100, 2, 1, 48, 1.0f);
+	T_CHECK(e < 2e-6, "cpu_attn_causal with head_dim 48 (the BLAS path): max |error| %.3g", e);
 }
 
 int main(void)
 {
 	T_RUN(short_rows_should_match_the_reference);
 	T_RUN(long_rows_should_match_the_reference);
+	T_RUN(fused_path_should_match_the_reference);
+	T_RUN(fused_path_should_decline_other_head_dims);
 	return t_done();
 }

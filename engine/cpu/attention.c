@@ -1,6 +1,7 @@
-/* CPU attention: causal prefill over query blocks (scores for one block of
- * queries at a time, so memory stays O(block x T)); single-query decode over the
- * ragged cache is engine/cpu/attn_decode.c. GEMMs through OpenBLAS; heads and blocks spread over OpenMP
+/* CPU attention: causal prefill, the AVX-512 fused kernel (engine/cpu/attn_prefill_avx512.c)
+ * where it runs, else over query blocks through BLAS (scores for one block of queries at a
+ * time, so memory stays O(block x T)); single-query decode over the ragged cache is
+ * engine/cpu/attn_decode.c. GEMMs through OpenBLAS; heads and blocks spread over OpenMP
  * threads (OpenBLAS's OpenMP build runs single-threaded inside a parallel region).
  * T tokens, H query heads, Hkv KV heads, D head_dim, N cached entries. */
 #include <cblas.h> // cblas_sgemm, cblas_sgemv
@@ -11,7 +12,7 @@
 
 #define QBLOCK 128
 
-void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
+void cpu_attn_causal_blas(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
 {
 	int G = H / Hkv;
 	int nb = (T + QBLOCK - 1) / QBLOCK;
@@ -41,4 +42,10 @@ void cpu_attn_causal(float *out, const float *q, const float *k, const float *v,
 		}
 		free(s);
 	}
+}
+
+void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
+{
+	if (cpu_attn_causal_avx512(out, q, k, v, T, H, Hkv, D) != 0)
+		cpu_attn_causal_blas(out, q, k, v, T, H, Hkv, D);
 }

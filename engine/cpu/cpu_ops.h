@@ -25,6 +25,11 @@ void cpu_softmax_row(float *s, int n, int m);
 /* s[i] = exp(s[i] - mx) for i < n in place (the softmax's exp, every s[i] <= mx); returns their sum. */
 float cpu_exp_sum(float *s, int n, float mx);
 void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
+/* cpu_attn_causal through BLAS (query blocks, whole score rows): any CPU, any head_dim. */
+void cpu_attn_causal_blas(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
+/* cpu_attn_causal fused in AVX-512 registers: returns 0 having written out, or -1 having
+ * written nothing where it cannot run (no AVX-512, head_dim not a multiple of 64). */
+int cpu_attn_causal_avx512(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
 void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D);
 void cpu_add(float *x, const float *y, size_t n);
 void cpu_attn_probs(float *out, const struct bk_qk *a, int row0, int n_rows, int causal_from);
