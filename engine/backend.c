@@ -263,6 +263,12 @@ void bk_attn_cached(const struct backend_ops *be, float *out, const float *q, co
 	be->attn_cached(out, q, kv, n_kv, H, D);
 }
 
+int bk_attn_appended(const struct backend_ops *be, float *out, const float *q, const struct attn_kv_view *kv, int n_kv,
+		     int R, int H, int D)
+{
+	return be->attn_appended ? be->attn_appended(out, q, kv, n_kv, R, H, D) : -1;
+}
+
 void bk_attn_probs(const struct backend_ops *be, float *out, const struct bk_qk *a, int row0, int n_rows,
 		   int causal_from)
 {

@@ -121,6 +121,11 @@ struct backend_ops {
 	 * reads kv[h * n_kv / H] (n_kv = Hkv for per-KV-head caches, H for per-query-head
 	 * caches); kv itself (n_kv,) is host memory, the K/V it points to backend memory. */
 	void (*attn_cached)(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D);
+	/* optional, NULL = -1: R query rows whose K/V are the last R entries of each view: out
+	 * (R, H*D) from q (R, H*D), row i reading its head's first kv[h].n - R + i + 1 entries
+	 * (kv as attn_cached's). Returns 0, or -1 having written nothing (the caller then
+	 * attends otherwise). */
+	int (*attn_appended)(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D);
 	/* required: softmax(q_i . k_j / sqrt(D)) of rows i in [row0, row0+n_rows) over all T
 	 * keys per query head into host out (H, n_rows, T); rows i >= causal_from mask keys
 	 * j > i (set to 0), rows before it are unmasked. */
@@ -229,6 +234,9 @@ void bk_attn_causal(const struct backend_ops *be, float *out, const float *q, co
 		    int H, int Hkv, int D);
 void bk_attn_cached(const struct backend_ops *be, float *out, const float *q, const struct attn_kv_view *kv, int n_kv,
 		    int H, int D);
+/* be's attn_appended: 0 having written out, or -1 (no such slot, or it declined). */
+int bk_attn_appended(const struct backend_ops *be, float *out, const float *q, const struct attn_kv_view *kv, int n_kv,
+		     int R, int H, int D);
 void bk_attn_probs(const struct backend_ops *be, float *out, const struct bk_qk *a, int row0, int n_rows,
 		   int causal_from);
 /* Column sums (slot or fallback); 0 or KV_ENOMEM with the message in err. */

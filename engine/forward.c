@@ -633,11 +633,16 @@ static int replay_attn_gemm(struct fwd_session *s, int l, const int *len0, const
 
 /* Layer l's attention for the R replayed rows, whose K/V were appended to the cache
  * after len0[h] entries per head: row i reads each head's first len0[h] + i + 1 entries.
- * Host fp32 caches by GEMMs (replay_attn_gemm), others one decode attention per row. */
+ * The backend's attn_appended where it takes the cache, else host fp32 caches by GEMMs
+ * (replay_attn_gemm), else one decode attention per row. */
 static void replay_attn(struct fwd_session *s, int l, const int *len0, const float *q, float *att, int R)
 {
 	const struct kv_layer *L = &s->cache->layers[l];
 	int H = s->shape.n_head, D = s->shape.head_dim;
+	for (int h = 0; h < L->n_head; h++)
+		s->views[h] = kv_cache_head_view(s->cache, l, h, len0[h] + R);
+	if (bk_attn_appended(s->be, att, q, s->views, L->n_head, R, H, D) == 0)
+		return;
 	if (bk_host_memory(s->be) && s->cache->dtype == KV_DTYPE_F32 && replay_attn_gemm(s, l, len0, q, att, R) == 0)
 		return;
 	for (int i = 0; i < R; i++) {

@@ -53,6 +53,7 @@
 #include "methods/select.h"
 
 #define KVZIP_PREV_POSTFIX 8 /* kvpress prepare(prev_postfix_size=8) */
+#define KZ_ROWS 128          /* replayed rows scored per GEMM: 128 x 4K logits (2 MB) stay in cache */
 
 /* --compression_ratio and --n_sink sit where expected_attention's struct has them: a flag
  * name means one field for every method that takes it (tests/test_params checks). */
@@ -264,7 +265,7 @@ static int score_head(struct kz_scores *sc, const struct kv_replay_layer *lv, in
 	if (nc == 0)
 		return 0;
 	if (grow(&sc->kbuf, &sc->kcap, (size_t)nk * D) || grow(&sc->qbuf, &sc->qcap, (size_t)R * D) ||
-	    grow(&sc->logits, &sc->lcap, (size_t)R * nk))
+	    grow(&sc->logits, &sc->lcap, (size_t)KZ_ROWS * nk))
 		return kv_errf(err, errlen, KV_ENOMEM, "kvzip: out of memory scoring layer %d (%d replayed, %d keys)", lv->layer, R,
 			       nk);
 	/* keys: the sinks, the chunk's entries, the replayed keys */
@@ -277,19 +278,28 @@ static int score_head(struct kz_scores *sc, const struct kv_replay_layer *lv, in
 	for (int qh = qh0; qh < qh0 + nq; qh++) {
 		for (int i = 0; i < R; i++)
 			memcpy(sc->qbuf + (size_t)i * D, lv->q + ((size_t)i * H + qh) * D, sizeof(float) * (size_t)D);
-		bk_matmul(&backend_cpu, sc->logits, sc->qbuf, sc->kbuf, R, D, nk); /* (R, nk) = q . k^T */
-		for (int i = 0; i < R; i++) {
-			float *row = sc->logits + (size_t)i * nk;
-			int n_vis = ns + nc + i + 1; /* causal among the replayed keys */
-			float mx = -FLT_MAX;
-			for (int j = 0; j < n_vis; j++) {
-				row[j] /= scale;
-				mx = row[j] > mx ? row[j] : mx;
-			}
-			float sum = cpu_exp_sum(row, n_vis, mx);
-			for (int j = 0; j < nc; j++) {
-				float p = row[ns + j] / sum;
-				out[j] = p > out[j] ? p : out[j];
+		/* KZ_ROWS replayed rows at a time, over only the keys they see */
+		for (int i0 = 0; i0 < R; i0 += KZ_ROWS) {
+			int b = R - i0 < KZ_ROWS ? R - i0 : KZ_ROWS, nv = ns + nc + i0 + b;
+			/* (b, nv) = q . k^T */
+			bk_matmul(&backend_cpu, sc->logits, sc->qbuf + (size_t)i0 * D, sc->kbuf, b, D, nv);
+			for (int i = 0; i < b; i++) {
+				float *row = sc->logits + (size_t)i * nv;
+				int n_vis = ns + nc + i0 + i + 1; /* causal among the replayed keys */
+				float mx = -FLT_MAX;
+				/* simd: the same divisions and maxima, in vectors */
+#pragma omp simd reduction(max : mx)
+				for (int j = 0; j < n_vis; j++) {
+					row[j] /= scale;
+					mx = row[j] > mx ? row[j] : mx;
+				}
+				float sum = cpu_exp_sum(row, n_vis, mx);
+				const float *pc = row + ns;
+#pragma omp simd
+				for (int j = 0; j < nc; j++) {
+					float p = pc[j] / sum;
+					out[j] = p > out[j] ? p : out[j];
+				}
 			}
 		}
 	}

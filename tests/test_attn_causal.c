@@ -1,7 +1,7 @@
 /* engine/cpu/attention.c and attn_prefill_avx512.c: causal prefill attention, the BLAS
  * path and the AVX-512 fused one, against a double-precision reference (GQA, several query
  * blocks and key chunks and partial last ones, a few keys with logits far above the rest
- * late in the sequence). */
+ * late in the sequence); the fused kernel's rows appended after a ragged cache too. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -132,11 +132,71 @@ static void fused_path_should_decline_other_head_dims(void)
 	T_CHECK(e < 2e-6, "cpu_attn_causal with head_dim 48 (the BLAS path): max |error| %.3g", e);
 }
 
+/* Rows appended after cached heads of different lengths (cpu_attn_appended) against a
+ * double-precision reference: query head h's row i sees its KV head's first P + i + 1 keys. */
+static void appended_rows_should_match_the_reference(void)
+{
+	if (!has_avx512())
+		T_SKIP("no AVX-512 on this CPU");
+	enum { R = 150, H = 9, HKV = 3, D = 64 };
+	static const int P[HKV] = {0, 70, 1000}; /* cached entries before the appended rows */
+	struct attn_kv_view kv[HKV];
+	float *q = malloc(sizeof(float) * R * H * D * 2), *out = q + R * H * D, *kvbuf[HKV];
+	double *p = malloc(sizeof(double) * (1000 + R)), err = 0;
+	for (int i = 0; i < R * H * D; i++)
+		q[i] = uniform();
+	for (int g = 0; g < HKV; g++) {
+		int n = P[g] + R, ld = D + 16; /* rows padded, as a cache with spare room is not */
+		kvbuf[g] = malloc(sizeof(float) * (size_t)n * ld * 2);
+		for (int i = 0; i < n * ld * 2; i++)
+			kvbuf[g][i] = uniform();
+		kv[g] = (struct attn_kv_view){.k = kvbuf[g], .v = kvbuf[g] + (size_t)n * ld, .n = n, .ld = ld,
+					      .dtype = KV_DTYPE_F32};
+	}
+	T_CHECK(cpu_attn_appended(out, q, kv, HKV, R, H, D) == 0, "the fused kernel declined f32 views");
+	for (int h = 0; h < H; h++) {
+		const struct attn_kv_view *c = &kv[h / (H / HKV)];
+		for (int i = 0; i < R; i++) {
+			int n = c->n - R + i + 1;
+			double mx = -INFINITY, sum = 0;
+			for (int j = 0; j < n; j++) {
+				double d = 0;
+				for (int a = 0; a < D; a++)
+					d += (double)q[((size_t)i * H + h) * D + a] * c->k[(size_t)j * c->ld + a];
+				p[j] = d / sqrt((double)D);
+				mx = p[j] > mx ? p[j] : mx;
+			}
+			for (int j = 0; j < n; j++)
+				sum += p[j] = exp(p[j] - mx);
+			for (int a = 0; a < D; a++) {
+				double o = 0;
+				for (int j = 0; j < n; j++)
+					o += p[j] * c->v[(size_t)j * c->ld + a];
+				double e = fabs(out[((size_t)i * H + h) * D + a] - o / sum);
+				err = e > err || isnan(e) ? e : err;
+			}
+		}
+	}
+	T_CHECK(err < 2e-6, "appended rows: max |error| %.3g", err);
+	/* a 16-bit cache is declined, nothing written */
+	for (int i = 0; i < R * H * D; i++)
+		out[i] = 7.0f;
+	kv[1].dtype = KV_DTYPE_F16;
+	T_CHECK(cpu_attn_appended(out, q, kv, HKV, R, H, D) == -1, "an f16 view should be declined");
+	for (int i = 0; i < R * H * D; i++)
+		T_CHECK(out[i] == 7.0f, "declined call wrote out[%d]", i);
+	for (int g = 0; g < HKV; g++)
+		free(kvbuf[g]);
+	free(q);
+	free(p);
+}
+
 int main(void)
 {
 	T_RUN(short_rows_should_match_the_reference);
 	T_RUN(long_rows_should_match_the_reference);
 	T_RUN(fused_path_should_match_the_reference);
 	T_RUN(fused_path_should_decline_other_head_dims);
+	T_RUN(appended_rows_should_match_the_reference);
 	return t_done();
 }

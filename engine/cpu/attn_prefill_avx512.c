@@ -6,7 +6,9 @@
  * Keys are transposed once per call into BK-wide chunks (kt[group][chunk][d][BK]), so a
  * score tile is RM broadcasts and BK/16 loads per d; V is read in place.
  * One 8K layer on one Zen 4 core: 0.89 s against 1.25 s through the BLAS path
- * (engine/cpu/attention.c), whose contract it keeps. */
+ * (engine/cpu/attention.c), whose contract it keeps. The same kernel serves rows appended
+ * after a cache (cpu_attn_appended: a replay's rows see every cached entry, then each
+ * other causally), each KV group with its own keys, stride and cached length. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -138,34 +140,42 @@ static AVX512 void tile_rows(const struct chunk *c, int R, const float *const *q
 	}
 }
 
-/* Attention of every head of KV group g for query positions [i0, i0 + bq): row r of the
- * block is position i0 + r % bq of head g * G + r / bq. m, l: G x QB scratch. */
-static AVX512 void attend_block(float *out, const float *q, const float *kt, const float *v, int T, int H, int Hkv,
-				int D, int g, int i0, int bq, float *m, float *l)
+/* The keys one KV group's query rows read: row i of the R rows sees keys [0, P + i]; key j's
+ * K and V rows are k + j * ld and v + j * ld. */
+struct group_keys {
+	const float *k, *v;
+	int ld, P;
+};
+
+/* Attention of every head of KV group g for query rows [i0, i0 + bq) of R: row r of the
+ * block is query row i0 + r % bq of head g * G + r / bq, at key position P + i0 + r % bq.
+ * kt: the group's transposed key chunks; m, l: G x QB scratch. */
+static AVX512 void attend_block(float *out, const float *q, const float *kt, const struct group_keys *gk, int R,
+				int H, int G, int D, int g, int i0, int bq, float *m, float *l)
 {
-	int G = H / Hkv, ldq = H * D, ldk = Hkv * D, nch = (T + BK - 1) / BK, rows = G * bq;
+	int ldq = H * D, T = gk->P + R, rows = G * bq;
 	float p[RM * BK] __attribute__((aligned(64)));
 	for (int r = 0; r < rows; r++) {
 		m[r] = -INFINITY;
 		l[r] = 0.0f;
 		memset(out + (size_t)(i0 + r % bq) * ldq + (size_t)(g * G + r / bq) * D, 0, sizeof(float) * (size_t)D);
 	}
-	int last = (i0 + bq - 1) / BK;
+	int last = (gk->P + i0 + bq - 1) / BK;
 	for (int ch = 0; ch <= last; ch++) {
 		int j0 = ch * BK;
-		struct chunk c = {kt + ((size_t)g * nch + ch) * D * BK, v + (size_t)j0 * ldk + (size_t)g * D, ldk, D, j0,
+		struct chunk c = {kt + (size_t)ch * D * BK, gk->v + (size_t)j0 * gk->ld, gk->ld, D, j0,
 				  T - j0 < BK ? T - j0 : BK, 1.0f / sqrtf((float)D)};
 		for (int r0 = 0; r0 < rows; r0 += RM) {
-			int R = rows - r0 < RM ? rows - r0 : RM, pos[RM];
+			int R6 = rows - r0 < RM ? rows - r0 : RM, pos[RM];
 			const float *qr[RM];
 			float *o[RM];
-			for (int r = 0; r < R; r++) {
+			for (int r = 0; r < R6; r++) {
 				int i = (r0 + r) % bq, h = g * G + (r0 + r) / bq;
-				pos[r] = i0 + i;
+				pos[r] = gk->P + i0 + i;
 				qr[r] = q + (size_t)(i0 + i) * ldq + (size_t)h * D;
 				o[r] = out + (size_t)(i0 + i) * ldq + (size_t)h * D;
 			}
-			tile_rows(&c, R, qr, o, pos, m + r0, l + r0, p);
+			tile_rows(&c, R6, qr, o, pos, m + r0, l + r0, p);
 		}
 	}
 	for (int r = 0; r < rows; r++) {
@@ -175,41 +185,95 @@ static AVX512 void attend_block(float *out, const float *q, const float *kt, con
 	}
 }
 
-int cpu_attn_causal_avx512(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
+/* out (R, H*D) from q (R, H*D) for Hkv groups of keys gk (query head h reads group
+ * h / (H / Hkv)); returns 0, or -1 having written nothing where the kernel cannot run. */
+static int attend_groups(float *out, const float *q, int R, int H, int Hkv, int D, const struct group_keys *gk,
+			 const char *op)
 {
-	if (D % DB != 0 || !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq"))
+	if (D % DB != 0 || H % Hkv != 0 || !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq"))
 		return -1;
-	int G = H / Hkv, nch = (T + BK - 1) / BK, nb = (T + QB - 1) / QB, ldk = Hkv * D;
-	float *kt = malloc(sizeof(float) * (size_t)Hkv * nch * D * BK);
-	if (!kt) {
-		cpu_fail("attn_causal");
+	int G = H / Hkv, nb = (R + QB - 1) / QB, nch = 0;
+	size_t *off = malloc(sizeof(size_t) * ((size_t)Hkv + 1)); /* group g's chunks: [off[g], off[g + 1]) */
+	if (!off) {
+		cpu_fail(op);
 		return 0;
 	}
-#pragma omp parallel for collapse(2) schedule(static)
-	for (int g = 0; g < Hkv; g++)
-		for (int ch = 0; ch < nch; ch++) {
-			float *dst = kt + ((size_t)g * nch + ch) * D * BK;
-			for (int j = 0; j < BK; j++) {
-				int key = ch * BK + j;
-				for (int d = 0; d < D; d++)
-					dst[(size_t)d * BK + j] = key < T ? k[(size_t)key * ldk + (size_t)g * D + d] : 0.0f;
-			}
+	for (int g = 0; g < Hkv; g++) {
+		off[g] = (size_t)nch;
+		nch += (gk[g].P + R + BK - 1) / BK;
+	}
+	off[Hkv] = (size_t)nch;
+	float *kt = malloc(sizeof(float) * (size_t)nch * D * BK);
+	if (!kt) {
+		free(off);
+		cpu_fail(op);
+		return 0;
+	}
+	/* kt[chunk][d][BK]: each group's keys in BK-wide chunks, zero past its last key */
+#pragma omp parallel for schedule(static)
+	for (int t = 0; t < nch; t++) {
+		int g = 0;
+		while ((size_t)t >= off[g + 1])
+			g++;
+		int ch = t - (int)off[g], T = gk[g].P + R;
+		float *dst = kt + (size_t)t * D * BK;
+		for (int j = 0; j < BK; j++) {
+			int key = ch * BK + j;
+			for (int d = 0; d < D; d++)
+				dst[(size_t)d * BK + j] = key < T ? gk[g].k[(size_t)key * gk[g].ld + d] : 0.0f;
 		}
+	}
 #pragma omp parallel
 	{
 		float *m = malloc(sizeof(float) * (size_t)G * QB * 2);
 		if (!m)
-			cpu_fail("attn_causal");
+			cpu_fail(op);
 		/* latest blocks (the most keys) first, so the dynamic schedule ends evenly */
 #pragma omp for schedule(dynamic, 1)
 		for (int task = 0; task < Hkv * nb; task++) {
 			if (!m)
 				continue;
-			int blk = nb - 1 - task / Hkv, i0 = blk * QB;
-			attend_block(out, q, kt, v, T, H, Hkv, D, task % Hkv, i0, T - i0 < QB ? T - i0 : QB, m, m + (size_t)G * QB);
+			int blk = nb - 1 - task / Hkv, g = task % Hkv, i0 = blk * QB;
+			attend_block(out, q, kt + off[g] * D * BK, &gk[g], R, H, G, D, g, i0, R - i0 < QB ? R - i0 : QB, m,
+				     m + (size_t)G * QB);
 		}
 		free(m);
 	}
 	free(kt);
+	free(off);
 	return 0;
+}
+
+int cpu_attn_causal_avx512(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
+{
+	struct group_keys *gk = malloc(sizeof(*gk) * (size_t)(Hkv > 0 ? Hkv : 1));
+	if (!gk) {
+		cpu_fail("attn_causal");
+		return 0;
+	}
+	for (int g = 0; g < Hkv; g++)
+		gk[g] = (struct group_keys){k + (size_t)g * D, v + (size_t)g * D, Hkv * D, 0};
+	int rc = attend_groups(out, q, T, H, Hkv, D, gk, "attn_causal");
+	free(gk);
+	return rc;
+}
+
+int cpu_attn_appended(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D)
+{
+	struct group_keys *gk = malloc(sizeof(*gk) * (size_t)(n_kv > 0 ? n_kv : 1));
+	if (!gk) {
+		cpu_fail("attn_appended");
+		return 0;
+	}
+	int rc = 0;
+	for (int g = 0; g < n_kv && rc == 0; g++) {
+		if (kv[g].dtype != KV_DTYPE_F32 || kv[g].n < R)
+			rc = -1;
+		else
+			gk[g] = (struct group_keys){kv[g].k, kv[g].v, kv[g].ld, kv[g].n - R};
+	}
+	if (rc == 0)
+		rc = attend_groups(out, q, R, H, n_kv, D, gk, "attn_appended");
+	free(gk);
+	return rc;
 }

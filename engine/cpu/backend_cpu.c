@@ -33,6 +33,7 @@ static void cpu_set_threads(int n)
 #define CPU_COMMON_SLOTS                                                                                                 \
 	.set_threads = cpu_set_threads, .qmatvec = cpu_qmatvec, .rmsnorm = cpu_rmsnorm, .rope = cpu_rope,                \
 	.swiglu = cpu_swiglu, .add = cpu_add, .attn_causal = cpu_attn_causal, .attn_cached = cpu_attn_cached,            \
+	.attn_appended = cpu_attn_appended,                                                                              \
 	.attn_probs = cpu_attn_probs, .attn_colsum = cpu_attn_colsum, .qk_dots = cpu_qk_dots, .check = cpu_check,        \
 	.kv16 = true
 
