@@ -150,6 +150,45 @@ static void logits_should_match_transformers_on_2000_tokens(void)
 	check_prompt(2000, false);
 }
 
+/* Decode's products (Q4_1 and Q8_0 rows against one x, engine/cpu/qmatvec*.c) rather than
+ * prefill's GEMMs: the 500-token prompt prefilled but for its last 8 tokens, which are then
+ * decoded one by one; each step's argmax and the last step's logits as transformers'. */
+static void decoded_logits_should_match_transformers(void)
+{
+	enum { N = 500, TAIL = 8 };
+	char err[512] = "";
+	struct logits_golden g = {0};
+	struct fwd_session *s = NULL;
+	int rc = read_golden("tests/golden/smollm2_logits_500.bin", &g, err, sizeof(err));
+	T_CHECK(rc == 0, "%s", err);
+	float *logits = rc ? NULL : malloc(sizeof(float) * (size_t)g.n_vocab);
+	if (rc || !logits || fwd_session_init(model, NULL, N, 0, &s, err, sizeof(err)) != 0) {
+		T_CHECK(rc != 0, "session: %s", err);
+		goto out;
+	}
+	rc = fwd_prefill(s, g.tokens, N - TAIL, false, logits, err, sizeof(err));
+	T_CHECK(rc == 0, "fwd_prefill: %s", err);
+	for (int t = N - TAIL; rc == 0 && t < N; t++) {
+		rc = fwd_decode(s, g.tokens[t], logits, err, sizeof(err));
+		T_CHECK(rc == 0, "fwd_decode at %d: %s", t, err);
+		int am = rc ? -1 : argmax_row(logits, g.n_vocab);
+		T_CHECK(rc != 0 || am == g.argmax[t], "decoded position %d: argmax %d, transformers %d", t, am, g.argmax[t]);
+	}
+	if (rc == 0) {
+		float worst = 0;
+		for (int v = 0; v < g.n_vocab; v++) {
+			float d = fabsf(logits[v] - g.last[v]);
+			worst = d <= worst ? worst : d;
+		}
+		T_CHECK(worst <= LOGITS_TOL, "after %d decoded tokens: max|diff| %.3e, tol %.0e", TAIL, worst, LOGITS_TOL);
+		printf("  decoded logits OK: max|diff| %.1e after %d decode steps, tol %.0e\n", worst, TAIL, LOGITS_TOL);
+	}
+out:
+	fwd_session_free(s);
+	free(logits);
+	golden_free(&g);
+}
+
 /* SmolLM2's whole context window: the length of the LongBench runs (rope at far positions,
  * attention over 8K keys) */
 static void logits_should_match_transformers_on_8192_tokens(void)
@@ -171,6 +210,7 @@ int main(void)
 	T_RUN(logits_should_match_transformers_on_8_tokens);
 	T_RUN(logits_and_every_argmax_should_match_transformers_on_500_tokens);
 	T_RUN(logits_should_match_transformers_on_2000_tokens);
+	T_RUN(decoded_logits_should_match_transformers);
 	T_RUN(logits_should_match_transformers_on_8192_tokens);
 	model_free(model);
 	return t_done();

@@ -3,7 +3,9 @@
  * against quant_dequant_row followed by a double-precision dot product: every output
  * within 1e-6 of sum |w x| (fp32 products in another order), for Q4_1 and Q8_0 rows of
  * random codes with fp16 scales, row counts that split unevenly over threads, widths of
- * one and many blocks, and a last row whose padding read must not matter. Also checks
+ * one and many blocks, and a last row whose padding read must not matter; the AVX-512
+ * kernel with x in fp32 and with x as integers (VNNI), blocks of x of very different
+ * scales, an inf in x. Also checks
  * that only Q4_1 and Q8_0 get a packed copy, and the same outputs as the fp32 matmul. */
 #include <math.h>
 #include <stdint.h>
@@ -54,6 +56,18 @@ static uint8_t *random_blocks(uint32_t t, int rows, int cols)
 /* y = W x through the dispatching entry point or the portable kernel */
 typedef void qmatvec_fn(float *const *y, const float *x, const struct qmat *const *w, int n);
 
+/* the AVX-512 kernel with x in fp32 (cpu_qmatvec takes x as integers where VNNI exists);
+ * where it cannot run, outputs nan, which fails the check */
+static void avx512_fp32(float *const *y, const float *x, const struct qmat *const *w, int n)
+{
+	if (cpu_qmatvec_avx512_fp32(y, x, w, n) != 0)
+		for (int r = 0; r < w[0]->rows; r++)
+			y[0][r] = NAN;
+}
+
+/* x of mixed blocks: zeros, one large element among small ones, tiny values, then uniform */
+static bool mixed_x;
+
 static void check_kernel(qmatvec_fn *kernel, uint32_t t, const char *name, int rows, int cols)
 {
 	uint8_t *src = random_blocks(t, rows, cols);
@@ -64,6 +78,8 @@ static void check_kernel(qmatvec_fn *kernel, uint32_t t, const char *name, int r
 		quant_dequant_row(t, src + (size_t)r * rb, w + (size_t)r * cols, cols);
 	for (int j = 0; j < cols; j++)
 		x[j] = uniform(-2.0f, 2.0f);
+	for (int j = 0; mixed_x && j < cols && j < 128; j++)
+		x[j] = j < 32 ? 0.0f : j < 64 ? (j == 40 ? 50.0f : uniform(-1e-3f, 1e-3f)) : j < 96 ? uniform(-1e-20f, 1e-20f) : x[j];
 	struct qmat q;
 	T_CHECK(qmat_from_ggml(&q, t, src, rows, cols) == 0, "%s: qmat_from_ggml failed", name);
 	kernel(&y, x, (const struct qmat *[]){ &q }, 1);
@@ -95,6 +111,10 @@ static void check_type(uint32_t t, const char *name, int rows, int cols)
 	char pname[32];
 	snprintf(pname, sizeof pname, "%s portable", name);
 	check_kernel(cpu_qmatvec_portable, t, pname, rows, cols);
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+		snprintf(pname, sizeof pname, "%s avx512 fp32", name);
+		check_kernel(avx512_fp32, t, pname, rows, cols);
+	}
 }
 
 static void q4_1_products_match_the_dequantised_weights(void)
@@ -102,6 +122,37 @@ static void q4_1_products_match_the_dequantised_weights(void)
 	const int shapes[][2] = { { 1, 32 }, { 37, 96 }, { 192, 576 }, { 576, 1536 }, { 1537, 64 } };
 	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
 		check_type(GGML_DT_Q4_1, "Q4_1", shapes[i][0], shapes[i][1]);
+}
+
+/* x as integers (the VNNI kernel) must hold blocks of very different scales: each block
+ * has its own */
+static void blocks_of_mixed_scale_keep_the_precision(void)
+{
+	mixed_x = true;
+	check_type(GGML_DT_Q4_1, "Q4_1 mixed x", 64, 576);
+	check_type(GGML_DT_Q8_0, "Q8_0 mixed x", 64, 576);
+	mixed_x = false;
+}
+
+/* an inf in x: the same outputs (infs, nans) as the fp32 kernel gives */
+static void an_inf_in_x_gives_what_the_fp32_kernel_gives(void)
+{
+	T_CHECK(cpu_qmatvec_avx512_fp32(NULL, NULL, (const struct qmat *[]){ &(struct qmat){ .cols = 1 << 30 } }, 1) != 0,
+		"a width beyond the AVX-512 kernel's stack sums should be declined");
+	uint8_t *src = random_blocks(GGML_DT_Q4_1, 8, 96);
+	struct qmat q;
+	T_CHECK(qmat_from_ggml(&q, GGML_DT_Q4_1, src, 8, 96) == 0, "qmat_from_ggml failed");
+	float x[96], y[8], y32[8];
+	for (int j = 0; j < 96; j++)
+		x[j] = uniform(-1.0f, 1.0f);
+	x[50] = INFINITY;
+	cpu_qmatvec((float *[]){ y }, x, (const struct qmat *[]){ &q }, 1);
+	if (cpu_qmatvec_avx512_fp32((float *[]){ y32 }, x, (const struct qmat *[]){ &q }, 1) == 0)
+		T_CHECK(memcmp(y, y32, sizeof y) == 0, "an inf in x: outputs differ from the fp32 kernel's");
+	for (int r = 0; r < 8; r++)
+		T_CHECK(!isfinite(y[r]), "row %d: %g from an x holding an inf", r, y[r]);
+	qmat_free(&q);
+	free(src);
 }
 
 static void q8_0_products_match_the_dequantised_weights(void)
@@ -214,6 +265,8 @@ int main(void)
 {
 	T_RUN(q4_1_products_match_the_dequantised_weights);
 	T_RUN(q8_0_products_match_the_dequantised_weights);
+	T_RUN(blocks_of_mixed_scale_keep_the_precision);
+	T_RUN(an_inf_in_x_gives_what_the_fp32_kernel_gives);
 	T_RUN(one_call_over_several_matrices_matches_separate_calls);
 	T_RUN(scales_and_mins_stay_the_files_fp16);
 	T_RUN(only_q4_1_and_q8_0_get_a_packed_copy);

@@ -17,6 +17,9 @@ void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, i
 /* cpu_qmatvec's kernel for CPUs without AVX-512 (AVX2 or plain C), whatever this CPU has:
  * tests run it where cpu_qmatvec would take the AVX-512 path. Writes only y. */
 void cpu_qmatvec_portable(float *const *y, const float *x, const struct qmat *const *w, int n);
+/* cpu_qmatvec's AVX-512 kernel with x kept in fp32 (CPUs without AVX512-VNNI): tests run
+ * it where cpu_qmatvec takes x as integers. -1 (nothing written) where it cannot run. */
+int cpu_qmatvec_avx512_fp32(float *const *y, const float *x, const struct qmat *const *w, int n);
 void cpu_rmsnorm(float *y, const float *x, const float *w, int T, int E, float eps);
 void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq);
 void cpu_swiglu(float *g, const float *u, int T, int F);
