@@ -287,17 +287,13 @@ static int score_head(struct kz_scores *sc, const struct kv_replay_layer *lv, in
 				float *row = sc->logits + (size_t)i * nv;
 				int n_vis = ns + nc + i0 + i + 1; /* causal among the replayed keys */
 				float mx = -FLT_MAX;
-				/* simd: the same divisions and maxima, in vectors */
-#pragma omp simd reduction(max : mx)
 				for (int j = 0; j < n_vis; j++) {
 					row[j] /= scale;
 					mx = row[j] > mx ? row[j] : mx;
 				}
 				float sum = cpu_exp_sum(row, n_vis, mx);
-				const float *pc = row + ns;
-#pragma omp simd
 				for (int j = 0; j < nc; j++) {
-					float p = pc[j] / sum;
+					float p = row[ns + j] / sum;
 					out[j] = p > out[j] ? p : out[j];
 				}
 			}
