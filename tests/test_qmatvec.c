@@ -1,10 +1,11 @@
 /* Decode's block-quantised products (engine/qmat.c repacking, engine/cpu/qmatvec.c; the
- * dispatching entry point and the portable kernel it falls back to without AVX-512)
+ * dispatching entry point and the portable kernel it falls back to without AVX-512 or AVX2)
  * against quant_dequant_row followed by a double-precision dot product: every output
  * within 1e-6 of sum |w x| (fp32 products in another order), for Q4_1 and Q8_0 rows of
  * random codes with fp16 scales, row counts that split unevenly over threads, widths of
  * one and many blocks, and a last row whose padding read must not matter; the AVX-512
- * kernel with x in fp32 and with x as integers (VNNI), blocks of x of very different
+ * kernel with x in fp32 and with x as integers (VNNI), the AVX2 kernel (CPUs without
+ * AVX-512), blocks of x of very different
  * scales, an inf in x. Also checks
  * that only Q4_1 and Q8_0 get a packed copy, and the same outputs as the fp32 matmul. */
 #include <math.h>
@@ -65,6 +66,14 @@ static void avx512_fp32(float *const *y, const float *x, const struct qmat *cons
 			y[0][r] = NAN;
 }
 
+/* the AVX2 kernel (cpu_qmatvec takes it only on CPUs without AVX-512); nan where it cannot run */
+static void avx2(float *const *y, const float *x, const struct qmat *const *w, int n)
+{
+	if (cpu_qmatvec_avx2(y, x, w, n) != 0)
+		for (int r = 0; r < w[0]->rows; r++)
+			y[0][r] = NAN;
+}
+
 /* x of mixed blocks: zeros, one large element among small ones, tiny values, then uniform */
 static bool mixed_x;
 
@@ -114,6 +123,10 @@ static void check_type(uint32_t t, const char *name, int rows, int cols)
 	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
 		snprintf(pname, sizeof pname, "%s avx512 fp32", name);
 		check_kernel(avx512_fp32, t, pname, rows, cols);
+	}
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+		snprintf(pname, sizeof pname, "%s avx2", name);
+		check_kernel(avx2, t, pname, rows, cols);
 	}
 }
 

@@ -14,12 +14,15 @@ int cpu_prepare_bf16(const struct model *m, char *err, size_t errlen);
 /* Frees every bf16 copy (they are otherwise kept until the process ends). */
 void cpu_bf16_release(void);
 void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n);
-/* cpu_qmatvec's kernel for CPUs without AVX-512 (AVX2 or plain C), whatever this CPU has:
+/* cpu_qmatvec's kernel for CPUs without AVX-512 or AVX2 (plain C, or GCC's AVX2 clone of it):
  * tests run it where cpu_qmatvec would take the AVX-512 path. Writes only y. */
 void cpu_qmatvec_portable(float *const *y, const float *x, const struct qmat *const *w, int n);
 /* cpu_qmatvec's AVX-512 kernel with x kept in fp32 (CPUs without AVX512-VNNI): tests run
  * it where cpu_qmatvec takes x as integers. -1 (nothing written) where it cannot run. */
 int cpu_qmatvec_avx512_fp32(float *const *y, const float *x, const struct qmat *const *w, int n);
+/* cpu_qmatvec's kernel for CPUs with AVX2, FMA and F16C but not AVX-512: tests run it
+ * wherever those exist. -1 (nothing written) where it cannot run. */
+int cpu_qmatvec_avx2(float *const *y, const float *x, const struct qmat *const *w, int n);
 void cpu_rmsnorm(float *y, const float *x, const float *w, int T, int E, float eps);
 void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq);
 void cpu_swiglu(float *g, const float *u, int T, int F);

@@ -9,12 +9,15 @@
  * four rows at a time (see qmatvec_avx512): a third of the instructions, the same fp32
  * values up to rounding. With AVX512-VNNI too, Q4_1 rows take x as 24-bit integers per
  * block and sum the codes' products in int32 (engine/cpu/qmatvec_vnni.c): fewer
- * instructions again, within the same 1e-6 of sum |w x|. */
+ * instructions again, within the same 1e-6 of sum |w x|. CPUs with AVX2, FMA and F16C but
+ * not AVX-512 take the same regrouped sums in 8 lanes (engine/cpu/qmatvec_avx2.c); others
+ * the portable kernel. */
 #include <immintrin.h> // AVX-512 intrinsics of the avx512 path
 #include <stdint.h>
 #include <string.h>
 
 #include "engine/cpu/cpu_ops.h"
+#include "engine/cpu/qmatvec_avx2.h" // qmatvec_avx2_rows, where the CPU has AVX2 but not AVX-512
 #include "engine/cpu/qmatvec_vnni.h" // q4_1_rows_vnni, where the CPU has AVX512-VNNI
 #include "engine/quant.h" // quant_f16_to_f32 (the portable path's scales)
 
@@ -200,6 +203,26 @@ static inline __attribute__((always_inline)) AVX512 void rows_avx512(const struc
 	}
 }
 
+/* Groups of QMAT_ROWS rows over the n matrices of one call (a matrix's last group may be
+ * short): how many, and which matrix group t is in, with its first row and row count. */
+static int row_groups(const struct qmat *const *w, int n)
+{
+	int groups = 0;
+	for (int i = 0; i < n; i++)
+		groups += (w[i]->rows + QMAT_ROWS - 1) / QMAT_ROWS;
+	return groups;
+}
+
+static inline __attribute__((always_inline)) int row_group(const struct qmat *const *w, int t, int *r0, int *nr)
+{
+	int i = 0;
+	while (t >= (w[i]->rows + QMAT_ROWS - 1) / QMAT_ROWS)
+		t -= (w[i++]->rows + QMAT_ROWS - 1) / QMAT_ROWS;
+	*r0 = t * QMAT_ROWS;
+	*nr = w[i]->rows - *r0 < QMAT_ROWS ? w[i]->rows - *r0 : QMAT_ROWS;
+	return i;
+}
+
 /* sums (nb,) of x's 32-element blocks. */
 AVX512 static void block_sums(float *xs, const float *x, int nb)
 {
@@ -220,16 +243,26 @@ AVX512 static void qmatvec_avx512(float *const *y, const float *x, const struct 
 	for (int i = 0; i < n; i++)
 		q4 = q4 || w[i]->type == QMAT_Q4_1;
 	const struct qx *px = vnni && q4 && qx_prepare(&qx, x, cols / QMAT_BLOCK) == 0 ? &qx : NULL;
-	int groups = 0;
-	for (int i = 0; i < n; i++)
-		groups += (w[i]->rows + QMAT_ROWS - 1) / QMAT_ROWS;
+	int groups = row_groups(w, n);
 #pragma omp parallel for schedule(static)
 	for (int t = 0; t < groups; t++) {
-		int i = 0, g = t;
-		while (g >= (w[i]->rows + QMAT_ROWS - 1) / QMAT_ROWS)
-			g -= (w[i++]->rows + QMAT_ROWS - 1) / QMAT_ROWS;
-		int r0 = g * QMAT_ROWS, nr = w[i]->rows - r0 < QMAT_ROWS ? w[i]->rows - r0 : QMAT_ROWS;
+		int r0, nr, i = row_group(w, t, &r0, &nr);
 		rows_avx512(w[i], r0, nr, x, xs, px, y[i] + r0);
+	}
+}
+
+// ----------------------------------------------------------------------------
+// AVX2 (engine/cpu/qmatvec_avx2.c): the same regrouped sums in 8 lanes
+
+static void qmatvec_avx2(float *const *y, const float *x, const struct qmat *const *w, int n, int cols)
+{
+	float xs[XS_MAX];
+	qmatvec_avx2_block_sums(xs, x, cols / QMAT_BLOCK);
+	int groups = row_groups(w, n);
+#pragma omp parallel for schedule(static)
+	for (int t = 0; t < groups; t++) {
+		int r0, nr, i = row_group(w, t, &r0, &nr);
+		qmatvec_avx2_rows(w[i], r0, nr, x, xs, y[i] + r0);
 	}
 }
 
@@ -257,14 +290,29 @@ void cpu_qmatvec_portable(float *const *y, const float *x, const struct qmat *co
 	qmatvec_portable(y, x, w, total);
 }
 
-/* Whether qmatvec_avx512 runs on w (one width, x's block sums on the stack) here. */
-static bool avx512_fits(const struct qmat *const *w, int n)
+/* Whether the n matrices share one width whose block sums fit on the stack (the AVX-512
+ * and AVX2 kernels form them once per call). */
+static bool sums_fit(const struct qmat *const *w, int n)
 {
 	bool same_cols = true;
 	for (int i = 0; i < n; i++)
 		same_cols = same_cols && w[i]->cols == w[0]->cols;
-	return same_cols && w[0]->cols / QMAT_BLOCK <= XS_MAX && __builtin_cpu_supports("avx512f") &&
-	       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+	return same_cols && w[0]->cols / QMAT_BLOCK <= XS_MAX;
+}
+
+/* Whether qmatvec_avx512 runs on w here. */
+static bool avx512_fits(const struct qmat *const *w, int n)
+{
+	return sums_fit(w, n) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	       __builtin_cpu_supports("avx512vl");
+}
+
+int cpu_qmatvec_avx2(float *const *y, const float *x, const struct qmat *const *w, int n)
+{
+	if (!sums_fit(w, n) || !qmatvec_avx2_supported())
+		return -1;
+	qmatvec_avx2(y, x, w, n, w[0]->cols);
+	return 0;
 }
 
 int cpu_qmatvec_avx512_fp32(float *const *y, const float *x, const struct qmat *const *w, int n)
@@ -279,6 +327,6 @@ void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, i
 {
 	if (avx512_fits(w, n))
 		qmatvec_avx512(y, x, w, n, w[0]->cols, qx_supported());
-	else
+	else if (cpu_qmatvec_avx2(y, x, w, n) != 0)
 		cpu_qmatvec_portable(y, x, w, n);
 }

@@ -1,0 +1,164 @@
+/* Decode's block-quantised products with AVX2, FMA and F16C (CPUs without AVX-512: Zen 2
+ * and 3, Intel's client cores). The sums are regrouped as the AVX-512 fp32 kernel
+ * (engine/cpu/qmatvec.c) does: per block, d * sum(q x) + m * sum(x), with x's block sums
+ * formed once per call, so each weight is one widening, one conversion and one fused
+ * multiply-add; fp32 throughout, within 1e-6 of sum |w x| like the other kernels. Q4_1 goes
+ * QMAT_AVX2_ROWS rows at a time (they share the loads of x), Q8_0 one row at a time.
+ * Scales and mins are widened from fp16 with F16C, eight blocks at once. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "engine/cpu/qmatvec_avx2.h"
+
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+/* Codes are prefetched this many bytes ahead of the block being read (as the AVX-512
+ * kernel does). */
+#define PREFETCH 2048
+
+bool qmatvec_avx2_supported(void)
+{
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+AVX2 void qmatvec_avx2_block_sums(float *xs, const float *x, int nb)
+{
+	for (int b = 0; b < nb; b++) {
+		const float *xb = x + (size_t)b * 32;
+		__m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+					 _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)));
+		__m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+		xs[b] = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+	}
+}
+
+static inline __attribute__((always_inline)) AVX2 float hsum8(__m256 a)
+{
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* n fp16 values from p widened to fp32 into out: eight at a time, then one by one. */
+static inline __attribute__((always_inline)) AVX2 void widen_f16(float *out, const uint16_t *p, int n)
+{
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + i))));
+	for (; i < n; i++)
+		out[i] = _cvtsh_ss(p[i]);
+}
+
+/* 8 unsigned or signed bytes at p, widened to int32 lanes */
+static inline __attribute__((always_inline)) AVX2 __m256i u8x8(const uint8_t *p)
+{
+	return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+
+static inline __attribute__((always_inline)) AVX2 __m256i s8x8(const uint8_t *p)
+{
+	return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+
+#define CHUNK 64 /* blocks whose scales are widened at once (stack: QMAT_AVX2_ROWS x CHUNK floats) */
+
+/* sum_b m_b xs_b over a row's nb blocks: its mins times x's block sums. */
+static inline __attribute__((always_inline)) AVX2 float mins_dot(const uint16_t *m, const float *xs, int nb)
+{
+	__m256 acc = _mm256_setzero_ps();
+	int b = 0;
+	for (; b + 8 <= nb; b += 8)
+		acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(m + b))), _mm256_loadu_ps(xs + b), acc);
+	float s = hsum8(acc);
+	for (; b < nb; b++)
+		s += _cvtsh_ss(m[b]) * xs[b];
+	return s;
+}
+
+/* nr (1 or QMAT_AVX2_ROWS, a constant once inlined) Q4_1 rows from r0 into y[0..nr): the
+ * mins go first (mins_dot); then each CHUNK blocks the rows' scales are widened into ds
+ * (read back as broadcasts), and a block's x is loaded once for the nr rows. */
+static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qmat *w, int r0, int nr,
+								  const float *x, const float *xs, float *y)
+{
+	int nb = w->cols / QMAT_BLOCK;
+	const __m256i low4 = _mm256_set1_epi32(15);
+	__m256 acc[QMAT_AVX2_ROWS];
+	float mins[QMAT_AVX2_ROWS];
+#pragma GCC unroll 4
+	for (int j = 0; j < nr; j++) {
+		acc[j] = _mm256_setzero_ps();
+		mins[j] = mins_dot(w->m + (size_t)(r0 + j) * nb, xs, nb);
+	}
+	const uint8_t *qs = w->qs + (size_t)r0 * nb * (QMAT_BLOCK / 2);
+	size_t qrow = (size_t)nb * (QMAT_BLOCK / 2); /* bytes from one row's codes to the next's */
+	for (int b0 = 0; b0 < nb; b0 += CHUNK) {
+		int nc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
+		float ds[QMAT_AVX2_ROWS][CHUNK];
+#pragma GCC unroll 4
+		for (int j = 0; j < nr; j++)
+			widen_f16(ds[j], w->d + (size_t)(r0 + j) * nb + b0, nc);
+		for (int b = 0; b < nc; b++, qs += QMAT_BLOCK / 2) {
+			const float *xb = x + (size_t)(b0 + b) * QMAT_BLOCK;
+			__m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
+			__m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
+			if ((b & 3) == 0) /* once per 64-byte line of each row */
+#pragma GCC unroll 4
+				for (int j = 0; j < nr; j++)
+					_mm_prefetch((const char *)qs + j * qrow + PREFETCH, _MM_HINT_T0);
+#pragma GCC unroll 4
+			for (int j = 0; j < nr; j++) {
+				/* bytes 0..7 hold elements 0..7 (low nibbles) and 16..23 (high), bytes 8..15 the rest */
+				__m256i c0 = u8x8(qs + j * qrow), c1 = u8x8(qs + j * qrow + 8);
+				__m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(c0, low4)), x0);
+				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(c1, low4)), x1, t);
+				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(c0, 4)), x2, t);
+				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(c1, 4)), x3, t);
+				acc[j] = _mm256_fmadd_ps(t, _mm256_set1_ps(ds[j][b]), acc[j]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int j = 0; j < nr; j++)
+		y[j] = hsum8(acc[j]) + mins[j];
+}
+
+/* One Q8_0 row r (no mins): codes sign-extended, two accumulators over alternate blocks. */
+static inline __attribute__((always_inline)) AVX2 float row_q8_0(const struct qmat *w, int r, const float *x)
+{
+	int nb = w->cols / QMAT_BLOCK;
+	const uint8_t *qs = w->qs + (size_t)r * nb * QMAT_BLOCK;
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	for (int b0 = 0; b0 < nb; b0 += 8) {
+		int nc = nb - b0 < 8 ? nb - b0 : 8;
+		float ds[8];
+		widen_f16(ds, w->d + (size_t)r * nb + b0, nc);
+		for (int b = 0; b < nc; b++, qs += QMAT_BLOCK, x += QMAT_BLOCK) {
+			if ((b & 1) == 0)
+				_mm_prefetch((const char *)qs + PREFETCH, _MM_HINT_T0);
+			__m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(s8x8(qs)), _mm256_loadu_ps(x));
+			t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 8)), _mm256_loadu_ps(x + 8), t);
+			t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 16)), _mm256_loadu_ps(x + 16), t);
+			t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 24)), _mm256_loadu_ps(x + 24), t);
+			if (b & 1)
+				acc1 = _mm256_fmadd_ps(t, _mm256_set1_ps(ds[b]), acc1);
+			else
+				acc0 = _mm256_fmadd_ps(t, _mm256_set1_ps(ds[b]), acc0);
+		}
+	}
+	return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+AVX2 void qmatvec_avx2_rows(const struct qmat *w, int r0, int nr, const float *x, const float *xs, float *y)
+{
+	if (w->type == QMAT_Q4_1 && nr == QMAT_AVX2_ROWS)
+		rows_q4_1(w, r0, QMAT_AVX2_ROWS, x, xs, y);
+	else if (w->type == QMAT_Q4_1)
+		for (int j = 0; j < nr; j++)
+			rows_q4_1(w, r0 + j, 1, x, xs, y + j);
+	else
+		for (int j = 0; j < nr; j++)
+			y[j] = row_q8_0(w, r0 + j, x);
+}
