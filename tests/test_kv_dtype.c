@@ -95,6 +95,7 @@ static void decode_attention_should_match_a_double_softmax(void)
 {
 	const struct { int n_kv, G, D, n0; } cases[] = {
 		{ 3, 3, 64, 2049 }, { 2, 4, 64, 700 }, { 4, 1, 32, 37 }, { 1, 2, 24, 5000 }, { 3, 3, 20, 300 }, { 2, 2, 64, 0 },
+		{ 2, 2, 128, 1500 }, { 1, 3, 128, 90 }, { 3, 1, 64, 513 },
 	};
 	int threads[] = { 1, 2 };
 	for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {

@@ -158,6 +158,79 @@ __attribute__((target("avx2,fma,f16c"))) static void task_avx2(const struct attn
 	}
 }
 
+/* AVX2 task body for G query heads and NV = D / 8 vectors per row, both constants where
+ * it is inlined: the G score accumulators stay in registers (the queries are read from
+ * memory: G x NV vectors do not fit in 16 registers), and the output goes a quarter-block
+ * of 4 vectors at a time (G x 4 accumulators in registers) over the keys, so each pass
+ * reads different cache lines of V. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void task256_body(const struct attn_kv_view *w,
+											 const float *q, const int G,
+											 const int NV, float scale, int j0,
+											 int j1, float *s, struct partial *p)
+{
+	int n = j1 - j0, D = NV * 8;
+	const void *kb = w->dtype == KV_DTYPE_F32 ? (const void *)w->k : (const void *)w->kh;
+	const void *vb = w->dtype == KV_DTYPE_F32 ? (const void *)w->v : (const void *)w->vh;
+	for (int i = 0; i < n; i++) {
+		size_t r = (size_t)(j0 + i) * w->ld;
+		__m256 acc[4];
+#pragma GCC unroll 8
+		for (int g = 0; g < G; g++)
+			acc[g] = _mm256_setzero_ps();
+#pragma GCC unroll 16
+		for (int c = 0; c < NV; c++) {
+			__m256 k = load8(kb, w->dtype, r + 8 * c);
+#pragma GCC unroll 8
+			for (int g = 0; g < G; g++)
+				acc[g] = _mm256_fmadd_ps(k, _mm256_loadu_ps(q + (size_t)g * D + 8 * c), acc[g]);
+		}
+#pragma GCC unroll 8
+		for (int g = 0; g < G; g++)
+			s[(size_t)g * n + i] = hsum8(acc[g]) * scale;
+	}
+	exp_pass(s, G, n, p);
+	for (int c0 = 0; c0 < NV; c0 += 4) {
+		__m256 o[4 * 4];
+#pragma GCC unroll 16
+		for (int k = 0; k < G * 4; k++)
+			o[k] = _mm256_setzero_ps();
+		for (int i = 0; i < n; i++) {
+			size_t r = (size_t)(j0 + i) * w->ld + 8 * (size_t)c0;
+#pragma GCC unroll 4
+			for (int c = 0; c < 4; c++) {
+				__m256 v = load8(vb, w->dtype, r + 8 * c);
+#pragma GCC unroll 8
+				for (int g = 0; g < G; g++)
+					o[g * 4 + c] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + (size_t)g * n + i), v, o[g * 4 + c]);
+			}
+		}
+#pragma GCC unroll 8
+		for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+			for (int c = 0; c < 4; c++)
+				_mm256_storeu_ps(p->o + (size_t)g * D + 8 * (c0 + c), o[g * 4 + c]);
+	}
+}
+
+/* The shapes the AVX2 register body is instantiated for: G <= 4 query heads per cached
+ * head, D = 64 or 128. Returns false for any other shape (task_avx2 takes it). */
+__attribute__((target("avx2,fma,f16c"))) static bool task_avx2_regs(const struct attn_kv_view *w, const float *q, int G,
+								    int D, float scale, int j0, int j1, float *s,
+								    struct partial *p)
+{
+	switch (D == 64 ? G : D == 128 ? 10 + G : 0) {
+	case 1: task256_body(w, q, 1, 8, scale, j0, j1, s, p); return true;
+	case 2: task256_body(w, q, 2, 8, scale, j0, j1, s, p); return true;
+	case 3: task256_body(w, q, 3, 8, scale, j0, j1, s, p); return true;
+	case 4: task256_body(w, q, 4, 8, scale, j0, j1, s, p); return true;
+	case 11: task256_body(w, q, 1, 16, scale, j0, j1, s, p); return true;
+	case 12: task256_body(w, q, 2, 16, scale, j0, j1, s, p); return true;
+	case 13: task256_body(w, q, 3, 16, scale, j0, j1, s, p); return true;
+	case 14: task256_body(w, q, 4, 16, scale, j0, j1, s, p); return true;
+	default: return false;
+	}
+}
+
 /* 16 elements at offset at of a K or V array of type t, widened to fp32. */
 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static inline __m512 load16(const void *base, enum kv_dtype t,
 												    size_t at)
@@ -304,6 +377,8 @@ void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, 
 			struct partial p = { .m = pt, .l = pt + G, .o = pt + 2 * G };
 			const float *qc = q + (size_t)tk->c * G * D;
 			if (avx512 && task_avx512(&kv[tk->c], qc, G, D, scale, tk->j0, tk->j1, s, &p))
+				continue;
+			if (fast && task_avx2_regs(&kv[tk->c], qc, G, D, scale, tk->j0, tk->j1, s, &p))
 				continue;
 			if (fast)
 				task_avx2(&kv[tk->c], qc, G, D, scale, tk->j0, tk->j1, s, &p);
