@@ -105,8 +105,10 @@ static void long_rows_should_match_the_reference(void)
 
 static void fused_path_should_match_the_reference(void)
 {
-	if (!has_avx512())
+	if (!has_avx512()) {
 		T_SKIP("no AVX-512 on this CPU");
+		return;
+	}
 	/* T around the 64-key chunk and 64-position block edges; groups of 3 heads leave
 	 * partial 6-row tiles; D = 128 takes two output passes */
 	static const int shapes[][4] = {{1, 9, 3, 64},	 {7, 9, 3, 64},	  {64, 9, 3, 64}, {65, 9, 3, 64},
@@ -136,8 +138,10 @@ static void fused_path_should_decline_other_head_dims(void)
  * double-precision reference: query head h's row i sees its KV head's first P + i + 1 keys. */
 static void appended_rows_should_match_the_reference(void)
 {
-	if (!has_avx512())
+	if (!has_avx512()) {
 		T_SKIP("no AVX-512 on this CPU");
+		return;
+	}
 	enum { R = 150, H = 9, HKV = 3, D = 64 };
 	static const int P[HKV] = {0, 70, 1000}; /* cached entries before the appended rows */
 	struct attn_kv_view kv[HKV];
