@@ -26,12 +26,18 @@ static void head_probs(const struct bk_qk *a, int h, int row0, int n_rows, int c
 	}
 }
 
+/* In blocks of COLSUM_ROWS rows from row0, as cpu_attn_colsum forms them: a GEMM's row
+ * can round differently with the number of rows in the call (OpenBLAS's Zen 3 sgemm
+ * does), and the column sums must equal these rows summed. */
 void cpu_attn_probs(float *out, const struct bk_qk *a, int row0, int n_rows, int causal_from)
 {
 	int H = a->H;
 #pragma omp parallel for schedule(static)
 	for (int h = 0; h < H; h++)
-		head_probs(a, h, row0, n_rows, causal_from, out + (size_t)h * n_rows * a->T);
+		for (int r0 = row0; r0 < row0 + n_rows; r0 += COLSUM_ROWS) {
+			int nr = row0 + n_rows - r0 < COLSUM_ROWS ? row0 + n_rows - r0 : COLSUM_ROWS;
+			head_probs(a, h, r0, nr, causal_from, out + ((size_t)h * n_rows + (r0 - row0)) * a->T);
+		}
 }
 
 int cpu_attn_colsum(float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from, int ncols)
