@@ -6,8 +6,9 @@
  * exp(s - m) v); a second loop merges each query head's partials with their
  * log-sum-exp weights exp(m_t - M) (flash-decoding's split-K). The tasks spread over
  * the OpenMP threads, so both cores read the cache even with 3 KV heads. Task bodies:
- * AVX-512 with the outputs in registers for the common shapes (D 64 or 128), AVX2 + FMA
- * otherwise, portable C without either.
+ * AVX-512 with the outputs in registers for the common shapes (D 64 or 128), else AVX2 +
+ * FMA (in registers for D 64 or 128 and G <= 4, in memory otherwise), portable C without
+ * either.
  * H query heads, n_kv cached heads (G = H / n_kv query heads each), D head_dim,
  * N keys of a head, KCH keys per task. */
 #include <immintrin.h> // AVX2, FMA, F16C intrinsics
@@ -160,8 +161,8 @@ __attribute__((target("avx2,fma,f16c"))) static void task_avx2(const struct attn
 
 /* AVX2 task body for G query heads and NV = D / 8 vectors per row, both constants where
  * it is inlined: the G score accumulators stay in registers (the queries are read from
- * memory: G x NV vectors do not fit in 16 registers), and the output goes a quarter-block
- * of 4 vectors at a time (G x 4 accumulators in registers) over the keys, so each pass
+ * memory: G x NV vectors do not fit in 16 registers), and the output goes 4 vectors (32
+ * lanes) at a time (G x 4 accumulators in registers) over the keys, so each pass
  * reads different cache lines of V. */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void task256_body(const struct attn_kv_view *w,
 											 const float *q, const int G,
@@ -245,9 +246,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"))) static inline __m5
 
 /* AVX-512 task body for G query heads and NV = D / 16 vectors per row, both constants
  * where it is inlined; its loops over them are unrolled whole, so the queries and the G x NV
- * output accumulators stay in registers across the keys (the AVX2 body keeps them in
- * memory). Without the unrolling GCC kept them on the stack, and a decode step read an f32
- * cache at 17 GB/s on one Zen 4 core instead of 27-30. */
+ * output accumulators stay in registers across the keys (task_avx2, the AVX2 fallback,
+ * keeps them in memory). Without the unrolling GCC kept them on the stack, and a decode
+ * step read an f32 cache at 17 GB/s on one Zen 4 core instead of 27-30. */
 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline void
 task512_body(const struct attn_kv_view *w, const float *q, const int G, const int NV, float scale, int j0, int j1,
 	     float *s, struct partial *p)

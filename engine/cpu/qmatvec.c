@@ -254,6 +254,8 @@ AVX512 static void qmatvec_avx512(float *const *y, const float *x, const struct 
 // ----------------------------------------------------------------------------
 // AVX2 (engine/cpu/qmatvec_avx2.c): the same regrouped sums in 8 lanes
 
+_Static_assert(QMAT_AVX2_ROWS == QMAT_ROWS, "row_group hands the AVX2 rows groups of QMAT_ROWS");
+
 static void qmatvec_avx2(float *const *y, const float *x, const struct qmat *const *w, int n, int cols)
 {
 	float xs[XS_MAX];

@@ -22,23 +22,20 @@ bool qmatvec_avx2_supported(void)
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
-AVX2 void qmatvec_avx2_block_sums(float *xs, const float *x, int nb)
-{
-	for (int b = 0; b < nb; b++) {
-		const float *xb = x + (size_t)b * 32;
-		__m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
-					 _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)));
-		__m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-		xs[b] = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-	}
-}
-
 static inline __attribute__((always_inline)) AVX2 float hsum8(__m256 a)
 {
 	__m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
 	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
 	return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+AVX2 void qmatvec_avx2_block_sums(float *xs, const float *x, int nb)
+{
+	for (int b = 0; b < nb; b++) {
+		const float *xb = x + (size_t)b * 32;
+		xs[b] = hsum8(_mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+					    _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24))));
+	}
 }
 
 /* n fp16 values from p widened to fp32 into out: eight at a time, then one by one. */
