@@ -592,49 +592,10 @@ out_free:
 // replay: tokens forwarded through a filled cache without staying in it (KVzip's
 // context reconstruction; engine/reconstruct.c drives it)
 
-/* replay_attn on a host fp32 cache, per query head as two GEMMs: scores (R, n) = q k^T /
- * sqrt(D) over the head's n = len0 + R entries, the causal softmax (row i sees len0 + i + 1
- * entries; the CPU backend's vectorised row softmax), att = P v. Scratch: qh (R, D), p (R, n), vt (D, n), oh (R, D). */
-static int replay_attn_gemm(struct fwd_session *s, int l, const int *len0, const float *q, float *att, int R)
-{
-	const struct kv_layer *L = &s->cache->layers[l];
-	const struct backend_ops *be = s->be;
-	int H = s->shape.n_head, D = s->shape.head_dim, nmax = 0;
-	for (int h = 0; h < L->n_head; h++)
-		nmax = len0[h] + R > nmax ? len0[h] + R : nmax;
-	float *qh = malloc(sizeof(float) * ((size_t)R * D * 2 + (size_t)R * nmax + (size_t)D * nmax));
-	if (!qh)
-		return -1;
-	float *oh = qh + (size_t)R * D, *p = oh + (size_t)R * D, *vt = p + (size_t)R * nmax;
-	float scale = 1.0f / sqrtf((float)D);
-	for (int hq = 0; hq < H; hq++) {
-		int h = (int)((long)hq * L->n_head / H), n = len0[h] + R; /* the cache head query head hq reads */
-		const float *k = L->k + (size_t)h * L->cap * D, *v = L->v + (size_t)h * L->cap * D;
-		for (int i = 0; i < R; i++)
-			memcpy(qh + (size_t)i * D, q + ((size_t)i * H + hq) * D, sizeof(float) * (size_t)D);
-		bk_matmul(be, p, qh, k, R, D, n);
-		for (int i = 0; i < R; i++) {
-			float *row = p + (size_t)i * n;
-			int vis = len0[h] + i + 1;
-			for (int j = 0; j < vis; j++)
-				row[j] *= scale;
-			cpu_softmax_row(row, vis, n);
-		}
-		for (int j = 0; j < n; j++)
-			for (int d = 0; d < D; d++)
-				vt[(size_t)d * n + j] = v[(size_t)j * D + d];
-		bk_matmul(be, oh, p, vt, R, n, D);
-		for (int i = 0; i < R; i++)
-			memcpy(att + ((size_t)i * H + hq) * D, oh + (size_t)i * D, sizeof(float) * (size_t)D);
-	}
-	free(qh);
-	return 0;
-}
-
 /* Layer l's attention for the R replayed rows, whose K/V were appended to the cache
  * after len0[h] entries per head: row i reads each head's first len0[h] + i + 1 entries.
- * The backend's attn_appended where it takes the cache, else host fp32 caches by GEMMs
- * (replay_attn_gemm), else one decode attention per row. */
+ * The backend's attn_appended where it takes the cache, else one decode attention per row
+ * (a 16-bit cache). */
 static void replay_attn(struct fwd_session *s, int l, const int *len0, const float *q, float *att, int R)
 {
 	const struct kv_layer *L = &s->cache->layers[l];
@@ -642,8 +603,6 @@ static void replay_attn(struct fwd_session *s, int l, const int *len0, const flo
 	for (int h = 0; h < L->n_head; h++)
 		s->views[h] = kv_cache_head_view(s->cache, l, h, len0[h] + R);
 	if (bk_attn_appended(s->be, att, q, s->views, L->n_head, R, H, D) == 0)
-		return;
-	if (bk_host_memory(s->be) && s->cache->dtype == KV_DTYPE_F32 && replay_attn_gemm(s, l, len0, q, att, R) == 0)
 		return;
 	for (int i = 0; i < R; i++) {
 		for (int h = 0; h < L->n_head; h++) {

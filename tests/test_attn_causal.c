@@ -134,15 +134,14 @@ static void fused_path_should_decline_other_head_dims(void)
 	T_CHECK(e < 2e-6, "cpu_attn_causal with head_dim 48 (the BLAS path): max |error| %.3g", e);
 }
 
-/* Rows appended after cached heads of different lengths (cpu_attn_appended) against a
- * double-precision reference: query head h's row i sees its KV head's first P + i + 1 keys. */
-static void appended_rows_should_match_the_reference(void)
+typedef int (*appended_fn)(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D);
+
+/* Rows appended after cached heads of different lengths through fn against a double-precision
+ * reference: query head h's row i sees its KV head's first P + i + 1 keys. R spans two
+ * 128-row blocks and a partial one; then a 16-bit cache must be declined, nothing written. */
+static void check_appended(appended_fn fn, const char *name)
 {
-	if (!has_avx512()) {
-		T_SKIP("no AVX-512 on this CPU");
-		return;
-	}
-	enum { R = 150, H = 9, HKV = 3, D = 64 };
+	enum { R = 300, H = 9, HKV = 3, D = 64 };
 	static const int P[HKV] = {0, 70, 1000}; /* cached entries before the appended rows */
 	struct attn_kv_view kv[HKV];
 	float *q = malloc(sizeof(float) * R * H * D * 2), *out = q + R * H * D, *kvbuf[HKV];
@@ -157,7 +156,7 @@ static void appended_rows_should_match_the_reference(void)
 		kv[g] = (struct attn_kv_view){.k = kvbuf[g], .v = kvbuf[g] + (size_t)n * ld, .n = n, .ld = ld,
 					      .dtype = KV_DTYPE_F32};
 	}
-	T_CHECK(cpu_attn_appended(out, q, kv, HKV, R, H, D) == 0, "the fused kernel declined f32 views");
+	T_CHECK(fn(out, q, kv, HKV, R, H, D) == 0, "%s declined f32 views", name);
 	for (int h = 0; h < H; h++) {
 		const struct attn_kv_view *c = &kv[h / (H / HKV)];
 		for (int i = 0; i < R; i++) {
@@ -181,18 +180,32 @@ static void appended_rows_should_match_the_reference(void)
 			}
 		}
 	}
-	T_CHECK(err < 2e-6, "appended rows: max |error| %.3g", err);
-	/* a 16-bit cache is declined, nothing written */
+	T_CHECK(err < 2e-6, "%s: appended rows: max |error| %.3g", name, err);
 	for (int i = 0; i < R * H * D; i++)
 		out[i] = 7.0f;
 	kv[1].dtype = KV_DTYPE_F16;
-	T_CHECK(cpu_attn_appended(out, q, kv, HKV, R, H, D) == -1, "an f16 view should be declined");
+	T_CHECK(fn(out, q, kv, HKV, R, H, D) == -1, "%s: an f16 view should be declined", name);
 	for (int i = 0; i < R * H * D; i++)
-		T_CHECK(out[i] == 7.0f, "declined call wrote out[%d]", i);
+		T_CHECK(out[i] == 7.0f, "%s: declined call wrote out[%d]", name, i);
 	for (int g = 0; g < HKV; g++)
 		free(kvbuf[g]);
 	free(q);
 	free(p);
+}
+
+static void appended_rows_should_match_the_reference(void)
+{
+	check_appended(cpu_attn_appended, "cpu_attn_appended");
+	check_appended(cpu_attn_appended_blas, "the BLAS path");
+}
+
+static void fused_appended_rows_should_match_the_reference(void)
+{
+	if (!has_avx512()) {
+		T_SKIP("no AVX-512 on this CPU for the fused kernel");
+		return;
+	}
+	check_appended(cpu_attn_appended_avx512, "the fused kernel");
 }
 
 int main(void)
@@ -202,5 +215,6 @@ int main(void)
 	T_RUN(fused_path_should_match_the_reference);
 	T_RUN(fused_path_should_decline_other_head_dims);
 	T_RUN(appended_rows_should_match_the_reference);
+	T_RUN(fused_appended_rows_should_match_the_reference);
 	return t_done();
 }

@@ -7,7 +7,7 @@
  * score tile is RM broadcasts and BK/16 loads per d; V is read in place.
  * One 8K layer on one Zen 4 core: 0.89 s against 1.25 s through the BLAS path
  * (engine/cpu/attention.c), whose contract it keeps. The same kernel serves rows appended
- * after a cache (cpu_attn_appended: a replay's rows see every cached entry, then each
+ * after a cache (cpu_attn_appended_avx512: a replay's rows see every cached entry, then each
  * other causally), each KV group with its own keys, stride and cached length. */
 #include <immintrin.h>
 #include <math.h>
@@ -258,7 +258,7 @@ int cpu_attn_causal_avx512(float *out, const float *q, const float *k, const flo
 	return rc;
 }
 
-int cpu_attn_appended(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D)
+int cpu_attn_appended_avx512(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D)
 {
 	struct group_keys *gk = malloc(sizeof(*gk) * (size_t)(n_kv > 0 ? n_kv : 1));
 	if (!gk) {

@@ -37,9 +37,15 @@ void cpu_attn_causal_blas(float *out, const float *q, const float *k, const floa
  * written nothing where it cannot run (no AVX-512, head_dim not a multiple of 64). */
 int cpu_attn_causal_avx512(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
 void cpu_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D);
-/* The attn_appended slot, fused in AVX-512 registers: 0 having written out, or -1 having
- * written nothing (no AVX-512, head_dim not a multiple of 64, a 16-bit cache). */
+/* The attn_appended slot: the AVX-512 kernel where it runs, else through BLAS; -1 having
+ * written nothing for a 16-bit cache (the engine then attends row by row). */
 int cpu_attn_appended(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D);
+/* attn_appended fused in AVX-512 registers: 0 having written out, or -1 having written
+ * nothing (no AVX-512, head_dim not a multiple of 64, a 16-bit cache). */
+int cpu_attn_appended_avx512(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D);
+/* attn_appended through BLAS over blocks of appended rows (each block's scores over only the
+ * keys its last row sees): any CPU, any head_dim; -1 having written nothing for a 16-bit cache. */
+int cpu_attn_appended_blas(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D);
 void cpu_add(float *x, const float *y, size_t n);
 void cpu_attn_probs(float *out, const struct bk_qk *a, int row0, int n_rows, int causal_from);
 int cpu_attn_colsum(float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from, int ncols);
