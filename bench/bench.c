@@ -127,7 +127,7 @@ static int run_once(const struct model *m, const struct bench_opts *o, const str
 	 * its time is part of the prefill's and is also kept on its own */
 	double recon_s = 0.0;
 	r->recon = kv_policy_has_after_prefill(&pol);
-	if ((rc = fwd_after_prefill(s, ids, n, &recon_s, err, errlen)))
+	if ((rc = fwd_after_prefill(s, ids, n, NULL, &recon_s, err, errlen)))
 		goto out;
 	double t1 = 1e3 * kv_clock_s();
 	r->recon_ms = 1e3 * recon_s;

@@ -10,6 +10,7 @@
 
 #include "base/clock.h"     // kv_clock_s
 #include "base/errors.h"    // kv_errf
+#include "engine/after_memo.h"  // kv_after_memo_new
 #include "engine/backend.h" // backend_cpu
 #include "engine/extend.h"  // fwd_extend
 #include "engine/forward.h" // fwd_session_*, fwd_prefill_shared, fwd_decode, fwd_trace_ties
@@ -114,9 +115,18 @@ int gen_context_prefill(const struct model *m, const int32_t *ids, int n_ids, co
 	if ((rc = fwd_prefill_shared(c->s, n_o, ids, n_ids, false, logits, err, errlen)))
 		goto out_fail;
 	double dt = kv_clock_s() - t0;
-	for (int i = 0; i < n_o; i++) /* a second look at the filled cache (KVzip) compresses the context too */
-		if ((rc = fwd_after_prefill(c->s[i], ids, n_ids, &c->base[i].recon_s, err, errlen)))
-			goto out_fail;
+	/* a second look at the filled cache (KVzip) compresses the context too; members on the
+	 * same entries share what the step computes */
+	struct kv_after_memo *memo = kv_after_memo_new();
+	if (!memo) {
+		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for a compressed context");
+		goto out_fail;
+	}
+	for (int i = 0; i < n_o && !rc; i++)
+		rc = fwd_after_prefill(c->s[i], ids, n_ids, memo, &c->base[i].recon_s, err, errlen);
+	kv_after_memo_free(memo);
+	if (rc)
+		goto out_fail;
 	int stride = len0_stride(c);
 	if (!(c->len0 = malloc(sizeof(int) * (size_t)stride * (size_t)n_o))) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for a compressed context");

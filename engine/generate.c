@@ -6,6 +6,7 @@
 
 #include "base/clock.h"     // kv_clock_s
 #include "base/errors.h"    // kv_errf
+#include "engine/after_memo.h"  // kv_after_memo_new
 #include "engine/backend.h"   // backend_cpu
 #include "engine/forward.h"   // fwd_session_*
 #include "engine/kvcache.h"   // kv_cache_bytes
@@ -68,6 +69,7 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 	int *act = malloc(sizeof(int) * (size_t)n_o); /* members that generate at least one token */
 	struct gen_stats *stats = calloc((size_t)n_o, sizeof(*stats));
 	float *logits = malloc(sizeof(float) * (size_t)m->cfg.n_vocab);
+	struct kv_after_memo *memo = NULL;
 	if (!ids || !n || !s || !act || !stats || !logits) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for generation");
 		goto out_free;
@@ -99,8 +101,14 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 							     : gen_argmax(logits, m->cfg.n_vocab);
 		}
 		double t1 = kv_clock_s();
-		for (int a = 0; a < n_act; a++) /* a second look at the filled cache (KVzip), each member its own */
-			if ((rc = fwd_after_prefill(s[a], prompt, n_prompt, &stats[act[a]].recon_s, err, errlen)))
+		/* a second look at the filled cache (KVzip), each member its own; members on the
+		 * same entries share what the step computes (points that differ only in budget) */
+		if (!(memo = kv_after_memo_new())) {
+			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for generation");
+			goto out_free;
+		}
+		for (int a = 0; a < n_act; a++)
+			if ((rc = fwd_after_prefill(s[a], prompt, n_prompt, memo, &stats[act[a]].recon_s, err, errlen)))
 				goto out_free;
 		for (int a = 0; a < n_act; a++) {
 			int i = act[a];
@@ -136,6 +144,7 @@ out_free:
 	free(act);
 	free(stats);
 	free(logits);
+	kv_after_memo_free(memo);
 	return rc;
 }
 

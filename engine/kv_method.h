@@ -117,7 +117,15 @@ struct kv_session_view {
 	int (*replay)(void *eng, const int32_t *ids, int n,
 		      int (*on_layer)(void *ctx, const struct kv_replay_layer *l, char *err, size_t errlen), void *ctx,
 		      char *err, size_t errlen);
-	void *eng;                       /* replay's first argument */
+	/* Results the step may share with the other members of a shared prefill whose caches
+	 * hold the same entries (points that differ only in budget): memo_find returns the
+	 * size-byte result another member stored under key (borrowed for this call) or NULL;
+	 * memo_put stores a copy (0 or KV_ENOMEM). The key must name everything the result
+	 * depends on besides the cache and the prompt (the method and its scoring flags); the
+	 * engine adds the cache's identity. Without other members find returns NULL. */
+	const void *(*memo_find)(void *eng, const char *key, size_t size);
+	int (*memo_put)(void *eng, const char *key, const void *data, size_t size);
+	void *eng;                       /* replay's and the memo's first argument */
 };
 
 struct kv_param_def; /* methods/params.h */

@@ -4,22 +4,30 @@
 #include "engine/reconstruct.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"       // kv_clock_s
 #include "base/errors.h"      // kv_errf
+#include "base/sha256.h"      // sha256_hex
+#include "engine/after_memo.h" // kv_after_memo_find, kv_after_memo_put
 #include "engine/forward.h"   // struct fwd_session, fwd_replay
 #include "engine/kv_method.h" // struct kv_session_view, kv_policy_after_prefill
 #include "engine/kvcache.h"   // struct kv_cache, kv_cache_keep
 #include "engine/model.h"     // struct model: tok, chat
 #include "engine/tokenizer.h" // tok_bos, tok_piece
 
-/* The session behind a kv_session_view and the length and position pointers it lends. */
+/* The session behind a kv_session_view, the length and position pointers it lends and
+ * the memo it shares with the other members of its prefill. */
 struct after_ctx {
 	struct fwd_session *s;
 	const int **len;      /* (L,) -> each layer's lengths per head */
 	const int32_t **posv; /* (L, H) -> each head's positions in the cache */
+	struct kv_after_memo *memo; /* NULL: no other members */
+	char cache_id[65];    /* digest of the cache's entries when the step began (memo keys) */
+	double t0;            /* when the step began */
+	double credit;        /* seconds other members spent making the results this one found */
 };
 
 /* Points ac's arrays at the cache's (a replay moves them when it grows a layer). */
@@ -41,6 +49,73 @@ static int replay(void *eng, const int32_t *ids, int n,
 	struct after_ctx *ac = eng;
 	int rc = fwd_replay(ac->s, ids, n, on_layer, ctx, err, errlen);
 	point_cache(ac);
+	return rc;
+}
+
+/* Digests what identifies the cache among the members of one shared prefill (the same
+ * forward): the element type, the next position and every head's positions. */
+static int cache_digest(const struct fwd_session *s, char hex[65])
+{
+	const struct kv_cache *c = s->cache;
+	size_t n = 3;
+	for (int l = 0; l < c->n_layer; l++) {
+		n += 1;
+		for (int h = 0; h < c->layers[l].n_head; h++)
+			n += 1 + (size_t)c->layers[l].len[h];
+	}
+	int32_t *buf = malloc(sizeof(int32_t) * n), *p = buf;
+	if (!buf)
+		return KV_ENOMEM;
+	*p++ = (int32_t)c->dtype;
+	*p++ = s->next_pos;
+	*p++ = c->n_layer;
+	for (int l = 0; l < c->n_layer; l++) {
+		const struct kv_layer *L = &c->layers[l];
+		*p++ = L->n_head;
+		for (int h = 0; h < L->n_head; h++) {
+			*p++ = L->len[h];
+			memcpy(p, L->pos + (size_t)h * L->cap, sizeof(int32_t) * (size_t)L->len[h]);
+			p += L->len[h];
+		}
+	}
+	sha256_hex(buf, sizeof(int32_t) * n, hex);
+	free(buf);
+	return 0;
+}
+
+/* The memo's full key: the cache's digest, then the method's key; NULL when out of memory
+ * (malloc'd, the caller frees). */
+static char *memo_key(const struct after_ctx *ac, const char *key)
+{
+	size_t n = strlen(ac->cache_id) + 1 + strlen(key) + 1;
+	char *k = malloc(n);
+	if (k)
+		snprintf(k, n, "%s:%s", ac->cache_id, key);
+	return k;
+}
+
+static const void *memo_find(void *eng, const char *key, size_t size)
+{
+	struct after_ctx *ac = eng;
+	if (!ac->memo)
+		return NULL;
+	char *k = memo_key(ac, key);
+	double secs = 0;
+	const void *r = k ? kv_after_memo_find(ac->memo, k, size, &secs) : NULL;
+	if (r)
+		ac->credit += secs;
+	free(k);
+	return r;
+}
+
+static int memo_put(void *eng, const char *key, const void *data, size_t size)
+{
+	struct after_ctx *ac = eng;
+	if (!ac->memo)
+		return 0;
+	char *k = memo_key(ac, key);
+	int rc = k ? kv_after_memo_put(ac->memo, k, data, size, kv_clock_s() - ac->t0) : KV_ENOMEM;
+	free(k);
 	return rc;
 }
 
@@ -73,7 +148,8 @@ static int apply_layer(struct fwd_session *s, int l, const struct kv_decision *d
 	return 0;
 }
 
-int fwd_after_prefill(struct fwd_session *s, const int32_t *ids, int n, double *secs, char *err, size_t errlen)
+int fwd_after_prefill(struct fwd_session *s, const int32_t *ids, int n, struct kv_after_memo *memo, double *secs,
+		      char *err, size_t errlen)
 {
 	double t0 = kv_clock_s();
 	if (secs)
@@ -105,21 +181,25 @@ int fwd_after_prefill(struct fwd_session *s, const int32_t *ids, int n, double *
 					     .n_cache_heads = L->n_head, .n_keep = n_keep + (size_t)l * H,
 					     .keep = keep + (size_t)l * H * stride, .keep_tie = ties + (size_t)l * H };
 	}
-	struct after_ctx ac = { s, len, posv };
+	struct after_ctx ac = { .s = s, .len = len, .posv = posv, .memo = memo, .t0 = t0 };
+	if (memo && (rc = cache_digest(s, ac.cache_id))) {
+		rc = kv_errf(err, errlen, rc, "out of memory for the step after the prefill");
+		goto out;
+	}
 	point_cache(&ac);
 	const struct model *m = s->m;
 	int bos = m->tok ? tok_bos(m->tok) : -1;
 	struct kv_session_view v = { .shape = &s->shape, .tok = m->tok, .chat = &m->chat,
 				     .bos_text = bos >= 0 ? tok_piece(m->tok, bos) : "", .ids = ids, .n_ids = n,
 				     .next_pos = s->next_pos, .stride = stride, .n_cache_heads = n_heads, .len = len,
-				     .pos = pos, .replay = replay, .eng = &ac };
+				     .pos = pos, .replay = replay, .memo_find = memo_find, .memo_put = memo_put, .eng = &ac };
 	if ((rc = kv_policy_after_prefill(&s->pol, &v, d, err, errlen)))
 		goto out;
 	for (int l = 0; l < nL; l++)
 		if ((rc = apply_layer(s, l, &d[l], stride, err, errlen)))
 			goto out;
 	if (secs)
-		*secs = kv_clock_s() - t0;
+		*secs = kv_clock_s() - t0 + ac.credit;
 out:
 	free(n_heads);
 	free(len);

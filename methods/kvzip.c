@@ -482,8 +482,22 @@ static int kz_after_prefill(void *state, const struct kv_session_view *v, struct
 		rc = kv_errf(err, errlen, KV_ENOMEM, "kvzip: out of memory for %d x %d x %d scores", nL, H, st);
 		goto out;
 	}
-	if ((rc = kz_replay_all(&sc, &pr, err, errlen)))
-		goto out;
+	/* the scores depend on the cache, the prompt and these flags, not on the budget: points
+	 * of one shared prefill that differ only in budget replay once */
+	char key[128];
+	size_t bytes = sizeof(float) * (size_t)nL * H * st;
+	snprintf(key, sizeof(key), "kvzip:n_sink=%d:chunk_size=%d:prefix=%d", z->n_sink, z->chunk_size, z->kvzip_prefix);
+	const float *found = v->memo_find ? v->memo_find(v->eng, key, bytes) : NULL;
+	if (found) {
+		memcpy(sc.s, found, bytes);
+	} else {
+		if ((rc = kz_replay_all(&sc, &pr, err, errlen)))
+			goto out;
+		if (v->memo_put && (rc = v->memo_put(v->eng, key, sc.s, bytes))) {
+			rc = kv_errf(err, errlen, rc, "kvzip: out of memory keeping %d x %d x %d scores", nL, H, st);
+			goto out;
+		}
+	}
 	/* the sinks: the largest score of all + 1 (kvpress's score_val.amax() + 1) */
 	float mx = 0;
 	for (size_t i = 0; i < (size_t)nL * H * st; i++)

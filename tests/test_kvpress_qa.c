@@ -19,6 +19,7 @@
 
 #include "base/errors.h"       // kv_errf
 #include "base/fileio.h"       // kv_read_file
+#include "engine/after_memo.h" // kv_after_memo_new, kv_after_memo_hits
 #include "engine/forward.h"    // fwd_session_*, fwd_prefill
 #include "engine/kv_method.h"  // struct kv_method, kv_policy_prefill_layer
 #include "engine/kvcache.h"    // struct kv_cache, struct kv_layer
@@ -411,7 +412,7 @@ static void kvzip_case(const struct golden *g, const struct gold_case *gc, const
 	if (!rc)
 		rc = fwd_prefill(s, g->ids, g->n, false, logits, err, sizeof(err));
 	if (!rc)
-		rc = fwd_after_prefill(s, g->ids, g->n, &secs, err, sizeof(err));
+		rc = fwd_after_prefill(s, g->ids, g->n, NULL, &secs, err, sizeof(err));
 	T_CHECK(rc == 0, "[%s] %s", gc->params, err);
 	struct tally tc = { 0 };
 	long n_ref = 0, n_got = 0;
@@ -566,7 +567,7 @@ static void kvzip_should_refuse_a_model_without_tokenizer(void)
 	int rc = m && ids ? run_method(m, "kvzip", kv, ids, 64, 0, &r, err, sizeof(err)) : -1;
 	T_CHECK(rc == 0, "prefill: %s", err);
 	if (!rc)
-		rc = fwd_after_prefill(r.s, ids, 64, NULL, err, sizeof(err));
+		rc = fwd_after_prefill(r.s, ids, 64, NULL, NULL, err, sizeof(err));
 	T_CHECK(rc == KV_EINVAL && strstr(err, "kvzip") && strstr(err, "tokenizer"), "rc %d: %s", rc, err);
 	t_run_free(&r);
 	free(ids);
@@ -593,7 +594,7 @@ static void none_plus_kvzip_should_be_kvzip_and_decode(void)
 	for (int i = 0; !rc && i < 2; i++) {
 		rc = run_method(g_model, names[i], kv, g.ids, n, 0, runs[i], err, sizeof(err));
 		if (!rc)
-			rc = fwd_after_prefill(runs[i]->s, g.ids, n, NULL, err, sizeof(err));
+			rc = fwd_after_prefill(runs[i]->s, g.ids, n, NULL, NULL, err, sizeof(err));
 		for (int t = 0; !rc && t < 2; t++)
 			rc = fwd_decode(runs[i]->s, g.ids[n + t], runs[i]->logits, err, sizeof(err));
 		T_CHECK(rc == 0, "%s: %s", names[i], err);
@@ -617,6 +618,91 @@ static void none_plus_kvzip_should_be_kvzip_and_decode(void)
 	T_CHECK(rc || memcmp(a.logits, b.logits, sizeof(float) * (size_t)g_model->cfg.n_vocab) == 0, "decode logits differ");
 	t_run_free(&a);
 	t_run_free(&b);
+	golden_free(&g);
+}
+
+/* Do sessions a and b hold the same positions in every layer and head? */
+static bool same_entries(const struct fwd_session *a, const struct fwd_session *b)
+{
+	for (int l = 0; l < a->cache->n_layer; l++) {
+		const struct kv_layer *A = &a->cache->layers[l], *B = &b->cache->layers[l];
+		if (A->n_head != B->n_head)
+			return false;
+		for (int h = 0; h < A->n_head; h++)
+			if (A->len[h] != B->len[h] ||
+			    memcmp(A->pos + (size_t)h * A->cap, B->pos + (size_t)h * B->cap, sizeof(int32_t) * (size_t)A->len[h]))
+				return false;
+	}
+	return true;
+}
+
+/* A sweep's points that differ only in budget share one prefill: their KVzip steps must
+ * replay once (the second finds the first's scores in the memo) and keep what each keeps
+ * alone; a point with another --chunk_size, or a session on another cache, finds nothing. */
+static void kvzip_points_differing_in_budget_should_replay_once(void)
+{
+	static const char *const kv[3][5] = {
+		{ "compression_ratio", "0.6", "kvzip_prefix", "24", NULL },
+		{ "compression_ratio", "0.3", "kvzip_prefix", "24", NULL },
+		{ "compression_ratio", "0.3", "kvzip_prefix", "24", NULL },
+	};
+	struct golden g;
+	char err[512];
+	int rc = golden_read("tests/golden/kvpress_kvzip.bin", &g, err, sizeof(err));
+	if (rc == KV_EIO) {
+		T_SKIP("%s", err);
+		return;
+	}
+	T_CHECK(rc == 0, "%s", err);
+	int n = 120;
+	struct t_run solo[2] = { 0 }, sh[3] = { 0 }, other = { 0 };
+	struct kv_after_memo *memo = kv_after_memo_new();
+	T_CHECK(memo != NULL, "out of memory");
+	/* each budget alone, no memo */
+	for (int i = 0; !rc && i < 2; i++) {
+		rc = run_method(g_model, "kvzip", kv[i], g.ids, n, 0, &solo[i], err, sizeof(err));
+		if (!rc)
+			rc = fwd_after_prefill(solo[i].s, g.ids, n, NULL, NULL, err, sizeof(err));
+	}
+	T_CHECK(rc == 0, "alone: %s", err);
+	/* the three points on one shared prefill, one memo; the third with another chunk size */
+	static const char *const kv_chunk[] = { "compression_ratio", "0.3", "kvzip_prefix", "24", "chunk_size", "32", NULL };
+	struct fwd_session *ss[3] = { 0 };
+	float *logits = malloc(sizeof(float) * (size_t)g_model->cfg.n_vocab);
+	for (int i = 0; !rc && i < 3; i++) {
+		rc = t_policy_make("kvzip", i == 2 ? kv_chunk : kv[i], g_model, &sh[i].pol, err, sizeof(err));
+		if (!rc)
+			rc = fwd_session_init(g_model, &sh[i].pol, 0, 1, &sh[i].s, err, sizeof(err));
+		ss[i] = sh[i].s;
+	}
+	if (!rc)
+		rc = fwd_prefill_shared(ss, 3, g.ids, n, false, logits, err, sizeof(err));
+	double secs[3] = { 0 };
+	for (int i = 0; !rc && i < 3; i++)
+		rc = fwd_after_prefill(ss[i], g.ids, n, memo, &secs[i], err, sizeof(err));
+	T_CHECK(rc == 0, "shared: %s", err);
+	T_CHECK(rc || kv_after_memo_hits(memo) == 1, "%d hits in the memo, expected 1 (the second budget's)",
+		kv_after_memo_hits(memo));
+	for (int i = 0; !rc && i < 2; i++)
+		T_CHECK(same_entries(sh[i].s, solo[i].s), "point %d keeps other entries shared than alone", i);
+	T_CHECK(rc || !same_entries(sh[0].s, sh[1].s), "the two budgets keep the same entries");
+	T_CHECK(rc || secs[1] >= secs[0] * 0.5, "the second point reports %.4f s, the first's replay took %.4f s", secs[1],
+		secs[0]);
+	/* another prompt length: another cache, nothing found */
+	if (!rc)
+		rc = run_method(g_model, "kvzip", kv[1], g.ids, n - 8, 0, &other, err, sizeof(err));
+	if (!rc)
+		rc = fwd_after_prefill(other.s, g.ids, n - 8, memo, NULL, err, sizeof(err));
+	T_CHECK(rc == 0, "other cache: %s", err);
+	T_CHECK(rc || kv_after_memo_hits(memo) == 1, "a session on another cache found %d results",
+		kv_after_memo_hits(memo) - 1);
+	free(logits);
+	for (int i = 0; i < 3; i++)
+		t_run_free(&sh[i]);
+	for (int i = 0; i < 2; i++)
+		t_run_free(&solo[i]);
+	t_run_free(&other);
+	kv_after_memo_free(memo);
 	golden_free(&g);
 }
 
@@ -667,6 +753,7 @@ int main(void)
 	g_method = "kvzip";
 	g_path = "tests/golden/kvpress_kvzip.bin";
 	T_RUN(none_plus_kvzip_should_be_kvzip_and_decode);
+	T_RUN(kvzip_points_differing_in_budget_should_replay_once);
 	T_RUN(kvzip_should_keep_the_reference_positions);
 	model_free(m);
 	return t_done();
