@@ -65,7 +65,8 @@ static const struct cli_cmd sweep_cmd = {
 	"  kvlab sweep --task needle --method fastkv --grid 'tsp_idx=5,10 tsp_rate=0.1,0.2 retain_rate=0.05:0.2:0.05'\n"
 	"Points whose forward is the same share each sample's prefill, up to 16 at a time: any points of the\n"
 	"methods that keep every token (fullkv, SnapKV, H2O, AdaKV, TOVA, none+X, ...), and points of FastKV\n"
-	"or of one reduction (tsp+snapkv, tsp+h2o, ...) equal but for what the caches retain.\n"
+	"or of one reduction (tsp+snapkv, tsp+h2o, ...) equal but for what the caches retain. KVzip points\n"
+	"that differ only in budget also share its replay (each still reports the reconstruction it would pay alone).\n"
 	"Rerunning resumes; the sweep and its points are recorded for kvlab report --sweep. Prints the sweep id.",
 	sweep_flags,
 };
