@@ -574,6 +574,17 @@ static void kvzip_should_refuse_a_model_without_tokenizer(void)
 	model_free(m);
 }
 
+/* Reads the kvzip golden file for its prompt; KV_EIO (the test skipped) when it is missing. */
+static int kvzip_golden_open(struct golden *g, char *err, size_t errlen)
+{
+	int rc = golden_read("tests/golden/kvpress_kvzip.bin", g, err, errlen);
+	if (rc == KV_EIO)
+		T_SKIP("%s", err);
+	else
+		T_CHECK(rc == 0, "%s", err);
+	return rc;
+}
+
 /* On the real model and a short prompt: none+kvzip keeps what kvzip keeps, the heads keep
  * unequal counts, and decoding after the cut gives the same logits. */
 static void none_plus_kvzip_should_be_kvzip_and_decode(void)
@@ -581,12 +592,9 @@ static void none_plus_kvzip_should_be_kvzip_and_decode(void)
 	static const char *const kv[] = { "compression_ratio", "0.6", "kvzip_prefix", "24", NULL };
 	struct golden g;
 	char err[512];
-	int rc = golden_read("tests/golden/kvpress_kvzip.bin", &g, err, sizeof(err));
-	if (rc == KV_EIO) {
-		T_SKIP("%s", err);
+	int rc = kvzip_golden_open(&g, err, sizeof(err));
+	if (rc == KV_EIO)
 		return;
-	}
-	T_CHECK(rc == 0, "%s", err);
 	int n = 120;
 	struct t_run a = { 0 }, b = { 0 };
 	const char *names[2] = { "kvzip", "none+kvzip" };
@@ -641,19 +649,16 @@ static bool same_entries(const struct fwd_session *a, const struct fwd_session *
  * alone; a point with another --chunk_size, or a session on another cache, finds nothing. */
 static void kvzip_points_differing_in_budget_should_replay_once(void)
 {
-	static const char *const kv[3][5] = {
+	static const char *const kv[3][7] = {
 		{ "compression_ratio", "0.6", "kvzip_prefix", "24", NULL },
 		{ "compression_ratio", "0.3", "kvzip_prefix", "24", NULL },
-		{ "compression_ratio", "0.3", "kvzip_prefix", "24", NULL },
+		{ "compression_ratio", "0.3", "kvzip_prefix", "24", "chunk_size", "32", NULL },
 	};
 	struct golden g;
 	char err[512];
-	int rc = golden_read("tests/golden/kvpress_kvzip.bin", &g, err, sizeof(err));
-	if (rc == KV_EIO) {
-		T_SKIP("%s", err);
+	int rc = kvzip_golden_open(&g, err, sizeof(err));
+	if (rc == KV_EIO)
 		return;
-	}
-	T_CHECK(rc == 0, "%s", err);
 	int n = 120;
 	struct t_run solo[2] = { 0 }, sh[3] = { 0 }, other = { 0 };
 	struct kv_after_memo *memo = kv_after_memo_new();
@@ -666,11 +671,10 @@ static void kvzip_points_differing_in_budget_should_replay_once(void)
 	}
 	T_CHECK(rc == 0, "alone: %s", err);
 	/* the three points on one shared prefill, one memo; the third with another chunk size */
-	static const char *const kv_chunk[] = { "compression_ratio", "0.3", "kvzip_prefix", "24", "chunk_size", "32", NULL };
 	struct fwd_session *ss[3] = { 0 };
 	float *logits = malloc(sizeof(float) * (size_t)g_model->cfg.n_vocab);
 	for (int i = 0; !rc && i < 3; i++) {
-		rc = t_policy_make("kvzip", i == 2 ? kv_chunk : kv[i], g_model, &sh[i].pol, err, sizeof(err));
+		rc = t_policy_make("kvzip", kv[i], g_model, &sh[i].pol, err, sizeof(err));
 		if (!rc)
 			rc = fwd_session_init(g_model, &sh[i].pol, 0, 1, &sh[i].s, err, sizeof(err));
 		ss[i] = sh[i].s;

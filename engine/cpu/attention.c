@@ -1,10 +1,11 @@
-/* CPU attention: causal prefill and rows appended after a cache (a replay), the AVX-512
- * fused kernels (engine/cpu/attn_prefill_avx512.c) where they run, else over query blocks
- * through BLAS (scores for one block of queries at a time, so memory stays O(block x T)); single-query decode over the ragged cache is
+/* CPU attention: causal prefill and rows appended after a cache (a replay; the prefill is
+ * the case of an empty cache), the AVX-512 fused kernels (engine/cpu/attn_prefill_avx512.c)
+ * where they run, else over query blocks through BLAS (scores for one block of queries at a
+ * time, so memory stays O(block x T)); single-query decode over the ragged cache is
  * engine/cpu/attn_decode.c. GEMMs through OpenBLAS; heads and blocks spread over OpenMP
  * threads (OpenBLAS's OpenMP build runs single-threaded inside a parallel region).
  * T tokens, H query heads, Hkv KV heads, D head_dim, N cached entries. */
-#include <cblas.h> // cblas_sgemm, cblas_sgemv
+#include <cblas.h> // cblas_sgemm
 #include <math.h>
 #include <stdlib.h>
 
@@ -14,34 +15,17 @@
 
 void cpu_attn_causal_blas(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
 {
-	int G = H / Hkv;
-	int nb = (T + QBLOCK - 1) / QBLOCK;
-	float scale = 1.0f / sqrtf((float)D);
-	int ldq = H * D, ldk = Hkv * D;
-#pragma omp parallel
-	{
-		float *s = malloc(sizeof(float) * (size_t)QBLOCK * T); /* (bq, nk) scores */
-		if (!s)
-			cpu_fail("attn_causal");
-		/* largest blocks first so the dynamic schedule ends evenly */
-#pragma omp for schedule(dynamic, 1)
-		for (int task = 0; task < H * nb; task++) {
-			if (!s)
-				continue;
-			int blk = nb - 1 - task / H, h = task % H;
-			int i0 = blk * QBLOCK;
-			int bq = T - i0 < QBLOCK ? T - i0 : QBLOCK;
-			int nk = i0 + bq;
-			const float *kh = k + (size_t)(h / G) * D, *vh = v + (size_t)(h / G) * D;
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, nk, D, scale,
-				    q + (size_t)i0 * ldq + (size_t)h * D, ldq, kh, ldk, 0.0f, s, nk);
-			for (int r = 0; r < bq; r++)
-				cpu_softmax_row(s + (size_t)r * nk, i0 + r + 1, nk);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bq, D, nk, 1.0f, s, nk, vh, ldk, 0.0f,
-				    out + (size_t)i0 * ldq + (size_t)h * D, ldq);
-		}
-		free(s);
+	/* T rows appended after nothing: each KV head a view into the interleaved k, v */
+	struct attn_kv_view *kv = malloc(sizeof(*kv) * (size_t)(Hkv > 0 ? Hkv : 1));
+	if (!kv) {
+		cpu_fail("attn_causal");
+		return;
 	}
+	for (int g = 0; g < Hkv; g++)
+		kv[g] = (struct attn_kv_view){ .k = k + (size_t)g * D, .v = v + (size_t)g * D, .n = T, .ld = Hkv * D,
+					       .dtype = KV_DTYPE_F32 };
+	cpu_attn_appended_blas(out, q, kv, Hkv, T, H, D);
+	free(kv);
 }
 
 void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
