@@ -116,9 +116,9 @@ int gen_context_prefill(const struct model *m, const int32_t *ids, int n_ids, co
 		goto out_fail;
 	double dt = kv_clock_s() - t0;
 	/* a second look at the filled cache (KVzip) compresses the context too; members on the
-	 * same entries share what the step computes */
-	struct kv_after_memo *memo = kv_after_memo_new();
-	if (!memo) {
+	 * same entries share what the step computes (a lone member has no one to share with) */
+	struct kv_after_memo *memo = n_o > 1 ? kv_after_memo_new() : NULL;
+	if (n_o > 1 && !memo) {
 		rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for a compressed context");
 		goto out_fail;
 	}

@@ -102,8 +102,9 @@ int gen_greedy_shared(const struct model *m, const int32_t *prompt, int n_prompt
 		}
 		double t1 = kv_clock_s();
 		/* a second look at the filled cache (KVzip), each member its own; members on the
-		 * same entries share what the step computes (points that differ only in budget) */
-		if (!(memo = kv_after_memo_new())) {
+		 * same entries share what the step computes (points that differ only in budget);
+		 * a lone member has no one to share with */
+		if (n_act > 1 && !(memo = kv_after_memo_new())) {
 			rc = kv_errf(err, errlen, KV_ENOMEM, "out of memory for generation");
 			goto out_free;
 		}
