@@ -61,7 +61,8 @@ int kv_after_memo_put(struct kv_after_memo *m, const char *key, const void *data
 	char *k = NULL;
 	if (!copy)
 		return KV_ENOMEM;
-	memcpy(copy, data, size);
+	if (size)
+		memcpy(copy, data, size);
 	struct memo_entry *e = lookup(m, key);
 	if (!e) {
 		if (!(k = strdup(key)))
