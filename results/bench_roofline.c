@@ -92,6 +92,16 @@ static void work_text(const struct bench_roof *r, char *buf, size_t n)
 		snprintf(buf, n, "%.3g GFLOP", r->flops / 1e9);
 }
 
+/* fullkv's bound over row i's (same length and phase): the speedup the work alone allows,
+ * which the measured speedup over fullkv can be read against; 0 when fullkv has no row. */
+static double bound_x_fullkv(const struct bench_roof *rows, int n, int i)
+{
+	for (int j = 0; j < n; j++)
+		if (!strcmp(rows[j].label, "fullkv") && rows[j].n_ctx == rows[i].n_ctx && !strcmp(rows[j].phase, rows[i].phase))
+			return rows[i].bound_ms > 0 ? rows[j].bound_ms / rows[i].bound_ms : 0;
+	return 0;
+}
+
 int bench_roofline_report(struct store *s, const char *invocation, struct table_list *l, char *err, size_t errlen)
 {
 	struct bench_roof *rows = NULL;
@@ -99,10 +109,10 @@ int bench_roofline_report(struct store *s, const char *invocation, struct table_
 	if ((rc = bench_roofline_load(s, invocation, &rows, &n, err, errlen)))
 		return rc;
 	struct table *t = NULL;
-	const char *cols[] = { "phase", "N", "method", "kv", "work", "bound_ms", "median_ms", "achieved_pct" };
+	const char *cols[] = { "phase", "N", "method", "kv", "work", "bound_ms", "median_ms", "achieved_pct", "bound_x_fullkv" };
 	rc = n > 0 && table_list_add(l, &t, "roofline, invocation %s (read %.1f GB/s, GEMM %.1f GFLOP/s, measured by the invocation)",
 				     invocation, rows[0].read_gbs, rows[0].gemm_gflops);
-	for (int c = 0; n > 0 && !rc && c < 8; c++)
+	for (int c = 0; n > 0 && !rc && c < 9; c++)
 		rc = table_col_add(t, cols[c], c == 1 || c >= 5) < 0;
 	for (int i = 0; i < n && !rc; i++) {
 		const struct bench_roof *r = &rows[i];
@@ -113,6 +123,8 @@ int bench_roofline_report(struct store *s, const char *invocation, struct table_
 		     table_set(t, row, 2, "%s", r->label) || table_set(t, row, 3, "%s", r->kv_dtype) ||
 		     table_set(t, row, 4, "%s", work) || table_set_num(t, row, 5, r->bound_ms, 3) ||
 		     table_set_num(t, row, 6, r->median_ms, 3) || table_set_num(t, row, 7, 100.0 * r->achieved, 1);
+		double x = bound_x_fullkv(rows, n, i);
+		rc = rc || (x > 0 && table_set_num(t, row, 8, x, 2));
 	}
 	free(rows);
 	return rc ? kv_errf(err, errlen, KV_ENOMEM, "out of memory building the roofline table") : 0;
@@ -124,12 +136,16 @@ void bench_roofline_print(FILE *out, const struct bench_roof *rows, int n)
 		return;
 	fprintf(out, "\nroofline (read %.1f GB/s, fp32 GEMM %.1f GFLOP/s, measured now):\n", rows[0].read_gbs,
 		rows[0].gemm_gflops);
-	fprintf(out, "| phase | N | method | KV | work | bound ms | median ms | achieved |\n|---|---|---|---|---|---|---|---|\n");
+	fprintf(out, "| phase | N | method | KV | work | bound ms | median ms | achieved | bound x fullkv |\n"
+		     "|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < n; i++) {
 		const struct bench_roof *r = &rows[i];
-		char work[64];
+		char work[64], x[16] = "-";
 		work_text(r, work, sizeof(work));
-		fprintf(out, "| %s | %d | %s | %s | %s | %.3f | %.3f | %.0f%% |\n", r->phase, r->n_ctx, r->label, r->kv_dtype, work,
-			r->bound_ms, r->median_ms, 100.0 * r->achieved);
+		double bx = bound_x_fullkv(rows, n, i);
+		if (bx > 0)
+			snprintf(x, sizeof(x), "%.2fx", bx);
+		fprintf(out, "| %s | %d | %s | %s | %s | %.3f | %.3f | %.0f%% | %s |\n", r->phase, r->n_ctx, r->label, r->kv_dtype,
+			work, r->bound_ms, r->median_ms, 100.0 * r->achieved, x);
 	}
 }

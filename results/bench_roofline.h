@@ -35,9 +35,12 @@ int bench_roofline_put(struct store *s, const struct bench_roof *rows, int n, ch
 /* Reads the rows of one invocation in insertion order; *rows malloc'd (caller frees). */
 int bench_roofline_load(struct store *s, const char *invocation, struct bench_roof **rows, int *n, char *err, size_t errlen);
 /* Adds the roofline table of one invocation to l (`kvlab report --table bench`), titled with
- * its calibration; nothing when it has no roofline rows. 0, or an error naming the database. */
+ * its calibration, with bound_x_fullkv (fullkv's bound over the row's, same length and phase;
+ * empty without a fullkv row); nothing when it has no roofline rows. 0, or an error naming
+ * the database. */
 int bench_roofline_report(struct store *s, const char *invocation, struct table_list *l, char *err, size_t errlen);
-/* Prints rows[0..n) (one invocation) as a table: phase, N, label, KV type, work, bound, median, achieved. */
+/* Prints rows[0..n) (one invocation) as a table: phase, N, label, KV type, work, bound, median,
+ * achieved, and fullkv's bound over the row's (the speedup the work alone allows). */
 void bench_roofline_print(FILE *out, const struct bench_roof *rows, int n);
 
 #endif
