@@ -37,7 +37,6 @@
  * --tie_break over (layer, head, entry) order. Arithmetic: the logits by the CPU
  * backend's GEMM in fp32, the softmax in fp32 with the CPU backend's vectorised exp (about
  * 1 ulp), on the host whatever the run's backend. */
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +45,7 @@
 #include "base/errors.h"
 #include "engine/backend.h"   // bk_matmul, backend_cpu
 #include "engine/chat.h"      // chat_render_user, CHAT_NONE
-#include "engine/cpu/cpu_ops.h" // cpu_exp_sum: the vectorised exp of the CPU backend's softmax
+#include "engine/cpu/cpu_ops.h" // cpu_div_max, cpu_exp_sum, cpu_max_div_into: the CPU backend's vectorised softmax passes
 #include "engine/tokenizer.h" // tok_encode
 #include "methods/params.h"
 #include "methods/registry.h"
@@ -286,16 +285,9 @@ static int score_head(struct kz_scores *sc, const struct kv_replay_layer *lv, in
 			for (int i = 0; i < b; i++) {
 				float *row = sc->logits + (size_t)i * nv;
 				int n_vis = ns + nc + i0 + i + 1; /* causal among the replayed keys */
-				float mx = -FLT_MAX;
-				for (int j = 0; j < n_vis; j++) {
-					row[j] /= scale;
-					mx = row[j] > mx ? row[j] : mx;
-				}
+				float mx = cpu_div_max(row, n_vis, scale);
 				float sum = cpu_exp_sum(row, n_vis, mx);
-				for (int j = 0; j < nc; j++) {
-					float p = row[ns + j] / sum;
-					out[j] = p > out[j] ? p : out[j];
-				}
+				cpu_max_div_into(out, row + ns, nc, sum);
 			}
 		}
 	}

@@ -3,11 +3,13 @@
  * expf measures 2.3e-6 on these rows: the float subtraction of the maximum
  * dominates), masked tail zeroed, rows of every length around the 8-lane blocks,
  * the maximum found in every lane and in the tail, and scores spanning the
- * flush-to-zero range. */
+ * flush-to-zero range; KVzip's divide-and-max passes equal to scalar loops bit for bit. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
-#include "engine/cpu/cpu_ops.h" // cpu_softmax_row
+#include "engine/cpu/cpu_ops.h" // cpu_softmax_row, cpu_div_max, cpu_max_div_into
 #include "tests/test.h"
 
 static uint64_t rng = 88172645463325252ull;
@@ -101,11 +103,51 @@ static void exp_is_exact_at_integer_multiples_of_ln2(void)
 	}
 }
 
+/* KVzip's row passes: bit for bit what the scalar loops they replace give, at every length
+ * around the 8-lane blocks, with the maximum in every lane and in the tail, and equal
+ * values (the first kept). */
+static void div_max_and_max_div_into_should_equal_the_scalar_loops(void)
+{
+	float in[140], a[140], b[140], out_v[140], out_s[140];
+	int bad = 0;
+	for (int n = 0; n <= 137 && !bad; n++)
+		for (int at = 0; at < (n ? n : 1) && !bad; at += n > 20 ? 7 : 1) {
+			for (int j = 0; j < n; j++) {
+				in[j] = uniform(-40.0f, 40.0f);
+				out_v[j] = out_s[j] = j % 3 ? uniform(0.0f, 0.01f) : 0.0f;
+			}
+			if (n)
+				in[at] = 77.0f + (float)(at % 5); /* the maximum, somewhere */
+			if (n > 3)
+				in[n - 1] = in[n - 2]; /* an equal pair */
+			memcpy(a, in, sizeof(float) * (size_t)n);
+			memcpy(b, in, sizeof(float) * (size_t)n);
+			const float d = 11.3137085f; /* sqrt(128): not a power of two */
+			float mx_v = cpu_div_max(a, n, d), mx_s = -FLT_MAX;
+			for (int j = 0; j < n; j++) {
+				b[j] /= d;
+				mx_s = b[j] > mx_s ? b[j] : mx_s;
+			}
+			bad |= memcmp(a, b, sizeof(float) * (size_t)n) != 0 || memcmp(&mx_v, &mx_s, sizeof mx_v) != 0;
+			const float sum = 3.7f;
+			cpu_max_div_into(out_v, a, n, sum);
+			for (int j = 0; j < n; j++) {
+				float p = a[j] / sum;
+				out_s[j] = p > out_s[j] ? p : out_s[j];
+			}
+			bad |= memcmp(out_v, out_s, sizeof(float) * (size_t)n) != 0;
+			T_CHECK(!bad, "length %d, maximum at %d: the vector passes differ from the scalar loops (max %g vs %g)", n, at,
+				mx_v, mx_s);
+		}
+	T_CHECK(cpu_div_max(in, 0, 2.0f) == -FLT_MAX, "an empty row's maximum");
+}
+
 int main(void)
 {
 	T_RUN(softmax_matches_double_reference_at_every_length);
 	T_RUN(softmax_flushes_far_below_the_maximum);
 	T_RUN(maximum_is_found_at_every_position);
 	T_RUN(exp_is_exact_at_integer_multiples_of_ln2);
+	T_RUN(div_max_and_max_div_into_should_equal_the_scalar_loops);
 	return t_done();
 }

@@ -30,6 +30,11 @@ void cpu_swiglu(float *g, const float *u, int T, int F);
 void cpu_softmax_row(float *s, int n, int m);
 /* s[i] = exp(s[i] - mx) for i < n in place (the softmax's exp, every s[i] <= mx); returns their sum. */
 float cpu_exp_sum(float *s, int n, float mx);
+/* s[i] /= d for i < n in place (IEEE division, as a scalar loop); returns the largest
+ * quotient (-FLT_MAX when n is 0). */
+float cpu_div_max(float *s, int n, float d);
+/* out[i] = the larger of out[i] and s[i] / d, for i < n. */
+void cpu_max_div_into(float *out, const float *s, int n, float d);
 void cpu_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);
 /* cpu_attn_causal through BLAS (query blocks, whole score rows): any CPU, any head_dim. */
 void cpu_attn_causal_blas(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D);

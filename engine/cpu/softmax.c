@@ -1,4 +1,7 @@
-/* CPU softmax over one score row, with the vectorised exp of engine/cpu/vexp.h. */
+/* CPU softmax over one score row, with the vectorised exp of engine/cpu/vexp.h, and the
+ * row passes around it that KVzip's scoring takes (divide and find the maximum, keep the
+ * larger of two rows). */
+#include <float.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -83,4 +86,58 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void cpu_softmax_row
 __attribute__((target_clones("arch=x86-64-v3", "default"))) float cpu_exp_sum(float *s, int n, float mx)
 {
 	return exp_sum_body(s, n, mx);
+}
+
+/* lane-wise larger of a and b (a where they are equal, as a scan keeping the first maximum) */
+static inline __attribute__((always_inline)) v8f max8(v8f a, v8f b)
+{
+	v8i gt = b > a;
+	return (v8f)(((v8i)b & gt) | ((v8i)a & ~gt));
+}
+
+static inline __attribute__((always_inline)) float div_max_body(float *s, int n, float d)
+{
+	v8f vmx = (v8f){0} - FLT_MAX;
+	int j = 0;
+	for (; j + 8 <= n; j += 8) {
+		v8f x;
+		memcpy(&x, s + j, sizeof x);
+		x /= d;
+		memcpy(s + j, &x, sizeof x);
+		vmx = max8(vmx, x);
+	}
+	float mx = -FLT_MAX;
+	for (int l = 0; l < 8; l++)
+		mx = vmx[l] > mx ? vmx[l] : mx;
+	for (; j < n; j++) {
+		s[j] /= d;
+		mx = s[j] > mx ? s[j] : mx;
+	}
+	return mx;
+}
+
+static inline __attribute__((always_inline)) void max_div_into_body(float *out, const float *s, int n, float d)
+{
+	int j = 0;
+	for (; j + 8 <= n; j += 8) {
+		v8f x, o;
+		memcpy(&x, s + j, sizeof x);
+		memcpy(&o, out + j, sizeof o);
+		o = max8(o, x / d);
+		memcpy(out + j, &o, sizeof o);
+	}
+	for (; j < n; j++) {
+		float p = s[j] / d;
+		out[j] = p > out[j] ? p : out[j];
+	}
+}
+
+__attribute__((target_clones("arch=x86-64-v3", "default"))) float cpu_div_max(float *s, int n, float d)
+{
+	return div_max_body(s, n, d);
+}
+
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void cpu_max_div_into(float *out, const float *s, int n, float d)
+{
+	max_div_into_body(out, s, n, d);
 }
