@@ -18,6 +18,13 @@
  * the entry points), so the vector-ABI note does not apply. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+/* lane-wise larger of a and b (a where they are equal, as a scan keeping the first maximum) */
+static inline __attribute__((always_inline)) v8f max8(v8f a, v8f b)
+{
+	v8i gt = b > a;
+	return (v8f)(((v8i)b & gt) | ((v8i)a & ~gt));
+}
+
 /* The exp pass of a softmax without the normalisation: s[j] = exp(s[j] - mx), returns the
  * sum (cpu_softmax_row's pass, and cpu_exp_sum's for attention split along keys). */
 static inline __attribute__((always_inline)) float exp_sum_body(float *s, int n, float mx)
@@ -55,8 +62,7 @@ static inline __attribute__((always_inline)) void softmax_body(float *s, int n, 
 	for (; j + 8 <= n; j += 8) {
 		v8f x;
 		memcpy(&x, s + j, sizeof x);
-		v8i gt = x > vmx;
-		vmx = (v8f)(((v8i)x & gt) | ((v8i)vmx & ~gt));
+		vmx = max8(vmx, x);
 	}
 	for (int l = 0; l < 8; l++)
 		mx = vmx[l] > mx ? vmx[l] : mx;
@@ -86,13 +92,6 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void cpu_softmax_row
 __attribute__((target_clones("arch=x86-64-v3", "default"))) float cpu_exp_sum(float *s, int n, float mx)
 {
 	return exp_sum_body(s, n, mx);
-}
-
-/* lane-wise larger of a and b (a where they are equal, as a scan keeping the first maximum) */
-static inline __attribute__((always_inline)) v8f max8(v8f a, v8f b)
-{
-	v8i gt = b > a;
-	return (v8f)(((v8i)b & gt) | ((v8i)a & ~gt));
 }
 
 static inline __attribute__((always_inline)) float div_max_body(float *s, int n, float d)
