@@ -142,6 +142,32 @@ static void div_max_and_max_div_into_should_equal_the_scalar_loops(void)
 	T_CHECK(cpu_div_max(in, 0, 2.0f) == -FLT_MAX, "an empty row's maximum");
 }
 
+/* The decode attention's exp pass (engine/cpu/attn_decode.c): the maximum a scan keeping
+ * the first finds, and the sum and values cpu_exp_sum gives from it, bit for bit, at
+ * every length 1..40 with the maximum in every position and a negative row whose largest
+ * value is not in lane 0. */
+static void max_exp_sum_should_equal_a_scan_then_the_exp_pass(void)
+{
+	int bad = 0;
+	for (int n = 1; n <= 40; n++)
+		for (int at = 0; at < n; at++)
+			for (int neg = 0; neg < 2; neg++) {
+				float a[40], b[40];
+				for (int j = 0; j < n; j++)
+					a[j] = (neg ? -30.0f : -3.0f) + 0.37f * (float)((j * 7) % 11);
+				a[at] += 5.0f;
+				memcpy(b, a, sizeof(float) * (size_t)n);
+				float mx = b[0];
+				for (int j = 1; j < n; j++)
+					mx = b[j] > mx ? b[j] : mx;
+				float want = cpu_exp_sum(b, n, mx), got_mx = 0.0f;
+				float got = cpu_max_exp_sum(a, n, &got_mx);
+				bad += memcmp(&got_mx, &mx, sizeof mx) != 0 || memcmp(&got, &want, sizeof got) != 0 ||
+				       memcmp(a, b, sizeof(float) * (size_t)n) != 0;
+			}
+	T_CHECK(bad == 0, "%d of %d rows differ from the scan and cpu_exp_sum", bad, 2 * 820);
+}
+
 int main(void)
 {
 	T_RUN(softmax_matches_double_reference_at_every_length);
@@ -149,5 +175,6 @@ int main(void)
 	T_RUN(maximum_is_found_at_every_position);
 	T_RUN(exp_is_exact_at_integer_multiples_of_ln2);
 	T_RUN(div_max_and_max_div_into_should_equal_the_scalar_loops);
+	T_RUN(max_exp_sum_should_equal_a_scan_then_the_exp_pass);
 	return t_done();
 }

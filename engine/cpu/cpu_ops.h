@@ -30,6 +30,9 @@ void cpu_swiglu(float *g, const float *u, int T, int F);
 void cpu_softmax_row(float *s, int n, int m);
 /* s[i] = exp(s[i] - mx) for i < n in place (the softmax's exp, every s[i] <= mx); returns their sum. */
 float cpu_exp_sum(float *s, int n, float mx);
+/* *mx = the largest of s[0..n) (n >= 1, the value a scan keeping the first finds), then
+ * cpu_exp_sum(s, n, *mx): returns the sum. */
+float cpu_max_exp_sum(float *s, int n, float *mx);
 /* s[i] /= d for i < n in place (IEEE division, as a scalar loop); returns the largest
  * quotient (-FLT_MAX when n is 0). */
 float cpu_div_max(float *s, int n, float d);

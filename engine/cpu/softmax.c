@@ -52,10 +52,10 @@ static inline __attribute__((always_inline)) float exp_sum_body(float *s, int n,
 	return sum;
 }
 
-/* The row body, inlined into each clone of cpu_softmax_row. */
-static inline __attribute__((always_inline)) void softmax_body(float *s, int n, int m)
+/* The largest of s[0..n), n >= 1: lane-wise maxima seeded with s[0], then across lanes;
+ * the value a scan keeping the first maximum finds. */
+static inline __attribute__((always_inline)) float row_max_body(const float *s, int n)
 {
-	/* lane-wise maxima seeded with s[0], then across lanes: the value a scan finds */
 	float mx = s[0];
 	v8f vmx = (v8f){0} + mx;
 	int j = 0;
@@ -68,9 +68,17 @@ static inline __attribute__((always_inline)) void softmax_body(float *s, int n, 
 		mx = vmx[l] > mx ? vmx[l] : mx;
 	for (; j < n; j++)
 		mx = s[j] > mx ? s[j] : mx;
+	return mx;
+}
+
+/* The row body, inlined into each clone of cpu_softmax_row. */
+static inline __attribute__((always_inline)) void softmax_body(float *s, int n, int m)
+{
+	float mx = row_max_body(s, n);
 	float sum = exp_sum_body(s, n, mx);
 	float inv = 1.0f / sum;
-	for (j = 0; j + 8 <= n; j += 8) {
+	int j = 0;
+	for (; j + 8 <= n; j += 8) {
 		v8f x;
 		memcpy(&x, s + j, sizeof x);
 		x *= inv;
@@ -92,6 +100,12 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) void cpu_softmax_row
 __attribute__((target_clones("arch=x86-64-v3", "default"))) float cpu_exp_sum(float *s, int n, float mx)
 {
 	return exp_sum_body(s, n, mx);
+}
+
+__attribute__((target_clones("arch=x86-64-v3", "default"))) float cpu_max_exp_sum(float *s, int n, float *mx)
+{
+	*mx = row_max_body(s, n);
+	return exp_sum_body(s, n, *mx);
 }
 
 static inline __attribute__((always_inline)) float div_max_body(float *s, int n, float d)
