@@ -155,11 +155,12 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) static inline __m128 hsu
 #define KPF 8  /* rows of K (in the score pass) and of V (in the output pass) prefetched ahead */
 #define VBLK 32 /* keys per block of the output pass: its later column groups read the block from L1 */
 
-/* Prefetches the cache lines of row r (bytes bytes) of a K or V array of element size esz. */
-__attribute__((always_inline)) static inline void prefetch_row(const void *base, size_t r, int bytes)
+/* Prefetches, one 64-byte line at a time, the bytes bytes at byte offset off of base (a row
+ * of K or V; past the cache's end a prefetch reads nothing and cannot fault). */
+__attribute__((always_inline)) static inline void prefetch_row(const void *base, size_t off, int bytes)
 {
 	for (int b = 0; b < bytes; b += 64)
-		_mm_prefetch((const char *)base + r + b, _MM_HINT_T0);
+		_mm_prefetch((const char *)base + off + b, _MM_HINT_T0);
 }
 
 /* AVX2 task body for element type T, G query heads and NV = D / 8 vectors per row, all
