@@ -170,8 +170,8 @@ __attribute__((always_inline)) static inline void prefetch_row(const void *base,
  * 4 vectors (32 lanes, G x 4 accumulators in registers) at a time, over blocks of VBLK
  * keys, so every column group after the first reads the block from L1; each output lane
  * still adds the keys in order. Against one key at a time and whole passes over the keys
- * per column group, a decode step over an f32 cache ran 25-35 % faster on a Zen 3 core,
- * with the same results bit for bit. */
+ * per column group, this attention read an f32 cache 15-38 % faster on a 2-core Zen 3 (1
+ * and 2 threads, a micro-benchmark), with the same results bit for bit. */
 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline void task256_body(const struct attn_kv_view *w,
 											 const float *q, const enum kv_dtype T,
 											 const int G, const int NV, float scale,
