@@ -105,7 +105,8 @@ struct one_run {
 
 /* One run of method b on ids[0..n): policy and session set up outside the clock. */
 static int run_once(const struct model *m, const struct bench_opts *o, const struct kv_method_entry *b, const int32_t *ids,
-		    int n, float *logits, struct one_run *r, char *params, size_t params_len, char *err, size_t errlen)
+		    int n, float *logits, struct one_run *r, char *params, size_t params_len, struct op_profile *prof,
+		    char *err, size_t errlen)
 {
 	const struct model_config *c = &m->cfg;
 	struct kv_shape shape = { c->n_layer, c->n_head, c->n_head_kv, c->head_dim, c->n_embd };
@@ -132,12 +133,18 @@ static int run_once(const struct model *m, const struct bench_opts *o, const str
 	double t1 = 1e3 * kv_clock_s();
 	r->recon_ms = 1e3 * recon_s;
 	r->kv_bytes = (long long)kv_cache_bytes(s->cache);
+	if (prof)
+		op_profile_start(prof);
 	for (int t = 0; t < steps; t++) {
 		if ((rc = fwd_decode(s, tok, logits, err, errlen)))
-			goto out;
+			break;
 		tok = gen_argmax(logits, c->n_vocab);
 	}
 	double t2 = 1e3 * kv_clock_s();
+	if (prof)
+		op_profile_stop(steps);
+	if (rc)
+		goto out;
 	/* the work, outside the clock: step t attends the prefill's entries plus t + 1 (the
 	 * cache after the last step holds them all), so a step reads their mean */
 	r->prefill_flops = bench_prefill_flops(c, s->trace.n_alive);
@@ -164,14 +171,26 @@ int bench_run_length(const struct model *m, const struct bench_opts *o, int n, s
 		goto out;
 	}
 	bench_input(ids, n, o->text, o->n_text);
+	/* --profile: the runs go through the timing op table; only the timed runs' decode
+	 * steps are added to each method's profile */
+	struct backend_ops timed;
+	struct bench_opts po = *o;
+	if (o->profile && o->kind == BENCH_E2E) {
+		if ((rc = op_profile_wrap(&timed, o->backend ? o->backend : &backend_cpu, err, errlen)))
+			goto out;
+		po.backend = &timed;
+		for (int i = 0; i < M; i++)
+			memset(&meas[i].prof, 0, sizeof(meas[i].prof));
+	}
 	for (int r = 0; r < rounds; r++) {
 		bool warm = r < o->warmups;
 		for (int j = 0; j < M; j++) {
 			int i = (r + j) % M; /* rotate the order so no method always follows the same one */
 			struct one_run x;
 			struct bench_meas *me = &meas[i];
-			if ((rc = run_once(m, o, &o->methods[i], ids, n, logits, &x, r == 0 ? me->params_json : NULL,
-					   sizeof(me->params_json), err, errlen)))
+			struct op_profile *prof = o->profile && o->kind == BENCH_E2E && !warm ? &me->prof : NULL;
+			if ((rc = run_once(m, &po, &o->methods[i], ids, n, logits, &x, r == 0 ? me->params_json : NULL,
+					   sizeof(me->params_json), prof, err, errlen)))
 				goto out;
 			me->kv_bytes = x.kv_bytes;
 			me->prefill_flops = x.prefill_flops;
@@ -289,6 +308,12 @@ int bench_run(const struct model *m, const struct bench_opts *o, const int *lens
 	for (int i = 0; i < n_lens; i++) {
 		if ((rc = bench_run_length(m, o, lens[i], meas, err, errlen)))
 			goto out;
+		for (int j = 0; o->profile && o->kind == BENCH_E2E && j < o->n_methods; j++) {
+			char title[256];
+			snprintf(title, sizeof(title), "decode op by op: %s, N=%d, %lld steps over %d timed runs (--profile):",
+				 o->methods[j].label, lens[i], meas[j].prof.steps, o->runs);
+			op_profile_print(o->profile, &meas[j].prof, title, o->machine ? o->machine->read_gbs : 0.0);
+		}
 		int k = bench_rows_fill(rows, base, o, meas, lens[i]);
 		if ((rc = bench_store_put(s, rows, k, err, errlen)))
 			goto out;

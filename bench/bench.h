@@ -15,6 +15,7 @@
 #include "engine/backend.h"   // enum kv_dtype
 #include "engine/model.h"     // struct model_config, struct model
 #include "methods/registry.h" // struct kv_method_entry
+#include "bench/op_profile.h" // struct op_profile
 #include "bench/roofline.h"   // struct bench_machine
 #include "results/bench_roofline.h" // struct bench_roof
 #include "results/bench_store.h" // struct bench_row, struct store
@@ -70,6 +71,8 @@ struct bench_opts {
 	int n_text;
 	FILE *log;                 /* one progress line per run, or NULL */
 	const struct bench_machine *machine; /* borrowed calibration: roofline rows beside the timings; NULL: none */
+	FILE *profile;             /* e2e, host backends: each method's decode steps op by op (bench/op_profile.h),
+				    * a table per method and length printed here; NULL: not profiled */
 };
 
 /* One method at one context length, over the timed runs. */
@@ -84,6 +87,7 @@ struct bench_meas {
 	double prefill_flops;      /* bench_prefill_flops over the tokens each layer ran */
 	double decode_bytes;       /* bytes one decode step reads: weights as stored + the mean K/V attended */
 	char params_json[1024];    /* the method's resolved parameters */
+	struct op_profile prof;    /* o->profile: the timed runs' decode steps, op by op */
 };
 
 /* Allocates the sample arrays of meas[0..n) for o (caller frees with bench_meas_free). */

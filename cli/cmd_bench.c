@@ -30,7 +30,8 @@
 static const char DEFAULT_METHODS[] = "fullkv,fastkv";
 
 struct bench_cfg {
-	int genlen; /* first: the prefill table starts after it */
+	int genlen; /* first, then profile: e2e's own flags; the prefill table starts after them */
+	bool profile;
 	const char *model, *synthetic, *synthetic_config, *layer_weights, *methods, *context_lengths, *prompt_file, *db, *backend, *dtype, *kv_dtype;
 	int warmups, runs, threads, seed;
 	struct cli_methods ma; /* --method and the method flags */
@@ -39,6 +40,9 @@ struct bench_cfg {
 static const struct cli_flag bench_flags[] = {
 	{ "--genlen", CLI_INT, offsetof(struct bench_cfg, genlen), 2, 1 << 20, "N",
 	  "tokens generated per run, the first (from prefill) included; no EOS stop (e2e.py's default 128, eval_e2e.sh 256)", false },
+	{ "--profile", CLI_SWITCH, offsetof(struct bench_cfg, profile), 0, 0, NULL,
+	  "also print where each method's timed decode steps spent their time, op by op (calls, ms, share, and for qmatvec and "
+	  "attn_cached the bytes read, GB/s and the fraction of the read calibration); host backends only", false },
 	{ "--model", CLI_STR, offsetof(struct bench_cfg, model), 0, 0, "PATH", "GGUF file or Hugging Face model folder", false },
 	{ "--synthetic", CLI_STR, offsetof(struct bench_cfg, synthetic), 0, 0, "NAME",
 	  "random weights in a known shape: smollm2-135m, llama-3.1-8b, ministral-8b, mistral-nemo-12b, tiny", false },
@@ -76,7 +80,7 @@ static const struct cli_cmd prefill_cmd = {
 	"are the official parser's (constant mode); scripts/eval_prefill.sh passes the paper's proportional ones.\n"
 	"kvzip's reconstruction (its second forward) runs inside the timed prefill and is also timed alone (recon ms).\n"
 	"--method NAME is the same as --methods NAME.",
-	bench_flags + 1,
+	bench_flags + 2,
 };
 
 static const struct cli_cmd e2e_cmd = {
@@ -172,6 +176,8 @@ static char *config_json(const struct bench_cfg *cfg, const char *kind, const ch
 	cJSON_AddStringToObject(o, "context_lengths", cfg->context_lengths);
 	if (strcmp(kind, "e2e") == 0)
 		cJSON_AddNumberToObject(o, "genlen", cfg->genlen);
+	if (cfg->profile) /* the timed runs went through the timing op table */
+		cJSON_AddBoolToObject(o, "profile", true);
 	cJSON_AddNumberToObject(o, "warmups", cfg->warmups);
 	cJSON_AddNumberToObject(o, "runs", cfg->runs);
 	cJSON_AddNumberToObject(o, "threads", threads);
@@ -216,6 +222,11 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	enum kv_dtype kvt = KV_DTYPE_F32;
 	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err)) || cli_kv_dtype(cfg.kv_dtype, be, &kvt, err, sizeof(err)))
 		return fail(err);
+	if (cfg.profile && !bk_host_memory(be)) {
+		snprintf(err, sizeof(err), "--profile: backend %s keeps device memory; its ops return before the device is done, so they cannot be timed one by one (use --backend cpu)",
+			 be->name);
+		return fail(err);
+	}
 	bool synth = cfg.synthetic || cfg.synthetic_config;
 	const char *bad = NULL;
 	if (cfg.synthetic && cfg.synthetic_config)
@@ -370,7 +381,7 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	}
 	struct bench_opts o = { .kind = kind, .methods = methods, .n_methods = nm, .genlen = cfg.genlen, .warmups = cfg.warmups,
 				.runs = cfg.runs, .threads = cfg.threads, .backend = be, .text = text, .n_text = n_text, .log = stderr,
-				.kv_dtype = kvt, .machine = roof ? &mc : NULL };
+				.kv_dtype = kvt, .machine = roof ? &mc : NULL, .profile = cfg.profile ? stdout : NULL };
 	if (bench_run(m, &o, lens, nn, &base, st, err, sizeof(err))) {
 		fail(err);
 		goto out;

@@ -61,6 +61,16 @@ kv=$(sqlite3 "$db" "select kv_bytes from bench_latency where method='fastkv' and
 # tiny: 4 layers, 2 KV heads, head_dim 16; floor(0.1*160)=16 rows per layer (TSP 32 -> 16 after)
 check bench_fastkv_kv_bytes_should_follow_its_budget test "$kv" = $((4 * 16 * 2 * 16 * 2 * 4))
 
+# --profile (e2e only): each method's timed decode steps, op by op; tiny has 4 layers, so
+# 4 attention calls a step, and 2 timed runs of genlen 3 make 4 steps (the warmup is not counted)
+expect bench_prefill_should_not_take_profile 1 "unknown flag '--profile'" -- $K bench prefill $T --profile
+expect bench_e2e_profile_should_print_each_methods_ops 0 "decode op by op: fastkv, N=100, 4 steps over 2 timed runs" -- \
+	$K bench e2e $T --methods fullkv,fastkv --context_lengths 100 --genlen 3 --warmups 1 --runs 2 --profile --db "$tmp/p.db"
+check bench_e2e_profile_should_count_one_attention_call_per_layer_and_step grep -q "^| attn_cached | 4.0 |" "$tmp/out"
+check bench_e2e_profile_should_give_the_time_between_the_ops grep -q "^| (between the ops) | - |" "$tmp/out"
+n=$(sqlite3 "$tmp/p.db" "select count(*) from bench_latency where config_json like '%\"profile\":true%'" 2>/dev/null)
+check bench_e2e_profile_should_be_recorded_in_each_rows_config test "$n" = 6
+
 cat >"$tmp/config.json" <<'EOF'
 {"model_type": "mistral", "hidden_size": 48, "num_hidden_layers": 3, "num_attention_heads": 4,
  "num_key_value_heads": 1, "head_dim": 16, "intermediate_size": 96, "vocab_size": 300, "rope_theta": 1e6}

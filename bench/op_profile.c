@@ -1,0 +1,215 @@
+/* Timed op slots (see op_profile.h). Each wraps the inner backend's slot: no profile
+ * started, it is a plain call; else the call is timed with the monotonic clock and, for
+ * the memory-bound ops, the bytes it reads are counted as the roofline counts them. */
+#include "bench/op_profile.h"
+
+#include <string.h>
+
+#include "base/errors.h" // kv_errf
+#include "base/clock.h"  // kv_clock_s
+#include "engine/qmat.h" // qmat_bytes
+
+static const struct backend_ops *inner;    /* the wrapped backend (borrowed) */
+static struct op_profile *active;          /* NULL: no profile started */
+static double span_t0;
+
+static inline double tick(void)
+{
+	return active ? kv_clock_s() : 0.0;
+}
+
+static inline void tock(enum bk_op op, double t0, double bytes)
+{
+	if (!active)
+		return;
+	active->sec[op] += kv_clock_s() - t0;
+	active->bytes[op] += bytes;
+	active->calls[op]++;
+}
+
+static void t_matmul(float *y, const float *x, const float *w, int T, int in, int out)
+{
+	double t = tick();
+	inner->matmul(y, x, w, T, in, out);
+	tock(BK_OP_MATMUL, t, 4.0 * in * out);
+}
+
+static void t_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n)
+{
+	double t = tick(), bytes = 0;
+	enum qmat_type type = n > 0 ? w[0]->type : QMAT_NONE;
+	for (int i = 0; i < n; i++) {
+		bytes += (double)qmat_bytes(w[i]);
+		type = w[i]->type == type ? type : QMAT_NONE;
+	}
+	inner->qmatvec(y, x, w, n);
+	if (active) {
+		double sec = kv_clock_s() - t;
+		active->q_sec[type] += sec;
+		active->q_bytes[type] += bytes;
+		active->q_calls[type]++;
+		active->sec[BK_OP_QMATVEC] += sec;
+		active->bytes[BK_OP_QMATVEC] += bytes;
+		active->calls[BK_OP_QMATVEC]++;
+	}
+}
+
+static void t_rmsnorm(float *y, const float *x, const float *w, int T, int E, float eps)
+{
+	double t = tick();
+	inner->rmsnorm(y, x, w, T, E, eps);
+	tock(BK_OP_RMSNORM, t, 0);
+}
+
+static void t_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq)
+{
+	double t = tick();
+	inner->rope(x, ld, pos, T, nh, D, inv_freq);
+	tock(BK_OP_ROPE, t, 0);
+}
+
+static void t_swiglu(float *g, const float *u, int T, int F)
+{
+	double t = tick();
+	inner->swiglu(g, u, T, F);
+	tock(BK_OP_SWIGLU, t, 0);
+}
+
+static void t_add(float *x, const float *y, size_t n)
+{
+	double t = tick();
+	inner->add(x, y, n);
+	tock(BK_OP_ADD, t, 0);
+}
+
+static void t_attn_causal(float *out, const float *q, const float *k, const float *v, int T, int H, int Hkv, int D)
+{
+	double t = tick();
+	inner->attn_causal(out, q, k, v, T, H, Hkv, D);
+	tock(BK_OP_ATTN_CAUSAL, t, 0);
+}
+
+/* K and V bytes of the n_kv views, each n rows of D elements of its type. */
+static double kv_bytes(const struct attn_kv_view *kv, int n_kv, int D)
+{
+	double b = 0;
+	for (int i = 0; i < n_kv; i++)
+		b += 2.0 * kv[i].n * D * (double)kv_dtype_size(kv[i].dtype);
+	return b;
+}
+
+static void t_attn_cached(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int H, int D)
+{
+	double t = tick();
+	inner->attn_cached(out, q, kv, n_kv, H, D);
+	tock(BK_OP_ATTN_CACHED, t, kv_bytes(kv, n_kv, D));
+}
+
+static int t_attn_appended(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D)
+{
+	double t = tick();
+	int rc = inner->attn_appended(out, q, kv, n_kv, R, H, D);
+	tock(BK_OP_ATTN_CACHED, t, rc == 0 ? kv_bytes(kv, n_kv, D) : 0);
+	return rc;
+}
+
+static void t_attn_probs(float *out, const struct bk_qk *a, int row0, int n_rows, int causal_from)
+{
+	double t = tick();
+	inner->attn_probs(out, a, row0, n_rows, causal_from);
+	tock(BK_OP_ATTN_PROBS, t, 0);
+}
+
+static int t_attn_colsum(float *acc, const struct bk_qk *a, int row0, int n_rows, int causal_from, int ncols)
+{
+	double t = tick();
+	int rc = inner->attn_colsum(acc, a, row0, n_rows, causal_from, ncols);
+	tock(BK_OP_ATTN_COLSUM, t, 0);
+	return rc;
+}
+
+static void t_qk_dots(float *out, const struct bk_qk *a, int row)
+{
+	double t = tick();
+	inner->qk_dots(out, a, row);
+	tock(BK_OP_QK_DOTS, t, 0);
+}
+
+int op_profile_wrap(struct backend_ops *timed, const struct backend_ops *be, char *err, size_t errlen)
+{
+	if (!bk_host_memory(be))
+		return kv_errf(err, errlen, KV_EUNSUP,
+			       "--profile: backend %s keeps device memory; its ops return before the device is done, so they cannot be timed one by one (use a host backend: --backend cpu)",
+			       be->name);
+	inner = be;
+	*timed = *be;
+	/* the slots be leaves NULL stay NULL: the wrappers then fall back as for be */
+	timed->matmul = be->matmul ? t_matmul : NULL;
+	timed->qmatvec = be->qmatvec ? t_qmatvec : NULL;
+	timed->rmsnorm = be->rmsnorm ? t_rmsnorm : NULL;
+	timed->rope = be->rope ? t_rope : NULL;
+	timed->swiglu = be->swiglu ? t_swiglu : NULL;
+	timed->add = be->add ? t_add : NULL;
+	timed->attn_causal = be->attn_causal ? t_attn_causal : NULL;
+	timed->attn_cached = be->attn_cached ? t_attn_cached : NULL;
+	timed->attn_appended = be->attn_appended ? t_attn_appended : NULL;
+	timed->attn_probs = be->attn_probs ? t_attn_probs : NULL;
+	timed->attn_colsum = be->attn_colsum ? t_attn_colsum : NULL;
+	timed->qk_dots = be->qk_dots ? t_qk_dots : NULL;
+	return 0;
+}
+
+void op_profile_start(struct op_profile *p)
+{
+	active = p;
+	span_t0 = kv_clock_s();
+}
+
+void op_profile_stop(long long steps)
+{
+	if (!active)
+		return;
+	active->total_sec += kv_clock_s() - span_t0;
+	active->steps += steps;
+	active = NULL;
+}
+
+/* One table row: name, calls, seconds and bytes summed over p's steps. */
+static void print_row(FILE *out, const struct op_profile *p, const char *name, long long calls, double sec, double bytes,
+		      double read_gbs)
+{
+	double steps = p->steps > 0 ? (double)p->steps : 1.0;
+	fprintf(out, "| %s | %.1f | %.3f | %.0f%% |", name, (double)calls / steps, 1e3 * sec / steps,
+		p->total_sec > 0 ? 100.0 * sec / p->total_sec : 0.0);
+	if (bytes > 0 && sec > 0) {
+		double gbs = bytes / sec / 1e9;
+		fprintf(out, " %.1f | %.2f |", bytes / steps / 1e6, gbs);
+		if (read_gbs > 0)
+			fprintf(out, " %.0f%% |\n", 100.0 * gbs / read_gbs);
+		else
+			fprintf(out, " - |\n");
+	} else {
+		fprintf(out, " - | - | - |\n");
+	}
+}
+
+void op_profile_print(FILE *out, const struct op_profile *p, const char *title, double read_gbs)
+{
+	static const char *const qname[3] = { "qmatvec (mixed types)", "qmatvec (q4_1)", "qmatvec (q8_0)" };
+	_Static_assert(QMAT_NONE == 0 && QMAT_Q4_1 == 1 && QMAT_Q8_0 == 2, "qname follows enum qmat_type");
+	double steps = p->steps > 0 ? (double)p->steps : 1.0, in_ops = 0;
+	fprintf(out, "%s\n| op | calls/step | ms/step | share | MB/step | GB/s | of read |\n|---|---:|---:|---:|---:|---:|---:|\n",
+		title);
+	for (int op = 0; op < BK_OP_COUNT; op++) {
+		if (!p->calls[op])
+			continue;
+		in_ops += p->sec[op];
+		print_row(out, p, bk_op_names[op], p->calls[op], p->sec[op], p->bytes[op], read_gbs);
+		for (int q = 0; op == BK_OP_QMATVEC && q < 3; q++)
+			if (p->q_calls[q])
+				print_row(out, p, qname[q], p->q_calls[q], p->q_sec[q], p->q_bytes[q], read_gbs);
+	}
+	double rest = p->total_sec - in_ops;
+	fprintf(out, "| (between the ops) | - | %.3f | %.0f%% | - | - | - |\n", 1e3 * rest / steps,
+		p->total_sec > 0 ? 100.0 * rest / p->total_sec : 0.0);
+}
