@@ -18,6 +18,7 @@
 #include "engine/kvcache.h"  // kv_cache_bytes
 #include "engine/kv_method.h" // kv_policy_has_after_prefill
 #include "engine/reconstruct.h" // fwd_after_prefill
+#include "results/bench_profile.h" // bench_profile_put
 
 // ----------------------------------------------------------------------------
 // parsing
@@ -308,15 +309,16 @@ int bench_run(const struct model *m, const struct bench_opts *o, const int *lens
 	for (int i = 0; i < n_lens; i++) {
 		if ((rc = bench_run_length(m, o, lens[i], meas, err, errlen)))
 			goto out;
-		for (int j = 0; o->profile && o->kind == BENCH_E2E && j < o->n_methods; j++) {
-			char title[256];
-			snprintf(title, sizeof(title), "decode op by op: %s, N=%d, %lld steps over %d timed runs (--profile):",
-				 o->methods[j].label, lens[i], meas[j].prof.steps, o->runs);
-			op_profile_print(o->profile, &meas[j].prof, title, o->machine ? o->machine->read_gbs : 0.0);
-		}
 		int k = bench_rows_fill(rows, base, o, meas, lens[i]);
 		if ((rc = bench_store_put(s, rows, k, err, errlen)))
 			goto out;
+		for (int j = 0; o->profile && o->kind == BENCH_E2E && j < o->n_methods; j++) {
+			struct bench_prof pr[OP_PROFILE_MAX_ROWS];
+			int np = op_profile_rows(&meas[j].prof, base->invocation, o->methods[j].label, lens[i],
+						 o->machine ? o->machine->read_gbs : 0.0, pr);
+			if ((rc = bench_profile_put(s, pr, np, err, errlen)))
+				goto out;
+		}
 		if (o->machine && (rc = bench_roofline_put(s, roof, bench_roof_fill(roof, rows, k, o, meas), err, errlen)))
 			goto out;
 	}

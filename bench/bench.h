@@ -71,8 +71,8 @@ struct bench_opts {
 	int n_text;
 	FILE *log;                 /* one progress line per run, or NULL */
 	const struct bench_machine *machine; /* borrowed calibration: roofline rows beside the timings; NULL: none */
-	FILE *profile;             /* e2e, host backends: each method's decode steps op by op (bench/op_profile.h),
-				    * a table per method and length printed here; NULL: not profiled */
+	bool profile;              /* e2e, host backends: each method's timed decode steps op by op (bench/op_profile.h)
+				    * into table bench_profile */
 };
 
 /* One method at one context length, over the timed runs. */

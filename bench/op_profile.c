@@ -3,6 +3,7 @@
  * the memory-bound ops, the bytes it reads are counted as the roofline counts them. */
 #include "bench/op_profile.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/errors.h" // kv_errf
@@ -174,42 +175,42 @@ void op_profile_stop(long long steps)
 	active = NULL;
 }
 
-/* One table row: name, calls, seconds and bytes summed over p's steps. */
-static void print_row(FILE *out, const struct op_profile *p, const char *name, long long calls, double sec, double bytes,
-		      double read_gbs)
+/* Fills *r with one op's figures over p's steps. */
+static void fill_row(struct bench_prof *r, const struct op_profile *p, const char *invocation, const char *label, int n_ctx,
+		     double read_gbs, const char *op, long long calls, double sec, double bytes)
 {
 	double steps = p->steps > 0 ? (double)p->steps : 1.0;
-	fprintf(out, "| %s | %.1f | %.3f | %.0f%% |", name, (double)calls / steps, 1e3 * sec / steps,
-		p->total_sec > 0 ? 100.0 * sec / p->total_sec : 0.0);
-	if (bytes > 0 && sec > 0) {
-		double gbs = bytes / sec / 1e9;
-		fprintf(out, " %.1f | %.2f |", bytes / steps / 1e6, gbs);
-		if (read_gbs > 0)
-			fprintf(out, " %.0f%% |\n", 100.0 * gbs / read_gbs);
-		else
-			fprintf(out, " - |\n");
-	} else {
-		fprintf(out, " - | - | - |\n");
-	}
+	memset(r, 0, sizeof(*r));
+	snprintf(r->invocation, sizeof(r->invocation), "%s", invocation);
+	snprintf(r->label, sizeof(r->label), "%s", label);
+	r->n_ctx = n_ctx;
+	snprintf(r->op, sizeof(r->op), "%s", op);
+	r->steps = p->steps;
+	r->calls = (double)calls / steps;
+	r->ms = 1e3 * sec / steps;
+	r->share = p->total_sec > 0 ? sec / p->total_sec : 0.0;
+	r->bytes = bytes / steps;
+	r->read_gbs = read_gbs;
 }
 
-void op_profile_print(FILE *out, const struct op_profile *p, const char *title, double read_gbs)
+int op_profile_rows(const struct op_profile *p, const char *invocation, const char *label, int n_ctx, double read_gbs,
+		    struct bench_prof *rows)
 {
 	static const char *const qname[3] = { "qmatvec (mixed types)", "qmatvec (q4_1)", "qmatvec (q8_0)" };
 	_Static_assert(QMAT_NONE == 0 && QMAT_Q4_1 == 1 && QMAT_Q8_0 == 2, "qname follows enum qmat_type");
-	double steps = p->steps > 0 ? (double)p->steps : 1.0, in_ops = 0;
-	fprintf(out, "%s\n| op | calls/step | ms/step | share | MB/step | GB/s | of read |\n|---|---:|---:|---:|---:|---:|---:|\n",
-		title);
+	int k = 0;
+	double in_ops = 0;
 	for (int op = 0; op < BK_OP_COUNT; op++) {
 		if (!p->calls[op])
 			continue;
 		in_ops += p->sec[op];
-		print_row(out, p, bk_op_names[op], p->calls[op], p->sec[op], p->bytes[op], read_gbs);
+		fill_row(&rows[k++], p, invocation, label, n_ctx, read_gbs, bk_op_names[op], p->calls[op], p->sec[op], p->bytes[op]);
 		for (int q = 0; op == BK_OP_QMATVEC && q < 3; q++)
 			if (p->q_calls[q])
-				print_row(out, p, qname[q], p->q_calls[q], p->q_sec[q], p->q_bytes[q], read_gbs);
+				fill_row(&rows[k++], p, invocation, label, n_ctx, read_gbs, qname[q], p->q_calls[q], p->q_sec[q],
+					 p->q_bytes[q]);
 	}
-	double rest = p->total_sec - in_ops;
-	fprintf(out, "| (between the ops) | - | %.3f | %.0f%% | - | - | - |\n", 1e3 * rest / steps,
-		p->total_sec > 0 ? 100.0 * rest / p->total_sec : 0.0);
+	double rest = p->total_sec > in_ops ? p->total_sec - in_ops : 0.0;
+	fill_row(&rows[k++], p, invocation, label, n_ctx, read_gbs, BENCH_PROF_BETWEEN, 0, rest, 0);
+	return k;
 }

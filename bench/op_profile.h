@@ -6,9 +6,8 @@
 #ifndef KVLAB_BENCH_OP_PROFILE_H
 #define KVLAB_BENCH_OP_PROFILE_H
 
-#include <stdio.h>
-
 #include "engine/backend.h" // struct backend_ops, BK_OP_COUNT
+#include "results/bench_profile.h" // struct bench_prof
 
 struct op_profile {
 	double sec[BK_OP_COUNT];         /* wall seconds inside each op */
@@ -31,9 +30,13 @@ int op_profile_wrap(struct backend_ops *timed, const struct backend_ops *be, cha
 void op_profile_start(struct op_profile *p);
 void op_profile_stop(long long steps);
 
-/* Prints p as a markdown table to out: per op with calls, ms per step, share of the span,
- * MB per step, GB/s and (read_gbs > 0) the fraction of that bandwidth (qmatvec then per
- * block type); then the time between the ops. title heads the table. */
-void op_profile_print(FILE *out, const struct op_profile *p, const char *title, double read_gbs);
+#define OP_PROFILE_MAX_ROWS (BK_OP_COUNT + 4) /* every op, qmatvec's three block types, the time between */
+
+/* Writes into rows (room for OP_PROFILE_MAX_ROWS) p's rows for benchmark row (invocation,
+ * label, n_ctx): per op called, its calls, ms and share per step and the bytes it read
+ * (qmatvec, then qmatvec per block type, and attn_cached; 0 for the others), then the time
+ * between the ops; read_gbs the invocation's read calibration (0: none). Returns the count. */
+int op_profile_rows(const struct op_profile *p, const char *invocation, const char *label, int n_ctx, double read_gbs,
+		    struct bench_prof *rows);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "base/errors.h"  // kv_errf
 #include "base/grow.h"    // kv_grow
+#include "results/bench_profile.h" // bench_profile_report
 #include "results/bench_roofline.h" // bench_roofline_report
 #include "results/store.h"  // struct store
 #include "results/table_fmt.h" // struct table_list
@@ -494,6 +495,8 @@ int bench_report_tables(struct store *s, struct table_list *l, char *err, size_t
 		rc = invocation_tables(l, rows + i, j - i, labels, lens) ? KV_ENOMEM : 0;
 		if (!rc)
 			rc = bench_roofline_report(s, rows[i].invocation, l, err, errlen);
+		if (!rc)
+			rc = bench_profile_report(s, rows[i].invocation, l, err, errlen);
 		i = j;
 	}
 out:

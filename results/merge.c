@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "base/errors.h"
+#include "results/bench_profile.h" // bench_profile_schema
+#include "results/bench_roofline.h" // bench_roofline_schema
 #include "results/bench_store.h" // bench_store_schema
 #include "results/store.h"
 
@@ -31,6 +33,8 @@ static const struct {
 	{ "bench_latency", "invocation,label,n_ctx,phase", "samples_ms,kv_bytes,median_ms" },
 	{ "sample_layers", "run_id,sample_id,kind,layer", "heads,n_alive,kept,span_len,span_kept" },
 	{ "sample_spans", "run_id,sample_id,kind", "span_start,span_end" },
+	{ "bench_roofline", "invocation,label,n_ctx,phase", "bytes,flops,read_gbs,gemm_gflops,bound_ms,median_ms,achieved" },
+	{ "bench_profile", "invocation,label,n_ctx,op", "steps,calls,ms,share,bytes,read_gbs" },
 };
 
 /* Writes "s.a = m.a AND s.b = m.b" (sep " AND ", op "=") or "s.a IS NOT m.a OR ..." for the
@@ -227,7 +231,8 @@ int results_merge(const char *out, const char *const *srcs, int n, struct merge_
 	}
 	snprintf(tmp, sizeof(tmp), "%s.merge-%ld.tmp", out, (long)getpid());
 	unlink(tmp);
-	if ((rc = store_open(tmp, &s, err, errlen)) || (rc = bench_store_schema(s, err, errlen)))
+	if ((rc = store_open(tmp, &s, err, errlen)) || (rc = bench_store_schema(s, err, errlen)) ||
+	    (rc = bench_roofline_schema(s, err, errlen)) || (rc = bench_profile_schema(s, err, errlen)))
 		goto out_unlink;
 	struct merge_stats junk;
 	if (existed && (rc = merge_one(s, out, &junk, err, errlen)))

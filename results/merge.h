@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define MERGE_N_TABLES 11
+#define MERGE_N_TABLES 13
 
 struct merge_stats {
 	const char *table[MERGE_N_TABLES];   /* names, static */

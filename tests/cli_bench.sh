@@ -61,15 +61,26 @@ kv=$(sqlite3 "$db" "select kv_bytes from bench_latency where method='fastkv' and
 # tiny: 4 layers, 2 KV heads, head_dim 16; floor(0.1*160)=16 rows per layer (TSP 32 -> 16 after)
 check bench_fastkv_kv_bytes_should_follow_its_budget test "$kv" = $((4 * 16 * 2 * 16 * 2 * 4))
 
-# --profile (e2e only): each method's timed decode steps, op by op; tiny has 4 layers, so
-# 4 attention calls a step, and 2 timed runs of genlen 3 make 4 steps (the warmup is not counted)
+# --profile (e2e only): each method's timed decode steps, op by op, into bench_profile; tiny
+# has 4 layers, so 4 attention calls a step, and 2 timed runs of genlen 3 make 4 steps (the
+# warmup's are not counted)
 expect bench_prefill_should_not_take_profile 1 "unknown flag '--profile'" -- $K bench prefill $T --profile
-expect bench_e2e_profile_should_print_each_methods_ops 0 "decode op by op: fastkv, N=100, 4 steps over 2 timed runs" -- \
+expect bench_e2e_profile_should_print_the_ops_table 0 "decode op by op \(--profile" -- \
 	$K bench e2e $T --methods fullkv,fastkv --context_lengths 100 --genlen 3 --warmups 1 --runs 2 --profile --db "$tmp/p.db"
-check bench_e2e_profile_should_count_one_attention_call_per_layer_and_step grep -q "^| attn_cached | 4.0 |" "$tmp/out"
-check bench_e2e_profile_should_give_the_time_between_the_ops grep -q "^| (between the ops) | - |" "$tmp/out"
+check bench_e2e_profile_should_count_one_attention_call_per_layer_and_step grep -q "^| fastkv | 100 | attn_cached | 4.0 |" "$tmp/out"
+check bench_e2e_profile_should_give_the_time_between_the_ops grep -q "^| fullkv | 100 | (between the ops) | - |" "$tmp/out"
+n=$(sqlite3 "$tmp/p.db" "select count(*) from bench_profile where op='attn_cached' and steps=4 and calls=4 and bytes>0 and read_gbs>0" 2>/dev/null)
+check bench_e2e_profile_rows_should_be_stored_per_method test "$n" = 2
 n=$(sqlite3 "$tmp/p.db" "select count(*) from bench_latency where config_json like '%\"profile\":true%'" 2>/dev/null)
 check bench_e2e_profile_should_be_recorded_in_each_rows_config test "$n" = 6
+expect report_bench_should_print_the_profile 0 "decode op by op, invocation" -- $K report --bench --db "$tmp/p.db"
+# merge carries the roofline and profile rows with the latency rows
+expect merge_should_carry_profile_and_roofline_rows 0 "bench_profile \+14 " -- $K merge "$tmp/p.db" -o "$tmp/pm.db"
+n=$(sqlite3 "$tmp/pm.db" "select (select count(*) from bench_profile) || ',' || (select count(*) from bench_roofline)" 2>/dev/null)
+m=$(sqlite3 "$tmp/p.db" "select (select count(*) from bench_profile) || ',' || (select count(*) from bench_roofline)" 2>/dev/null)
+check merged_profile_and_roofline_rows_should_equal_the_inputs test "$n" = "$m" -a "$m" = "14,6"
+n=$(sqlite3 "$db" "select count(*) from bench_profile" 2>/dev/null || echo 0)
+check bench_without_profile_should_store_no_profile_rows test "$n" = 0
 
 cat >"$tmp/config.json" <<'EOF'
 {"model_type": "mistral", "hidden_size": 48, "num_hidden_layers": 3, "num_attention_heads": 4,

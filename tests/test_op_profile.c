@@ -1,11 +1,13 @@
 /* kvlab bench e2e --profile's timing op table (bench/op_profile.c): the timed slots give
  * the inner backend's results bit for bit, count calls and the bytes qmatvec and
- * attn_cached read only while a profile is started, refuse a device backend, and the
- * table prints the shares and bandwidths of what was counted. */
+ * attn_cached read only while a profile is started, refuse a device backend, and the rows
+ * (results/bench_profile.c) carry the shares and bandwidths of what was counted to the
+ * printed table, the database and kvlab report. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/op_profile.h"
 #include "base/errors.h"   // KV_EUNSUP
@@ -13,6 +15,9 @@
 #include "engine/gguf.h"   // GGML_DT_Q4_1
 #include "engine/qmat.h"
 #include "engine/quant.h"  // quant_f32_to_f16
+#include "results/bench_profile.h" // bench_profile_put, bench_profile_load, bench_profile_report, bench_profile_print
+#include "results/store.h"     // store_open
+#include "results/table_fmt.h" // table_list, table_col_find
 #include "tests/test.h"
 
 enum { ROWS = 8, COLS = 96, N = 5, D = 8, H = 2 };
@@ -97,7 +102,7 @@ static void wrap_should_refuse_a_device_backend(void)
 	T_CHECK(strstr(err, "--profile") && strstr(err, "fakedev") && strstr(err, "--backend cpu"), "message: %s", err);
 }
 
-static void table_should_state_shares_bandwidths_and_the_time_between_ops(void)
+static void rows_should_state_shares_bandwidths_and_the_time_between_ops(void)
 {
 	struct op_profile p = { 0 };
 	p.steps = 2;
@@ -110,24 +115,65 @@ static void table_should_state_shares_bandwidths_and_the_time_between_ops(void)
 	p.q_bytes[QMAT_Q8_0] = 2e9;
 	p.calls[BK_OP_RMSNORM] = 2;
 	p.sec[BK_OP_RMSNORM] = 0.25;
-	char buf[2048] = "";
-	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
-	T_CHECK(f != NULL, "fmemopen");
-	op_profile_print(f, &p, "title line", 10.0);
+	struct bench_prof rows[OP_PROFILE_MAX_ROWS];
+	int n = op_profile_rows(&p, "inv1", "fullkv", 512, 10.0, rows);
+	T_CHECK(n == 4, "%d rows, expected qmatvec, its q8_0 part, rmsnorm and the time between", n);
+	if (n != 4)
+		return;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	T_CHECK(f != NULL, "open_memstream");
+	if (!f)
+		return;
+	bench_profile_print(f, rows, n);
 	fclose(f);
 	/* 2 steps: 2 calls, 250 ms and 1000 MB a step; 4 GB/s is 40 % of 10 GB/s */
-	T_CHECK(strstr(buf, "title line\n") == buf, "title: %s", buf);
-	T_CHECK(strstr(buf, "| qmatvec | 2.0 | 250.000 | 50% | 1000.0 | 4.00 | 40% |\n"), "qmatvec row: %s", buf);
-	T_CHECK(strstr(buf, "| qmatvec (q8_0) | 2.0 | 250.000 | 50% | 1000.0 | 4.00 | 40% |\n"), "q8_0 row: %s", buf);
-	T_CHECK(strstr(buf, "| rmsnorm | 1.0 | 125.000 | 25% | - | - | - |\n"), "rmsnorm row: %s", buf);
-	T_CHECK(strstr(buf, "| (between the ops) | - | 125.000 | 25% | - | - | - |\n"), "rest row: %s", buf);
-	T_CHECK(!strstr(buf, "q4_1") && !strstr(buf, "| rope"), "ops never called should have no row: %s", buf);
+	T_CHECK(strstr(buf, "| fullkv | 512 | qmatvec | 2.0 | 250.000 | 50% | 1000.0 | 4.00 | 40% |\n") != NULL, "qmatvec row:\n%s", buf);
+	T_CHECK(strstr(buf, "| fullkv | 512 | qmatvec (q8_0) | 2.0 | 250.000 | 50% | 1000.0 | 4.00 | 40% |\n") != NULL, "q8_0 row:\n%s", buf);
+	T_CHECK(strstr(buf, "| fullkv | 512 | rmsnorm | 1.0 | 125.000 | 25% | - | - | - |\n") != NULL, "rmsnorm row:\n%s", buf);
+	T_CHECK(strstr(buf, "| fullkv | 512 | (between the ops) | - | 125.000 | 25% | - | - | - |\n") != NULL, "rest row:\n%s", buf);
+	T_CHECK(!strstr(buf, "q4_1") && !strstr(buf, "| rope"), "ops never called should have no row:\n%s", buf);
+	free(buf);
+
+	/* the rows go to bench_profile and back, and kvlab report --bench gets the same figures */
+	char dir[] = "/tmp/kvlab_test_op_profile_XXXXXX", path[128], err[256];
+	T_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/p.db", dir);
+	struct store *st = NULL;
+	struct bench_prof *back = NULL;
+	struct table_list tl = { 0 };
+	int nb = 0;
+	T_CHECK(store_open(path, &st, err, sizeof(err)) == 0, "%s", err);
+	if (!st)
+		goto out;
+	T_CHECK(bench_profile_put(st, rows, n, err, sizeof(err)) == 0, "%s", err);
+	T_CHECK(bench_profile_put(st, rows, 1, err, sizeof(err)) != 0, "a duplicate row was accepted");
+	T_CHECK(bench_profile_load(st, "inv1", &back, &nb, err, sizeof(err)) == 0 && nb == n, "%d rows: %s", nb, err);
+	T_CHECK(nb == n && memcmp(back, rows, sizeof(*rows) * (size_t)n) == 0, "rows read back differ");
+	T_CHECK(bench_profile_report(st, "inv1", &tl, err, sizeof(err)) == 0 && tl.n == 1, "report: %s", err);
+	if (tl.n == 1) {
+		const struct table *t = tl.t[0];
+		int c = table_col_find(t, "of_read_pct"), m = table_col_find(t, "GB_s");
+		T_CHECK(c >= 0 && m >= 0 && t->n_row == 4, "columns %d %d, %d rows", c, m, t->n_row);
+		if (c >= 0 && m >= 0 && t->n_row == 4) {
+			const char *of = table_get(t, 0, c), *g = table_get(t, 0, m), *none = table_get(t, 2, c);
+			T_CHECK(of && !strcmp(of, "40.0") && g && !strcmp(g, "4.00") && !none, "report: %s %s %s", of ? of : "(none)",
+				g ? g : "(none)", none ? none : "(none)");
+		}
+	}
+out:
+	table_list_free(&tl);
+	free(back);
+	store_close(st);
+	unlink(path);
+	rmdir(dir);
 }
 
 int main(void)
 {
 	T_RUN(timed_slots_should_give_the_inner_results_and_count_only_while_started);
 	T_RUN(wrap_should_refuse_a_device_backend);
-	T_RUN(table_should_state_shares_bandwidths_and_the_time_between_ops);
+	T_RUN(rows_should_state_shares_bandwidths_and_the_time_between_ops);
 	return t_done();
 }
