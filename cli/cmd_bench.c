@@ -21,6 +21,7 @@
 #include "cli/kv_dtype_flag.h"  // cli_kv_dtype
 #include "cli/commands.h"
 #include "methods/registry.h"    // kv_method_list_parse, kv_policy_make, kv_methods
+#include "results/bench_profile.h" // bench_profile_load, bench_profile_print
 #include "results/bench_roofline.h" // bench_roofline_load, bench_roofline_print
 #include "results/bench_store.h" // bench_store_put, bench_table_print
 #include "results/store.h"       // store_open, provenance_get, store_file_sha256
@@ -381,7 +382,7 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	}
 	struct bench_opts o = { .kind = kind, .methods = methods, .n_methods = nm, .genlen = cfg.genlen, .warmups = cfg.warmups,
 				.runs = cfg.runs, .threads = cfg.threads, .backend = be, .text = text, .n_text = n_text, .log = stderr,
-				.kv_dtype = kvt, .machine = roof ? &mc : NULL, .profile = cfg.profile ? stdout : NULL };
+				.kv_dtype = kvt, .machine = roof ? &mc : NULL, .profile = cfg.profile };
 	if (bench_run(m, &o, lens, nn, &base, st, err, sizeof(err))) {
 		fail(err);
 		goto out;
@@ -400,6 +401,16 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 		}
 		bench_roofline_print(stdout, rr, n_rr);
 		free(rr);
+	}
+	if (cfg.profile) {
+		struct bench_prof *pr = NULL;
+		int n_pr = 0;
+		if (bench_profile_load(st, base.invocation, &pr, &n_pr, err, sizeof(err))) {
+			fail(err);
+			goto out;
+		}
+		bench_profile_print(stdout, pr, n_pr);
+		free(pr);
 	}
 	fprintf(stderr, "kvlab: %d rows in %s (kvlab report --bench --db %s; kvlab plot bench --db %s --out F.png)\n", n_back,
 		cfg.db, cfg.db, cfg.db);
