@@ -1,8 +1,9 @@
 /* Where a decode step's time goes, op by op (kvlab bench e2e --profile): a host
  * backend's op table whose slots time themselves (wall clock around each call) and count
- * the bytes the memory-bound ones read (qmatvec: the matrices as stored; attn_cached: the
- * K and V attended), added to the active profile while one is started. Host backends only:
- * a device backend's ops return before the device finishes. */
+ * the bytes the memory-bound ones read (qmatvec: the matrices as stored; matmul, a model
+ * without packed copies: its fp32 weights; attn_cached and attn_appended, counted as
+ * attn_cached: the K and V attended), added to the active profile while one is started.
+ * Host backends only: a device backend's ops return before the device finishes. */
 #ifndef KVLAB_BENCH_OP_PROFILE_H
 #define KVLAB_BENCH_OP_PROFILE_H
 
@@ -11,7 +12,7 @@
 
 struct op_profile {
 	double sec[BK_OP_COUNT];         /* wall seconds inside each op */
-	double bytes[BK_OP_COUNT];       /* bytes read (qmatvec, attn_cached; 0 for the others) */
+	double bytes[BK_OP_COUNT];       /* bytes read (qmatvec, matmul, attn_cached; 0 for the others) */
 	long long calls[BK_OP_COUNT];
 	/* qmatvec again, split by the matrices' block type (enum qmat_type; a call mixing types
 	 * counts under QMAT_NONE) */
@@ -34,7 +35,7 @@ void op_profile_stop(long long steps);
 
 /* Writes into rows (room for OP_PROFILE_MAX_ROWS) p's rows for benchmark row (invocation,
  * label, n_ctx): per op called, its calls, ms and share per step and the bytes it read
- * (qmatvec, then qmatvec per block type, and attn_cached; 0 for the others), then the time
+ * (qmatvec, then qmatvec per block type, matmul and attn_cached; 0 for the others), then the time
  * between the ops; read_gbs the invocation's read calibration (0: none). Returns the count. */
 int op_profile_rows(const struct op_profile *p, const char *invocation, const char *label, int n_ctx, double read_gbs,
 		    struct bench_prof *rows);
