@@ -42,8 +42,9 @@ static const struct cli_flag bench_flags[] = {
 	{ "--genlen", CLI_INT, offsetof(struct bench_cfg, genlen), 2, 1 << 20, "N",
 	  "tokens generated per run, the first (from prefill) included; no EOS stop (e2e.py's default 128, eval_e2e.sh 256)", false },
 	{ "--profile", CLI_SWITCH, offsetof(struct bench_cfg, profile), 0, 0, NULL,
-	  "also print where each method's timed decode steps spent their time, op by op (calls, ms, share, and for qmatvec and "
-	  "attn_cached the bytes read, GB/s and the fraction of the read calibration); host backends only", false },
+	  "also store and print where each method's timed decode steps spent their time, op by op (table bench_profile: calls, "
+	  "ms, share, and for qmatvec, matmul and attn_cached the bytes read, GB/s and the fraction of the read calibration); "
+	  "host backends only", false },
 	{ "--model", CLI_STR, offsetof(struct bench_cfg, model), 0, 0, "PATH", "GGUF file or Hugging Face model folder", false },
 	{ "--synthetic", CLI_STR, offsetof(struct bench_cfg, synthetic), 0, 0, "NAME",
 	  "random weights in a known shape: smollm2-135m, llama-3.1-8b, ministral-8b, mistral-nemo-12b, tiny", false },
