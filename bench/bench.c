@@ -174,9 +174,10 @@ int bench_run_length(const struct model *m, const struct bench_opts *o, int n, s
 	bench_input(ids, n, o->text, o->n_text);
 	/* --profile: the runs go through the timing op table; only the timed runs' decode
 	 * steps are added to each method's profile */
+	bool profiling = o->profile && o->kind == BENCH_E2E;
 	struct backend_ops timed;
 	struct bench_opts po = *o;
-	if (o->profile && o->kind == BENCH_E2E) {
+	if (profiling) {
 		if ((rc = op_profile_wrap(&timed, o->backend ? o->backend : &backend_cpu, err, errlen)))
 			goto out;
 		po.backend = &timed;
@@ -189,7 +190,7 @@ int bench_run_length(const struct model *m, const struct bench_opts *o, int n, s
 			int i = (r + j) % M; /* rotate the order so no method always follows the same one */
 			struct one_run x;
 			struct bench_meas *me = &meas[i];
-			struct op_profile *prof = o->profile && o->kind == BENCH_E2E && !warm ? &me->prof : NULL;
+			struct op_profile *prof = profiling && !warm ? &me->prof : NULL;
 			if ((rc = run_once(m, &po, &o->methods[i], ids, n, logits, &x, r == 0 ? me->params_json : NULL,
 					   sizeof(me->params_json), prof, err, errlen)))
 				goto out;

@@ -19,13 +19,17 @@ static inline double tick(void)
 	return active ? kv_clock_s() : 0.0;
 }
 
-static inline void tock(enum bk_op op, double t0, double bytes)
+/* Adds one call of op begun at t0 (tick) and its bytes to the active profile; returns the
+ * call's seconds (0 with none started). */
+static inline double tock(enum bk_op op, double t0, double bytes)
 {
 	if (!active)
-		return;
-	active->sec[op] += kv_clock_s() - t0;
+		return 0.0;
+	double sec = kv_clock_s() - t0;
+	active->sec[op] += sec;
 	active->bytes[op] += bytes;
 	active->calls[op]++;
+	return sec;
 }
 
 static void t_matmul(float *y, const float *x, const float *w, int T, int in, int out)
@@ -37,22 +41,19 @@ static void t_matmul(float *y, const float *x, const float *w, int T, int in, in
 
 static void t_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n)
 {
-	double t = tick(), bytes = 0;
+	double t = tick();
+	inner->qmatvec(y, x, w, n);
+	if (!active)
+		return;
+	double bytes = 0;
 	enum qmat_type type = n > 0 ? w[0]->type : QMAT_NONE;
 	for (int i = 0; i < n; i++) {
 		bytes += (double)qmat_bytes(w[i]);
 		type = w[i]->type == type ? type : QMAT_NONE;
 	}
-	inner->qmatvec(y, x, w, n);
-	if (active) {
-		double sec = kv_clock_s() - t;
-		active->q_sec[type] += sec;
-		active->q_bytes[type] += bytes;
-		active->q_calls[type]++;
-		active->sec[BK_OP_QMATVEC] += sec;
-		active->bytes[BK_OP_QMATVEC] += bytes;
-		active->calls[BK_OP_QMATVEC]++;
-	}
+	active->q_sec[type] += tock(BK_OP_QMATVEC, t, bytes);
+	active->q_bytes[type] += bytes;
+	active->q_calls[type]++;
 }
 
 static void t_rmsnorm(float *y, const float *x, const float *w, int T, int E, float eps)
@@ -103,14 +104,14 @@ static void t_attn_cached(float *out, const float *q, const struct attn_kv_view 
 {
 	double t = tick();
 	inner->attn_cached(out, q, kv, n_kv, H, D);
-	tock(BK_OP_ATTN_CACHED, t, kv_bytes(kv, n_kv, D));
+	tock(BK_OP_ATTN_CACHED, t, active ? kv_bytes(kv, n_kv, D) : 0);
 }
 
 static int t_attn_appended(float *out, const float *q, const struct attn_kv_view *kv, int n_kv, int R, int H, int D)
 {
 	double t = tick();
 	int rc = inner->attn_appended(out, q, kv, n_kv, R, H, D);
-	tock(BK_OP_ATTN_CACHED, t, rc == 0 ? kv_bytes(kv, n_kv, D) : 0);
+	tock(BK_OP_ATTN_CACHED, t, active && rc == 0 ? kv_bytes(kv, n_kv, D) : 0);
 	return rc;
 }
 
@@ -136,12 +137,19 @@ static void t_qk_dots(float *out, const struct bk_qk *a, int row)
 	tock(BK_OP_QK_DOTS, t, 0);
 }
 
+int op_profile_check(const struct backend_ops *be, char *err, size_t errlen)
+{
+	return bk_host_memory(be) ? 0
+				  : kv_errf(err, errlen, KV_EUNSUP,
+					    "--profile: backend %s keeps device memory; its ops return before the device is done, so they cannot be timed one by one (use a host backend: --backend cpu)",
+					    be->name);
+}
+
 int op_profile_wrap(struct backend_ops *timed, const struct backend_ops *be, char *err, size_t errlen)
 {
-	if (!bk_host_memory(be))
-		return kv_errf(err, errlen, KV_EUNSUP,
-			       "--profile: backend %s keeps device memory; its ops return before the device is done, so they cannot be timed one by one (use a host backend: --backend cpu)",
-			       be->name);
+	int rc = op_profile_check(be, err, errlen);
+	if (rc)
+		return rc;
 	inner = be;
 	*timed = *be;
 	/* the slots be leaves NULL stay NULL: the wrappers then fall back as for be */

@@ -22,6 +22,9 @@ struct op_profile {
 	long long steps;                 /* decode steps profiled */
 };
 
+/* 0 when be's ops can be timed one by one (host memory), else KV_EUNSUP naming be and
+ * --profile: the check op_profile_wrap makes, for callers to make before long work. */
+int op_profile_check(const struct backend_ops *be, char *err, size_t errlen);
 /* Fills *timed with be's table, its op slots replaced by timing ones that call be's.
  * Keeps be (borrowed) for the process: one wrapped backend at a time. KV_EUNSUP when be
  * keeps device memory. */

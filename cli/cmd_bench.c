@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"         // bench_run_length, bench_shapes, struct bench_method
+#include "bench/op_profile.h"    // op_profile_check
 #include "cli/backend_flag.h"   // cli_backend
 #include "engine/backend.h"      // struct backend_ops
 #include "base/errors.h"       // kv_errf
@@ -224,11 +225,8 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 	enum kv_dtype kvt = KV_DTYPE_F32;
 	if (cli_backend(cfg.backend, cfg.dtype, &be, err, sizeof(err)) || cli_kv_dtype(cfg.kv_dtype, be, &kvt, err, sizeof(err)))
 		return fail(err);
-	if (cfg.profile && !bk_host_memory(be)) {
-		snprintf(err, sizeof(err), "--profile: backend %s keeps device memory; its ops return before the device is done, so they cannot be timed one by one (use --backend cpu)",
-			 be->name);
+	if (cfg.profile && op_profile_check(be, err, sizeof(err)))
 		return fail(err);
-	}
 	bool synth = cfg.synthetic || cfg.synthetic_config;
 	const char *bad = NULL;
 	if (cfg.synthetic && cfg.synthetic_config)
