@@ -9,8 +9,10 @@ struct backend_ops;
 
 #define BACKEND_FLAG_HELP "compute backend: cpu, or cuda (needs a build with nvcc and a CUDA device)"
 #define DTYPE_FLAG_HELP                                                                                                 \
-	"compute dtype of the weight matrices: fp32 (cpu's default), or bf16 (cuda's default; on cpu the prefill "        \
-	"GEMMs, needs AVX512-BF16); fp32 accumulation; recorded with the backend (cpu-bf16, cuda-bf16, cuda-fp32)"
+	"compute dtype of the weight matrices: fp32 (cpu's default), bf16 (cuda's default; on cpu the prefill "          \
+	"GEMMs, needs AVX512-BF16; fp32 accumulation), or int8 (cpu only: decode's Q4_1/Q8_0 products take x as "         \
+	"bytes per 32-element block, as llama.cpp's Q8 activations; int32 sums; faster, not the reference); recorded "   \
+	"with the backend (cpu-bf16, cpu-int8, cuda-bf16, cuda-fp32)"
 
 /* Resolves --backend NAME and --dtype DTYPE (NULL = the backend's default) into *out
  * (a static table): KV_EINVAL / KV_EUNSUP with "--backend NAME: why" in err when NAME is

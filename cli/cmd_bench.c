@@ -300,7 +300,10 @@ static int bench_main(enum bench_kind kind, int argc, char **argv)
 		}
 		snprintf(model_name, sizeof(model_name), "%s", cfg.model);
 		snprintf(weights, sizeof(weights), "%s %s, computed in %s", m->source == MODEL_SRC_HF ? "safetensors" : "gguf",
-			 m->file_type ? m->file_type : "?", strcmp(bk_dtype(be), "bf16") ? "F32" : "BF16");
+			 m->file_type ? m->file_type : "?",
+			 !strcmp(bk_dtype(be), "bf16")	 ? "BF16"
+			 : !strcmp(bk_dtype(be), "int8") ? "F32, decode's quantised products with int8 x"
+							 : "F32");
 	}
 	for (int i = 0; i < nn; i++)
 		if (lens[i] > m->cfg.max_pos)

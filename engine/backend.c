@@ -79,18 +79,20 @@ int backend_by_name(const char *name, const struct backend_ops **out, char *err,
 
 int backend_by_name_dtype(const char *name, const char *dtype, const struct backend_ops **out, char *err, size_t errlen)
 {
-	if (dtype && strcmp(dtype, "fp32") && strcmp(dtype, "bf16"))
-		return kv_errf(err, errlen, KV_EINVAL, "dtype: expected fp32 or bf16, got '%s'", dtype);
+	if (dtype && strcmp(dtype, "fp32") && strcmp(dtype, "bf16") && strcmp(dtype, "int8"))
+		return kv_errf(err, errlen, KV_EINVAL, "dtype: expected fp32, bf16 or int8, got '%s'", dtype);
 	if (!strcmp(name, "cpu")) {
-		bool bf16 = dtype && !strcmp(dtype, "bf16");
+		bool bf16 = dtype && !strcmp(dtype, "bf16"), int8 = dtype && !strcmp(dtype, "int8");
 		if (bf16 && !gemm_bf16_supported())
 			return kv_errf(err, errlen, KV_EUNSUP,
 				       "bf16 on the cpu needs AVX512-BF16 (avx512_bf16 in /proc/cpuinfo), which this CPU lacks; use --dtype fp32");
-		*out = bf16 ? &backend_cpu_bf16 : &backend_cpu;
+		*out = bf16 ? &backend_cpu_bf16 : int8 ? &backend_cpu_int8 : &backend_cpu;
 		return 0;
 	}
 	if (strcmp(name, "cuda"))
 		return kv_errf(err, errlen, KV_EINVAL, "expected cpu or cuda, got '%s'", name);
+	if (dtype && !strcmp(dtype, "int8"))
+		return kv_errf(err, errlen, KV_EUNSUP, "int8 runs on the cpu only; use --dtype bf16 or fp32 on cuda");
 #ifndef KVLAB_CUDA
 	return kv_errf(err, errlen, KV_EUNSUP, "this kvlab was built without CUDA (nvcc not found at build time; make CUDA=1)");
 #else

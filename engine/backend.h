@@ -160,7 +160,8 @@ struct backend_ops {
 	 * slots that fail record their error and return; fwd_prefill, fwd_decode and the
 	 * scoring services (engine/kv_view.c) call this before their results are used. */
 	int (*check)(char *err, size_t errlen);
-	/* optional, NULL = "fp32": the dtype the matrices are computed in ("fp32", "bf16"). */
+	/* optional, NULL = "fp32": the dtype the matrices are computed in ("fp32", "bf16",
+	 * "int8": decode's block-quantised products with x as bytes). */
 	const char *dtype;
 	/* optional, false = fp32 only: whether attn_cached reads 16-bit (f16, bf16) KV caches,
 	 * which then live in host memory. */
@@ -172,6 +173,9 @@ extern const struct backend_ops backend_cpu;
 /* The CPU backend with bf16 matrices (AVX512-BF16 GEMM, fp32 accumulation): "cpu-bf16".
  * Only for CPUs where backend_by_name_dtype hands it out. */
 extern const struct backend_ops backend_cpu_bf16;
+/* The CPU backend with decode's block-quantised products taking x as bytes per block
+ * (engine/cpu/qmatvec_int8.h, llama.cpp's Q8 activations): "cpu-int8". */
+extern const struct backend_ops backend_cpu_int8;
 
 /* Static op names, indexed by enum bk_op ("matmul", ...). */
 extern const char *const bk_op_names[BK_OP_COUNT];
@@ -185,9 +189,10 @@ extern const bool bk_op_required[BK_OP_COUNT];
  * into *out (a static table, never freed); KV_EINVAL for an unknown name, KV_EUNSUP
  * with the reason (built without CUDA, no device, ...) for a known one that cannot run. */
 int backend_by_name(const char *name, const struct backend_ops **out, char *err, size_t errlen);
-/* backend_by_name for a compute dtype: "fp32" or "bf16" (NULL = the backend's default:
- * fp32 on cpu, bf16 on cuda). The tables are named "cpu", "cpu-bf16" (KV_EUNSUP on a CPU
- * without AVX512-BF16), "cuda-bf16" and "cuda-fp32" (what runs record). */
+/* backend_by_name for a compute dtype: "fp32", "bf16" or "int8" (NULL = the backend's
+ * default: fp32 on cpu, bf16 on cuda). The tables are named "cpu", "cpu-bf16" (KV_EUNSUP on
+ * a CPU without AVX512-BF16), "cpu-int8" (cpu only), "cuda-bf16" and "cuda-fp32" (what runs
+ * record). */
 int backend_by_name_dtype(const char *name, const char *dtype, const struct backend_ops **out, char *err, size_t errlen);
 /* The dtype be computes its matrices in: be->dtype, or "fp32". */
 const char *bk_dtype(const struct backend_ops *be);

@@ -89,8 +89,19 @@ else
 	expect generate_should_refuse_dtype_bf16_without_avx512_bf16 1 "^kvlab: --dtype bf16: bf16 on the cpu needs AVX512-BF16" -- \
 		$K generate --model $M --prompt hi --max_new_tokens 1 --dtype bf16
 fi
-expect generate_should_reject_an_unknown_dtype 1 "^kvlab: --dtype fp8: expected fp32 or bf16" -- \
+expect generate_should_reject_an_unknown_dtype 1 "^kvlab: --dtype fp8: expected fp32, bf16 or int8" -- \
 	$K generate --model $M --prompt hi --dtype fp8
+# --dtype int8 on the cpu: the cpu-int8 table (decode's Q4_1 products with x as bytes),
+# what info names and bench records; cuda refuses it naming the flag
+expect generate_should_run_on_cpu_with_dtype_int8 0 "generated tokens: 4" -- \
+	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 4 --threads 2 --dtype int8
+expect info_should_name_the_cpu_int8_table 0 "^backend: +cpu-int8 \(host memory, int8 matrices; ops:" -- \
+	$K info --model $M --backend cpu --dtype int8
+expect bench_should_record_the_cpu_int8_backend 0 "cpu-int8" -- \
+	$K bench e2e --model $M --context_lengths 16 --genlen 3 --methods fullkv --db "$tmp/int8.db" --dtype int8 --runs 1 --warmups 0
+check bench_int8_rows_should_name_the_backend test "$(sqlite3 "$tmp/int8.db" "SELECT DISTINCT backend FROM bench_latency")" = cpu-int8
+expect generate_should_refuse_dtype_int8_on_cuda 1 "^kvlab: --backend cuda: int8 runs on the cpu only" -- \
+	$K generate --model $M --prompt hi --backend cuda --dtype int8
 expect generate_should_run_on_cpu_with_dtype_fp32 0 "generated tokens: 1" -- \
 	$K generate --model $M --prompt "The capital of France is" --max_new_tokens 1 --threads 2 --dtype fp32
 expect generate_should_reject_an_unknown_backend 1 "^kvlab: --backend tpu: expected cpu or cuda, got 'tpu'" -- \

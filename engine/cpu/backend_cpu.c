@@ -1,4 +1,5 @@
-/* The CPU backend tables: "cpu" (OpenBLAS sgemm) and "cpu-bf16" (the AVX512-BF16 GEMM),
+/* The CPU backend tables: "cpu" (OpenBLAS sgemm), "cpu-bf16" (the AVX512-BF16 GEMM) and
+ * "cpu-int8" (decode's block-quantised products with x as bytes per block),
  * OpenMP threads for the rest, host memory (the memory slots stay NULL: the wrappers'
  * malloc / memcpy fallbacks). */
 #include <cblas.h> // openblas_set_num_threads
@@ -31,7 +32,7 @@ static void cpu_set_threads(int n)
 }
 
 #define CPU_COMMON_SLOTS                                                                                                 \
-	.set_threads = cpu_set_threads, .qmatvec = cpu_qmatvec, .rmsnorm = cpu_rmsnorm, .rope = cpu_rope,                \
+	.set_threads = cpu_set_threads, .rmsnorm = cpu_rmsnorm, .rope = cpu_rope,                                        \
 	.swiglu = cpu_swiglu, .add = cpu_add, .attn_causal = cpu_attn_causal, .attn_cached = cpu_attn_cached,            \
 	.attn_appended = cpu_attn_appended,                                                                              \
 	.attn_probs = cpu_attn_probs, .attn_colsum = cpu_attn_colsum, .qk_dots = cpu_qk_dots, .check = cpu_check,        \
@@ -41,6 +42,7 @@ const struct backend_ops backend_cpu = {
 	.name = "cpu",
 	CPU_COMMON_SLOTS,
 	.matmul = cpu_matmul,
+	.qmatvec = cpu_qmatvec,
 };
 
 /* Matrices in bf16 (engine/cpu/gemm_bf16.c); decode's block-quantised products stay as
@@ -49,6 +51,17 @@ const struct backend_ops backend_cpu_bf16 = {
 	.name = "cpu-bf16",
 	CPU_COMMON_SLOTS,
 	.matmul = cpu_matmul_bf16,
+	.qmatvec = cpu_qmatvec,
 	.prepare = cpu_prepare_bf16,
 	.dtype = "bf16",
+};
+
+/* Decode's block-quantised products take x as bytes per block, as llama.cpp's Q8
+ * activations (engine/cpu/qmatvec_int8.h); everything else as "cpu", prefill's GEMMs included. */
+const struct backend_ops backend_cpu_int8 = {
+	.name = "cpu-int8",
+	CPU_COMMON_SLOTS,
+	.matmul = cpu_matmul,
+	.qmatvec = cpu_qmatvec_int8,
+	.dtype = "int8",
 };

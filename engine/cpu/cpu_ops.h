@@ -23,6 +23,9 @@ int cpu_qmatvec_avx512_fp32(float *const *y, const float *x, const struct qmat *
 /* cpu_qmatvec's kernel for CPUs with AVX2, FMA and F16C but not AVX-512: tests run it
  * wherever those exist. -1 (nothing written) where it cannot run. */
 int cpu_qmatvec_avx2(float *const *y, const float *x, const struct qmat *const *w, int n);
+/* The cpu-int8 backend's qmatvec: x as bytes per 32-element block (engine/cpu/qmatvec_int8.h),
+ * AVX2 where the CPU has it, else plain C. Writes only y. */
+void cpu_qmatvec_int8(float *const *y, const float *x, const struct qmat *const *w, int n);
 void cpu_rmsnorm(float *y, const float *x, const float *w, int T, int E, float eps);
 void cpu_rope(float *x, int ld, const int32_t *pos, int T, int nh, int D, const float *inv_freq);
 void cpu_swiglu(float *g, const float *u, int T, int F);

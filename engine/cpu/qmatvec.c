@@ -18,6 +18,7 @@
 
 #include "engine/cpu/cpu_ops.h"
 #include "engine/cpu/qmatvec_avx2.h" // qmatvec_avx2_rows, where the CPU has AVX2 but not AVX-512
+#include "engine/cpu/qmatvec_int8.h" // qx8_*, the cpu-int8 backend's kernels
 #include "engine/cpu/qmatvec_vnni.h" // q4_1_rows_vnni, where the CPU has AVX512-VNNI
 #include "engine/quant.h" // quant_f16_to_f32 (the portable path's scales)
 
@@ -254,7 +255,7 @@ AVX512 static void qmatvec_avx512(float *const *y, const float *x, const struct 
 // ----------------------------------------------------------------------------
 // AVX2 (engine/cpu/qmatvec_avx2.c): the same regrouped sums in 8 lanes
 
-_Static_assert(QMAT_AVX2_ROWS == QMAT_ROWS, "row_group hands the AVX2 rows groups of QMAT_ROWS");
+_Static_assert(QMAT_AVX2_ROWS == QMAT_ROWS && QX8_ROWS == QMAT_ROWS, "row_group hands the AVX2 rows groups of QMAT_ROWS");
 
 static void qmatvec_avx2(float *const *y, const float *x, const struct qmat *const *w, int n, int cols)
 {
@@ -323,6 +324,44 @@ int cpu_qmatvec_avx512_fp32(float *const *y, const float *x, const struct qmat *
 		return -1;
 	qmatvec_avx512(y, x, w, n, w[0]->cols, false);
 	return 0;
+}
+
+/* x as bytes per block (cpu-int8) for Q4_1: prepared once for the call's matrices, then
+ * the same row groups; plain C where AVX2 is missing. Q8_0 matrices (SmolLM2's LM head:
+ * a bytes-of-x kernel for it measured no faster on Zen 3, and moved the logits by 0.4
+ * more) and an x wider than QX8_MAX_BLOCKS blocks keep the fp32 products; a call mixing
+ * them, or widths, goes one matrix at a time. */
+void cpu_qmatvec_int8(float *const *y, const float *x, const struct qmat *const *w, int n)
+{
+	bool q4 = true;
+	for (int i = 0; i < n; i++)
+		q4 = q4 && w[i]->type == QMAT_Q4_1;
+	if (n > 1 && (!q4 || !sums_fit(w, n))) {
+		for (int i = 0; i < n; i++)
+			cpu_qmatvec_int8(y + i, x, w + i, 1);
+		return;
+	}
+	int nb = w[0]->cols / QMAT_BLOCK;
+	if (!q4 || nb > QX8_MAX_BLOCKS) {
+		cpu_qmatvec(y, x, w, n);
+		return;
+	}
+	static _Thread_local struct qx8 qx; /* 80 KiB, off the stack; the caller's copy is shared below */
+	struct qx8 *px = &qx;
+	bool avx2 = qmatvec_avx2_supported();
+	if (avx2)
+		qx8_prepare_avx2(px, x, nb);
+	else
+		qx8_prepare(px, x, nb);
+	int groups = row_groups(w, n);
+#pragma omp parallel for schedule(static)
+	for (int t = 0; t < groups; t++) {
+		int r0, nr, i = row_group(w, t, &r0, &nr);
+		if (avx2)
+			qx8_rows_avx2(w[i], r0, nr, px, y[i] + r0);
+		else
+			qx8_rows(w[i], r0, nr, px, y[i] + r0);
+	}
 }
 
 void cpu_qmatvec(float *const *y, const float *x, const struct qmat *const *w, int n)

@@ -4,11 +4,17 @@
  * formed once per call, so each weight is one widening, one conversion and one fused
  * multiply-add; fp32 throughout, within 1e-6 of sum |w x| like the other kernels. Q4_1 goes
  * QMAT_AVX2_ROWS rows at a time (they share the loads of x), Q8_0 one row at a time.
- * Scales and mins are widened from fp16 with F16C, eight blocks at once. */
+ * Scales and mins are widened from fp16 with F16C, eight blocks at once.
+ * The int8 kernels at the end take x as bytes per block (engine/cpu/qmatvec_int8.h): a
+ * Q4_1 block and row is then one 16-byte load, a shift, an insert, a mask, vpmaddubsw,
+ * vpmaddwd, one conversion, one multiply (the scales of x's groups) and one fused
+ * multiply-add, where the fp32 kernel spends 16 vector ops. */
 #include <immintrin.h>
+#include <math.h> // isfinite, NAN (qx8_prepare_avx2)
 #include <string.h>
 
 #include "engine/cpu/qmatvec_avx2.h"
+#include "engine/cpu/qmatvec_int8.h" // qx8_prepare_avx2, qx8_rows_avx2
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -158,4 +164,102 @@ AVX2 void qmatvec_avx2_rows(const struct qmat *w, int r0, int nr, const float *x
 	else
 		for (int j = 0; j < nr; j++)
 			y[j] = row_q8_0(w, r0 + j, x);
+}
+
+// ----------------------------------------------------------------------------
+// x as bytes per block (cpu-int8)
+
+/* 8 elements of x (two groups of 4) into int32 lanes v and per-lane scales *s: each
+ * lane's group maximum of |x| (two in-lane swaps), then 127 / max and max / 127, zeroed
+ * for a tiny group, as qx8_prepare. */
+static inline __attribute__((always_inline)) AVX2 __m256i groups_of_4(__m256 x, __m256 *s)
+{
+	__m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+	a = _mm256_max_ps(a, _mm256_permute_ps(a, 0x4e)); /* lanes (2, 3, 0, 1) */
+	a = _mm256_max_ps(a, _mm256_permute_ps(a, 0xb1)); /* lanes (1, 0, 3, 2) */
+	__m256 big = _mm256_cmp_ps(a, _mm256_set1_ps(QX8_TINY), _CMP_GE_OQ);
+	*s = _mm256_and_ps(big, _mm256_div_ps(a, _mm256_set1_ps(127.0f)));
+	__m256 inv = _mm256_and_ps(big, _mm256_div_ps(_mm256_set1_ps(127.0f), a));
+	return _mm256_cvtps_epi32(_mm256_mul_ps(x, inv));
+}
+
+AVX2 void qx8_prepare_avx2(struct qx8 *p, const float *x, int nb)
+{
+	const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); /* undoes the lane interleaves */
+	p->nb = nb;
+	for (int b = 0; b < nb; b++) {
+		const float *xb = x + (size_t)b * 32;
+		__m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
+		__m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
+		p->sum[b] = hsum8(_mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3)));
+		if (!isfinite(p->sum[b])) { /* as qx8_prepare */
+			_mm256_store_ps(p->s[b], _mm256_set1_ps(NAN));
+			_mm256_store_si256((__m256i *)p->v[b], _mm256_setzero_si256());
+			continue;
+		}
+		__m256 s0, s1, s2, s3; /* lanes 0 and 4 of sk: groups 2k and 2k + 1 */
+		__m256i v0 = groups_of_4(x0, &s0), v1 = groups_of_4(x1, &s1);
+		__m256i v2 = groups_of_4(x2, &s2), v3 = groups_of_4(x3, &s3);
+		/* [g0 g0 g2 g2 | g1 g1 g3 g3] and [g4 g4 g6 g6 | g5 g5 g7 g7], then [g0 g2 g4 g6 | g1 g3 g5 g7] */
+		__m256 t = _mm256_shuffle_ps(_mm256_shuffle_ps(s0, s1, 0), _mm256_shuffle_ps(s2, s3, 0), 0x88);
+		_mm256_store_ps(p->s[b], _mm256_permutevar8x32_ps(t, order));
+		__m256i w01 = _mm256_packs_epi32(v0, v1), w23 = _mm256_packs_epi32(v2, v3);
+		_mm256_store_si256((__m256i *)p->v[b], _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order));
+	}
+}
+
+/* nr (1 or QX8_ROWS, a constant once inlined) Q4_1 rows from r0 into y[0..nr): per
+ * block, each row's codes times x's bytes summed in int32 lanes (vpmaddubsw, then
+ * vpmaddwd; lane k holds elements 4k..4k+3, one scale group), converted, multiplied by
+ * the groups' scales, then by d (widened CHUNK blocks at a time); the mins go first
+ * (mins_dot, with x's fp32 block sums). */
+static inline __attribute__((always_inline)) AVX2 void rows_int8(const struct qmat *w, int r0, int nr,
+								  const struct qx8 *p, float *y)
+{
+	int nb = w->cols / QMAT_BLOCK;
+	const __m256i low4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+	__m256 acc[QX8_ROWS];
+	float mins[QX8_ROWS];
+#pragma GCC unroll 4
+	for (int j = 0; j < nr; j++) {
+		acc[j] = _mm256_setzero_ps();
+		mins[j] = mins_dot(w->m + (size_t)(r0 + j) * nb, p->sum, nb);
+	}
+	const uint8_t *qs = w->qs + (size_t)r0 * nb * (QMAT_BLOCK / 2);
+	size_t qrow = (size_t)nb * (QMAT_BLOCK / 2);
+	for (int b0 = 0; b0 < nb; b0 += CHUNK) {
+		int nc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
+		float ds[QX8_ROWS][CHUNK];
+#pragma GCC unroll 4
+		for (int j = 0; j < nr; j++)
+			widen_f16(ds[j], w->d + (size_t)(r0 + j) * nb + b0, nc);
+		for (int b = 0; b < nc; b++, qs += QMAT_BLOCK / 2) {
+			__m256i xv = _mm256_load_si256((const __m256i *)p->v[b0 + b]);
+			__m256 sv = _mm256_load_ps(p->s[b0 + b]);
+			if ((b & 3) == 0) /* once per 64-byte line of each row */
+#pragma GCC unroll 4
+				for (int j = 0; j < nr; j++)
+					_mm_prefetch((const char *)qs + j * qrow + PREFETCH, _MM_HINT_T0);
+#pragma GCC unroll 4
+			for (int j = 0; j < nr; j++) {
+				/* bytes 0..15: the low nibbles (elements 0..15); 16..31: the high ones */
+				__m128i v = _mm_loadu_si128((const __m128i *)(qs + j * qrow));
+				__m256i c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), low4);
+				__m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(c, xv), ones);
+				acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(prod), sv), _mm256_broadcast_ss(&ds[j][b]), acc[j]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int j = 0; j < nr; j++)
+		y[j] = hsum8(acc[j]) + mins[j];
+}
+
+AVX2 void qx8_rows_avx2(const struct qmat *w, int r0, int nr, const struct qx8 *p, float *y)
+{
+	if (nr == QX8_ROWS)
+		rows_int8(w, r0, QX8_ROWS, p, y);
+	else
+		for (int j = 0; j < nr; j++)
+			rows_int8(w, r0 + j, 1, p, y + j);
 }
