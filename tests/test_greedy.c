@@ -1,7 +1,9 @@
 /* Greedy generation on SmolLM2-135M-Instruct (Q4_1 GGUF) reproduces transformers'
  * generate(do_sample=False, max_new_tokens=48) token for token, EOS stop included
  * (tests/golden/smollm2_greedy.txt from scripts/ref_engine.py: chat and plain prompts
- * whose every step has a top-1/top-2 logit margin >= 0.06). */
+ * whose every step has a top-1/top-2 logit margin >= 0.06). The cpu-int8 backend (decode's
+ * Q4_1 products with x as bytes) runs the same cases: how many it reproduces whole, and
+ * where the others first differ, is printed, and at least INT8_WHOLE must be whole. */
 #include <sys/types.h>
 #include <sha2.h> // SHA256File (libmd)
 #include <stdint.h>
@@ -10,12 +12,14 @@
 #include <string.h>
 
 #include "base/fileio.h"   // kv_read_file
+#include "engine/backend.h"  // backend_cpu, backend_cpu_int8
 #include "engine/generate.h" // gen_greedy
 #include "engine/model.h"    // model_load
 #include "tests/test.h"
 
 #define GREEDY_GOLDEN "tests/golden/smollm2_greedy.txt"
 #define MAX_NEW 48
+#define INT8_WHOLE 4 /* cases cpu-int8 reproduces token for token (measured on a Zen 3: 4, case 2 differs from token 8) */
 
 /* Parses the space-separated ids after prefix on line; returns the count or -1. */
 static int parse_ids(const char *line, const char *prefix, int32_t *ids, int max)
@@ -36,14 +40,17 @@ static int parse_ids(const char *line, const char *prefix, int32_t *ids, int max
 	return *p == 0 ? n : -1;
 }
 
-static void greedy_should_reproduce_every_transformers_continuation(void)
+/* Runs every case on be; the number reproduced whole, or -1 when the golden is unusable.
+ * On the reference table (strict) every case must match. */
+static int run_cases(const struct backend_ops *be, bool strict)
 {
 	char *text = NULL, err[512] = "", sha[65] = "";
 	struct model *m = NULL;
 	int rc = kv_read_file(GREEDY_GOLDEN, &text, NULL, err, sizeof(err));
 	T_CHECK(rc == 0, "%s", err);
 	if (rc)
-		return;
+		return -1;
+	int whole = 0;
 	const char *want_sha = strstr(text, " sha256 ");
 	T_CHECK(want_sha && SHA256File(T_MODEL, sha) && strncmp(want_sha + 8, sha, 64) == 0,
 		"%s was made from a different model than %s (sha256 %s); regenerate with scripts/ref_engine.py", GREEDY_GOLDEN,
@@ -71,7 +78,7 @@ static void greedy_should_reproduce_every_transformers_continuation(void)
 		T_CHECK(n_want > 0, "%s: line %d: expected 'gen <ids>'", GREEDY_GOLDEN, lineno);
 		if (n_want <= 0)
 			break;
-		struct gen_opts o = { .max_new_tokens = MAX_NEW, .n_threads = 0 };
+		struct gen_opts o = { .max_new_tokens = MAX_NEW, .n_threads = 0, .backend = be };
 		struct gen_stats st = {0};
 		int32_t *got = NULL;
 		int n_got = 0;
@@ -83,11 +90,15 @@ static void greedy_should_reproduce_every_transformers_continuation(void)
 				first = i;
 		if (rc == 0 && first < 0 && n_got != n_want)
 			first = n_got < n_want ? n_got : n_want;
-		T_CHECK(rc != 0 || first < 0, "case %d (%d prompt tokens): first difference at generated token %d: kvlab %d, transformers %d (%d vs %d tokens)",
+		T_CHECK(!strict || rc != 0 || first < 0,
+			"case %d (%d prompt tokens): first difference at generated token %d: kvlab %d, transformers %d (%d vs %d tokens)",
 			n_cases, n_prompt, first, first < n_got ? got[first] : -1, first < n_want ? want[first] : -1, n_got, n_want);
 		if (rc == 0 && first < 0)
-			printf("  greedy OK: case %d, %d prompt tokens, %d generated%s\n", n_cases, n_prompt, n_got,
+			printf("  greedy OK on %s: case %d, %d prompt tokens, %d generated%s\n", be->name, n_cases, n_prompt, n_got,
 			       n_got < MAX_NEW ? " (stopped at EOS)" : "");
+		else if (rc == 0)
+			printf("  greedy on %s: case %d first differs at generated token %d of %d\n", be->name, n_cases, first, n_want);
+		whole += rc == 0 && first < 0;
 		free(got);
 		n_cases++;
 		n_prompt = -1;
@@ -96,10 +107,26 @@ static void greedy_should_reproduce_every_transformers_continuation(void)
 out:
 	model_free(m);
 	free(text);
+	return t_case_failed ? -1 : whole;
+}
+
+static void greedy_should_reproduce_every_transformers_continuation(void)
+{
+	run_cases(&backend_cpu, true);
+}
+
+static void cpu_int8_greedy_should_keep_most_continuations(void)
+{
+	int whole = run_cases(&backend_cpu_int8, false);
+	if (whole < 0)
+		return;
+	printf("  cpu-int8: %d of 5 continuations whole (at least %d asserted)\n", whole, INT8_WHOLE);
+	T_CHECK(whole >= INT8_WHOLE, "cpu-int8 reproduced %d of 5 continuations whole, expected at least %d", whole, INT8_WHOLE);
 }
 
 int main(void)
 {
 	T_RUN(greedy_should_reproduce_every_transformers_continuation);
+	T_RUN(cpu_int8_greedy_should_keep_most_continuations);
 	return t_done();
 }
