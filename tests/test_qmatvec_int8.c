@@ -33,6 +33,7 @@
 #include "engine/qmat.h"
 #include "engine/quant.h" // quant_dequant_row, quant_row_bytes, quant_f32_to_f16
 #include "tests/test.h"
+#include "tests/xorshift.h" // xorshift_u32, xorshift_uniform
 
 #define INT8_TOL 0.6f /* |logit diff| of cpu-int8's decode vs fp32's on SmolLM2 (measured 0.43 on a Zen 3) */
 #define GOLDEN "tests/golden/smollm2_logits_2000.bin"
@@ -42,15 +43,12 @@ static uint64_t rng = 0x2545f4914f6cdd1dull;
 
 static uint32_t next_u32(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 32);
+	return xorshift_u32(&rng);
 }
 
 static float uniform(float lo, float hi)
 {
-	return lo + (hi - lo) * (float)((next_u32() >> 8) / 16777216.0);
+	return lo + (hi - lo) * 0.5f * (xorshift_uniform(&rng) + 1.0f);
 }
 
 static bool avx2(void)

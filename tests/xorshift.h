@@ -4,13 +4,19 @@
 
 #include <stdint.h>
 
-/* Steps *state (xorshift64, never 0) and returns a float uniform in [-1, 1) from its top 24 bits. */
-static inline float xorshift_uniform(uint64_t *state)
+/* Steps *state (xorshift64, never 0) and returns its top 32 bits. */
+static inline uint32_t xorshift_u32(uint64_t *state)
 {
 	*state ^= *state << 13;
 	*state ^= *state >> 7;
 	*state ^= *state << 17;
-	return (float)((*state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+	return (uint32_t)(*state >> 32);
+}
+
+/* Steps *state and returns a float uniform in [-1, 1) from its top 24 bits. */
+static inline float xorshift_uniform(uint64_t *state)
+{
+	return (float)((xorshift_u32(state) >> 8) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
 }
 
 #endif
