@@ -18,40 +18,20 @@
 #include "engine/gguf.h"        // GGML_DT_*
 #include "engine/qmat.h"
 #include "engine/quant.h"       // quant_dequant_row, quant_row_bytes, quant_f32_to_f16
+#include "tests/qblocks.h" // random_qblocks
 #include "tests/test.h"
+#include "tests/xorshift.h" // xorshift_range
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
-static uint32_t next_u32(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 32);
-}
-
 static float uniform(float lo, float hi)
 {
-	return lo + (hi - lo) * (float)((next_u32() >> 8) / 16777216.0);
+	return xorshift_range(&rng, lo, hi);
 }
 
-/* rows x cols of type t as a GGUF stores them: per block fp16 d (and m), then codes. */
 static uint8_t *random_blocks(uint32_t t, int rows, int cols)
 {
-	size_t rb = quant_row_bytes(t, cols), bb = quant_block_bytes(t);
-	uint8_t *buf = malloc(rb * rows);
-	for (size_t i = 0; i < rb * rows; i += bb) {
-		uint16_t d = quant_f32_to_f16(uniform(-0.05f, 0.05f)), m = quant_f32_to_f16(uniform(-0.4f, 0.4f));
-		memcpy(buf + i, &d, 2);
-		size_t c0 = 2;
-		if (t == GGML_DT_Q4_1) {
-			memcpy(buf + i + 2, &m, 2);
-			c0 = 4;
-		}
-		for (size_t j = c0; j < bb; j++)
-			buf[i + j] = (uint8_t)next_u32();
-	}
-	return buf;
+	return random_qblocks(t, rows, cols, &rng);
 }
 
 /* y = W x through the dispatching entry point or the portable kernel */

@@ -32,8 +32,9 @@
 #include "engine/model.h"   // model_load
 #include "engine/qmat.h"
 #include "engine/quant.h" // quant_dequant_row, quant_row_bytes, quant_f32_to_f16
+#include "tests/qblocks.h" // random_qblocks
 #include "tests/test.h"
-#include "tests/xorshift.h" // xorshift_u32, xorshift_uniform
+#include "tests/xorshift.h" // xorshift_range
 
 #define INT8_TOL 0.6f /* |logit diff| of cpu-int8's decode vs fp32's on SmolLM2 (measured 0.43 on a Zen 3) */
 #define GOLDEN "tests/golden/smollm2_logits_2000.bin"
@@ -41,36 +42,19 @@
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
-static uint32_t next_u32(void)
-{
-	return xorshift_u32(&rng);
-}
-
 static float uniform(float lo, float hi)
 {
-	return lo + (hi - lo) * 0.5f * (xorshift_uniform(&rng) + 1.0f);
+	return xorshift_range(&rng, lo, hi);
+}
+
+static uint8_t *random_blocks(uint32_t t, int rows, int cols)
+{
+	return random_qblocks(t, rows, cols, &rng);
 }
 
 static bool avx2(void)
 {
 	return qmatvec_avx2_supported();
-}
-
-/* rows x cols of type t as a GGUF stores them (fp16 d, Q4_1's fp16 m, then the codes). */
-static uint8_t *random_blocks(uint32_t t, int rows, int cols)
-{
-	size_t rb = quant_row_bytes(t, cols), bb = quant_block_bytes(t);
-	uint8_t *buf = malloc(rb * rows);
-	for (size_t i = 0; i < rb * rows; i += bb) {
-		uint16_t d = quant_f32_to_f16(uniform(-0.05f, 0.05f)), m = quant_f32_to_f16(uniform(-0.4f, 0.4f));
-		memcpy(buf + i, &d, 2);
-		size_t c0 = t == GGML_DT_Q4_1 ? 4 : 2;
-		if (t == GGML_DT_Q4_1)
-			memcpy(buf + i + 2, &m, 2);
-		for (size_t j = c0; j < bb; j++)
-			buf[i + j] = (uint8_t)next_u32();
-	}
-	return buf;
 }
 
 /* x of cols elements: uniform, with (when mixed) a zero block, a tiny block, one large

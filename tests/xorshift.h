@@ -19,4 +19,10 @@ static inline float xorshift_uniform(uint64_t *state)
 	return (float)((xorshift_u32(state) >> 8) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
 }
 
+/* Steps *state and returns a float in [lo, hi) from its top 24 bits. */
+static inline float xorshift_range(uint64_t *state, float lo, float hi)
+{
+	return lo + (hi - lo) * (float)((xorshift_u32(state) >> 8) / 16777216.0);
+}
+
 #endif
