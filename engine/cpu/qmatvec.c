@@ -346,7 +346,7 @@ void cpu_qmatvec_int8(float *const *y, const float *x, const struct qmat *const 
 		cpu_qmatvec(y, x, w, n);
 		return;
 	}
-	static _Thread_local struct qx8 qx; /* 80 KiB, off the stack; the caller's copy is shared below */
+	static _Thread_local struct qx8 qx; /* 136 KiB, off the stack; the caller's copy is shared below */
 	struct qx8 *px = &qx;
 	bool avx2 = qmatvec_avx2_supported();
 	if (avx2)
