@@ -12,8 +12,9 @@
 # rounds) and their ratio (kvlab / llama.cpp), and prefill tok/s at that context.
 # Flags: --quick, --kv_dtype f16|f32|bf16 (kvlab's cache; llama.cpp's too for f16 and
 # bf16, its default; llama-bench takes no f32 cache, so f32 compares kvlab's f32 against
-# llama.cpp's f16), --ctx "512 2048", --threads "1 2", --gen N (decoded tokens per
-# measurement), --rounds N, --model PATH, --kvlab PATH, --dir DIR, --build_only.
+# llama.cpp's f16), --dtype fp32|int8 (kvlab's --dtype; int8 takes decode's Q4_1 products
+# with x as bytes, as llama.cpp does), --ctx "512 2048", --threads "1 2", --gen N (decoded
+# tokens per measurement), --rounds N, --model PATH, --kvlab PATH, --dir DIR, --build_only.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,7 @@ threads="1 2"
 gen=64
 rounds=3
 kvt=f16
+dtype=fp32
 build_only=0
 
 die() { echo "bench_vs_llamacpp: $*" >&2; exit 1; }
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) ctxs="512 2048"; threads="1"; gen=32; rounds=2 ;;
 	--kv_dtype) kvt=${2:?--kv_dtype needs f16, f32 or bf16}; shift ;;
+	--dtype) dtype=${2:?--dtype needs fp32 or int8}; shift ;;
 	--ctx) ctxs=${2:?--ctx needs a list}; shift ;;
 	--threads) threads=${2:?--threads needs a list}; shift ;;
 	--gen) gen=${2:?--gen needs a number}; shift ;;
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case "$kvt" in f16|f32|bf16) ;; *) die "--kv_dtype: expected f16, f32 or bf16, got '$kvt'" ;; esac
+case "$dtype" in fp32|int8) ;; *) die "--dtype: expected fp32 or int8, got '$dtype'" ;; esac
 lkvt=$kvt
 [ "$kvt" = f32 ] && lkvt=f16 # llama-bench's cache types are f16, bf16 and quantised ones
 for v in $ctxs $threads $gen $rounds; do
@@ -102,7 +106,7 @@ kvlab_once() { # N threads -> "decode_tps prefill_tps"
 	local n=$1 t=$2 log="$tmp/k.log"
 	rm -f "$tmp/k.db"*
 	"$kvlab" bench e2e --model "$model" --methods fullkv --context_lengths "$n" --genlen $((gen + 1)) --threads "$t" \
-		--warmups 1 --runs 1 --kv_dtype "$kvt" --db "$tmp/k.db" >/dev/null 2>"$log" || { cat "$log" >&2; die "kvlab bench failed"; }
+		--warmups 1 --runs 1 --kv_dtype "$kvt" --dtype "$dtype" --db "$tmp/k.db" >/dev/null 2>"$log" || { cat "$log" >&2; die "kvlab bench failed"; }
 	grep ' run 1/1 ' "$log" | sed -E 's/.*prefill ([0-9.]+) ms, decode ([0-9.]+) ms\/token.*/\2 \1/' |
 		awk -v n="$n" '{ printf "%.3f %.3f\n", 1000 / $1, 1000 * n / $2 }'
 }
@@ -111,7 +115,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 echo "# model $model; kvlab at $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "# llama.cpp from $(ls -d "$dir"/llama_cpp_python-*/ 2>/dev/null | tail -n 1), flash attention on; KV kvlab $kvt, llama.cpp $lkvt"
+echo "# llama.cpp from $(ls -d "$dir"/llama_cpp_python-*/ 2>/dev/null | tail -n 1), flash attention on; KV kvlab $kvt, llama.cpp $lkvt; kvlab --dtype $dtype"
 echo "# $rounds interleaved rounds (llama.cpp, kvlab) per point, decode over $gen tokens after N, medians"
 printf '%6s %3s %7s | %12s %12s %6s | %13s %13s %6s\n' N thr kv "llama dec/s" "kvlab dec/s" ratio "llama pre/s" "kvlab pre/s" ratio
 for n in $ctxs; do
