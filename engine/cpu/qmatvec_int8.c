@@ -2,7 +2,6 @@
  * the numerics the AVX2 ones (engine/cpu/qmatvec_avx2.c) reproduce. */
 #include <math.h>
 #include <stdbool.h>
-#include <string.h>
 
 #include "engine/cpu/qmatvec_int8.h"
 #include "engine/quant.h" // quant_f16_to_f32
