@@ -80,20 +80,46 @@ static inline __attribute__((always_inline)) AVX2 float mins_dot(const uint16_t 
 	return s;
 }
 
-/* nr (1 or QMAT_AVX2_ROWS, a constant once inlined) Q4_1 rows from r0 into y[0..nr): the
- * mins go first (mins_dot); then each CHUNK blocks the rows' scales are widened into ds
- * (read back as broadcasts), and a block's x is loaded once for the nr rows. */
-static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qmat *w, int r0, int nr,
-								  const float *x, const float *xs, float *y)
+/* One Q4_1 block of one row (16 code bytes at q) times x's block x0..x3, in fp32: bytes
+ * 0..7 hold elements 0..7 (low nibbles) and 16..23 (high), bytes 8..15 the rest. */
+static inline __attribute__((always_inline)) AVX2 __m256 block_fp32(const uint8_t *q, __m256 x0, __m256 x1, __m256 x2,
+								     __m256 x3)
+{
+	const __m256i low4 = _mm256_set1_epi32(15);
+	__m256i c0 = u8x8(q), c1 = u8x8(q + 8);
+	__m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(c0, low4)), x0);
+	t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(c1, low4)), x1, t);
+	t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(c0, 4)), x2, t);
+	return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(c1, 4)), x3, t);
+}
+
+/* One Q4_1 block of one row times x's bytes xv and group scales sv (cpu-int8): the codes
+ * times the bytes summed in int32 lanes (vpmaddubsw, then vpmaddwd; lane k holds elements
+ * 4k..4k+3, one scale group), converted and multiplied by the groups' scales. Bytes 0..15
+ * of q: the low nibbles (elements 0..15); 16..31: the high ones. */
+static inline __attribute__((always_inline)) AVX2 __m256 block_int8(const uint8_t *q, __m256i xv, __m256 sv)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)q);
+	__m256i c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+	__m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(c, xv), _mm256_set1_epi16(1));
+	return _mm256_mul_ps(_mm256_cvtepi32_ps(prod), sv);
+}
+
+/* nr (1 or QMAT_AVX2_ROWS, a constant once inlined) Q4_1 rows from r0 into y[0..nr), x in
+ * fp32 (x, its block sums xs) or, where p is not null (a constant once inlined), as
+ * cpu-int8's bytes: the mins go first (mins_dot); then each CHUNK blocks the rows' scales
+ * are widened into ds (read back as broadcasts), a block's x is loaded once for the nr
+ * rows, and each row's block sum (block_fp32 or block_int8) is scaled by d. */
+static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qmat *w, int r0, int nr, const float *x,
+								  const float *xs, const struct qx8 *p, float *y)
 {
 	int nb = w->cols / QMAT_BLOCK;
-	const __m256i low4 = _mm256_set1_epi32(15);
 	__m256 acc[QMAT_AVX2_ROWS];
 	float mins[QMAT_AVX2_ROWS];
 #pragma GCC unroll 4
 	for (int j = 0; j < nr; j++) {
 		acc[j] = _mm256_setzero_ps();
-		mins[j] = mins_dot(w->m + (size_t)(r0 + j) * nb, xs, nb);
+		mins[j] = mins_dot(w->m + (size_t)(r0 + j) * nb, p ? p->sum : xs, nb);
 	}
 	const uint8_t *qs = w->qs + (size_t)r0 * nb * (QMAT_BLOCK / 2);
 	size_t qrow = (size_t)nb * (QMAT_BLOCK / 2); /* bytes from one row's codes to the next's */
@@ -104,22 +130,24 @@ static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qm
 		for (int j = 0; j < nr; j++)
 			widen_f16(ds[j], w->d + (size_t)(r0 + j) * nb + b0, nc);
 		for (int b = 0; b < nc; b++, qs += QMAT_BLOCK / 2) {
-			const float *xb = x + (size_t)(b0 + b) * QMAT_BLOCK;
-			__m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
-			__m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
+			__m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, sv = x0;
+			__m256i xv = _mm256_setzero_si256();
+			if (p) {
+				xv = _mm256_load_si256((const __m256i *)p->v[b0 + b]);
+				sv = _mm256_load_ps(p->s[b0 + b]);
+			} else {
+				const float *xb = x + (size_t)(b0 + b) * QMAT_BLOCK;
+				x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
+				x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
+			}
 			if ((b & 3) == 0) /* once per 64-byte line of each row */
 #pragma GCC unroll 4
 				for (int j = 0; j < nr; j++)
 					_mm_prefetch((const char *)qs + j * qrow + PREFETCH, _MM_HINT_T0);
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
-				/* bytes 0..7 hold elements 0..7 (low nibbles) and 16..23 (high), bytes 8..15 the rest */
-				__m256i c0 = u8x8(qs + j * qrow), c1 = u8x8(qs + j * qrow + 8);
-				__m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(c0, low4)), x0);
-				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(c1, low4)), x1, t);
-				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(c0, 4)), x2, t);
-				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(c1, 4)), x3, t);
-				acc[j] = _mm256_fmadd_ps(t, _mm256_set1_ps(ds[j][b]), acc[j]);
+				__m256 t = p ? block_int8(qs + j * qrow, xv, sv) : block_fp32(qs + j * qrow, x0, x1, x2, x3);
+				acc[j] = _mm256_fmadd_ps(t, _mm256_broadcast_ss(&ds[j][b]), acc[j]);
 			}
 		}
 	}
@@ -157,10 +185,10 @@ static inline __attribute__((always_inline)) AVX2 float row_q8_0(const struct qm
 AVX2 void qmatvec_avx2_rows(const struct qmat *w, int r0, int nr, const float *x, const float *xs, float *y)
 {
 	if (w->type == QMAT_Q4_1 && nr == QMAT_AVX2_ROWS)
-		rows_q4_1(w, r0, QMAT_AVX2_ROWS, x, xs, y);
+		rows_q4_1(w, r0, QMAT_AVX2_ROWS, x, xs, NULL, y);
 	else if (w->type == QMAT_Q4_1)
 		for (int j = 0; j < nr; j++)
-			rows_q4_1(w, r0 + j, 1, x, xs, y + j);
+			rows_q4_1(w, r0 + j, 1, x, xs, NULL, y + j);
 	else
 		for (int j = 0; j < nr; j++)
 			y[j] = row_q8_0(w, r0 + j, x);
@@ -208,58 +236,13 @@ AVX2 void qx8_prepare_avx2(struct qx8 *p, const float *x, int nb)
 	}
 }
 
-/* nr (1 or QX8_ROWS, a constant once inlined) Q4_1 rows from r0 into y[0..nr): per
- * block, each row's codes times x's bytes summed in int32 lanes (vpmaddubsw, then
- * vpmaddwd; lane k holds elements 4k..4k+3, one scale group), converted, multiplied by
- * the groups' scales, then by d (widened CHUNK blocks at a time); the mins go first
- * (mins_dot, with x's fp32 block sums). */
-static inline __attribute__((always_inline)) AVX2 void rows_int8(const struct qmat *w, int r0, int nr,
-								  const struct qx8 *p, float *y)
-{
-	int nb = w->cols / QMAT_BLOCK;
-	const __m256i low4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-	__m256 acc[QX8_ROWS];
-	float mins[QX8_ROWS];
-#pragma GCC unroll 4
-	for (int j = 0; j < nr; j++) {
-		acc[j] = _mm256_setzero_ps();
-		mins[j] = mins_dot(w->m + (size_t)(r0 + j) * nb, p->sum, nb);
-	}
-	const uint8_t *qs = w->qs + (size_t)r0 * nb * (QMAT_BLOCK / 2);
-	size_t qrow = (size_t)nb * (QMAT_BLOCK / 2);
-	for (int b0 = 0; b0 < nb; b0 += CHUNK) {
-		int nc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
-		float ds[QX8_ROWS][CHUNK];
-#pragma GCC unroll 4
-		for (int j = 0; j < nr; j++)
-			widen_f16(ds[j], w->d + (size_t)(r0 + j) * nb + b0, nc);
-		for (int b = 0; b < nc; b++, qs += QMAT_BLOCK / 2) {
-			__m256i xv = _mm256_load_si256((const __m256i *)p->v[b0 + b]);
-			__m256 sv = _mm256_load_ps(p->s[b0 + b]);
-			if ((b & 3) == 0) /* once per 64-byte line of each row */
-#pragma GCC unroll 4
-				for (int j = 0; j < nr; j++)
-					_mm_prefetch((const char *)qs + j * qrow + PREFETCH, _MM_HINT_T0);
-#pragma GCC unroll 4
-			for (int j = 0; j < nr; j++) {
-				/* bytes 0..15: the low nibbles (elements 0..15); 16..31: the high ones */
-				__m128i v = _mm_loadu_si128((const __m128i *)(qs + j * qrow));
-				__m256i c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), low4);
-				__m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(c, xv), ones);
-				acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(prod), sv), _mm256_broadcast_ss(&ds[j][b]), acc[j]);
-			}
-		}
-	}
-#pragma GCC unroll 4
-	for (int j = 0; j < nr; j++)
-		y[j] = hsum8(acc[j]) + mins[j];
-}
+_Static_assert(QX8_ROWS == QMAT_AVX2_ROWS, "rows_q4_1 walks both kernels' rows in one step");
 
 AVX2 void qx8_rows_avx2(const struct qmat *w, int r0, int nr, const struct qx8 *p, float *y)
 {
 	if (nr == QX8_ROWS)
-		rows_int8(w, r0, QX8_ROWS, p, y);
+		rows_q4_1(w, r0, QX8_ROWS, NULL, NULL, p, y);
 	else
 		for (int j = 0; j < nr; j++)
-			rows_int8(w, r0 + j, 1, p, y + j);
+			rows_q4_1(w, r0 + j, 1, NULL, NULL, p, y + j);
 }
