@@ -3,7 +3,8 @@
  * (tests/golden/smollm2_greedy.txt from scripts/ref_engine.py: chat and plain prompts
  * whose every step has a top-1/top-2 logit margin >= 0.06). The cpu-int8 backend (decode's
  * Q4_1 products with x as bytes) runs the same cases: how many it reproduces whole, and
- * where the others first differ, is printed, and at least INT8_WHOLE must be whole. */
+ * where the others first differ, is printed, and the tokens generated before each case's
+ * first difference must be at least INT8_AGREE of the goldens' tokens. */
 #include <sys/types.h>
 #include <sha2.h> // SHA256File (libmd)
 #include <stdint.h>
@@ -19,7 +20,12 @@
 
 #define GREEDY_GOLDEN "tests/golden/smollm2_greedy.txt"
 #define MAX_NEW 48
-#define INT8_WHOLE 4 /* cases cpu-int8 reproduces token for token (measured on a Zen 3: 4, case 2 differs from token 8) */
+/* cpu-int8's share of the goldens' tokens generated before each case's first difference.
+ * Its logits are ~0.5 from fp32's, and which of the cases with small margins survive
+ * moves with the rounding of everything else: measured 124 of 164 tokens (4 cases whole)
+ * on a Zen 3 with the AVX2 kernel, 117 (2 whole) with it on a Zen 4, 114 (3 whole) with
+ * the Zen 4's VNNI kernel. A broken product would leave few. */
+#define INT8_AGREE 0.5
 
 /* Parses the space-separated ids after prefix on line; returns the count or -1. */
 static int parse_ids(const char *line, const char *prefix, int32_t *ids, int max)
@@ -40,9 +46,10 @@ static int parse_ids(const char *line, const char *prefix, int32_t *ids, int max
 	return *p == 0 ? n : -1;
 }
 
-/* Runs every case on be; the number reproduced whole, or -1 when the golden is unusable.
- * On the reference table (strict) every case must match. */
-static int run_cases(const struct backend_ops *be, bool strict)
+/* Runs every case on be; the number reproduced whole, or -1 when the golden is unusable;
+ * *agree gets the tokens generated before each case's first difference, *total the
+ * goldens' tokens. On the reference table (strict) every case must match. */
+static int run_cases(const struct backend_ops *be, bool strict, int *agree, int *total)
 {
 	char *text = NULL, err[512] = "", sha[65] = "";
 	struct model *m = NULL;
@@ -51,6 +58,7 @@ static int run_cases(const struct backend_ops *be, bool strict)
 	if (rc)
 		return -1;
 	int whole = 0;
+	*agree = *total = 0;
 	const char *want_sha = strstr(text, " sha256 ");
 	T_CHECK(want_sha && SHA256File(T_MODEL, sha) && strncmp(want_sha + 8, sha, 64) == 0,
 		"%s was made from a different model than %s (sha256 %s); regenerate with scripts/ref_engine.py", GREEDY_GOLDEN,
@@ -99,6 +107,8 @@ static int run_cases(const struct backend_ops *be, bool strict)
 		else if (rc == 0)
 			printf("  greedy on %s: case %d first differs at generated token %d of %d\n", be->name, n_cases, first, n_want);
 		whole += rc == 0 && first < 0;
+		*agree += rc == 0 ? (first < 0 ? n_want : first) : 0;
+		*total += n_want;
 		free(got);
 		n_cases++;
 		n_prompt = -1;
@@ -112,16 +122,20 @@ out:
 
 static void greedy_should_reproduce_every_transformers_continuation(void)
 {
-	run_cases(&backend_cpu, true);
+	int agree, total;
+	run_cases(&backend_cpu, true, &agree, &total);
 }
 
 static void cpu_int8_greedy_should_keep_most_continuations(void)
 {
-	int whole = run_cases(&backend_cpu_int8, false);
+	int agree, total, whole = run_cases(&backend_cpu_int8, false, &agree, &total);
 	if (whole < 0)
 		return;
-	printf("  cpu-int8: %d of 5 continuations whole (at least %d asserted)\n", whole, INT8_WHOLE);
-	T_CHECK(whole >= INT8_WHOLE, "cpu-int8 reproduced %d of 5 continuations whole, expected at least %d", whole, INT8_WHOLE);
+	printf("  cpu-int8: %d of 5 continuations whole, %d of %d tokens before the first differences (at least %.0f %% "
+	       "asserted)\n",
+	       whole, agree, total, 100 * INT8_AGREE);
+	T_CHECK(agree >= INT8_AGREE * total, "cpu-int8 generated %d of the goldens' %d tokens before the first differences",
+		agree, total);
 }
 
 int main(void)
