@@ -327,9 +327,9 @@ int cpu_qmatvec_avx512_fp32(float *const *y, const float *x, const struct qmat *
 }
 
 /* x as bytes per block (cpu-int8) for Q4_1: prepared once for the call's matrices, then
- * the same row groups; plain C where AVX2 is missing. Q8_0 matrices (SmolLM2's LM head:
- * a bytes-of-x kernel for it measured no faster on Zen 3, and moved the logits by 0.4
- * more) and an x wider than QX8_MAX_BLOCKS blocks keep the fp32 products; a call mixing
+ * the same row groups, by the VNNI kernel where the CPU has it, else the AVX2 one, else
+ * plain C. Q8_0 matrices (SmolLM2's LM head: a bytes-of-x kernel for it measured no
+ * faster on Zen 3, and moved the logits by 0.4 more) and an x wider than QX8_MAX_BLOCKS blocks keep the fp32 products; a call mixing
  * them, or widths, goes one matrix at a time. */
 void cpu_qmatvec_int8(float *const *y, const float *x, const struct qmat *const *w, int n)
 {
@@ -348,7 +348,7 @@ void cpu_qmatvec_int8(float *const *y, const float *x, const struct qmat *const 
 	}
 	static _Thread_local struct qx8 qx; /* 136 KiB, off the stack; the caller's copy is shared below */
 	struct qx8 *px = &qx;
-	bool avx2 = qmatvec_avx2_supported();
+	bool avx2 = qmatvec_avx2_supported(), vnni = avx2 && qx_supported();
 	if (avx2)
 		qx8_prepare_avx2(px, x, nb);
 	else
@@ -357,7 +357,9 @@ void cpu_qmatvec_int8(float *const *y, const float *x, const struct qmat *const 
 #pragma omp parallel for schedule(static)
 	for (int t = 0; t < groups; t++) {
 		int r0, nr, i = row_group(w, t, &r0, &nr);
-		if (avx2)
+		if (vnni)
+			qx8_rows_vnni(w[i], r0, nr, px, y[i] + r0);
+		else if (avx2)
 			qx8_rows_avx2(w[i], r0, nr, px, y[i] + r0);
 		else
 			qx8_rows(w[i], r0, nr, px, y[i] + r0);

@@ -11,8 +11,8 @@
  * scales, see tests/test_qmatvec_int8.c for what this gives). Each element is within
  * s_g / 2 of x, far above fp32's rounding: an opt-in speed path, never the reference. The
  * plain C kernels here define the numerics; engine/cpu/qmatvec_avx2.c has the AVX2 ones
- * (the same bytes and scales, sums within fp32 rounding), and engine/cpu/qmatvec.c's
- * cpu_qmatvec_int8 drives them. */
+ * and engine/cpu/qmatvec_vnni.c the AVX512-VNNI rows (the same bytes and scales, sums
+ * within fp32 rounding), and engine/cpu/qmatvec.c's cpu_qmatvec_int8 drives them. */
 #ifndef KVLAB_ENGINE_CPU_QMATVEC_INT8_H
 #define KVLAB_ENGINE_CPU_QMATVEC_INT8_H
 
@@ -48,5 +48,9 @@ void qx8_rows(const struct qmat *w, int r0, int nr, const struct qx8 *p, float *
 void qx8_prepare_avx2(struct qx8 *p, const float *x, int nb);
 /* nr <= QX8_ROWS rows, as qx8_rows. */
 void qx8_rows_avx2(const struct qmat *w, int r0, int nr, const struct qx8 *p, float *y);
+
+/* The AVX512-VNNI kernel (engine/cpu/qmatvec_vnni.c), only where qx_supported(): y within
+ * fp32 rounding of qx8_rows's; nr <= QX8_ROWS. */
+void qx8_rows_vnni(const struct qmat *w, int r0, int nr, const struct qx8 *p, float *y);
 
 #endif

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/cpu/qmatvec_int8.h" // struct qx8, qx8_rows_vnni
 #include "engine/cpu/qmatvec_vnni.h"
 
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -124,4 +125,79 @@ VNNI void q4_1_rows_vnni(const struct qmat *w, int r0, int nr, const struct qx *
 	else
 		for (int j = 0; j < nr; j++)
 			rows(w, r0 + j, 1, p, xs, y + j);
+}
+
+// ----------------------------------------------------------------------------
+// x as bytes with a scale per 4 elements (cpu-int8, engine/cpu/qmatvec_int8.h)
+
+/* rows r0 .. r0 + nr of w (nr a constant once inlined) times the x prepared in p. Per
+ * group of 4 blocks, x's bytes and scales are regrouped once for the nr rows: the low
+ * nibbles' half (elements 0..15 of each block, 16 bytes per block as the codes hold
+ * them) and the high half, and each half's 16 scale groups in the lanes vpdpbusd sums
+ * them into. Per row, one 64-byte load of codes, three unpacking ops, two vpdpbusd (one
+ * int32 lane per group of 4 elements: exact), two conversions, a multiply and a fused
+ * multiply-add by the groups' scales, and one by d spread to each block's lanes. Blocks
+ * past nb load no codes and zero scales (a stale nan scale would poison the row). */
+static inline __attribute__((always_inline)) VNNI void rows_int8(const struct qmat *w, int r0, int nr,
+								   const struct qx8 *p, float *y)
+{
+	int nb = w->cols / 32;
+	const __m512i low4 = _mm512_set1_epi8(15);
+	const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+	/* qwords of two 2-block loads of x's bytes: each block's first 16 bytes, then its last 16 */
+	const __m512i lo_q = _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), hi_q = _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15);
+	/* floats of two 2-block loads of scales: each block's groups 0..3, then 4..7 */
+	const __m512i lo_s = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+	const __m512i hi_s = _mm512_add_epi32(lo_s, _mm512_set1_epi32(4));
+	__m512 acc[QX_ROWS], macc[QX_ROWS];
+#pragma GCC unroll 4
+	for (int j = 0; j < nr; j++)
+		acc[j] = macc[j] = _mm512_setzero_ps();
+	for (int b0 = 0; b0 < nb; b0 += 16) {
+		int nc = nb - b0 < 16 ? nb - b0 : 16;
+		__mmask16 k = (__mmask16)((1u << nc) - 1);
+		__m512 ds[QX_ROWS], vxs = _mm512_maskz_loadu_ps(k, p->sum + b0);
+#pragma GCC unroll 4
+		for (int j = 0; j < nr; j++) {
+			size_t o = (size_t)(r0 + j) * nb + b0;
+			ds[j] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w->d + o));
+			macc[j] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w->m + o)), vxs, macc[j]);
+		}
+		for (int q = 0; 4 * q < nc; q++) {
+			int b = b0 + 4 * q, have = nc - 4 * q < 4 ? nc - 4 * q : 4;
+			__mmask64 km = have == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (16 * have)) - 1);
+			__mmask16 ka = have >= 2 ? 0xffff : 0x00ff, kb = have == 4 ? 0xffff : have == 3 ? 0x00ff : 0;
+			/* b is a multiple of 4 below nb <= QX8_MAX_BLOCKS: blocks b .. b + 3 are in p's arrays */
+			__m512i va = _mm512_loadu_si512(p->v[b]), vb = _mm512_loadu_si512(p->v[b + 2]);
+			__m512i x_lo = _mm512_permutex2var_epi64(va, lo_q, vb), x_hi = _mm512_permutex2var_epi64(va, hi_q, vb);
+			__m512 sa = _mm512_maskz_loadu_ps(ka, p->s[b]), sb = _mm512_maskz_loadu_ps(kb, p->s[b + 2]);
+			__m512 s_lo = _mm512_permutex2var_ps(sa, lo_s, sb), s_hi = _mm512_permutex2var_ps(sa, hi_s, sb);
+			__m512i idx = _mm512_add_epi32(spread, _mm512_set1_epi32(4 * q));
+#pragma GCC unroll 4
+			for (int j = 0; j < nr; j++) {
+				const uint8_t *qs = w->qs + ((size_t)(r0 + j) * nb + b) * 16;
+				_mm_prefetch((const char *)qs + QX_PREFETCH, _MM_HINT_T0);
+				__m512i c = _mm512_maskz_loadu_epi8(km, qs);
+				__m512i lo = _mm512_and_si512(c, low4), hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), low4);
+				__m512i z = _mm512_setzero_si512();
+				__m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, lo, x_lo)), s_lo);
+				t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, hi, x_hi)), s_hi, t);
+				acc[j] = _mm512_fmadd_ps(t, _mm512_permutexvar_ps(idx, ds[j]), acc[j]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int j = 0; j < nr; j++)
+		y[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j], macc[j]));
+}
+
+_Static_assert(QX8_ROWS == QX_ROWS, "rows_int8 steps QX_ROWS rows, the groups it is handed");
+
+VNNI void qx8_rows_vnni(const struct qmat *w, int r0, int nr, const struct qx8 *p, float *y)
+{
+	if (nr == QX_ROWS)
+		rows_int8(w, r0, QX_ROWS, p, y);
+	else
+		for (int j = 0; j < nr; j++)
+			rows_int8(w, r0 + j, 1, p, y + j);
 }
