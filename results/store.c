@@ -17,6 +17,8 @@
 #include "base/grow.h"   // kv_grow
 #include "base/sha256.h" // sha256_hex
 
+#define STORE_BUSY_MS 60000 /* how long a connection waits for another's lock on the database */
+
 /* The evaluation tables, each "name (columns)" (store_table_ensure adds CREATE). */
 static const struct {
 	const char *name, *def;
@@ -186,19 +188,38 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 			     s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		goto out_fail;
 	}
-	sqlite3_busy_timeout(s->db, 60000); /* concurrent writers wait their turn */
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS); /* concurrent writers wait their turn */
 	char *msg = NULL;
-	if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg) != SQLITE_OK) {
+	/* Switching a new file to WAL takes an exclusive lock, and SQLite returns BUSY at once
+	 * (no busy handler: it could deadlock) while another process does the same: retry. */
+	int st = SQLITE_BUSY;
+	for (int waited = 0; waited <= STORE_BUSY_MS; waited += 50) {
+		sqlite3_free(msg);
+		msg = NULL;
+		st = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg);
+		if ((st & 0xff) != SQLITE_BUSY && (st & 0xff) != SQLITE_LOCKED)
+			break;
+		sqlite3_sleep(50);
+	}
+	if (st != SQLITE_OK) {
 		rc = kv_errf(err, errlen, KV_EIO, "--db %s: cannot create the results schema (%s)", path, msg ? msg : "?");
 		sqlite3_free(msg);
 		goto out_fail;
 	}
-	for (size_t i = 0; i < N_EVAL_TABLES; i++)
-		if ((rc = store_table_ensure(s, eval_tables[i].name, eval_tables[i].def, err, errlen)))
-			goto out_fail;
-	for (size_t i = 0; i < N_EVAL_COLUMNS; i++)
-		if ((rc = column_ensure(s, eval_columns[i].table, eval_columns[i].column, eval_columns[i].def, err, errlen)))
-			goto out_fail;
+	/* the schema in one write transaction, taken up front (the busy handler waits for it):
+	 * processes opening one new database at once create it one after the other */
+	if ((rc = exec_schema(s, sqlite3_mprintf("BEGIN IMMEDIATE;"), "create the results schema", err, errlen)))
+		goto out_fail;
+	for (size_t i = 0; !rc && i < N_EVAL_TABLES; i++)
+		rc = store_table_ensure(s, eval_tables[i].name, eval_tables[i].def, err, errlen);
+	for (size_t i = 0; !rc && i < N_EVAL_COLUMNS; i++)
+		rc = column_ensure(s, eval_columns[i].table, eval_columns[i].column, eval_columns[i].def, err, errlen);
+	if (rc) {
+		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+		goto out_fail;
+	}
+	if ((rc = exec_schema(s, sqlite3_mprintf("COMMIT;"), "create the results schema", err, errlen)))
+		goto out_fail;
 	*out = s;
 	return 0;
 out_fail:
@@ -273,7 +294,7 @@ int store_open_read(const char *path, struct store **out, char *err, size_t errl
 			     s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		goto out_fail;
 	}
-	sqlite3_busy_timeout(s->db, 60000);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	/* a WAL database whose folder or -shm we may not write cannot be read with locks */
 	if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check(5)", -1, &q, NULL) != SQLITE_OK &&
 	    ((sqlite3_errcode(s->db) & 0xff) == SQLITE_READONLY || (sqlite3_errcode(s->db) & 0xff) == SQLITE_CANTOPEN)) {
