@@ -64,16 +64,28 @@ int qx_prepare(struct qx *p, const float *x, int nb)
 	return 0;
 }
 
-/* rows r0 .. r0 + nr of w (nr a constant once inlined). Each 16 blocks the rows' fp16
- * scales are widened to a vector (spread to each block's 4 lanes by vpermps) and their
- * mins multiplied into x's block sums; each group of 4 blocks is one 64-byte load of
- * codes per row against the group's six digit vectors, loaded once for the nr rows. */
+/* rows r0 .. r0 + nr of w (nr a constant once inlined) times x prepared as 24-bit digits
+ * in p or, where p8 is not null (a constant once inlined), as cpu-int8's bytes in p8 (then
+ * xs is p8's block sums). Each 16 blocks the rows' fp16 scales are widened to a vector
+ * (spread to each block's 4 lanes by vpermps) and their mins multiplied into x's block
+ * sums; each group of 4 blocks is one 64-byte load of codes per row against x's vectors
+ * for the group, loaded once for the nr rows: p's six digit vectors and its scales, or
+ * p8's bytes and group scales regrouped into the low nibbles' half (elements 0..15 of each
+ * block, 16 bytes per block as the codes hold them) and the high half. With p8, blocks past
+ * nb load no codes and zero scales (a stale nan scale would poison the row). */
 static inline __attribute__((always_inline)) VNNI void rows(const struct qmat *w, int r0, int nr, const struct qx *p,
-							     const float *xs, float *y)
+							     const struct qx8 *p8, const float *xs, float *y)
 {
 	int nb = w->cols / 32;
 	const __m512i low4 = _mm512_set1_epi8(15);
 	const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+	/* qwords of two 2-block loads of p8's bytes: each block's first 16 bytes, then its last 16 */
+	const __m512i lo_q = _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), hi_q = _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15);
+	/* floats of two 2-block loads of p8's scales: each block's groups 0..3, then 4..7 */
+	const __m512i lo_s = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+	const __m512i hi_s = _mm512_add_epi32(lo_s, _mm512_set1_epi32(4));
+	if (p8)
+		xs = p8->sum;
 	__m512 acc[QX_ROWS], macc[QX_ROWS];
 #pragma GCC unroll 4
 	for (int j = 0; j < nr; j++)
@@ -89,27 +101,49 @@ static inline __attribute__((always_inline)) VNNI void rows(const struct qmat *w
 			macc[j] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w->m + o)), vxs, macc[j]);
 		}
 		for (int q = 0; 4 * q < nc; q++) {
-			int g = b0 / 4 + q, have = nc - 4 * q < 4 ? nc - 4 * q : 4;
+			int b = b0 + 4 * q, have = nc - 4 * q < 4 ? nc - 4 * q : 4;
 			__mmask64 km = have == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (16 * have)) - 1);
-			const int8_t(*dg)[2][64] = p->digit[g];
-			__m512i h0 = _mm512_load_si512(dg[0][0]), h1 = _mm512_load_si512(dg[0][1]);
-			__m512i m0 = _mm512_load_si512(dg[1][0]), m1 = _mm512_load_si512(dg[1][1]);
-			__m512i l0 = _mm512_load_si512(dg[2][0]), l1 = _mm512_load_si512(dg[2][1]);
-			__m512 sc = _mm512_load_ps(p->scale[g]);
+			__m512i h0, h1, m0, m1, l0, l1, x_lo, x_hi;
+			__m512 sc, s_lo, s_hi;
+			h0 = h1 = m0 = m1 = l0 = l1 = x_lo = x_hi = _mm512_setzero_si512();
+			sc = s_lo = s_hi = _mm512_setzero_ps();
+			if (p8) {
+				/* b is a multiple of 4 below nb <= QX8_MAX_BLOCKS: blocks b .. b + 3 are in p8's arrays */
+				__m512i va = _mm512_loadu_si512(p8->v[b]), vb = _mm512_loadu_si512(p8->v[b + 2]);
+				x_lo = _mm512_permutex2var_epi64(va, lo_q, vb);
+				x_hi = _mm512_permutex2var_epi64(va, hi_q, vb);
+				__mmask16 ka = have >= 2 ? 0xffff : 0x00ff, kb = have == 4 ? 0xffff : have == 3 ? 0x00ff : 0;
+				__m512 sa = _mm512_maskz_loadu_ps(ka, p8->s[b]), sb = _mm512_maskz_loadu_ps(kb, p8->s[b + 2]);
+				s_lo = _mm512_permutex2var_ps(sa, lo_s, sb);
+				s_hi = _mm512_permutex2var_ps(sa, hi_s, sb);
+			} else {
+				const int8_t(*dg)[2][64] = p->digit[b / 4];
+				h0 = _mm512_load_si512(dg[0][0]), h1 = _mm512_load_si512(dg[0][1]);
+				m0 = _mm512_load_si512(dg[1][0]), m1 = _mm512_load_si512(dg[1][1]);
+				l0 = _mm512_load_si512(dg[2][0]), l1 = _mm512_load_si512(dg[2][1]);
+				sc = _mm512_load_ps(p->scale[b / 4]);
+			}
 			__m512i idx = _mm512_add_epi32(spread, _mm512_set1_epi32(4 * q));
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
-				const uint8_t *qs = w->qs + ((size_t)(r0 + j) * nb + b0 + 4 * q) * 16;
+				const uint8_t *qs = w->qs + ((size_t)(r0 + j) * nb + b) * 16;
 				_mm_prefetch((const char *)qs + QX_PREFETCH, _MM_HINT_T0);
 				__m512i c = _mm512_maskz_loadu_epi8(km, qs);
 				__m512i lo = _mm512_and_si512(c, low4), hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), low4);
 				__m512i z = _mm512_setzero_si512();
-				__m512i th = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, h0), hi, h1);
-				__m512i tm = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, m0), hi, m1);
-				__m512i tl = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, l0), hi, l1);
-				__m512i t = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(th, 16), _mm512_slli_epi32(tm, 8)), tl);
-				__m512 dv = _mm512_mul_ps(_mm512_permutexvar_ps(idx, ds[j]), sc);
-				acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), dv, acc[j]);
+				__m512 t, dv = _mm512_permutexvar_ps(idx, ds[j]);
+				if (p8) { /* one int32 lane per group of 4 elements, times the group's scale */
+					t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, lo, x_lo)), s_lo);
+					t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, hi, x_hi)), s_hi, t);
+				} else { /* 65536 sum q h + 256 sum q m + sum q l, exact in int32 */
+					__m512i th = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, h0), hi, h1);
+					__m512i tm = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, m0), hi, m1);
+					__m512i tl = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, l0), hi, l1);
+					t = _mm512_cvtepi32_ps(_mm512_add_epi32(
+						_mm512_add_epi32(_mm512_slli_epi32(th, 16), _mm512_slli_epi32(tm, 8)), tl));
+					dv = _mm512_mul_ps(dv, sc);
+				}
+				acc[j] = _mm512_fmadd_ps(t, dv, acc[j]);
 			}
 		}
 	}
@@ -121,83 +155,22 @@ static inline __attribute__((always_inline)) VNNI void rows(const struct qmat *w
 VNNI void q4_1_rows_vnni(const struct qmat *w, int r0, int nr, const struct qx *p, const float *xs, float *y)
 {
 	if (nr == QX_ROWS)
-		rows(w, r0, QX_ROWS, p, xs, y);
+		rows(w, r0, QX_ROWS, p, NULL, xs, y);
 	else
 		for (int j = 0; j < nr; j++)
-			rows(w, r0 + j, 1, p, xs, y + j);
+			rows(w, r0 + j, 1, p, NULL, xs, y + j);
 }
 
 // ----------------------------------------------------------------------------
 // x as bytes with a scale per 4 elements (cpu-int8, engine/cpu/qmatvec_int8.h)
 
-/* rows r0 .. r0 + nr of w (nr a constant once inlined) times the x prepared in p. Per
- * group of 4 blocks, x's bytes and scales are regrouped once for the nr rows: the low
- * nibbles' half (elements 0..15 of each block, 16 bytes per block as the codes hold
- * them) and the high half, and each half's 16 scale groups in the lanes vpdpbusd sums
- * them into. Per row, one 64-byte load of codes, three unpacking ops, two vpdpbusd (one
- * int32 lane per group of 4 elements: exact), two conversions, a multiply and a fused
- * multiply-add by the groups' scales, and one by d spread to each block's lanes. Blocks
- * past nb load no codes and zero scales (a stale nan scale would poison the row). */
-static inline __attribute__((always_inline)) VNNI void rows_int8(const struct qmat *w, int r0, int nr,
-								   const struct qx8 *p, float *y)
-{
-	int nb = w->cols / 32;
-	const __m512i low4 = _mm512_set1_epi8(15);
-	const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-	/* qwords of two 2-block loads of x's bytes: each block's first 16 bytes, then its last 16 */
-	const __m512i lo_q = _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), hi_q = _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15);
-	/* floats of two 2-block loads of scales: each block's groups 0..3, then 4..7 */
-	const __m512i lo_s = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
-	const __m512i hi_s = _mm512_add_epi32(lo_s, _mm512_set1_epi32(4));
-	__m512 acc[QX_ROWS], macc[QX_ROWS];
-#pragma GCC unroll 4
-	for (int j = 0; j < nr; j++)
-		acc[j] = macc[j] = _mm512_setzero_ps();
-	for (int b0 = 0; b0 < nb; b0 += 16) {
-		int nc = nb - b0 < 16 ? nb - b0 : 16;
-		__mmask16 k = (__mmask16)((1u << nc) - 1);
-		__m512 ds[QX_ROWS], vxs = _mm512_maskz_loadu_ps(k, p->sum + b0);
-#pragma GCC unroll 4
-		for (int j = 0; j < nr; j++) {
-			size_t o = (size_t)(r0 + j) * nb + b0;
-			ds[j] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w->d + o));
-			macc[j] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, w->m + o)), vxs, macc[j]);
-		}
-		for (int q = 0; 4 * q < nc; q++) {
-			int b = b0 + 4 * q, have = nc - 4 * q < 4 ? nc - 4 * q : 4;
-			__mmask64 km = have == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (16 * have)) - 1);
-			__mmask16 ka = have >= 2 ? 0xffff : 0x00ff, kb = have == 4 ? 0xffff : have == 3 ? 0x00ff : 0;
-			/* b is a multiple of 4 below nb <= QX8_MAX_BLOCKS: blocks b .. b + 3 are in p's arrays */
-			__m512i va = _mm512_loadu_si512(p->v[b]), vb = _mm512_loadu_si512(p->v[b + 2]);
-			__m512i x_lo = _mm512_permutex2var_epi64(va, lo_q, vb), x_hi = _mm512_permutex2var_epi64(va, hi_q, vb);
-			__m512 sa = _mm512_maskz_loadu_ps(ka, p->s[b]), sb = _mm512_maskz_loadu_ps(kb, p->s[b + 2]);
-			__m512 s_lo = _mm512_permutex2var_ps(sa, lo_s, sb), s_hi = _mm512_permutex2var_ps(sa, hi_s, sb);
-			__m512i idx = _mm512_add_epi32(spread, _mm512_set1_epi32(4 * q));
-#pragma GCC unroll 4
-			for (int j = 0; j < nr; j++) {
-				const uint8_t *qs = w->qs + ((size_t)(r0 + j) * nb + b) * 16;
-				_mm_prefetch((const char *)qs + QX_PREFETCH, _MM_HINT_T0);
-				__m512i c = _mm512_maskz_loadu_epi8(km, qs);
-				__m512i lo = _mm512_and_si512(c, low4), hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), low4);
-				__m512i z = _mm512_setzero_si512();
-				__m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, lo, x_lo)), s_lo);
-				t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, hi, x_hi)), s_hi, t);
-				acc[j] = _mm512_fmadd_ps(t, _mm512_permutexvar_ps(idx, ds[j]), acc[j]);
-			}
-		}
-	}
-#pragma GCC unroll 4
-	for (int j = 0; j < nr; j++)
-		y[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j], macc[j]));
-}
-
-_Static_assert(QX8_ROWS == QX_ROWS, "rows_int8 steps QX_ROWS rows, the groups it is handed");
+_Static_assert(QX8_ROWS == QX_ROWS, "rows steps QX_ROWS rows, the groups it is handed");
 
 VNNI void qx8_rows_vnni(const struct qmat *w, int r0, int nr, const struct qx8 *p, float *y)
 {
 	if (nr == QX_ROWS)
-		rows_int8(w, r0, QX_ROWS, p, y);
+		rows(w, r0, QX_ROWS, NULL, p, NULL, y);
 	else
 		for (int j = 0; j < nr; j++)
-			rows_int8(w, r0 + j, 1, p, y + j);
+			rows(w, r0 + j, 1, NULL, p, NULL, y + j);
 }
