@@ -206,8 +206,18 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 		sqlite3_free(msg);
 		goto out_fail;
 	}
-	/* the schema in one write transaction, taken up front (the busy handler waits for it):
-	 * processes opening one new database at once create it one after the other */
+	/* A schema to create or extend is written in one transaction taken up front (the busy
+	 * handler waits for it): processes opening one new database at once create it one
+	 * after the other. A complete one needs no write lock (another may hold it long). */
+	bool complete = true;
+	for (size_t i = 0; complete && i < N_EVAL_TABLES; i++)
+		complete = store_has_table(s, eval_tables[i].name);
+	for (size_t i = 0; complete && i < N_EVAL_COLUMNS; i++)
+		complete = store_has_column(s, eval_columns[i].table, eval_columns[i].column);
+	if (complete) {
+		*out = s;
+		return 0;
+	}
 	if ((rc = exec_schema(s, sqlite3_mprintf("BEGIN IMMEDIATE;"), "create the results schema", err, errlen)))
 		goto out_fail;
 	for (size_t i = 0; !rc && i < N_EVAL_TABLES; i++)

@@ -1,11 +1,14 @@
 /* Opening the results database (results/store.c) from several processes at once: a
  * sweep's --jobs start together on one new file, and each must get the schema, not
  * "database is locked" (SQLite answers the switch to WAL with BUSY at once, without
- * its busy handler, while another process makes the same switch). */
+ * its busy handler, while another process makes the same switch); and a database whose
+ * schema is complete opens without waiting for another connection's write lock. */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "results/store.h"
@@ -63,8 +66,33 @@ static void processes_opening_one_new_database_together_should_all_get_it(void)
 	(void)system("rm -f tests/out/store_race.db*");
 }
 
+static void a_complete_database_should_open_while_another_holds_the_write_lock(void)
+{
+	const char *path = "tests/out/store_held.db";
+	char err[256] = "";
+	struct store *s = NULL;
+	sqlite3 *db = NULL;
+	(void)system("mkdir -p tests/out && rm -f tests/out/store_held.db*");
+	T_CHECK(store_open(path, &s, err, sizeof(err)) == 0, "%s", err);
+	store_close(s);
+	s = NULL;
+	T_CHECK(sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK,
+		"a second connection could not take the write lock");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = store_open(path, &s, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double waited = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+	T_CHECK(rc == 0 && waited < 5.0, "store_open: rc %d after %.1f s (%s)", rc, waited, err);
+	store_close(s);
+	sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+	sqlite3_close(db);
+	(void)system("rm -f tests/out/store_held.db*");
+}
+
 int main(void)
 {
 	T_RUN(processes_opening_one_new_database_together_should_all_get_it);
+	T_RUN(a_complete_database_should_open_while_another_holds_the_write_lock);
 	return t_done();
 }
