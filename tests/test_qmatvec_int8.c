@@ -5,8 +5,8 @@
  *    bytes, scales and sums exactly;
  *  - Q4_1 products (the dispatching entry point, the plain C, AVX2 and VNNI row kernels)
  *    against a double evaluation of the definition from the GGUF's own bytes (within 1e-6
- *    of the sum of the terms' magnitudes), and against the fp32 product within the rounding of x
- *    (sum |d q| s / 2 per block); row counts that split unevenly, one and many blocks;
+ *    of the sum of the terms' magnitudes), and against the fp32 product within the rounding
+ *    of x (sum |d q| s / 2 per block); row counts that split unevenly, one and many blocks;
  *    Q8_0 products are cpu_qmatvec's bit for bit;
  *  - one call over several matrices (one width, or two) equals one call each, and two
  *    threads give one thread's outputs bit for bit (x is prepared once, by the caller);

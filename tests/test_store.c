@@ -51,10 +51,10 @@ static int open_together(const char *path)
 
 static void processes_opening_one_new_database_together_should_all_get_it(void)
 {
-	char path[64], err[256] = "";
+	const char *path = "tests/out/store_race.db";
+	char err[256] = "";
 	for (int r = 0; r < ROUNDS; r++) {
 		(void)system("mkdir -p tests/out && rm -f tests/out/store_race.db*");
-		snprintf(path, sizeof(path), "tests/out/store_race.db");
 		int failed = open_together(path);
 		T_CHECK(failed == 0, "round %d: %d of %d processes could not open the new database", r, failed, PROCS);
 		struct store *s = NULL;

@@ -329,8 +329,8 @@ int cpu_qmatvec_avx512_fp32(float *const *y, const float *x, const struct qmat *
 /* x as bytes per block (cpu-int8) for Q4_1: prepared once for the call's matrices, then
  * the same row groups, by the VNNI kernel where the CPU has it, else the AVX2 one, else
  * plain C. Q8_0 matrices (SmolLM2's LM head: a bytes-of-x kernel for it measured no
- * faster on Zen 3, and moved the logits by 0.4 more) and an x wider than QX8_MAX_BLOCKS blocks keep the fp32 products; a call mixing
- * them, or widths, goes one matrix at a time. */
+ * faster on Zen 3, and moved the logits by 0.4 more) and an x wider than QX8_MAX_BLOCKS
+ * blocks keep the fp32 products; a call mixing them, or widths, goes one matrix at a time. */
 void cpu_qmatvec_int8(float *const *y, const float *x, const struct qmat *const *w, int n)
 {
 	bool q4 = true;

@@ -9,7 +9,9 @@
  * unpacking ops and six vpdpbusd, where the fp32 kernel (engine/cpu/qmatvec.c) spends 36
  * widenings, conversions and multiplies. The mins go as before, m * sum(x) with x's exact
  * fp32 block sums. Two bytes per element (x as 16-bit integers, four vpdpbusd) were faster
- * again but 2-10x further from the double-precision products than fp32, so three it is. */
+ * again but 2-10x further from the double-precision products than fp32, so three it is.
+ * The same row walk also takes cpu-int8's x (one byte and a scale per 4 elements,
+ * engine/cpu/qmatvec_int8.h): qx8_rows_vnni, two vpdpbusd per 128 weights and row. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
