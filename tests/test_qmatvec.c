@@ -6,7 +6,7 @@
  * one and many blocks, and a last row whose padding read must not matter; the AVX-512
  * kernel with x in fp32 and with x as integers (VNNI), the AVX2 kernel (CPUs without
  * AVX-512), blocks of x of very different
- * scales, an inf in x. Also checks
+ * scales, an inf or a nan in x. Also checks
  * that only Q4_1 and Q8_0 get a packed copy, and the same outputs as the fp32 matmul. */
 #include <math.h>
 #include <stdint.h>
@@ -127,23 +127,26 @@ static void blocks_of_mixed_scale_keep_the_precision(void)
 	mixed_x = false;
 }
 
-/* an inf in x: the same outputs (infs, nans) as the fp32 kernel gives */
-static void an_inf_in_x_gives_what_the_fp32_kernel_gives(void)
+/* an inf or a nan in x: the same outputs (infs, nans, bit for bit) as the fp32 kernel gives */
+static void a_non_finite_x_gives_what_the_fp32_kernel_gives(void)
 {
 	T_CHECK(cpu_qmatvec_avx512_fp32(NULL, NULL, (const struct qmat *[]){ &(struct qmat){ .cols = 1 << 30 } }, 1) != 0,
 		"a width beyond the AVX-512 kernel's stack sums should be declined");
 	uint8_t *src = random_blocks(GGML_DT_Q4_1, 8, 96);
 	struct qmat q;
 	T_CHECK(qmat_from_ggml(&q, GGML_DT_Q4_1, src, 8, 96) == 0, "qmat_from_ggml failed");
-	float x[96], y[8], y32[8];
-	for (int j = 0; j < 96; j++)
-		x[j] = uniform(-1.0f, 1.0f);
-	x[50] = INFINITY;
-	cpu_qmatvec((float *[]){ y }, x, (const struct qmat *[]){ &q }, 1);
-	if (cpu_qmatvec_avx512_fp32((float *[]){ y32 }, x, (const struct qmat *[]){ &q }, 1) == 0)
-		T_CHECK(memcmp(y, y32, sizeof y) == 0, "an inf in x: outputs differ from the fp32 kernel's");
-	for (int r = 0; r < 8; r++)
-		T_CHECK(!isfinite(y[r]), "row %d: %g from an x holding an inf", r, y[r]);
+	const float bad[] = { INFINITY, -INFINITY, NAN };
+	for (int k = 0; k < 3; k++) {
+		float x[96], y[8], y32[8];
+		for (int j = 0; j < 96; j++)
+			x[j] = uniform(-1.0f, 1.0f);
+		x[50] = bad[k];
+		cpu_qmatvec((float *[]){ y }, x, (const struct qmat *[]){ &q }, 1);
+		if (cpu_qmatvec_avx512_fp32((float *[]){ y32 }, x, (const struct qmat *[]){ &q }, 1) == 0)
+			T_CHECK(memcmp(y, y32, sizeof y) == 0, "x[50] = %g: outputs differ from the fp32 kernel's", x[50]);
+		for (int r = 0; r < 8; r++)
+			T_CHECK(!isfinite(y[r]), "row %d: %g from an x holding %g", r, y[r], x[50]);
+	}
 	qmat_free(&q);
 	free(src);
 }
@@ -259,7 +262,7 @@ int main(void)
 	T_RUN(q4_1_products_match_the_dequantised_weights);
 	T_RUN(q8_0_products_match_the_dequantised_weights);
 	T_RUN(blocks_of_mixed_scale_keep_the_precision);
-	T_RUN(an_inf_in_x_gives_what_the_fp32_kernel_gives);
+	T_RUN(a_non_finite_x_gives_what_the_fp32_kernel_gives);
 	T_RUN(one_call_over_several_matrices_matches_separate_calls);
 	T_RUN(scales_and_mins_stay_the_files_fp16);
 	T_RUN(only_q4_1_and_q8_0_get_a_packed_copy);

@@ -32,7 +32,27 @@ bool qx_supported(void)
 	       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 
-int qx_prepare(struct qx *p, const float *x, int nb)
+/* x's 32 elements from x0 (elements 0..15) and x1 (16..31) as 24-bit integers v = round(x /
+ * s), each clamped to +-QX_RANGE, into their three balanced digits: the low digit is ((v +
+ * 128) mod 256) - 128, then v = (v - low) / 256 (exact: an arithmetic shift), twice more.
+ * Digit dg (0 the highest) of elements 16 h + i goes to out[dg][h][16 k + i]. */
+static inline __attribute__((always_inline)) VNNI void block_digits(int8_t (*out)[2][64], int k, __m512 x0,
+								    __m512 x1, float inv)
+{
+	const __m512i lim = _mm512_set1_epi32((int)QX_RANGE), b128 = _mm512_set1_epi32(128), b255 = _mm512_set1_epi32(255);
+	__m512 xs[2] = { x0, x1 };
+	for (int h = 0; h < 2; h++) {
+		__m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(xs[h], _mm512_set1_ps(inv))); /* nearest, ties to even */
+		v = _mm512_max_epi32(_mm512_min_epi32(v, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
+		for (int dg = 2; dg >= 0; dg--) {
+			__m512i low = _mm512_sub_epi32(_mm512_and_si512(_mm512_add_epi32(v, b128), b255), b128);
+			_mm_store_si128((__m128i *)&out[dg][h][16 * k], _mm512_cvtepi32_epi8(low));
+			v = _mm512_srai_epi32(_mm512_sub_epi32(v, low), 8);
+		}
+	}
+}
+
+VNNI int qx_prepare(struct qx *p, const float *x, int nb)
 {
 	int ng = (nb + 3) / 4;
 	if (ng > QX_MAX_GROUPS)
@@ -43,25 +63,16 @@ int qx_prepare(struct qx *p, const float *x, int nb)
 	memset(p->scale[ng - 1], 0, sizeof(p->scale[0]));
 	for (int b = 0; b < nb; b++) {
 		const float *xb = x + (size_t)b * 32;
-		float amax = 0;
-		for (int i = 0; i < 32; i++)
-			amax = fabsf(xb[i]) > amax ? fabsf(xb[i]) : amax;
+		__m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+		if (_mm512_cmp_ps_mask(x0, x0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(x1, x1, _CMP_UNORD_Q))
+			return -1; /* a nan: the fp32 kernel propagates it */
+		float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
 		if (!isfinite(amax) || (amax > 0 && amax < 0x1p-100f))
-			return -1; /* inf or nan (the fp32 kernel propagates them), or a scale near subnormal */
+			return -1; /* an inf (the fp32 kernel propagates it), or a scale near subnormal */
 		int g = b / 4, k = b % 4;
 		float s = amax / QX_RANGE, inv = amax > 0 ? QX_RANGE / amax : 0.0f;
-		for (int l = 0; l < 4; l++)
-			p->scale[g][4 * k + l] = s;
-		for (int i = 0; i < 32; i++) {
-			long v = lrintf(xb[i] * inv);
-			v = v > (long)QX_RANGE ? (long)QX_RANGE : v < -(long)QX_RANGE ? -(long)QX_RANGE : v;
-			/* digits from the lowest: l = ((v + 128) mod 256) - 128, then v = (v - l) / 256 */
-			for (int dg = 2; dg >= 0; dg--) {
-				long low = ((v + 128) & 255) - 128;
-				p->digit[g][dg][i / 16][16 * k + i % 16] = (int8_t)low;
-				v = (v - low) / 256;
-			}
-		}
+		_mm_store_ps(&p->scale[g][4 * k], _mm_set1_ps(s));
+		block_digits(p->digit[g], k, x0, x1, inv);
 	}
 	return 0;
 }
