@@ -173,16 +173,20 @@ static int unpermute_rows(void *w, int n_head, int head_dim, size_t row_bytes)
 /* unpermute_rows on the fp32 matrix (cols wide) and its block-quantised copy, if any. */
 static int unpermute_qk(float *w, struct qmat *q, int n_head, int head_dim, int cols)
 {
-	size_t nb = (size_t)cols / QMAT_BLOCK;
 	if (unpermute_rows(w, n_head, head_dim, (size_t)cols * sizeof(float)))
 		return KV_ENOMEM;
 	if (q->type == QMAT_NONE)
 		return 0;
-	if (unpermute_rows(q->d, n_head, head_dim, nb * sizeof(*q->d)) ||
-	    (q->m && unpermute_rows(q->m, n_head, head_dim, nb * sizeof(*q->m))) ||
-	    unpermute_rows(q->qs, n_head, head_dim, nb * qmat_code_bytes(q->type)))
+	int half = head_dim / 2, *from = malloc(sizeof(*from) * (size_t)q->rows);
+	if (!from)
 		return KV_ENOMEM;
-	return 0;
+	for (int h = 0; h < n_head; h++) /* the same moves as unpermute_rows */
+		for (int i = 0; i < half; i++)
+			for (int j = 0; j < 2; j++)
+				from[h * head_dim + j * half + i] = h * head_dim + 2 * i + j;
+	int rc = qmat_reorder_rows(q, from);
+	free(from);
+	return rc;
 }
 
 /* Loads every weight of config c into m; with m NULL only checks that each tensor is there

@@ -1,6 +1,7 @@
 /* Block-quantised weight matrices for decode (engine/qmat.h): repacking from the GGUF's
  * Q4_1 / Q8_0 blocks (fp16 scale and min first, then codes) into three arrays, the
- * codes, the fp16 scales and the fp16 mins, so a kernel loads 16 scales in one vector. */
+ * codes (Q4_1's rows interleaved, see qmat_codes), the fp16 scales and the fp16 mins,
+ * so a kernel loads 16 scales in one vector. */
 #include "engine/qmat.h"
 
 #include <stdlib.h>
@@ -48,12 +49,37 @@ int qmat_from_ggml(struct qmat *q, uint32_t t, const void *src, int rows, int co
 	q->m = n_m ? (uint16_t *)(mem + qs_bytes + dm_bytes) : NULL;
 	size_t bb = quant_block_bytes(t); /* Q4_1: d, m, 16 code bytes; Q8_0: d, 32 codes */
 	const uint8_t *b = src;
+	int nbr = cols / QMAT_BLOCK;
 	for (size_t i = 0; i < nb; i++, b += bb) {
 		memcpy(&q->d[i], b, 2);
 		if (q->m)
 			memcpy(&q->m[i], b + 2, 2);
-		memcpy(q->qs + i * cb, b + (q->m ? 4 : 2), cb);
+		memcpy(qmat_codes(q, (int)(i / (size_t)nbr), (int)(i % (size_t)nbr)), b + (q->m ? 4 : 2), cb);
 	}
+	return 0;
+}
+
+int qmat_reorder_rows(struct qmat *q, const int *from)
+{
+	size_t bytes = qmat_mem_bytes(q);
+	uint8_t *tmp = malloc(bytes ? bytes : 1);
+	if (!tmp)
+		return KV_ENOMEM;
+	memcpy(tmp, q->qs, bytes); /* qs starts the block: see qmat_from_ggml */
+	struct qmat old = *q;
+	old.qs = tmp;
+	old.d = (uint16_t *)(tmp + ((uint8_t *)q->d - q->qs));
+	old.m = q->m ? (uint16_t *)(tmp + ((uint8_t *)q->m - q->qs)) : NULL;
+	int nb = q->cols / QMAT_BLOCK, cb = qmat_code_bytes(q->type);
+	for (int r = 0; r < q->rows; r++) {
+		size_t o = (size_t)r * nb, f = (size_t)from[r] * nb;
+		memcpy(q->d + o, old.d + f, nb * sizeof(*q->d));
+		if (q->m)
+			memcpy(q->m + o, old.m + f, nb * sizeof(*q->m));
+		for (int b = 0; b < nb; b++)
+			memcpy(qmat_codes(q, r, b), qmat_codes(&old, from[r], b), cb);
+	}
+	free(tmp);
 	return 0;
 }
 

@@ -12,14 +12,15 @@
 
 enum qmat_type {
 	QMAT_NONE = 0, /* no packed copy: use the fp32 weights */
-	QMAT_Q4_1,     /* 16 bytes of nibbles per block: low nibbles elements 0..15, high 16..31 */
+	QMAT_Q4_1,     /* 16 bytes of nibbles per block: low nibbles elements 0..15, high 16..31;
+			* rows interleaved in groups (qmat_codes) */
 	QMAT_Q8_0,     /* 32 int8 per block; m unused */
 };
 
 struct qmat {
 	enum qmat_type type;
 	int rows, cols;  /* cols a multiple of QMAT_BLOCK */
-	uint8_t *qs;     /* (rows, cols / 32, qmat_code_bytes(type)), then QMAT_PAD zero bytes */
+	uint8_t *qs;     /* every block's codes (where: qmat_codes), then QMAT_PAD zero bytes */
 	uint16_t *d;     /* (rows, cols / 32) fp16 scales */
 	uint16_t *m;     /* (rows, cols / 32) fp16 mins (Q4_1), else NULL */
 	void *mem;       /* owned: backs qs, d and m (NULL after qmat_move_to: the mover owns it) */
@@ -27,6 +28,23 @@ struct qmat {
 
 #define QMAT_BLOCK 32
 #define QMAT_PAD 16 /* readable zero bytes after the last block's codes */
+#define QMAT_GROUP_ROWS 4 /* Q4_1 rows whose codes take turns (qmat_codes) */
+
+/* Row r's block b codes in q (not QMAT_NONE), inside q's memory. Q8_0: row after row.
+ * Q4_1: rows in groups of QMAT_GROUP_ROWS (the last group may be short), and within a
+ * group the rows take turns every 4 blocks (64 bytes; a row's last turn may be shorter),
+ * so kernels that step QMAT_GROUP_ROWS rows 4 blocks at a time read one sequential
+ * stream, not one per row (a row's 4 blocks stay 64 contiguous bytes). */
+static inline uint8_t *qmat_codes(const struct qmat *q, int r, int b)
+{
+	size_t nb = (size_t)q->cols / QMAT_BLOCK;
+	if (q->type != QMAT_Q4_1)
+		return q->qs + ((size_t)r * nb + (size_t)b) * QMAT_BLOCK;
+	int g0 = r - r % QMAT_GROUP_ROWS, c0 = b - b % 4;
+	size_t gr = q->rows - g0 < QMAT_GROUP_ROWS ? (size_t)(q->rows - g0) : QMAT_GROUP_ROWS;
+	size_t cw = nb - (size_t)c0 < 4 ? nb - (size_t)c0 : 4;
+	return q->qs + (QMAT_BLOCK / 2) * ((size_t)g0 * nb + (size_t)c0 * gr + (size_t)(r % QMAT_GROUP_ROWS) * cw + (size_t)(b % 4));
+}
 
 /* The qmat type holding ggml type t (GGML_DT_*), or QMAT_NONE when kvlab keeps none. */
 enum qmat_type qmat_type_of_ggml(uint32_t t);
@@ -35,6 +53,9 @@ int qmat_code_bytes(enum qmat_type type);
 /* Fills q from rows x cols of ggml type t stored as in a GGUF file (qmat_type_of_ggml(t)
  * must not be QMAT_NONE). q owns new memory (qmat_free); 0 or KV_ENOMEM. */
 int qmat_from_ggml(struct qmat *q, uint32_t t, const void *src, int rows, int cols);
+/* Reorders q's rows (codes, scales, mins): new row r is old row from[r], from a
+ * permutation of 0 .. rows - 1. 0 or KV_ENOMEM (q unchanged). */
+int qmat_reorder_rows(struct qmat *q, const int *from);
 /* Releases q's memory and zeroes it; NULL and empty are fine. */
 void qmat_free(struct qmat *q);
 /* Bytes q's memory spans (codes, padding, scales and mins): the room qmat_move_to needs;

@@ -6,7 +6,7 @@
  * one and many blocks, and a last row whose padding read must not matter; the AVX-512
  * kernel with x in fp32 and with x as integers (VNNI), the AVX2 kernel (CPUs without
  * AVX-512), blocks of x of very different
- * scales, an inf or a nan in x. Also checks
+ * scales, an inf or a nan in x. Also checks Q4_1's interleaved rows (qmat_codes), reordering rows,
  * that only Q4_1 and Q8_0 get a packed copy, and the same outputs as the fp32 matmul. */
 #include <math.h>
 #include <stdint.h>
@@ -201,13 +201,84 @@ static void scales_and_mins_stay_the_files_fp16(void)
 			memcpy(&d, src + i * bb, 2);
 			memcpy(&m, src + i * bb + 2, 2);
 			bad += q.d[i] != d || (q.m && q.m[i] != m) ||
-			       memcmp(q.qs + (size_t)i * qmat_code_bytes(q.type), src + i * bb + (q.m ? 4 : 2),
+			       memcmp(qmat_codes(&q, i / (cols / QMAT_BLOCK), i % (cols / QMAT_BLOCK)), src + i * bb + (q.m ? 4 : 2),
 				      (size_t)qmat_code_bytes(q.type)) != 0;
 		}
 		T_CHECK(bad == 0, "type %u: %d of %d blocks differ from the file's", types[k], bad, nb);
 		T_CHECK(qmat_bytes(&q) == (size_t)nb * bb, "type %u: qmat_bytes %zu, the file holds %zu", types[k],
 			qmat_bytes(&q), (size_t)nb * bb);
 		T_CHECK((types[k] == GGML_DT_Q4_1) == (q.m != NULL), "type %u: mins only for Q4_1", types[k]);
+		qmat_free(&q);
+		free(src);
+	}
+}
+
+/* Q4_1's codes: every block once, inside the codes' bytes; within a group of
+ * QMAT_GROUP_ROWS rows each row's 4 blocks follow the previous row's (one stream for
+ * the 4-row kernels); short last groups of rows and of blocks included */
+static void q4_1_rows_take_turns_every_4_blocks(void)
+{
+	const int shapes[][2] = { { 8, 128 }, { 7, 96 }, { 5, 160 }, { 1, 32 }, { 13, 576 } };
+	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+		int rows = shapes[k][0], cols = shapes[k][1], nb = cols / QMAT_BLOCK;
+		uint8_t *src = random_blocks(GGML_DT_Q4_1, rows, cols);
+		struct qmat q;
+		T_CHECK(qmat_from_ggml(&q, GGML_DT_Q4_1, src, rows, cols) == 0, "qmat_from_ggml failed");
+		size_t n = (size_t)rows * nb;
+		uint8_t *seen = calloc(n, 1);
+		int bad = 0, twice = 0, apart = 0;
+		for (int r = 0; r < rows; r++)
+			for (int b = 0; b < nb; b++) {
+				size_t off = (size_t)(qmat_codes(&q, r, b) - q.qs);
+				bad += off % 16 != 0 || off / 16 >= n ||
+				       memcmp(qmat_codes(&q, r, b), src + ((size_t)r * nb + b) * 20 + 4, 16) != 0;
+				if (off % 16 == 0 && off / 16 < n)
+					twice += seen[off / 16]++ != 0;
+				/* the next row of a full group of rows starts where this row's 4 blocks end */
+				int g0 = r - r % QMAT_GROUP_ROWS, c0 = b - b % 4;
+				if (g0 + QMAT_GROUP_ROWS <= rows && r % QMAT_GROUP_ROWS < QMAT_GROUP_ROWS - 1 && b == c0)
+					apart += qmat_codes(&q, r + 1, b) != qmat_codes(&q, r, b) + 16 * (nb - c0 < 4 ? nb - c0 : 4);
+			}
+		T_CHECK(bad == 0 && twice == 0 && apart == 0,
+			"%dx%d: %d blocks misplaced or not the file's, %d placed twice, %d rows not taking turns", rows, cols,
+			bad, twice, apart);
+		free(seen);
+		qmat_free(&q);
+		free(src);
+	}
+}
+
+/* qmat_reorder_rows: rows reversed give the reversed products, bit for bit, and each
+ * moved row's blocks are the file's */
+static void reordered_rows_keep_their_blocks(void)
+{
+	const uint32_t types[2] = { GGML_DT_Q4_1, GGML_DT_Q8_0 };
+	const int rows = 11, cols = 160, nb = cols / QMAT_BLOCK;
+	for (int k = 0; k < 2; k++) {
+		uint8_t *src = random_blocks(types[k], rows, cols);
+		size_t bb = quant_block_bytes(types[k]);
+		struct qmat q;
+		T_CHECK(qmat_from_ggml(&q, types[k], src, rows, cols) == 0, "qmat_from_ggml failed");
+		float x[160], y0[11], y1[11];
+		for (int j = 0; j < cols; j++)
+			x[j] = uniform(-1.0f, 1.0f);
+		cpu_qmatvec((float *[]){ y0 }, x, (const struct qmat *[]){ &q }, 1);
+		int from[11], bad = 0;
+		for (int r = 0; r < rows; r++)
+			from[r] = rows - 1 - r;
+		T_CHECK(qmat_reorder_rows(&q, from) == 0, "qmat_reorder_rows failed");
+		cpu_qmatvec((float *[]){ y1 }, x, (const struct qmat *[]){ &q }, 1);
+		for (int r = 0; r < rows; r++) {
+			bad += memcmp(&y1[r], &y0[from[r]], sizeof(float)) != 0;
+			for (int b = 0; b < nb; b++) {
+				const uint8_t *f = src + ((size_t)from[r] * nb + b) * bb;
+				uint16_t d;
+				memcpy(&d, f, 2);
+				bad += q.d[(size_t)r * nb + b] != d ||
+				       memcmp(qmat_codes(&q, r, b), f + (q.m ? 4 : 2), (size_t)qmat_code_bytes(q.type)) != 0;
+			}
+		}
+		T_CHECK(bad == 0, "type %u: %d rows' products or blocks not those of the rows they came from", types[k], bad);
 		qmat_free(&q);
 		free(src);
 	}
@@ -265,6 +336,8 @@ int main(void)
 	T_RUN(a_non_finite_x_gives_what_the_fp32_kernel_gives);
 	T_RUN(one_call_over_several_matrices_matches_separate_calls);
 	T_RUN(scales_and_mins_stay_the_files_fp16);
+	T_RUN(q4_1_rows_take_turns_every_4_blocks);
+	T_RUN(reordered_rows_keep_their_blocks);
 	T_RUN(only_q4_1_and_q8_0_get_a_packed_copy);
 	T_RUN(a_moved_copy_gives_the_same_products);
 	return t_done();

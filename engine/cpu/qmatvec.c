@@ -53,11 +53,10 @@ static inline __attribute__((always_inline)) float row_q4_1(const struct qmat *w
 {
 	int nb = w->cols / QMAT_BLOCK;
 	const uint16_t *d = w->d + (size_t)r * nb, *m = w->m + (size_t)r * nb;
-	const uint8_t *qs = w->qs + (size_t)r * nb * (QMAT_BLOCK / 2);
 	v8f a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-	for (int b = 0; b < nb; b++, qs += QMAT_BLOCK / 2, x += QMAT_BLOCK) {
-		v8i c; /* the block's 16 bytes in lanes 0..3; lanes 4..7 (next block or QMAT_PAD) unused */
-		memcpy(&c, qs, sizeof(c));
+	for (int b = 0; b < nb; b++, x += QMAT_BLOCK) {
+		v8i c; /* the block's 16 bytes in lanes 0..3; lanes 4..7 (other codes or QMAT_PAD) unused */
+		memcpy(&c, qmat_codes(w, r, b), sizeof(c));
 		v8i lo = __builtin_shuffle(c, W_LO), hi = __builtin_shuffle(c, W_HI);
 		v8f vd = (v8f){ 0 } + quant_f16_to_f32(d[b]), vm = (v8f){ 0 } + quant_f16_to_f32(m[b]);
 		/* elements 0..15 are the low nibbles, 16..31 the high ones (ggml's layout) */
@@ -139,7 +138,7 @@ static inline __attribute__((always_inline)) AVX512 void rows_q4_1(const struct 
 			__m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
 			#pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
-				const uint8_t *qs = w->qs + ((size_t)(r0 + j) * nb + b0 + b) * (QMAT_BLOCK / 2);
+				const uint8_t *qs = qmat_codes(w, r0 + j, b0 + b);
 				if (((b0 + b) & 3) == 0) /* once per 64-byte line */
 					_mm_prefetch((const char *)qs + QMAT_PREFETCH, _MM_HINT_T0);
 				__m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));

@@ -121,15 +121,13 @@ static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qm
 		acc[j] = _mm256_setzero_ps();
 		mins[j] = mins_dot(w->m + (size_t)(r0 + j) * nb, p ? p->sum : xs, nb);
 	}
-	const uint8_t *qs = w->qs + (size_t)r0 * nb * (QMAT_BLOCK / 2);
-	size_t qrow = (size_t)nb * (QMAT_BLOCK / 2); /* bytes from one row's codes to the next's */
 	for (int b0 = 0; b0 < nb; b0 += CHUNK) {
 		int nc = nb - b0 < CHUNK ? nb - b0 : CHUNK;
 		float ds[QMAT_AVX2_ROWS][CHUNK];
 #pragma GCC unroll 4
 		for (int j = 0; j < nr; j++)
 			widen_f16(ds[j], w->d + (size_t)(r0 + j) * nb + b0, nc);
-		for (int b = 0; b < nc; b++, qs += QMAT_BLOCK / 2) {
+		for (int b = 0; b < nc; b++) {
 			__m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, sv = x0;
 			__m256i xv = _mm256_setzero_si256();
 			if (p) {
@@ -140,13 +138,17 @@ static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qm
 				x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
 				x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
 			}
+			const uint8_t *qs[QMAT_AVX2_ROWS];
+#pragma GCC unroll 4
+			for (int j = 0; j < nr; j++)
+				qs[j] = qmat_codes(w, r0 + j, b0 + b);
 			if ((b & 3) == 0) /* once per 64-byte line of each row */
 #pragma GCC unroll 4
 				for (int j = 0; j < nr; j++)
-					_mm_prefetch((const char *)qs + j * qrow + PREFETCH, _MM_HINT_T0);
+					_mm_prefetch((const char *)qs[j] + PREFETCH, _MM_HINT_T0);
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
-				__m256 t = p ? block_int8(qs + j * qrow, xv, sv) : block_fp32(qs + j * qrow, x0, x1, x2, x3);
+				__m256 t = p ? block_int8(qs[j], xv, sv) : block_fp32(qs[j], x0, x1, x2, x3);
 				acc[j] = _mm256_fmadd_ps(t, _mm256_broadcast_ss(&ds[j][b]), acc[j]);
 			}
 		}

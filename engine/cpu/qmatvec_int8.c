@@ -41,10 +41,10 @@ void qx8_prepare(struct qx8 *p, const float *x, int nb)
 static float row_int8(const struct qmat *w, int r, const struct qx8 *p)
 {
 	int nb = w->cols / QMAT_BLOCK;
-	const uint8_t *qs = w->qs + (size_t)r * nb * (QMAT_BLOCK / 2);
 	const uint16_t *d = w->d + (size_t)r * nb, *m = w->m + (size_t)r * nb;
 	double acc = 0.0;
-	for (int b = 0; b < nb; b++, qs += QMAT_BLOCK / 2) {
+	for (int b = 0; b < nb; b++) {
+		const uint8_t *qs = qmat_codes(w, r, b);
 		double db = quant_f16_to_f32(d[b]);
 		for (int g = 0; g < QX8_GROUPS; g++) {
 			int32_t isum = 0;
