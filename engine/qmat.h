@@ -46,6 +46,16 @@ static inline uint8_t *qmat_codes(const struct qmat *q, int r, int b)
 	return q->qs + (QMAT_BLOCK / 2) * ((size_t)g0 * nb + (size_t)c0 * gr + (size_t)(r % QMAT_GROUP_ROWS) * cw + (size_t)(b % 4));
 }
 
+/* qmat_codes(q, r0 + j, b) for Q4_1 rows of a whole group (r0 a multiple of
+ * QMAT_GROUP_ROWS, r0 + QMAT_GROUP_ROWS <= rows) with less arithmetic, for kernels that
+ * step whole groups (the general form cost a fifth of the VNNI kernel's time). */
+static inline uint8_t *qmat_group_codes(const struct qmat *q, int r0, int j, int b)
+{
+	size_t nb = (size_t)q->cols / QMAT_BLOCK, c0 = (size_t)(b - b % 4);
+	size_t cw = nb - c0 < 4 ? nb - c0 : 4;
+	return q->qs + (QMAT_BLOCK / 2) * ((size_t)r0 * nb + c0 * QMAT_GROUP_ROWS + (size_t)j * cw + (size_t)(b % 4));
+}
+
 /* The qmat type holding ggml type t (GGML_DT_*), or QMAT_NONE when kvlab keeps none. */
 enum qmat_type qmat_type_of_ggml(uint32_t t);
 /* Code bytes per block of type (16 or 32; 0 for QMAT_NONE). */

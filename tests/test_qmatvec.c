@@ -238,6 +238,9 @@ static void q4_1_rows_take_turns_every_4_blocks(void)
 				int g0 = r - r % QMAT_GROUP_ROWS, c0 = b - b % 4;
 				if (g0 + QMAT_GROUP_ROWS <= rows && r % QMAT_GROUP_ROWS < QMAT_GROUP_ROWS - 1 && b == c0)
 					apart += qmat_codes(&q, r + 1, b) != qmat_codes(&q, r, b) + 16 * (nb - c0 < 4 ? nb - c0 : 4);
+				/* the whole groups' short form: the same place */
+				if (g0 + QMAT_GROUP_ROWS <= rows)
+					bad += qmat_group_codes(&q, g0, r - g0, b) != qmat_codes(&q, r, b);
 			}
 		T_CHECK(bad == 0 && twice == 0 && apart == 0,
 			"%dx%d: %d blocks misplaced or not the file's, %d placed twice, %d rows not taking turns", rows, cols,

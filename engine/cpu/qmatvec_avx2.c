@@ -141,7 +141,7 @@ static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qm
 			const uint8_t *qs[QMAT_AVX2_ROWS];
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++)
-				qs[j] = qmat_codes(w, r0 + j, b0 + b);
+				qs[j] = nr == QMAT_AVX2_ROWS ? qmat_group_codes(w, r0, j, b0 + b) : qmat_codes(w, r0 + j, b0 + b);
 			if ((b & 3) == 0) /* once per 64-byte line of each row */
 #pragma GCC unroll 4
 				for (int j = 0; j < nr; j++)
