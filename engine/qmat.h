@@ -12,15 +12,14 @@
 
 enum qmat_type {
 	QMAT_NONE = 0, /* no packed copy: use the fp32 weights */
-	QMAT_Q4_1,     /* 16 bytes of nibbles per block: low nibbles elements 0..15, high 16..31;
-			* rows interleaved in groups (qmat_codes) */
+	QMAT_Q4_1,     /* 16 bytes of nibbles per block: low nibbles elements 0..15, high 16..31 */
 	QMAT_Q8_0,     /* 32 int8 per block; m unused */
 };
 
 struct qmat {
 	enum qmat_type type;
 	int rows, cols;  /* cols a multiple of QMAT_BLOCK */
-	uint8_t *qs;     /* every block's codes (where: qmat_codes), then QMAT_PAD zero bytes */
+	uint8_t *qs;     /* every block's codes, rows interleaved (qmat_codes), then QMAT_PAD zero bytes */
 	uint16_t *d;     /* (rows, cols / 32) fp16 scales */
 	uint16_t *m;     /* (rows, cols / 32) fp16 mins (Q4_1), else NULL */
 	void *mem;       /* owned: backs qs, d and m (NULL after qmat_move_to: the mover owns it) */
@@ -28,32 +27,33 @@ struct qmat {
 
 #define QMAT_BLOCK 32
 #define QMAT_PAD 16 /* readable zero bytes after the last block's codes */
-#define QMAT_GROUP_ROWS 4 /* Q4_1 rows whose codes take turns (qmat_codes) */
+#define QMAT_GROUP_ROWS 4 /* rows whose codes take turns (qmat_codes) */
+#define QMAT_TURN 64      /* bytes of a row's turn: 4 Q4_1 blocks, 2 Q8_0 blocks */
 
-/* Row r's block b codes in q (not QMAT_NONE), inside q's memory. Q8_0: row after row.
- * Q4_1: rows in groups of QMAT_GROUP_ROWS (the last group may be short), and within a
- * group the rows take turns every 4 blocks (64 bytes; a row's last turn may be shorter),
- * so kernels that step QMAT_GROUP_ROWS rows 4 blocks at a time read one sequential
- * stream, not one per row (a row's 4 blocks stay 64 contiguous bytes). */
+/* Row r's block b codes in q (not QMAT_NONE), inside q's memory. Rows come in groups of
+ * QMAT_GROUP_ROWS (the last group may be short), and within a group the rows take turns
+ * every QMAT_TURN bytes of codes (a row's last turn may be shorter), so kernels that step
+ * QMAT_GROUP_ROWS rows through the blocks read one sequential stream, not one per row;
+ * a turn's blocks stay contiguous. */
 static inline uint8_t *qmat_codes(const struct qmat *q, int r, int b)
 {
-	size_t nb = (size_t)q->cols / QMAT_BLOCK;
-	if (q->type != QMAT_Q4_1)
-		return q->qs + ((size_t)r * nb + (size_t)b) * QMAT_BLOCK;
-	int g0 = r - r % QMAT_GROUP_ROWS, c0 = b - b % 4;
+	size_t nb = (size_t)q->cols / QMAT_BLOCK, cb = q->type == QMAT_Q4_1 ? QMAT_BLOCK / 2 : QMAT_BLOCK;
+	int tb = QMAT_TURN / (int)cb, g0 = r - r % QMAT_GROUP_ROWS, c0 = b - b % tb;
 	size_t gr = q->rows - g0 < QMAT_GROUP_ROWS ? (size_t)(q->rows - g0) : QMAT_GROUP_ROWS;
-	size_t cw = nb - (size_t)c0 < 4 ? nb - (size_t)c0 : 4;
-	return q->qs + (QMAT_BLOCK / 2) * ((size_t)g0 * nb + (size_t)c0 * gr + (size_t)(r % QMAT_GROUP_ROWS) * cw + (size_t)(b % 4));
+	size_t cw = nb - (size_t)c0 < (size_t)tb ? nb - (size_t)c0 : (size_t)tb;
+	return q->qs + cb * ((size_t)g0 * nb + (size_t)c0 * gr + (size_t)(r % QMAT_GROUP_ROWS) * cw + (size_t)(b % tb));
 }
 
-/* qmat_codes(q, r0 + j, b) for Q4_1 rows of a whole group (r0 a multiple of
- * QMAT_GROUP_ROWS, r0 + QMAT_GROUP_ROWS <= rows) with less arithmetic, for kernels that
- * step whole groups (the general form cost a fifth of the VNNI kernel's time). */
-static inline uint8_t *qmat_group_codes(const struct qmat *q, int r0, int j, int b)
+/* qmat_codes(q, r0 + j, b) for rows of a whole group (r0 a multiple of QMAT_GROUP_ROWS,
+ * r0 + QMAT_GROUP_ROWS <= rows) with less arithmetic, for kernels that step whole groups
+ * (the general form cost a fifth of the VNNI kernel's time); type a constant where inlined. */
+static inline uint8_t *qmat_group_codes(const struct qmat *q, enum qmat_type type, int r0, int j, int b)
 {
-	size_t nb = (size_t)q->cols / QMAT_BLOCK, c0 = (size_t)(b - b % 4);
-	size_t cw = nb - c0 < 4 ? nb - c0 : 4;
-	return q->qs + (QMAT_BLOCK / 2) * ((size_t)r0 * nb + c0 * QMAT_GROUP_ROWS + (size_t)j * cw + (size_t)(b % 4));
+	size_t cb = type == QMAT_Q4_1 ? QMAT_BLOCK / 2 : QMAT_BLOCK;
+	int tb = QMAT_TURN / (int)cb;
+	size_t nb = (size_t)q->cols / QMAT_BLOCK, c0 = (size_t)(b - b % tb);
+	size_t cw = nb - c0 < (size_t)tb ? nb - c0 : (size_t)tb;
+	return q->qs + cb * ((size_t)r0 * nb + c0 * QMAT_GROUP_ROWS + (size_t)j * cw + (size_t)(b % tb));
 }
 
 /* The qmat type holding ggml type t (GGML_DT_*), or QMAT_NONE when kvlab keeps none. */

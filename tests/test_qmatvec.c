@@ -6,7 +6,7 @@
  * one and many blocks, and a last row whose padding read must not matter; the AVX-512
  * kernel with x in fp32 and with x as integers (VNNI), the AVX2 kernel (CPUs without
  * AVX-512), blocks of x of very different
- * scales, an inf or a nan in x. Also checks Q4_1's interleaved rows (qmat_codes), reordering rows,
+ * scales, an inf or a nan in x. Also checks the interleaved rows (qmat_codes), reordering rows,
  * that only Q4_1 and Q8_0 get a packed copy, and the same outputs as the fp32 matmul. */
 #include <math.h>
 #include <stdint.h>
@@ -213,42 +213,47 @@ static void scales_and_mins_stay_the_files_fp16(void)
 	}
 }
 
-/* Q4_1's codes: every block once, inside the codes' bytes; within a group of
- * QMAT_GROUP_ROWS rows each row's 4 blocks follow the previous row's (one stream for
- * the 4-row kernels); short last groups of rows and of blocks included */
-static void q4_1_rows_take_turns_every_4_blocks(void)
+/* Q4_1's and Q8_0's codes: every block once, inside the codes' bytes; within a group of
+ * QMAT_GROUP_ROWS rows each row's turn of QMAT_TURN bytes (4 or 2 blocks) follows the
+ * previous row's (one stream for the 4-row kernels); short last groups of rows and of
+ * blocks included */
+static void rows_take_turns_every_64_bytes(void)
 {
+	const uint32_t types[2] = { GGML_DT_Q4_1, GGML_DT_Q8_0 };
 	const int shapes[][2] = { { 8, 128 }, { 7, 96 }, { 5, 160 }, { 1, 32 }, { 13, 576 } };
-	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-		int rows = shapes[k][0], cols = shapes[k][1], nb = cols / QMAT_BLOCK;
-		uint8_t *src = random_blocks(GGML_DT_Q4_1, rows, cols);
-		struct qmat q;
-		T_CHECK(qmat_from_ggml(&q, GGML_DT_Q4_1, src, rows, cols) == 0, "qmat_from_ggml failed");
-		size_t n = (size_t)rows * nb;
-		uint8_t *seen = calloc(n, 1);
-		int bad = 0, twice = 0, apart = 0;
-		for (int r = 0; r < rows; r++)
-			for (int b = 0; b < nb; b++) {
-				size_t off = (size_t)(qmat_codes(&q, r, b) - q.qs);
-				bad += off % 16 != 0 || off / 16 >= n ||
-				       memcmp(qmat_codes(&q, r, b), src + ((size_t)r * nb + b) * 20 + 4, 16) != 0;
-				if (off % 16 == 0 && off / 16 < n)
-					twice += seen[off / 16]++ != 0;
-				/* the next row of a full group of rows starts where this row's 4 blocks end */
-				int g0 = r - r % QMAT_GROUP_ROWS, c0 = b - b % 4;
-				if (g0 + QMAT_GROUP_ROWS <= rows && r % QMAT_GROUP_ROWS < QMAT_GROUP_ROWS - 1 && b == c0)
-					apart += qmat_codes(&q, r + 1, b) != qmat_codes(&q, r, b) + 16 * (nb - c0 < 4 ? nb - c0 : 4);
-				/* the whole groups' short form: the same place */
-				if (g0 + QMAT_GROUP_ROWS <= rows)
-					bad += qmat_group_codes(&q, g0, r - g0, b) != qmat_codes(&q, r, b);
-			}
-		T_CHECK(bad == 0 && twice == 0 && apart == 0,
-			"%dx%d: %d blocks misplaced or not the file's, %d placed twice, %d rows not taking turns", rows, cols,
-			bad, twice, apart);
-		free(seen);
-		qmat_free(&q);
-		free(src);
-	}
+	for (int t = 0; t < 2; t++)
+		for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+			int rows = shapes[k][0], cols = shapes[k][1], nb = cols / QMAT_BLOCK;
+			uint8_t *src = random_blocks(types[t], rows, cols);
+			size_t bb = quant_block_bytes(types[t]);
+			struct qmat q;
+			T_CHECK(qmat_from_ggml(&q, types[t], src, rows, cols) == 0, "qmat_from_ggml failed");
+			int cb = qmat_code_bytes(q.type), tb = QMAT_TURN / cb;
+			size_t n = (size_t)rows * nb;
+			uint8_t *seen = calloc(n, 1);
+			int bad = 0, twice = 0, apart = 0;
+			for (int r = 0; r < rows; r++)
+				for (int b = 0; b < nb; b++) {
+					size_t off = (size_t)(qmat_codes(&q, r, b) - q.qs);
+					bad += off % cb != 0 || off / cb >= n ||
+					       memcmp(qmat_codes(&q, r, b), src + ((size_t)r * nb + b) * bb + (bb - cb), cb) != 0;
+					if (off % cb == 0 && off / cb < n)
+						twice += seen[off / cb]++ != 0;
+					/* the next row of a full group of rows starts where this row's turn ends */
+					int g0 = r - r % QMAT_GROUP_ROWS, c0 = b - b % tb;
+					if (g0 + QMAT_GROUP_ROWS <= rows && r % QMAT_GROUP_ROWS < QMAT_GROUP_ROWS - 1 && b == c0)
+						apart += qmat_codes(&q, r + 1, b) != qmat_codes(&q, r, b) + cb * (nb - c0 < tb ? nb - c0 : tb);
+					/* the whole groups' short form: the same place */
+					if (g0 + QMAT_GROUP_ROWS <= rows)
+						bad += qmat_group_codes(&q, q.type, g0, r - g0, b) != qmat_codes(&q, r, b);
+				}
+			T_CHECK(bad == 0 && twice == 0 && apart == 0,
+				"type %u %dx%d: %d blocks misplaced or not the file's, %d placed twice, %d rows not taking turns",
+				types[t], rows, cols, bad, twice, apart);
+			free(seen);
+			qmat_free(&q);
+			free(src);
+		}
 }
 
 /* qmat_reorder_rows: rows reversed give the reversed products, bit for bit, and each
@@ -339,7 +344,7 @@ int main(void)
 	T_RUN(a_non_finite_x_gives_what_the_fp32_kernel_gives);
 	T_RUN(one_call_over_several_matrices_matches_separate_calls);
 	T_RUN(scales_and_mins_stay_the_files_fp16);
-	T_RUN(q4_1_rows_take_turns_every_4_blocks);
+	T_RUN(rows_take_turns_every_64_bytes);
 	T_RUN(reordered_rows_keep_their_blocks);
 	T_RUN(only_q4_1_and_q8_0_get_a_packed_copy);
 	T_RUN(a_moved_copy_gives_the_same_products);

@@ -141,7 +141,7 @@ static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qm
 			const uint8_t *qs[QMAT_AVX2_ROWS];
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++)
-				qs[j] = nr == QMAT_AVX2_ROWS ? qmat_group_codes(w, r0, j, b0 + b) : qmat_codes(w, r0 + j, b0 + b);
+				qs[j] = nr == QMAT_AVX2_ROWS ? qmat_group_codes(w, QMAT_Q4_1, r0, j, b0 + b) : qmat_codes(w, r0 + j, b0 + b);
 			if ((b & 3) == 0) /* once per 64-byte line of each row */
 #pragma GCC unroll 4
 				for (int j = 0; j < nr; j++)
@@ -158,30 +158,43 @@ static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qm
 		y[j] = hsum8(acc[j]) + mins[j];
 }
 
-/* One Q8_0 row r (no mins): codes sign-extended, two accumulators over alternate blocks. */
-static inline __attribute__((always_inline)) AVX2 float row_q8_0(const struct qmat *w, int r, const float *x)
+/* nr (1 or QMAT_AVX2_ROWS, a constant once inlined) Q8_0 rows from r0 into y[0..nr) (no
+ * mins): codes sign-extended, two accumulators per row over alternate blocks; the rows
+ * step through the blocks together, so a whole group's codes are read as one stream
+ * (qmat_codes), each row's sums in the same order as one row alone. */
+static inline __attribute__((always_inline)) AVX2 void rows_q8_0(const struct qmat *w, int r0, int nr, const float *x,
+								  float *y)
 {
 	int nb = w->cols / QMAT_BLOCK;
-	const uint8_t *qs = w->qs + (size_t)r * nb * QMAT_BLOCK;
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m256 acc[QMAT_AVX2_ROWS][2];
+#pragma GCC unroll 4
+	for (int j = 0; j < nr; j++)
+		acc[j][0] = acc[j][1] = _mm256_setzero_ps();
 	for (int b0 = 0; b0 < nb; b0 += 8) {
 		int nc = nb - b0 < 8 ? nb - b0 : 8;
-		float ds[8];
-		widen_f16(ds, w->d + (size_t)r * nb + b0, nc);
-		for (int b = 0; b < nc; b++, qs += QMAT_BLOCK, x += QMAT_BLOCK) {
-			if ((b & 1) == 0)
-				_mm_prefetch((const char *)qs + PREFETCH, _MM_HINT_T0);
-			__m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(s8x8(qs)), _mm256_loadu_ps(x));
-			t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 8)), _mm256_loadu_ps(x + 8), t);
-			t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 16)), _mm256_loadu_ps(x + 16), t);
-			t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 24)), _mm256_loadu_ps(x + 24), t);
-			if (b & 1)
-				acc1 = _mm256_fmadd_ps(t, _mm256_set1_ps(ds[b]), acc1);
-			else
-				acc0 = _mm256_fmadd_ps(t, _mm256_set1_ps(ds[b]), acc0);
+		float ds[QMAT_AVX2_ROWS][8];
+#pragma GCC unroll 4
+		for (int j = 0; j < nr; j++)
+			widen_f16(ds[j], w->d + (size_t)(r0 + j) * nb + b0, nc);
+		for (int b = 0; b < nc; b++) {
+			const float *xb = x + (size_t)(b0 + b) * QMAT_BLOCK;
+#pragma GCC unroll 4
+			for (int j = 0; j < nr; j++) {
+				const uint8_t *qs = nr == QMAT_AVX2_ROWS ? qmat_group_codes(w, QMAT_Q8_0, r0, j, b0 + b)
+									 : qmat_codes(w, r0 + j, b0 + b);
+				if ((b & 1) == 0)
+					_mm_prefetch((const char *)qs + PREFETCH, _MM_HINT_T0);
+				__m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(s8x8(qs)), _mm256_loadu_ps(xb));
+				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 8)), _mm256_loadu_ps(xb + 8), t);
+				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 16)), _mm256_loadu_ps(xb + 16), t);
+				t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8x8(qs + 24)), _mm256_loadu_ps(xb + 24), t);
+				acc[j][b & 1] = _mm256_fmadd_ps(t, _mm256_set1_ps(ds[j][b]), acc[j][b & 1]);
+			}
 		}
 	}
-	return hsum8(_mm256_add_ps(acc0, acc1));
+#pragma GCC unroll 4
+	for (int j = 0; j < nr; j++)
+		y[j] = hsum8(_mm256_add_ps(acc[j][0], acc[j][1]));
 }
 
 AVX2 void qmatvec_avx2_rows(const struct qmat *w, int r0, int nr, const float *x, const float *xs, float *y)
@@ -191,9 +204,11 @@ AVX2 void qmatvec_avx2_rows(const struct qmat *w, int r0, int nr, const float *x
 	else if (w->type == QMAT_Q4_1)
 		for (int j = 0; j < nr; j++)
 			rows_q4_1(w, r0 + j, 1, x, xs, NULL, y + j);
+	else if (nr == QMAT_AVX2_ROWS)
+		rows_q8_0(w, r0, QMAT_AVX2_ROWS, x, y);
 	else
 		for (int j = 0; j < nr; j++)
-			y[j] = row_q8_0(w, r0 + j, x);
+			rows_q8_0(w, r0 + j, 1, x, y + j);
 }
 
 // ----------------------------------------------------------------------------
