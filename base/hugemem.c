@@ -20,7 +20,7 @@ void kv_huge_advise(void *p, size_t n)
 
 void *kv_huge_alloc(size_t n)
 {
-	size_t al = n < KV_HUGE_PAGE ? 64 : KV_HUGE_PAGE;
+	size_t al = n < KV_HUGE_MIN ? 64 : KV_HUGE_PAGE;
 	size_t r = n ? (n + al - 1) & ~(al - 1) : al; /* whole pages for the advice */
 	void *p = NULL;
 	if (posix_memalign(&p, al, r) != 0) /* (test_oom fails posix_memalign on purpose) */

@@ -1,4 +1,4 @@
-/* base/hugemem.c: huge-page-aligned blocks from 2 MiB up, 64-byte aligned below, every byte
+/* base/hugemem.c: huge-page-aligned blocks from 1 MiB up, 64-byte aligned below, every byte
  * usable, and advice over unaligned, tiny and NULL ranges harmless. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 static void big_blocks_should_sit_on_huge_page_boundaries(void)
 {
-	const size_t sizes[] = { KV_HUGE_PAGE, KV_HUGE_PAGE + 1, 3 * KV_HUGE_PAGE + 4096 };
+	const size_t sizes[] = { KV_HUGE_MIN, KV_HUGE_PAGE - 1, KV_HUGE_PAGE, KV_HUGE_PAGE + 1, 3 * KV_HUGE_PAGE + 4096 };
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		unsigned char *p = kv_huge_alloc(sizes[i]);
 		T_CHECK(p != NULL, "%zu bytes: NULL", sizes[i]);
@@ -24,7 +24,7 @@ static void big_blocks_should_sit_on_huge_page_boundaries(void)
 
 static void small_blocks_should_be_64_byte_aligned(void)
 {
-	const size_t sizes[] = { 0, 1, 63, 64, 4097, KV_HUGE_PAGE - 1 };
+	const size_t sizes[] = { 0, 1, 63, 64, 4097, KV_HUGE_MIN - 1 };
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		unsigned char *p = kv_huge_alloc(sizes[i]);
 		T_CHECK(p != NULL && (uintptr_t)p % 64 == 0, "%zu bytes at %p: not 64-byte aligned", sizes[i], (void *)p);
