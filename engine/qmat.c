@@ -1,6 +1,6 @@
 /* Block-quantised weight matrices for decode (engine/qmat.h): repacking from the GGUF's
  * Q4_1 / Q8_0 blocks (fp16 scale and min first, then codes) into three arrays, the
- * codes (Q4_1's rows interleaved, see qmat_codes), the fp16 scales and the fp16 mins,
+ * codes (rows interleaved, see qmat_codes), the fp16 scales and the fp16 mins,
  * so a kernel loads 16 scales in one vector. */
 #include "engine/qmat.h"
 
