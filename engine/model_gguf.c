@@ -152,38 +152,43 @@ static int load_tensor(const struct gguf_file *g, const char *name, int64_t rows
 }
 
 /* llama.cpp stores Q/K rows of each head as interleaved pairs (i, j) -> row 2i + j;
- * Hugging Face keeps halves: row j*(D/2) + i. Reorders rows of row_bytes in place per head. */
-static int unpermute_rows(void *w, int n_head, int head_dim, size_t row_bytes)
+ * Hugging Face keeps halves: row j*(D/2) + i. The file's row within a head that row k
+ * (Hugging Face's order) comes from. */
+static int unpermuted_from(int k, int head_dim)
 {
 	int half = head_dim / 2;
+	return 2 * (k % half) + k / half;
+}
+
+/* Reorders rows of row_bytes in place per head, as unpermuted_from says. */
+static int unpermute_rows(void *w, int n_head, int head_dim, size_t row_bytes)
+{
 	char *tmp = malloc((size_t)head_dim * row_bytes);
 	if (!tmp)
 		return KV_ENOMEM;
 	for (int h = 0; h < n_head; h++) {
 		char *blk = (char *)w + (size_t)h * head_dim * row_bytes;
 		memcpy(tmp, blk, (size_t)head_dim * row_bytes);
-		for (int i = 0; i < half; i++)
-			for (int j = 0; j < 2; j++)
-				memcpy(blk + (size_t)(j * half + i) * row_bytes, tmp + (size_t)(2 * i + j) * row_bytes, row_bytes);
+		for (int k = 0; k < head_dim; k++)
+			memcpy(blk + (size_t)k * row_bytes, tmp + (size_t)unpermuted_from(k, head_dim) * row_bytes, row_bytes);
 	}
 	free(tmp);
 	return 0;
 }
 
-/* unpermute_rows on the fp32 matrix (cols wide) and its block-quantised copy, if any. */
+/* unpermute_rows on the fp32 matrix (cols wide), and the same moves on its
+ * block-quantised copy, if any (qmat_reorder_rows: its rows interleave). */
 static int unpermute_qk(float *w, struct qmat *q, int n_head, int head_dim, int cols)
 {
 	if (unpermute_rows(w, n_head, head_dim, (size_t)cols * sizeof(float)))
 		return KV_ENOMEM;
 	if (q->type == QMAT_NONE)
 		return 0;
-	int half = head_dim / 2, *from = malloc(sizeof(*from) * (size_t)q->rows);
+	int *from = malloc(sizeof(*from) * (size_t)q->rows);
 	if (!from)
 		return KV_ENOMEM;
-	for (int h = 0; h < n_head; h++) /* the same moves as unpermute_rows */
-		for (int i = 0; i < half; i++)
-			for (int j = 0; j < 2; j++)
-				from[h * head_dim + j * half + i] = h * head_dim + 2 * i + j;
+	for (int r = 0; r < q->rows; r++)
+		from[r] = r - r % head_dim + unpermuted_from(r % head_dim, head_dim);
 	int rc = qmat_reorder_rows(q, from);
 	free(from);
 	return rc;
