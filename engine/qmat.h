@@ -56,6 +56,14 @@ static inline uint8_t *qmat_group_codes(const struct qmat *q, enum qmat_type typ
 	return q->qs + cb * ((size_t)r0 * nb + c0 * QMAT_GROUP_ROWS + (size_t)j * cw + (size_t)(b % tb));
 }
 
+/* Row r0 + j's block b codes for a kernel stepping nr rows from r0 (r0 a multiple of
+ * QMAT_GROUP_ROWS; nr == QMAT_GROUP_ROWS only for a whole group): qmat_group_codes for
+ * whole groups, else qmat_codes; nr and type constants where inlined. */
+static inline uint8_t *qmat_step_codes(const struct qmat *q, enum qmat_type type, int r0, int nr, int j, int b)
+{
+	return nr == QMAT_GROUP_ROWS ? qmat_group_codes(q, type, r0, j, b) : qmat_codes(q, r0 + j, b);
+}
+
 /* The qmat type holding ggml type t (GGML_DT_*), or QMAT_NONE when kvlab keeps none. */
 enum qmat_type qmat_type_of_ggml(uint32_t t);
 /* Code bytes per block of type (16 or 32; 0 for QMAT_NONE). */

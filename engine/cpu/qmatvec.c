@@ -138,7 +138,7 @@ static inline __attribute__((always_inline)) AVX512 void rows_q4_1(const struct 
 			__m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
 			#pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
-				const uint8_t *qs = nr == QMAT_ROWS ? qmat_group_codes(w, QMAT_Q4_1, r0, j, b0 + b) : qmat_codes(w, r0 + j, b0 + b);
+				const uint8_t *qs = qmat_step_codes(w, QMAT_Q4_1, r0, nr, j, b0 + b);
 				if (((b0 + b) & 3) == 0) /* once per 64-byte line */
 					_mm_prefetch((const char *)qs + QMAT_PREFETCH, _MM_HINT_T0);
 				__m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
@@ -195,8 +195,7 @@ static inline __attribute__((always_inline)) AVX512 void rows_q8_0(const struct 
 				x2 = _mm512_loadu_ps(xb + 32), x3 = _mm512_loadu_ps(xb + 48);
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
-				const int8_t *qs = (const int8_t *)(nr == QMAT_ROWS ? qmat_group_codes(w, QMAT_Q8_0, r0, j, b0 + b)
-										: qmat_codes(w, r0 + j, b0 + b));
+				const int8_t *qs = (const int8_t *)qmat_step_codes(w, QMAT_Q8_0, r0, nr, j, b0 + b);
 				acc[j][0] = _mm512_fmadd_ps(q8_block(qs, x0, x1), _mm512_set1_ps(ds[j][b]), acc[j][0]);
 				if (two) /* the pair's second block follows the first within the row's turn */
 					acc[j][1] = _mm512_fmadd_ps(q8_block(qs + QMAT_BLOCK, x2, x3), _mm512_set1_ps(ds[j][b + 1]),
@@ -283,7 +282,7 @@ AVX512 static void qmatvec_avx512(float *const *y, const float *x, const struct 
 // AVX2 (engine/cpu/qmatvec_avx2.c): the same regrouped sums in 8 lanes
 
 _Static_assert(QMAT_AVX2_ROWS == QMAT_ROWS && QX8_ROWS == QMAT_ROWS, "row_group hands the AVX2 rows groups of QMAT_ROWS");
-_Static_assert(QMAT_ROWS == QMAT_GROUP_ROWS, "row_group's groups are the codes' groups of rows (qmat_group_codes)");
+_Static_assert(QMAT_ROWS == QMAT_GROUP_ROWS, "row_group's groups are the codes' groups of rows (qmat_step_codes)");
 
 static void qmatvec_avx2(float *const *y, const float *x, const struct qmat *const *w, int n, int cols)
 {

@@ -141,7 +141,7 @@ static inline __attribute__((always_inline)) AVX2 void rows_q4_1(const struct qm
 			const uint8_t *qs[QMAT_AVX2_ROWS];
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++)
-				qs[j] = nr == QMAT_AVX2_ROWS ? qmat_group_codes(w, QMAT_Q4_1, r0, j, b0 + b) : qmat_codes(w, r0 + j, b0 + b);
+				qs[j] = qmat_step_codes(w, QMAT_Q4_1, r0, nr, j, b0 + b);
 			if ((b & 3) == 0) /* once per 64-byte line of each row */
 #pragma GCC unroll 4
 				for (int j = 0; j < nr; j++)
@@ -180,8 +180,7 @@ static inline __attribute__((always_inline)) AVX2 void rows_q8_0(const struct qm
 			const float *xb = x + (size_t)(b0 + b) * QMAT_BLOCK;
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
-				const uint8_t *qs = nr == QMAT_AVX2_ROWS ? qmat_group_codes(w, QMAT_Q8_0, r0, j, b0 + b)
-									 : qmat_codes(w, r0 + j, b0 + b);
+				const uint8_t *qs = qmat_step_codes(w, QMAT_Q8_0, r0, nr, j, b0 + b);
 				if ((b & 1) == 0)
 					_mm_prefetch((const char *)qs + PREFETCH, _MM_HINT_T0);
 				__m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(s8x8(qs)), _mm256_loadu_ps(xb));
@@ -254,6 +253,7 @@ AVX2 void qx8_prepare_avx2(struct qx8 *p, const float *x, int nb)
 }
 
 _Static_assert(QX8_ROWS == QMAT_AVX2_ROWS, "rows_q4_1 walks both kernels' rows in one step");
+_Static_assert(QMAT_AVX2_ROWS == QMAT_GROUP_ROWS, "the row steps are the codes' groups of rows (qmat_step_codes)");
 
 AVX2 void qx8_rows_avx2(const struct qmat *w, int r0, int nr, const struct qx8 *p, float *y)
 {

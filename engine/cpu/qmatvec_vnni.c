@@ -19,7 +19,7 @@
 #include "engine/cpu/qmatvec_int8.h" // struct qx8, qx8_rows_vnni
 #include "engine/cpu/qmatvec_vnni.h"
 
-_Static_assert(QX_ROWS == QMAT_GROUP_ROWS, "rows steps whole groups of the codes' rows (qmat_group_codes)");
+_Static_assert(QX_ROWS == QMAT_GROUP_ROWS, "rows steps whole groups of the codes' rows (qmat_step_codes)");
 
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -142,7 +142,7 @@ static inline __attribute__((always_inline)) VNNI void rows(const struct qmat *w
 #pragma GCC unroll 4
 			for (int j = 0; j < nr; j++) {
 				/* blocks b .. b + have - 1 */
-				const uint8_t *qs = nr == QX_ROWS ? qmat_group_codes(w, QMAT_Q4_1, r0, j, b) : qmat_codes(w, r0 + j, b);
+				const uint8_t *qs = qmat_step_codes(w, QMAT_Q4_1, r0, nr, j, b);
 				_mm_prefetch((const char *)qs + QX_PREFETCH, _MM_HINT_T0);
 				__m512i c = _mm512_maskz_loadu_epi8(km, qs);
 				__m512i lo = _mm512_and_si512(c, low4), hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), low4);
